@@ -1,0 +1,27 @@
+"""`stillroom` / `python -m app`: the desktop app with no arguments, the CLI with arguments."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    """Entry point of the `stillroom` console script."""
+    if len(sys.argv) > 1:
+        from app.cli.main import cli
+
+        cli(prog_name="stillroom")
+        return
+    try:
+        from app.ui.application import run_gui
+    except ImportError:
+        # No desktop window yet: fall back to the terminal chat.
+        from app.cli.main import cli
+
+        cli(["chat"], prog_name="stillroom")
+        return
+    sys.exit(run_gui())
+
+
+if __name__ == "__main__":
+    main()

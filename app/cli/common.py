@@ -1,0 +1,114 @@
+"""Shared pieces of the CLI: opening the ledger, loading a model, sampling options, errors."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from app.core.errors import StillroomError
+from app.core.models.default_model import resolve_model
+from app.core.models.runner import LoadOptions, Runner
+from app.core.models.sampling import SamplingParams
+from app.core.paths import ledger_path
+from app.core.store import Ledger
+
+
+class UserFacingGroup(click.Group):
+    """A click group that reports Stillroom's errors as one line on stderr, not a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StillroomError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except ValueError as exc:
+            raise click.UsageError(str(exc)) from exc
+
+
+def open_ledger() -> Ledger:
+    """The ledger in the data folder (STILLROOM_HOME or the platform's user data folder)."""
+    return Ledger.open(ledger_path())
+
+
+def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """--model, --n-ctx, --n-gpu-layers, --threads, --chat-format."""
+    options = [
+        click.option("--model", "model_ref", default="default", show_default=True,
+                     help="A GGUF path, a registered model's sha256 prefix, or 'default'."),
+        click.option("--n-ctx", type=int, default=4096, show_default=True, help="Context length in tokens."),
+        click.option("--n-gpu-layers", type=int, default=0, show_default=True,
+                     help="Layers to offload to the GPU (-1 for all; needs a GPU build)."),
+        click.option("--threads", type=int, default=None, help="CPU threads (default: all cores)."),
+        click.option("--chat-format", default="auto", show_default=True,
+                     help="Chat format: auto, template, gemma, chatml, llama-2, llama-3, mistral-instruct, plain."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def sampling_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The sampling parameters, all logged with every generation."""
+    defaults = SamplingParams()
+    options = [
+        click.option("--temperature", type=float, default=defaults.temperature, show_default=True),
+        click.option("--top-p", type=float, default=defaults.top_p, show_default=True),
+        click.option("--top-k", type=int, default=defaults.top_k, show_default=True),
+        click.option("--min-p", type=float, default=defaults.min_p, show_default=True),
+        click.option("--repeat-penalty", type=float, default=defaults.repeat_penalty, show_default=True),
+        click.option("--max-tokens", type=int, default=defaults.max_tokens, show_default=True),
+        click.option("--seed", type=int, default=None, help="Sampling seed (default: drawn and logged)."),
+        click.option("--stop", multiple=True, help="Stop sequence (repeatable)."),
+        click.option("--logprobs", type=int, default=None, help="Log the top-N log probabilities per token."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def params_from(kwargs: dict[str, Any]) -> SamplingParams:
+    """SamplingParams from the options added by sampling_options (removed from kwargs)."""
+    return SamplingParams(
+        temperature=kwargs.pop("temperature"), top_p=kwargs.pop("top_p"), top_k=kwargs.pop("top_k"),
+        min_p=kwargs.pop("min_p"), repeat_penalty=kwargs.pop("repeat_penalty"),
+        max_tokens=kwargs.pop("max_tokens"), seed=kwargs.pop("seed"), stop=list(kwargs.pop("stop")),
+        logprobs=kwargs.pop("logprobs"),
+    )
+
+
+def load_runner(ledger: Ledger, kwargs: dict[str, Any]) -> Runner:
+    """Register and load the model named by the options added by model_options (removed from kwargs)."""
+    record = resolve_model(ledger.db, kwargs.pop("model_ref"))
+    options = LoadOptions(n_ctx=kwargs.pop("n_ctx"), n_gpu_layers=kwargs.pop("n_gpu_layers"),
+                          n_threads=kwargs.pop("threads"), chat_format=kwargs.pop("chat_format"))
+    runner = Runner()
+    runner.load(record.sha256, record.info, options)
+    return runner
+
+
+def echo_err(message: str) -> None:
+    """A line on stderr (status and statistics, kept out of the generated text on stdout)."""
+    click.echo(message, err=True)
+
+
+def stdin_or(text: str) -> str:
+    """`text`, or all of standard input when text is '-'."""
+    return sys.stdin.read() if text == "-" else text
+
+
+def with_ledger(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Pass an open Ledger as the first argument and close it afterwards."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        ledger = open_ledger()
+        try:
+            return func(ledger, *args, **kwargs)
+        finally:
+            ledger.close()
+
+    return wrapper

@@ -1,0 +1,111 @@
+"""`stillroom log ...`: list, show, export and verify the ledger."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.core.store import Ledger
+from app.core.store.export import EXPORT_FORMATS, export_rows
+from app.core.store.queries import LogFilter, get_generation, iter_generations, list_generations
+from app.cli.common import echo_err, with_ledger
+
+EXCERPT = 60
+
+
+def filter_options(func: Any) -> Any:
+    """--workflow, --source, --status, --model, --search."""
+    for option in reversed([
+        click.option("--workflow", default=None, help="Only this workflow."),
+        click.option("--source", type=click.Choice(["chat", "cli", "batch", "server", "import", "lab"]), default=None),
+        click.option("--status", type=click.Choice(["ok", "cancelled", "error"]), default=None),
+        click.option("--model", "model_sha256", default=None, help="Model sha256 (prefix)."),
+        click.option("--search", default=None, help="Full-text search over prompts and responses."),
+    ]):
+        func = option(func)
+    return func
+
+
+def _excerpt(text: str | None) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= EXCERPT else flat[: EXCERPT - 1] + "…"
+
+
+@click.group()
+def log() -> None:
+    """Browse, export and verify the generation ledger."""
+
+
+@log.command("list")
+@filter_options
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+@with_ledger
+def list_command(ledger: Ledger, limit: int, as_json: bool, **filters: Any) -> None:
+    """The newest generations (filtered)."""
+    rows = list_generations(ledger.db, LogFilter(**filters), limit=limit)
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        echo_err("no generations match")
+        return
+    for row in rows:
+        click.echo(f"#{row['id']:<6} {row['started_at'][:19]}  {row['source']:<6} {row['status']:<9} "
+                   f"{(row['workflow'] or '-'):<14} {(row['model_name'] or '-')[:18]:<18} "
+                   f"{row['completion_tokens'] or 0:>5} tok  {_excerpt(row['prompt'])}")
+
+
+@log.command("show")
+@click.argument("generation_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print the row as JSON.")
+@with_ledger
+def show_command(ledger: Ledger, generation_id: int, as_json: bool) -> None:
+    """One generation with its full request and response."""
+    row = get_generation(ledger.db, generation_id)
+    if as_json:
+        click.echo(json.dumps(row, ensure_ascii=False, indent=2))
+        return
+    for key in ("id", "uuid", "started_at", "finished_at", "source", "workflow", "conversation_id", "status",
+                "finish_reason", "model_name", "model_sha256", "mode", "chat_format", "seed", "prompt_tokens",
+                "completion_tokens", "ttft_ms", "tokens_per_s", "error", "row_hash"):
+        if row.get(key) is not None:
+            click.echo(f"{key:>17}: {row[key]}")
+    click.echo(f"{'params':>17}: {json.dumps(row['params'], ensure_ascii=False)}")
+    if row.get("system_prompt"):
+        click.echo(f"\n--- system ---\n{row['system_prompt']}")
+    if row.get("messages"):
+        for message in row["messages"]:
+            click.echo(f"\n--- {message['role']} ---\n{message['content']}")
+    else:
+        click.echo(f"\n--- prompt ---\n{row['prompt']}")
+    click.echo(f"\n--- response ---\n{row['response']}")
+
+
+@log.command("export")
+@filter_options
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@with_ledger
+def export_command(ledger: Ledger, fmt: str, out: Path, **filters: Any) -> None:
+    """Write the (filtered) generations to a file."""
+    count = export_rows(iter_generations(ledger.db, LogFilter(**filters)), fmt, out)
+    echo_err(f"wrote {count} record(s) to {out}")
+
+
+@log.command("verify")
+@with_ledger
+def verify_command(ledger: Ledger) -> None:
+    """Recompute the hash chain. Exit 0 and print the chain head when intact; else name the first bad row."""
+    result = ledger.verify()
+    if result.ok:
+        if result.head_hash is None:
+            click.echo("ledger intact: empty")
+        else:
+            click.echo(f"ledger intact: {result.rows} rows, chain head {result.head_hash} (row {result.head_id})")
+        return
+    raise click.ClickException(f"ledger broken at row {result.bad_id}: {result.problem} "
+                               f"({result.rows} rows before it verified)")

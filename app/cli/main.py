@@ -1,0 +1,27 @@
+"""The `stillroom` command group."""
+
+from __future__ import annotations
+
+import click
+
+from app import __version__
+from app.cli.common import UserFacingGroup
+from app.cli.generate import chat, generate
+from app.cli.log import log
+from app.cli.models import models
+
+
+@click.group(cls=UserFacingGroup)
+@click.version_option(__version__, prog_name="stillroom")
+def cli() -> None:
+    """Stillroom: local language models with an honest, tamper-evident ledger.
+
+    With no command, `stillroom` opens the desktop app. Data lives in STILLROOM_HOME
+    (default: the platform's user data folder).
+    """
+
+
+cli.add_command(generate)
+cli.add_command(chat)
+cli.add_command(log)
+cli.add_command(models)

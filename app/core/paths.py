@@ -1,0 +1,34 @@
+"""Where Stillroom keeps its data: platformdirs' user data folder, or STILLROOM_HOME."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+HOME_ENV = "STILLROOM_HOME"
+APP_NAME = "Stillroom"
+LEDGER_FILE = "ledger.db"
+MODELS_SUBDIR = "models"
+PRIVATE_DIR_MODE = 0o700
+
+
+def data_dir() -> Path:
+    """The data folder, created owner-only if missing. STILLROOM_HOME overrides platformdirs."""
+    override = os.environ.get(HOME_ENV)
+    path = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME, False))
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    return path
+
+
+def ledger_path() -> Path:
+    """The ledger database file, `ledger.db` in the data folder."""
+    return data_dir() / LEDGER_FILE
+
+
+def models_dir() -> Path:
+    """The folder where the embedded default model is assembled."""
+    path = data_dir() / MODELS_SUBDIR
+    path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
+    return path

@@ -1,0 +1,81 @@
+"""open_db(): the one way into a ledger database (WAL mode, pragmas, migrations)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from app.core.errors import LedgerError
+from app.core.store.migrations import migrations
+
+BUSY_TIMEOUT_MS = 10_000
+PRIVATE_FILE_MODE = 0o600
+# WAL with synchronous=NORMAL survives a killed process without losing a committed row;
+# FULL also survives power loss at the cost of an fsync per commit.
+SYNCHRONOUS = "NORMAL"
+
+
+def open_db(path: Path | str, *, readonly: bool = False, migrate: bool = True) -> Database:
+    """Open (creating if needed) the ledger at `path`, in WAL mode, with migrations applied.
+
+    Readers pass readonly=True and get their own connection. Raises LedgerError naming the file
+    when it cannot be opened (locked, read-only, not a database, disk full).
+    """
+    path = Path(path)
+    with translate_errors(path):
+        if readonly:
+            if not path.exists():
+                raise LedgerError(f"{path}: no ledger database here")
+            conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_MS / 1000,
+                                   check_same_thread=False)
+            db = Database(conn)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            return db
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE_MODE))
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+        db = Database(conn)
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise LedgerError(f"{path}: could not switch the database to WAL mode (got {mode})")
+        db.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+        if migrate:
+            migrations.apply(db)
+        return db
+
+
+@contextlib.contextmanager
+def translate_errors(path: Path | str) -> Iterator[None]:
+    """Turn sqlite3 errors into a LedgerError that names the file and says what is wrong."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise LedgerError(f"{path}: {describe_sqlite_error(exc)}") from exc
+    except PermissionError as exc:
+        raise LedgerError(f"{path}: permission denied ({exc.strerror})") from exc
+    except OSError as exc:
+        raise LedgerError(f"{path}: {exc.strerror or exc}") from exc
+
+
+def describe_sqlite_error(exc: sqlite3.Error) -> str:
+    """A plain-language description of an sqlite3 error, with the fix where one is known."""
+    text = str(exc)
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return "the ledger is locked by another program; close it or try again (" + text + ")"
+    if "readonly" in low or "read-only" in low:
+        return "the ledger is read-only; check the file's permissions (" + text + ")"
+    if "disk is full" in low or "database or disk is full" in low:
+        return "the disk is full; free some space, nothing already logged was lost (" + text + ")"
+    if "not a database" in low or "malformed" in low:
+        return "the file is not a valid SQLite database or is damaged (" + text + ")"
+    if "unable to open" in low:
+        return "the database file cannot be opened; check the folder exists and is writable (" + text + ")"
+    return text

@@ -1,0 +1,96 @@
+"""Export of log rows to JSONL (every field), Markdown (for reading) and ShareGPT (for training)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+EXPORT_FORMATS = ("jsonl", "markdown", "sharegpt")
+_SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt", "tool": "tool"}
+
+
+def export_rows(rows: Iterable[dict[str, Any]], fmt: str, out: Path) -> int:
+    """Write `rows` (decoded generation rows, id order) to `out` in `fmt`; returns records written."""
+    if fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
+    writer = {"jsonl": _write_jsonl, "markdown": _write_markdown, "sharegpt": _write_sharegpt}[fmt]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".partial")
+    count = writer(rows, tmp)
+    tmp.replace(out)
+    return count
+
+
+def _write_jsonl(rows: Iterable[dict[str, Any]], out: Path) -> int:
+    count = 0
+    with out.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
+    return count
+
+
+def conversation_turns(row: dict[str, Any]) -> list[dict[str, str]]:
+    """The messages of a row plus its response, as [{role, content}] (system first if any)."""
+    turns: list[dict[str, str]] = []
+    messages = row.get("messages")
+    if isinstance(messages, list) and messages:
+        turns.extend({"role": str(m.get("role")), "content": str(m.get("content") or "")} for m in messages)
+    else:
+        if row.get("system_prompt"):
+            turns.append({"role": "system", "content": row["system_prompt"]})
+        turns.append({"role": "user", "content": row.get("prompt") or ""})
+    turns.append({"role": "assistant", "content": row.get("response") or ""})
+    return turns
+
+
+def _write_sharegpt(rows: Iterable[dict[str, Any]], out: Path) -> int:
+    """One record per conversation (its last successful turn carries the whole history)."""
+    records: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row.get("status") != "ok":
+            continue
+        key = row.get("conversation_id") or f"generation-{row['id']}"
+        records[key] = {
+            "id": key,
+            "stillroom_generation_id": row["id"],
+            "model": row.get("model_name"),
+            "conversations": [
+                {"from": _SHAREGPT_ROLES.get(turn["role"], turn["role"]), "value": turn["content"]}
+                for turn in conversation_turns(row)
+            ],
+        }
+    with out.open("w", encoding="utf-8") as handle:
+        json.dump(list(records.values()), handle, ensure_ascii=False, indent=1)
+    return len(records)
+
+
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in `text`."""
+    longest, run = 0, 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    return "`" * max(3, longest + 1)
+
+
+def _write_markdown(rows: Iterable[dict[str, Any]], out: Path) -> int:
+    count = 0
+    with out.open("w", encoding="utf-8") as handle:
+        handle.write("# Stillroom ledger export\n")
+        for row in rows:
+            count += 1
+            handle.write(
+                f"\n## Generation {row['id']}\n\n"
+                f"- started: {row.get('started_at')}\n- model: {row.get('model_name')} "
+                f"(sha256 {str(row.get('model_sha256') or '')[:12]})\n"
+                f"- source: {row.get('source')}, workflow: {row.get('workflow')}, status: {row.get('status')}\n"
+                f"- tokens: {row.get('prompt_tokens')} in, {row.get('completion_tokens')} out\n"
+            )
+            for turn in conversation_turns(row):
+                text = turn["content"]
+                fence = _fence(text)
+                handle.write(f"\n### {turn['role']}\n\n{fence}text\n{text}\n{fence}\n")
+    return count

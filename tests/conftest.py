@@ -1,0 +1,80 @@
+"""Shared fixtures: a private data folder per test, and the real default model, assembled once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from app.core.models.default_model import default_model_path  # noqa: E402
+from app.core.models.registry import ModelRecord, register_model  # noqa: E402
+from app.core.models.runner import LoadOptions, Runner  # noqa: E402
+from app.core.store import Ledger  # noqa: E402
+
+TEST_N_CTX = 1024
+
+
+@pytest.fixture(scope="session")
+def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder holding the assembled and verified default model, shared by the session."""
+    home = tmp_path_factory.mktemp("model-store")
+    previous = os.environ.get("STILLROOM_HOME")
+    os.environ["STILLROOM_HOME"] = str(home)
+    try:
+        ledger = Ledger.open(home / "ledger.db")
+        default_model_path(ledger.db)
+        ledger.close()
+    finally:
+        if previous is None:
+            os.environ.pop("STILLROOM_HOME", None)
+        else:
+            os.environ["STILLROOM_HOME"] = previous
+    return home / "models"
+
+
+@pytest.fixture
+def home(tmp_path: Path, model_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh STILLROOM_HOME for this test, with the default model hard-linked in (no copy)."""
+    path = tmp_path / "stillroom-home"
+    models = path / "models"
+    models.mkdir(parents=True)
+    for item in model_store.iterdir():
+        try:
+            os.link(item, models / item.name)
+        except OSError:
+            shutil.copy2(item, models / item.name)
+    monkeypatch.setenv("STILLROOM_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def ledger(home: Path) -> Iterator[Ledger]:
+    """The test's ledger (home/ledger.db), open for writing."""
+    opened = Ledger.open(home / "ledger.db")
+    yield opened
+    opened.close()
+
+
+@pytest.fixture(scope="session")
+def default_model(model_store: Path, tmp_path_factory: pytest.TempPathFactory) -> ModelRecord:
+    """The default model registered in a scratch ledger (its sha256 and GGUF metadata)."""
+    scratch = Ledger.open(tmp_path_factory.mktemp("registry") / "ledger.db")
+    path = next(p for p in model_store.iterdir() if p.suffix == ".gguf")
+    record = register_model(scratch.db, path)
+    scratch.close()
+    return record
+
+
+@pytest.fixture(scope="session")
+def runner(default_model: ModelRecord) -> Iterator[Runner]:
+    """The real default model loaded once for the session (core tests only; the GUI owns its own)."""
+    loaded = Runner()
+    loaded.load(default_model.sha256, default_model.info, LoadOptions(n_ctx=TEST_N_CTX, n_threads=2))
+    yield loaded
+    loaded.unload()

@@ -1,4 +1,4 @@
-"""Read and check a GGUF file's metadata with the `gguf` package, without loading the weights."""
+"""Read and check a GGUF file's metadata (see gguf_scan), without loading the weights."""
 
 from __future__ import annotations
 
@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import ModelFileError
+from app.core.models.gguf_scan import GGUFScanError, scan_gguf
 
 GGUF_MAGIC = b"GGUF"
 MIN_HEADER_BYTES = 24
-# Metadata keys copied into the models table; tokenizer vocabularies are left out (megabytes).
-_SKIPPED_PREFIXES = ("tokenizer.ggml.tokens", "tokenizer.ggml.scores", "tokenizer.ggml.token_type",
-                     "tokenizer.ggml.merges", "tokenizer.ggml.added_tokens")
 _MAX_VALUE_CHARS = 4_000
 
 
@@ -67,18 +65,6 @@ def _check_file(path: Path) -> int:
     return size
 
 
-def _field_value(reader_field: Any) -> Any:
-    try:
-        value = reader_field.contents()
-    except Exception:  # noqa: BLE001 - an unreadable field is skipped, not fatal
-        return None
-    if isinstance(value, str) and len(value) > _MAX_VALUE_CHARS:
-        return value[:_MAX_VALUE_CHARS] + "…"
-    if isinstance(value, list) and len(value) > 64:
-        return value[:64]
-    return value
-
-
 def _quantization_name(file_type: Any) -> str | None:
     if file_type is None:
         return None
@@ -91,30 +77,22 @@ def _quantization_name(file_type: Any) -> str | None:
 
 
 def read_gguf_info(path: Path | str) -> GGUFInfo:
-    """Parse `path`'s GGUF header; ModelFileError naming the file if it is not a usable GGUF."""
+    """Scan `path`'s GGUF header; ModelFileError naming the file if it is not a usable GGUF."""
     path = Path(path).expanduser()
     size = _check_file(path)
-    from gguf import GGUFReader  # imported here: pulls in numpy
-
     try:
-        reader = GGUFReader(str(path))
-    except Exception as exc:  # noqa: BLE001 - the gguf reader raises many kinds on bad input
-        raise ModelFileError(f"{path}: corrupt or truncated GGUF file ({type(exc).__name__}: {exc})") from exc
-    try:
-        data_end = max((t.data_offset + int(t.n_bytes) for t in reader.tensors), default=0)
-    except Exception as exc:  # noqa: BLE001
-        raise ModelFileError(f"{path}: corrupt GGUF tensor table ({exc})") from exc
-    if not reader.tensors:
+        header = scan_gguf(path)
+    except GGUFScanError as exc:
+        raise ModelFileError(f"{path}: corrupt or truncated GGUF file ({exc})") from exc
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    if not header.tensors:
         raise ModelFileError(f"{path}: the GGUF file holds no tensors, so it is not a model")
-    if data_end > size:
+    if header.data_end > size:
         raise ModelFileError(
-            f"{path}: truncated GGUF file: its tensors need {data_end:,} bytes but the file has {size:,}"
+            f"{path}: truncated GGUF file: its tensors need {header.data_end:,} bytes but the file has {size:,}"
         )
-    meta: dict[str, Any] = {}
-    for key, reader_field in reader.fields.items():
-        if key.startswith(_SKIPPED_PREFIXES):
-            continue
-        meta[key] = _field_value(reader_field)
+    meta = {key: _shorten(value) for key, value in header.fields.items() if value is not None}
     arch = str(meta.get("general.architecture") or "unknown")
     base_name = meta.get("general.base_model.0.name") or meta.get("general.base_model.0.repo_url")
 
@@ -122,9 +100,8 @@ def read_gguf_info(path: Path | str) -> GGUFInfo:
         value = meta.get(f"{arch}.{suffix}")
         return int(value) if isinstance(value, (int, float)) else None
 
-    template = meta.get("tokenizer.chat_template")
-    embeddings = next((t for t in reader.tensors if t.name == "token_embd.weight"), None)
-    vocab_size = int(max(embeddings.shape)) if embeddings is not None and len(embeddings.shape) else None
+    template = header.fields.get("tokenizer.chat_template")
+    vocab = header.array_lengths.get("tokenizer.ggml.tokens") or arch_int("vocab_size")
     return GGUFInfo(
         path=str(path.resolve()),
         file_name=path.name,
@@ -138,11 +115,18 @@ def read_gguf_info(path: Path | str) -> GGUFInfo:
         context_length=arch_int("context_length"),
         chat_template=template if isinstance(template, str) and template.strip() else None,
         metadata=meta,
-        tensor_bytes=data_end,
+        tensor_bytes=header.data_end,
         block_count=arch_int("block_count"),
         embedding_length=arch_int("embedding_length"),
         head_count_kv=arch_int("attention.head_count_kv"),
         key_length=arch_int("attention.key_length"),
         value_length=arch_int("attention.value_length"),
-        vocab_size=vocab_size,
+        vocab_size=vocab,
     )
+
+
+def _shorten(value: Any) -> Any:
+    """Keep metadata values small enough for the models table."""
+    if isinstance(value, str) and len(value) > _MAX_VALUE_CHARS:
+        return value[:_MAX_VALUE_CHARS] + "…"
+    return value

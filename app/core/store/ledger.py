@@ -33,6 +33,7 @@ from app.core.store.schema import (
 from app.core.textnorm import content_hash
 
 VERIFY_CHUNK = 5_000
+RECENT_HASHES = 10_000
 _COLUMN_LIST = ", ".join(GENERATION_COLUMNS)
 _INSERT_SQL = (
     f"INSERT INTO {GENERATIONS_TABLE} ({_COLUMN_LIST}) "
@@ -162,6 +163,7 @@ class Ledger:
             has_head = conn.execute("SELECT 1 FROM ledger_head WHERE id = 1").fetchone() is not None
         expected_id, expected_prev, checked = 1, GENESIS_HASH, 0
         last_seen: tuple[int, str] | None = None
+        recent: dict[str, int] = {}  # hash -> id of the last rows, to name an inserted row
         names = list(GENERATION_COLUMNS)
         while True:
             if cancel.cancelled:
@@ -182,15 +184,23 @@ class Ledger:
                                        f"(the log jumps from row {expected_id - 1} to row {rid})")
                     return
                 if row["prev_hash"] != expected_prev:
-                    yield self._broken(checked, last_seen, rid,
-                                       f"row {rid} does not link to row {rid - 1}: a row was "
-                                       "inserted, reordered, or the row before it was rewritten")
+                    earlier = recent.get(row["prev_hash"])
+                    if earlier is not None:
+                        yield self._broken(checked, last_seen, earlier + 1,
+                                           f"row {earlier + 1} was inserted: row {rid} links to row {earlier}")
+                    else:
+                        yield self._broken(checked, last_seen, rid,
+                                           f"row {rid} does not link to row {rid - 1}: rows were reordered, "
+                                           "or a row was inserted or rewritten")
                     return
                 if row_hash(row) != row["row_hash"]:
                     yield self._broken(checked, last_seen, rid,
                                        f"row {rid} was edited: its content no longer matches its hash")
                     return
                 expected_id, expected_prev = rid + 1, row["row_hash"]
+                recent[row["row_hash"]] = rid
+                if len(recent) > RECENT_HASHES:
+                    recent.pop(next(iter(recent)))
                 last_seen = (rid, row["row_hash"])
                 checked += 1
             yield VerifyProgress(checked, total)

@@ -11,6 +11,7 @@ import click
 
 from app.core.errors import StillroomError
 from app.core.models.default_model import resolve_model
+from app.core.models.memory import check_fits
 from app.core.models.runner import LoadOptions, Runner
 from app.core.models.sampling import SamplingParams
 from app.core.paths import ledger_path
@@ -82,9 +83,10 @@ def params_from(kwargs: dict[str, Any]) -> SamplingParams:
 
 def load_runner(ledger: Ledger, kwargs: dict[str, Any]) -> Runner:
     """Register and load the model named by the options added by model_options (removed from kwargs)."""
-    record = resolve_model(ledger.db, kwargs.pop("model_ref"))
+    ref = kwargs.pop("model_ref")
     options = LoadOptions(n_ctx=kwargs.pop("n_ctx"), n_gpu_layers=kwargs.pop("n_gpu_layers"),
                           n_threads=kwargs.pop("threads"), chat_format=kwargs.pop("chat_format"))
+    record = resolve_model(ledger.db, ref, lambda info: check_fits(info, options.n_ctx, options.n_gpu_layers))
     runner = Runner()
     runner.load(record.sha256, record.info, options)
     return runner

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
 from app.core.errors import ModelFileError
+from app.core.models.gguf_info import GGUFInfo
 from app.core.models.registry import ModelRecord, cached_sha256, find_model, register_model
 from app.core.paths import models_dir
 from app.core.store.db import translate_errors
@@ -73,14 +75,16 @@ def _remember_hash(db: Database, target: Path, sha256: str) -> None:
                                   "sha256": sha256, "hashed_at": utc_now()}, pk="path")
 
 
-def resolve_model(db: Database, ref: str | None) -> ModelRecord:
-    """Register and return the model named by `ref`: a path, or 'default'/None for the default."""
+def resolve_model(db: Database, ref: str | None,
+                  precheck: Callable[[GGUFInfo], None] | None = None) -> ModelRecord:
+    """Register and return the model named by `ref`: a path, a registered sha256 prefix, or
+    'default'/None for the default. `precheck` is passed to register_model."""
     if ref is None or ref == DEFAULT_ALIAS:
-        return register_model(db, default_model_path(db))
+        return register_model(db, default_model_path(db), precheck)
     path = Path(ref).expanduser()
     if not path.exists() and _looks_like_sha(ref):
         path = Path(find_model(db, ref)["path"])
-    return register_model(db, path)
+    return register_model(db, path, precheck)
 
 
 def _looks_like_sha(ref: str) -> bool:

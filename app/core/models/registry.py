@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,12 +66,17 @@ def cached_sha256(db: Database, path: Path) -> str:
     return digest
 
 
-def register_model(db: Database, path: Path | str) -> ModelRecord:
+def register_model(db: Database, path: Path | str,
+                   precheck: Callable[[GGUFInfo], None] | None = None) -> ModelRecord:
     """Read a GGUF's metadata, hash it (cached) and record it in the models table.
 
-    Raises ModelFileError naming the file when it is missing, not a GGUF, truncated or corrupt.
+    `precheck` runs on the metadata before the (possibly long) hash, e.g. a memory check before
+    a load. Raises ModelFileError naming the file when it is missing, not a GGUF, truncated or
+    corrupt.
     """
     info = read_gguf_info(path)
+    if precheck is not None:
+        precheck(info)
     digest = cached_sha256(db, Path(info.path))
     row = {
         "sha256": digest,

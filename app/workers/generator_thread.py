@@ -1,0 +1,85 @@
+"""Run a core generator on its own QThread and turn what it yields into signals (napari-style).
+
+    thread = GeneratorThread(lambda cancel: ledger.iter_verify(cancel), "verify")
+    thread.yielded.connect(on_progress)
+    thread.start()
+
+The factory is called on the new thread with a CancelToken; cancel() sets it and the loop also
+stops asking the generator for more (closing it), so a generator that checks the token between
+chunks stops within one chunk. Threads are never terminated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from app.core.cancel import CancelToken
+
+GeneratorFactory = Callable[[CancelToken], Iterator[Any]]
+_RUNNING: set[GeneratorThread] = set()
+
+
+class GeneratorThread(QThread):
+    """A one-off thread that drives one generator.
+
+    Signals, all emitted from this thread (queued to receivers on the UI thread):
+    yielded(item) for each item; errored(exception) if the generator raised; done() at the end
+    either way (after yielded/errored). QThread.finished follows once the thread has stopped.
+    """
+
+    yielded = Signal(object)
+    errored = Signal(object)
+    done = Signal()
+
+    def __init__(self, factory: GeneratorFactory, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName(f"stillroom-{name}")
+        self._factory = factory
+        self.cancel_token = CancelToken()
+        self.finished.connect(self._forget)
+
+    def start(self, *args: Any) -> None:  # noqa: D102 - keeps a reference while it runs
+        _RUNNING.add(self)
+        super().start(*args)
+
+    def cancel(self) -> None:
+        """Ask the generator to stop at its next check (any thread)."""
+        self.cancel_token.cancel()
+
+    def run(self) -> None:
+        """Thread body: iterate the generator, emitting each item."""
+        try:
+            generator = self._factory(self.cancel_token)
+            try:
+                for item in generator:
+                    self.yielded.emit(item)
+                    if self.cancel_token.cancelled:
+                        break
+            finally:
+                close = getattr(generator, "close", None)
+                if close is not None:
+                    close()
+        except Exception as exc:  # noqa: BLE001 - reported to the UI as a signal
+            self.errored.emit(exc)
+        finally:
+            self.done.emit()
+
+    def _forget(self) -> None:
+        _RUNNING.discard(self)
+
+
+def running_threads() -> list[GeneratorThread]:
+    """Generator threads that have been started and not yet finished."""
+    return [thread for thread in _RUNNING if thread.isRunning()]
+
+
+def stop_all(timeout_ms: int = 5_000) -> None:
+    """Cancel every running generator thread and wait for each to end (UI thread, at shutdown)."""
+    for thread in list(_RUNNING):
+        thread.cancel()
+    for thread in list(_RUNNING):
+        thread.wait(timeout_ms)
+        _RUNNING.discard(thread)

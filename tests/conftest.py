@@ -38,10 +38,8 @@ def model_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return home / "models"
 
 
-@pytest.fixture
-def home(tmp_path: Path, model_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh STILLROOM_HOME for this test, with the default model hard-linked in (no copy)."""
-    path = tmp_path / "stillroom-home"
+def make_home(path: Path, model_store: Path) -> Path:
+    """A data folder at `path` with the default model hard-linked in (no copy)."""
     models = path / "models"
     models.mkdir(parents=True)
     for item in model_store.iterdir():
@@ -49,6 +47,13 @@ def home(tmp_path: Path, model_store: Path, monkeypatch: pytest.MonkeyPatch) -> 
             os.link(item, models / item.name)
         except OSError:
             shutil.copy2(item, models / item.name)
+    return path
+
+
+@pytest.fixture
+def home(tmp_path: Path, model_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh STILLROOM_HOME for this test, with the default model hard-linked in (no copy)."""
+    path = make_home(tmp_path / "stillroom-home", model_store)
     monkeypatch.setenv("STILLROOM_HOME", str(path))
     return path
 

@@ -9,6 +9,7 @@ from app.cli.common import UserFacingGroup
 from app.cli.generate import chat, generate
 from app.cli.log import log
 from app.cli.models import models
+from app.cli.serve import keys, serve
 
 
 @click.group(cls=UserFacingGroup)
@@ -25,3 +26,5 @@ cli.add_command(generate)
 cli.add_command(chat)
 cli.add_command(log)
 cli.add_command(models)
+cli.add_command(serve)
+cli.add_command(keys)

@@ -21,3 +21,7 @@ class LedgerError(StillroomError):
 
 class NotFoundError(StillroomError):
     """A generation, model or other record that was named does not exist."""
+
+
+class ContextLengthError(StillroomError):
+    """A prompt does not fit in the loaded model's context."""

@@ -8,6 +8,7 @@ tokens, so cancelling takes effect within one token.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.cancel import NEVER, CancelToken
-from app.core.errors import ModelFileError, ModelNotLoadedError, StillroomError
+from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedError
 from app.core.models.chat_format import choose_chat_format, render_chat
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
@@ -239,7 +240,7 @@ class Runner:
             tokens, rendered, stops = self._prompt_tokens(request)
             n_ctx = loaded.options.n_ctx
             if len(tokens) >= n_ctx:
-                raise StillroomError(
+                raise ContextLengthError(
                     f"the prompt is {len(tokens)} tokens long, longer than the model's context of {n_ctx} tokens"
                 )
             max_tokens = min(params.max_tokens, n_ctx - len(tokens))
@@ -248,11 +249,7 @@ class Runner:
                 "llama_cpp_python": llama_cpp_version(), "n_ctx": n_ctx, "n_gpu_layers": loaded.options.n_gpu_layers,
                 "n_threads": loaded.n_threads, "logits_all": loaded.options.logits_all,
             }
-            grammar = None
-            if params.grammar:
-                from llama_cpp import LlamaGrammar
-
-                grammar = LlamaGrammar.from_string(params.grammar, verbose=False)
+            grammar = _grammar_for(params.grammar, params.response_format)
             llm.sampled, llm.last_token = 0, -1
             pieces: list[str] = []
             collected: dict[str, list[Any]] | None = {} if params.logprobs is not None else None
@@ -304,6 +301,22 @@ class Runner:
                 logprobs=collected, error=error, runtime=runtime,
             )
         yield result
+
+
+def _grammar_for(gbnf: str | None, response_format: dict[str, Any] | None) -> Any:
+    """A LlamaGrammar from explicit GBNF, or from an OpenAI-style response_format (json_object or
+    json_schema); None for plain text."""
+    from llama_cpp import LlamaGrammar, llama_grammar
+
+    if gbnf:
+        return LlamaGrammar.from_string(gbnf, verbose=False)
+    kind = (response_format or {}).get("type", "text")
+    if kind == "json_object":
+        return LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
+    if kind == "json_schema":
+        schema = (response_format or {}).get("json_schema", {}).get("schema", {})
+        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+    return None
 
 
 def _token_text(llm: Any, token: int) -> str:

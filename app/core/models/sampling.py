@@ -28,7 +28,8 @@ class SamplingParams:
     seed: int | None = None
     stop: list[str] = field(default_factory=list)
     logprobs: int | None = None
-    grammar: str | None = None  # GBNF, e.g. for response_format json_object
+    grammar: str | None = None  # GBNF text constraining the output
+    response_format: dict[str, Any] | None = None  # OpenAI style: text, json_object, json_schema
 
     def __post_init__(self) -> None:
         problems = []
@@ -48,6 +49,9 @@ class SamplingParams:
             problems.append(f"logprobs must be between 0 and 20, got {self.logprobs}")
         if self.seed is not None and not 0 <= self.seed < 2**32:
             problems.append(f"seed must be between 0 and 2**32-1, got {self.seed}")
+        kind = (self.response_format or {}).get("type", "text")
+        if kind not in ("text", "json_object", "json_schema"):
+            problems.append(f"response_format type must be text, json_object or json_schema, got {kind!r}")
         if problems:
             raise ValueError("; ".join(problems))
 

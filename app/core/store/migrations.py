@@ -89,3 +89,24 @@ def m004_conversations(db: Database) -> None:
         },
         pk="id",
     )
+
+
+@migrations()
+def m005_api_keys(db: Database) -> None:
+    """API keys of the local server: only a hash of each key is kept, with its workflow."""
+    db["api_keys"].create(
+        {"id": int, "name": str, "key_sha256": str, "prefix": str, "workflow": str, "created_at": str,
+         "revoked_at": str},
+        pk="id",
+    )
+    db["api_keys"].create_index(["key_sha256"], unique=True)
+
+
+@migrations()
+def m006_batch_jobs(db: Database) -> None:
+    """Batch runs: the job spec and its state; the generations themselves are ledger rows."""
+    db["batch_jobs"].create(
+        {"id": int, "name": str, "workflow": str, "spec": str, "spec_sha256": str, "output_path": str,
+         "status": str, "total": int, "created_at": str, "updated_at": str, "error": str},
+        pk="id",
+    )

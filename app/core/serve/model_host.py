@@ -1,0 +1,135 @@
+"""ModelHost: one thread that owns the Runner and the ledger writer; others queue work on it.
+
+llama.cpp models are not thread-safe, so the server (and anything else that serves many callers)
+submits jobs here. Each job's events (TokenChunk..., then LoggedGeneration, or an exception) come
+back through the job's own queue, so the host thread never waits on a slow consumer. A consumer
+that goes away cancels its job's token; the generation then stops within one token and is logged
+as cancelled.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from app.core.cancel import CancelToken
+from app.core.errors import StillroomError
+from app.core.generation import LogContext, LoggedGeneration, generate_logged
+from app.core.models.default_model import resolve_model
+from app.core.models.memory import check_fits
+from app.core.models.runner import LoadedModel, LoadOptions, Runner, TokenChunk
+from app.core.models.sampling import GenerationRequest
+from app.core.store import Ledger
+
+MAX_QUEUED_JOBS = 256
+_DONE = object()
+
+
+class HostBusyError(StillroomError):
+    """Too many requests are waiting for the model."""
+
+
+@dataclass
+class Job:
+    """A generation waiting for, or running on, the model thread."""
+
+    request: GenerationRequest
+    context: LogContext
+    cancel: CancelToken = field(default_factory=CancelToken)
+    events: queue.Queue[object] = field(default_factory=queue.Queue)
+
+    def stream(self) -> Iterator[TokenChunk | LoggedGeneration]:
+        """Yield the job's events on the caller's thread; re-raises the job's error, if any."""
+        while True:
+            item = self.events.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+
+
+class ModelHost:
+    """Owns a Runner and a Ledger on one thread and runs queued jobs one after another."""
+
+    def __init__(self, ledger_path: Path, model_ref: str | None, options: LoadOptions = LoadOptions()) -> None:
+        self._ledger_path = ledger_path
+        self._model_ref = model_ref
+        self._options = options
+        self._jobs: queue.Queue[Job | None] = queue.Queue()
+        self._ready = threading.Event()
+        self._startup_error: BaseException | None = None
+        self._loaded: LoadedModel | None = None
+        self._thread = threading.Thread(target=self._run, name="stillroom-model-host", daemon=True)
+
+    @property
+    def loaded(self) -> LoadedModel:
+        """The model being served (after start())."""
+        assert self._loaded is not None
+        return self._loaded
+
+    def start(self) -> LoadedModel:
+        """Start the thread, load the model, and return it; raises the load error if it fails."""
+        self._thread.start()
+        self._ready.wait()
+        if self._startup_error is not None:
+            raise self._startup_error
+        return self.loaded
+
+    def submit(self, request: GenerationRequest, context: LogContext) -> Job:
+        """Queue a generation; its events arrive through the returned Job."""
+        if self._jobs.qsize() >= MAX_QUEUED_JOBS:
+            raise HostBusyError(f"{MAX_QUEUED_JOBS} requests are already waiting for the model; try again later")
+        job = Job(request, context)
+        self._jobs.put(job)
+        return job
+
+    def stop(self) -> None:
+        """Finish the running job, refuse the rest, unload the model and end the thread."""
+        if not self._thread.is_alive():
+            return
+        self._jobs.put(None)
+        self._thread.join(timeout=60)
+
+    def _run(self) -> None:
+        ledger: Ledger | None = None
+        runner = Runner()
+        try:
+            ledger = Ledger.open(self._ledger_path)
+            options = self._options
+            record = resolve_model(ledger.db, self._model_ref,
+                                   lambda info: check_fits(info, options.n_ctx, options.n_gpu_layers))
+            self._loaded = runner.load(record.sha256, record.info, options)
+        except BaseException as exc:  # noqa: BLE001 - reported to start()'s caller
+            self._startup_error = exc
+            self._ready.set()
+            if ledger is not None:
+                ledger.close()
+            return
+        self._ready.set()
+        try:
+            while (job := self._jobs.get()) is not None:
+                self._serve(runner, ledger, job)
+            while not self._jobs.empty():  # refuse what is still queued
+                leftover = self._jobs.get_nowait()
+                if leftover is not None:
+                    leftover.events.put(HostBusyError("the server is shutting down"))
+                    leftover.events.put(_DONE)
+        finally:
+            runner.unload()
+            ledger.close()
+
+    @staticmethod
+    def _serve(runner: Runner, ledger: Ledger, job: Job) -> None:
+        try:
+            if job.cancel.cancelled:
+                return
+            for item in generate_logged(runner, ledger, job.request, job.context, job.cancel):
+                job.events.put(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+            job.events.put(exc)
+        finally:
+            job.events.put(_DONE)

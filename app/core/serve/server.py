@@ -1,0 +1,339 @@
+"""The local HTTP server: OpenAI-compatible endpoints over the ModelHost, logged to the ledger.
+
+Binds to 127.0.0.1 by default. On any other address every request needs a valid API key. Each
+request is handled on its own thread; generations queue on the one model thread.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.core.errors import ContextLengthError, StillroomError
+from app.core.generation import LogContext, LoggedGeneration
+from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
+from app.core.serve.api_keys import ApiKey, has_live_keys, lookup_key
+from app.core.serve.model_host import HostBusyError, Job, ModelHost
+from app.core.serve.openai_api import ApiError, ParsedRequest, chat_logprobs, finish_reason, new_id, now
+from app.core.serve.openai_api import parse_chat, parse_completion
+from app.core.store import open_db
+
+LOG = logging.getLogger("stillroom.serve")
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+MAX_BODY_BYTES = 8 * 1024 * 1024
+MAX_DISCARD_BYTES = 64 * 1024 * 1024
+IDLE_TIMEOUT_S = 120
+WORKFLOW_HEADER = "X-Stillroom-Workflow"
+DEFAULT_WORKFLOW = "api"
+FINGERPRINT = f"stillroom-{__version__}"
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and localhost."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class StillroomServer:
+    """An OpenAI-compatible server over one loaded model. start() returns once it listens."""
+
+    def __init__(self, ledger_path: Path, model_ref: str | None = None, *, host: str = DEFAULT_HOST,
+                 port: int = DEFAULT_PORT, options: LoadOptions = LoadOptions(),
+                 require_key: bool | None = None) -> None:
+        self.host, self.port = host, port
+        self.require_key = (not is_loopback(host)) if require_key is None else require_key
+        self.model_host = ModelHost(ledger_path, model_ref, options)
+        self._keys_db = open_db(ledger_path)
+        self._keys_lock = threading.Lock()
+        self._httpd: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The base URL clients use (http://host:port/v1)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/v1"
+
+    def start(self) -> LoadedModel:
+        """Load the model and start listening. Raises StillroomError if either fails."""
+        if self.require_key and not has_live_keys(self._keys_db):
+            raise StillroomError(f"listening on {self.host} needs an API key; create one with "
+                                 "`stillroom keys create --workflow NAME`")
+        loaded = self.model_host.start()
+        try:
+            self._httpd = _HTTPServer((self.host, self.port), _Handler, self)
+        except OSError as exc:
+            self.model_host.stop()
+            raise StillroomError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from exc
+        self.port = self._httpd.server_address[1]
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="stillroom-http", daemon=True)
+        self._thread.start()
+        LOG.info("serving %s at %s", loaded.info.name, self.url)
+        return loaded
+
+    def stop(self) -> None:
+        """Stop accepting requests, finish the running generation, unload the model."""
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+        self.model_host.stop()
+        self._keys_db.close()
+
+    def model_ids(self) -> set[str]:
+        """Names a client may use in `model` for the served model."""
+        loaded = self.model_host.loaded
+        stem = Path(loaded.info.path).stem
+        return {stem, loaded.info.file_name, loaded.info.name, loaded.sha256, loaded.sha256[:12], "default"}
+
+    def model_id(self) -> str:
+        """The id /v1/models reports."""
+        return Path(self.model_host.loaded.info.path).stem
+
+    def authorize(self, header: str | None) -> ApiKey | None:
+        """The API key of the request, None when keys are optional and none (or an unknown one) came."""
+        secret = header[7:].strip() if header and header.lower().startswith("bearer ") else None
+        key = None
+        if secret:
+            with self._keys_lock:
+                key = lookup_key(self._keys_db, secret)
+        if key is None and self.require_key:
+            raise ApiError(401, "a valid API key is required (Authorization: Bearer ...)", None,
+                           "invalid_api_key", "authentication_error")
+        return key
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], handler: type, app: StillroomServer) -> None:
+        self.app = app
+        if ":" in address[0]:
+            import socket
+
+            self.address_family = socket.AF_INET6
+        super().__init__(address, handler)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    timeout = IDLE_TIMEOUT_S
+    server: _HTTPServer
+    server_version = f"Stillroom/{__version__}"
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # noqa: D102 - http.server hook
+        LOG.debug("%s %s", self.address_string(), fmt % args)
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status >= 400:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _read_json(self) -> Any:
+        if self.headers.get("Transfer-Encoding"):
+            raise ApiError(411, "send the body with a Content-Length", None, "length_required")
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError as exc:
+            raise ApiError(400, "invalid Content-Length", None, "invalid_request") from exc
+        if length > MAX_BODY_BYTES:
+            if length <= MAX_DISCARD_BYTES:  # read it away, so the client can read our answer
+                remaining = length
+                while remaining > 0 and (block := self.rfile.read(min(remaining, 1 << 16))):
+                    remaining -= len(block)
+            raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", None, "request_too_large")
+        raw = self.rfile.read(length) if length > 0 else b""
+        try:
+            return json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ApiError(400, f"the request body is not valid JSON ({exc})", None, "invalid_json") from exc
+
+    def _guard(self, action: Any) -> None:
+        try:
+            action()
+        except ApiError as exc:
+            self._send_json(exc.status, exc.body())
+        except HostBusyError as exc:
+            self._send_json(503, ApiError(503, str(exc), None, "server_busy", "server_error").body())
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as exc:  # noqa: BLE001 - the server keeps serving
+            LOG.exception("request failed")
+            self._send_json(500, ApiError(500, f"internal error: {exc}", None, "internal_error", "server_error").body())
+
+    # -- routes ----------------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+        self._guard(self._get)
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._guard(self._post)
+
+    def _get(self) -> None:
+        app = self.server.app
+        path = self.path.split("?", 1)[0].rstrip("/")
+        if path == "/health":
+            self._send_json(200, {"status": "ok"})
+            return
+        app.authorize(self.headers.get("Authorization"))
+        if path == "/v1/models":
+            loaded = app.model_host.loaded
+            self._send_json(200, {"object": "list", "data": [{
+                "id": app.model_id(), "object": "model", "created": now(), "owned_by": "local",
+                "stillroom": {"sha256": loaded.sha256, "name": loaded.info.name,
+                              "architecture": loaded.info.architecture, "quantization": loaded.info.quantization,
+                              "context_length": loaded.options.n_ctx, "chat_format": loaded.chat_format}}]})
+            return
+        raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
+
+    def _post(self) -> None:
+        app = self.server.app
+        path = self.path.split("?", 1)[0].rstrip("/")
+        parsers = {"/v1/completions": parse_completion, "/v1/chat/completions": parse_chat}
+        if path not in parsers:
+            raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
+        key = app.authorize(self.headers.get("Authorization"))
+        parsed = parsers[path](self._read_json())
+        if parsed.model not in app.model_ids():
+            raise ApiError(404, f"the model '{parsed.model}' does not exist here; this server runs "
+                                f"'{app.model_id()}'", "model", "model_not_found")
+        workflow = key.workflow if key else (self.headers.get(WORKFLOW_HEADER) or "").strip() or DEFAULT_WORKFLOW
+        request_id = new_id("chatcmpl" if parsed.endpoint == "chat" else "cmpl")
+        jobs = []
+        for index, choice in enumerate(parsed.choices):
+            meta = {"server": {"endpoint": path, "request_id": request_id, "choice": index, "n": len(parsed.choices),
+                               "api_key": key.name if key else None, "client": self.headers.get("User-Agent"),
+                               "stream": parsed.stream, "extras": parsed.extras or None}}
+            jobs.append(app.model_host.submit(choice, LogContext("server", workflow=workflow, meta=meta)))
+        try:
+            if parsed.stream:
+                _stream(self, parsed, jobs, request_id)
+            else:
+                self._send_json(200, _complete(parsed, jobs, request_id, app.model_id()))
+        except BaseException:
+            for job in jobs:
+                job.cancel.cancel()
+            raise
+
+
+def _collect(job: Job) -> LoggedGeneration:
+    final = None
+    try:
+        for item in job.stream():
+            if isinstance(item, LoggedGeneration):
+                final = item
+    except ContextLengthError as exc:
+        raise ApiError(400, str(exc), "messages", "context_length_exceeded") from exc
+    except (StillroomError, ValueError) as exc:
+        raise ApiError(400, str(exc), None, "invalid_request") from exc
+    assert final is not None
+    if final.result.status == "error":
+        raise ApiError(500, f"generation failed: {final.result.error}", None, "generation_failed", "server_error")
+    return final
+
+
+def _usage(finals: list[LoggedGeneration]) -> dict[str, int]:
+    prompt = finals[0].result.prompt_tokens if finals else 0
+    completion = sum(f.result.completion_tokens for f in finals)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+def _complete(parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> dict[str, Any]:
+    finals = [_collect(job) for job in jobs]
+    choices = []
+    for index, final in enumerate(finals):
+        result = final.result
+        if parsed.endpoint == "chat":
+            choices.append({"index": index, "message": {"role": "assistant", "content": result.text},
+                            "logprobs": chat_logprobs(result.logprobs) if parsed.logprobs else None,
+                            "finish_reason": finish_reason(result.finish_reason)})
+        else:
+            choices.append({"index": index, "text": result.text,
+                            "logprobs": result.logprobs if parsed.logprobs else None,
+                            "finish_reason": finish_reason(result.finish_reason)})
+    return {"id": request_id, "object": "chat.completion" if parsed.endpoint == "chat" else "text_completion",
+            "created": now(), "model": model_id, "system_fingerprint": FINGERPRINT, "choices": choices,
+            "usage": _usage(finals), "stillroom": {"generation_ids": [f.generation_id for f in finals]}}
+
+
+def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_id: str) -> None:
+    """Server-sent events. The first event is awaited before the headers, so that a request the
+    model cannot serve still gets a JSON error with a 4xx status."""
+    chat = parsed.endpoint == "chat"
+    model_id = handler.server.app.model_id()
+    kind = "chat.completion.chunk" if chat else "text_completion"
+    streams = [job.stream() for job in jobs]
+    try:
+        first = next(streams[0])
+    except ContextLengthError as exc:
+        raise ApiError(400, str(exc), "messages", "context_length_exceeded") from exc
+    except (StillroomError, ValueError) as exc:
+        raise ApiError(400, str(exc), None, "invalid_request") from exc
+    handler.send_response(200)
+    handler.send_header("Content-Type", "text/event-stream")
+    handler.send_header("Cache-Control", "no-cache")
+    handler.send_header("Connection", "close")
+    handler.end_headers()
+    handler.close_connection = True
+
+    def send(payload: Any) -> None:
+        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+        handler.wfile.write(f"data: {text}\n\n".encode("utf-8"))
+        handler.wfile.flush()
+
+    def chunk(index: int, delta: Any, reason: str | None = None, logprobs: Any = None) -> dict[str, Any]:
+        choice: dict[str, Any] = {"index": index, "finish_reason": reason}
+        if chat:
+            choice["delta"] = delta
+            choice["logprobs"] = chat_logprobs(logprobs) if logprobs else None
+        else:
+            choice["text"] = delta
+            choice["logprobs"] = logprobs
+        return {"id": request_id, "object": kind, "created": now(), "model": model_id,
+                "system_fingerprint": FINGERPRINT, "choices": [choice]}
+
+    finals: list[LoggedGeneration] = []
+    for index, stream in enumerate(streams):
+        if chat:
+            send(chunk(index, {"role": "assistant", "content": ""}))
+        items = ([first] if index == 0 else [])
+        try:
+            for item in _chain(items, stream):
+                if isinstance(item, TokenChunk):
+                    logprobs = item.logprobs if parsed.logprobs else None
+                    send(chunk(index, {"content": item.text} if chat else item.text, None, logprobs))
+                elif isinstance(item, LoggedGeneration):
+                    finals.append(item)
+                    send(chunk(index, {} if chat else "", finish_reason(item.result.finish_reason)))
+        except (StillroomError, ValueError) as exc:
+            send({"error": ApiError(400, str(exc), None, "invalid_request").body()["error"]})
+            return
+    if parsed.include_usage:
+        usage = _usage(finals)
+        send({"id": request_id, "object": kind, "created": now(), "model": model_id, "choices": [], "usage": usage})
+    send("[DONE]")
+
+
+def _chain(first: list[Any], rest: Any) -> Any:
+    yield from first
+    yield from rest

@@ -6,6 +6,7 @@ import click
 
 from app import __version__
 from app.cli.common import UserFacingGroup
+from app.cli.batch import batch
 from app.cli.generate import chat, generate
 from app.cli.log import log
 from app.cli.models import models
@@ -28,3 +29,4 @@ cli.add_command(log)
 cli.add_command(models)
 cli.add_command(serve)
 cli.add_command(keys)
+cli.add_command(batch)

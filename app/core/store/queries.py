@@ -120,3 +120,11 @@ def distinct_values(db: Database, column: str) -> list[str]:
         f"SELECT DISTINCT {column} FROM {GENERATIONS_TABLE} WHERE {column} IS NOT NULL ORDER BY {column}"
     )
     return [value for (value,) in cursor.fetchall()]
+
+
+def generation_position(db: Database, flt: LogFilter, generation_id: int, *, newest_first: bool = True) -> int:
+    """How many rows matching `flt` come before `generation_id` in list order (its row index)."""
+    where, params = flt.where(db)
+    before = ">" if newest_first else "<"
+    return db.execute(f"SELECT count(*) FROM {GENERATIONS_TABLE} WHERE {where} AND id {before} ?",
+                      [*params, generation_id]).fetchone()[0]

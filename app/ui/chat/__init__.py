@@ -1,0 +1,1 @@
+"""The Chat view: conversations, a streaming transcript, the composer and the sampling panel."""

@@ -1,0 +1,1 @@
+"""The Ledger view: a lazily fetched table over the generation log, filters, details, export, verify."""

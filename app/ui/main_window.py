@@ -1,0 +1,280 @@
+"""Stillroom's main window: navigation between views, menus, status bar, drag-and-drop of GGUF files.
+
+It owns the two long-lived threads (ModelService: the model and the ledger writer; DbExecutor:
+the UI's reads), starts them once the window is on screen (start()), and stops them on close.
+Views are registered in VIEWS order; later views (Batch, Audit, Provenance, Lab) add an entry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QDesktopServices, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QMainWindow,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.paths import data_dir, ledger_path
+from app.ui.chat.chat_view import ChatView
+from app.ui.dialogs import show_error, show_info
+from app.ui.icons import app_icon, tinted_icon
+from app.ui.ledger.ledger_view import LedgerView
+from app.ui.models.model_view import ModelView
+from app.ui.settings import THEMES, AppSettings
+from app.ui.status_bar import StatusBar, ledger_stats
+from app.ui.theme import apply_theme, colors, current_scheme
+from app.workers.db_executor import DbExecutor
+from app.workers.generator_thread import stop_all
+from app.workers.model_worker import ModelService
+
+WINDOW_TITLE = "Stillroom"
+DEFAULT_SIZE = QSize(1280, 820)
+MINIMUM_SIZE = QSize(760, 520)
+VIEWS = (("chat", "Chat"), ("models", "Models"), ("ledger", "Ledger"))
+GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """The one window (UI thread)."""
+
+    def __init__(self, settings: AppSettings | None = None) -> None:
+        super().__init__()
+        self.settings = settings or AppSettings()
+        self.ledger_path = ledger_path()
+        apply_theme(QApplication.instance(), self.settings.theme)
+        self.setWindowTitle(WINDOW_TITLE)
+        self.setWindowIcon(app_icon())
+        self.setMinimumSize(MINIMUM_SIZE)
+        self.setAcceptDrops(True)
+        self.service = ModelService(self)
+        self.db = DbExecutor(self.ledger_path, self)
+        self.chat = ChatView(self.service, self.db, self.settings)
+        self.models = ModelView(self.service, self.db, self.settings)
+        self.ledger = LedgerView(self.db, self.ledger_path)
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
+        self._build_navigation()
+        self._build_menus()
+        self._connect()
+        self._restore()
+        self._started = False
+        self._closed = False
+
+    # -- construction ----------------------------------------------------------------------------
+
+    def _build_navigation(self) -> None:
+        self.stack = QStackedWidget()
+        self.nav = QListWidget()
+        self.nav.setObjectName("Navigation")
+        self.nav.setIconSize(QSize(20, 20))
+        self.nav.setFixedWidth(168)
+        self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self._views: dict[str, QWidget] = {"chat": self.chat, "models": self.models, "ledger": self.ledger}
+        for key, title in VIEWS:
+            item = QListWidgetItem(title)
+            item.setData(Qt.ItemDataRole.UserRole, key)
+            self.nav.addItem(item)
+            self.stack.addWidget(self._views[key])
+        self.nav.currentRowChanged.connect(self._on_nav)
+        brand = QLabel("Stillroom")
+        brand.setObjectName("Brand")
+        side = QWidget()
+        side.setObjectName("SidebarPane")
+        side_layout = QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 0, 0)
+        side_layout.setSpacing(0)
+        side_layout.addWidget(brand)
+        side_layout.addWidget(self.nav, 1)
+        central = QWidget()
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(side)
+        layout.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self._tint_icons()
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self.add_model_action = file_menu.addAction("Add model…", QKeySequence.StandardKey.Open, self.add_model_dialog)
+        file_menu.addAction("Export ledger…", lambda: (self.show_view("ledger"),
+                                                      self.ledger.export_dialog(selection_only=False)))
+        file_menu.addAction("Open data folder", self._open_data_folder)
+        file_menu.addSeparator()
+        file_menu.addAction("Quit", QKeySequence.StandardKey.Quit, self.close)
+        view_menu = bar.addMenu("&View")
+        for number, (key, title) in enumerate(VIEWS, start=1):
+            view_menu.addAction(title, QKeySequence(f"Ctrl+{number}"), lambda k=key: self.show_view(k))
+        view_menu.addSeparator()
+        theme_menu = view_menu.addMenu("Theme")
+        group = QActionGroup(self)
+        self.theme_actions: dict[str, QAction] = {}
+        for choice in THEMES:
+            action = theme_menu.addAction(choice.capitalize())
+            action.setCheckable(True)
+            action.setChecked(choice == self.settings.theme)
+            action.triggered.connect(lambda _=False, c=choice: self.set_theme(c))
+            group.addAction(action)
+            self.theme_actions[choice] = action
+        ledger_menu = bar.addMenu("&Ledger")
+        ledger_menu.addAction("Search the ledger", QKeySequence.StandardKey.Find, self._find)
+        ledger_menu.addAction("Verify ledger", QKeySequence("Ctrl+Shift+V"), self._verify)
+        help_menu = bar.addMenu("&Help")
+        help_menu.addAction("About Stillroom", self._about)
+
+    def _connect(self) -> None:
+        self.service.ledger_ready.connect(self._on_ledger_ready)
+        self.service.busy.connect(self.status.set_busy)
+        self.service.model_loaded.connect(self.status.set_model)
+        self.service.model_unloaded.connect(lambda: self.status.set_model(None))
+        self.service.failed.connect(lambda title, message: show_error(self, title, message))
+        self.service.ledger_changed.connect(self._on_ledger_changed)
+        self.chat.turn_finished.connect(lambda outcome: self.status.set_rate(outcome.result.tokens_per_s))
+        self.models.add_requested.connect(self.add_model_dialog)
+        self.ledger.verified.connect(self.status.set_chain)
+        self.ledger.open_conversation.connect(self._open_conversation)
+        self.status.chain_clicked.connect(self._verify)
+        hints = QApplication.styleHints()
+        hints.colorSchemeChanged.connect(self._on_system_scheme)
+
+    def _restore(self) -> None:
+        geometry = self.settings.geometry()
+        if geometry is None or not self.restoreGeometry(geometry):
+            self.resize(DEFAULT_SIZE)
+        for name, splitter in self._splitters().items():
+            state = self.settings.splitter_state(name)
+            if state is not None:
+                splitter.restoreState(state)
+        self.show_view(self.settings.current_view)
+
+    def _splitters(self) -> dict:
+        return {"chat": self.chat.splitter, "ledger": self.ledger.splitter}
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the model thread (it opens the ledger, then the rest follows). Call once shown."""
+        if not self._started:
+            self._started = True
+            self.status.set_busy("Opening the ledger…")
+            self.service.start(self.ledger_path)
+
+    def _on_ledger_ready(self, _path: str) -> None:
+        self.db.start()
+        self.service.load(self.settings.last_model, self.settings.load_options(), fall_back_to_default=True)
+        self.chat.reload_conversations()
+        last = self.settings.last_conversation
+        if last:
+            self.chat.open_conversation(last)
+        self.models.reload()
+        self.ledger.reload()
+        self.db.submit(ledger_stats(self.ledger_path), self.status.set_ledger)
+        self.status.set_chain_checking()
+        self.ledger.verify(quiet=True)
+
+    def _on_ledger_changed(self) -> None:
+        self.db.submit(ledger_stats(self.ledger_path), self.status.set_ledger)
+        self.ledger.refresh()
+        self.chat.reload_conversations()
+
+    def shutdown(self) -> None:
+        """Save settings and stop every thread (waits for them; never terminates one)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.settings.set_geometry(self.saveGeometry())
+        for name, splitter in self._splitters().items():
+            self.settings.set_splitter_state(name, splitter.saveState())
+        self.settings.sync()
+        stop_all()
+        self.service.shutdown()
+        self.db.stop()
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.shutdown()
+        super().closeEvent(event)
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def show_view(self, key: str) -> None:
+        """Switch to a view by key (chat, models, ledger)."""
+        keys = [k for k, _ in VIEWS]
+        self.nav.setCurrentRow(keys.index(key) if key in keys else 0)
+
+    def current_view(self) -> str:
+        """The key of the view shown."""
+        return VIEWS[max(0, self.nav.currentRow())][0]
+
+    def add_model_dialog(self) -> None:
+        """Pick GGUF files to add."""
+        paths, _ = QFileDialog.getOpenFileNames(self, "Add GGUF models", str(Path.home()), GGUF_FILTER)
+        if paths:
+            self.add_model_files(paths)
+
+    def add_model_files(self, paths: list[str]) -> None:
+        """Register model files on the model thread; a bad file opens an error dialog."""
+        self.show_view("models")
+        self.service.add_models(paths, self.models.options())
+
+    def set_theme(self, choice: str) -> None:
+        """Apply and remember a theme choice (system, light, dark)."""
+        self.settings.theme = choice
+        self.theme_actions[choice].setChecked(True)
+        apply_theme(QApplication.instance(), choice)
+        self._tint_icons()
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:  # noqa: N802 - Qt override
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:  # noqa: N802 - Qt override
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.add_model_files(paths)
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _on_nav(self, row: int) -> None:
+        self.stack.setCurrentIndex(row)
+        self.settings.current_view = self.current_view()
+
+    def _open_conversation(self, conversation_id: str) -> None:
+        self.show_view("chat")
+        self.chat.open_conversation(conversation_id)
+
+    def _find(self) -> None:
+        self.show_view("ledger")
+        self.ledger.filters.focus_search()
+
+    def _verify(self) -> None:
+        self.show_view("ledger")
+        self.status.set_chain_checking()
+        self.ledger.verify()
+
+    def _on_system_scheme(self, *_: object) -> None:
+        if self.settings.theme == "system":
+            self.set_theme("system")
+
+    def _tint_icons(self) -> None:
+        color = colors(current_scheme())["muted"]
+        for row, (key, _title) in enumerate(VIEWS):
+            self.nav.item(row).setIcon(tinted_icon(key, color))
+
+    def _open_data_folder(self) -> None:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(data_dir())))
+
+    def _about(self) -> None:
+        show_info(self, "Stillroom", "A workbench for local language models that keeps an honest, "
+                  f"tamper-evident ledger of every generation.\n\nData folder: {data_dir()}")

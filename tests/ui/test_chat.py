@@ -1,0 +1,130 @@
+"""Chat: streamed tokens, Stop, Regenerate, and every turn logged through generate_logged."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt
+
+from app.ui.main_window import MainWindow
+from tests.ui.helpers import TURN_TIMEOUT_MS, ledger_rows
+
+
+def send(qtbot: Any, window: MainWindow, text: str) -> None:
+    """Type into the composer and press Ctrl+Enter, as a person would."""
+    chat = window.chat
+    chat.composer.setFocus()
+    qtbot.keyClicks(chat.composer, text)
+    qtbot.keyClick(chat.composer, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+
+
+def wait_turn(qtbot: Any, window: MainWindow) -> Any:
+    with qtbot.waitSignal(window.chat.turn_finished, timeout=TURN_TIMEOUT_MS) as blocker:
+        pass
+    return blocker.args[0]
+
+
+def test_send_streams_tokens_into_a_bubble_and_logs_one_row(qtbot: Any, window: MainWindow, home: Path) -> None:
+    chat = window.chat
+    seen_while_streaming: list[str] = []
+    window.service.token.connect(
+        lambda _t: seen_while_streaming.append(chat.transcript.bubbles[-1].text) if window.service.generating else None)
+    with qtbot.waitSignal(chat.turn_finished, timeout=TURN_TIMEOUT_MS) as finished:
+        send(qtbot, window, "Name three fruits.")
+        assert chat.composer.toPlainText() == ""
+        assert window.service.generating and not chat.send_button.isEnabled() and chat.stop_button.isEnabled()
+    outcome = finished.args[0]
+    # model -> widget: the text grew token by token while the turn was running
+    assert len(seen_while_streaming) >= 2 and seen_while_streaming[0] != seen_while_streaming[-1]
+    bubbles = chat.transcript.bubbles
+    assert [b.role for b in bubbles] == ["user", "assistant"]
+    assert bubbles[0].text == "Name three fruits."
+    assert bubbles[1].text == outcome.result.text and outcome.result.text.strip()
+    assert f"#{outcome.generation_id}" in bubbles[1].details.text()
+    assert "tokens" in bubbles[1].details.text()
+    # widget -> ledger: one committed row, from the chat, in this conversation, with the panel's sampling
+    rows = ledger_rows(home)
+    assert len(rows) == 1
+    row = rows[0]
+    assert row["id"] == outcome.generation_id and row["source"] == "chat" and row["status"] == "ok"
+    assert row["response"] == bubbles[1].text and row["prompt"] == "Name three fruits."
+    assert row["conversation_id"] == chat.conversation.id
+    assert json.loads(row["params"])["max_tokens"] == chat.sampling.max_tokens.value()
+    conversations = ledger_rows(home, "SELECT * FROM conversations")
+    assert [c["title"] for c in conversations] == ["Name three fruits."]
+    # the status bar and the ledger table pick the new row up
+    qtbot.waitUntil(lambda: window.ledger.model.rowCount() == 1, timeout=5_000)
+    qtbot.waitUntil(lambda: window.ledger.model.summary(0) is not None, timeout=5_000)
+    assert window.ledger.model.summary(0).id == outcome.generation_id
+    qtbot.waitUntil(lambda: window.status.ledger_label.text().startswith("Ledger: 1 rows"), timeout=5_000)
+    assert "tok/s" in window.status.rate_label.text()
+    assert window.chat.conversations.ids() == [chat.conversation.id]
+
+
+def test_stop_mid_stream_logs_a_cancelled_row_with_the_partial_text(qtbot: Any, window: MainWindow,
+                                                                    home: Path) -> None:
+    chat = window.chat
+    chat.sampling.max_tokens.setValue(400)  # widget -> request
+    emitted: list[str] = []
+    # counted on the model thread, as the worker emits, to measure how far generation ran after Stop
+    window.service.worker.token.connect(emitted.append, Qt.ConnectionType.DirectConnection)
+    send(qtbot, window, "Tell me a long story about a lighthouse keeper.")
+    qtbot.waitUntil(lambda: len(chat.transcript.bubbles[-1].text) > 0 and len(emitted) >= 3, timeout=TURN_TIMEOUT_MS)
+    with qtbot.waitSignal(chat.turn_finished, timeout=TURN_TIMEOUT_MS) as finished:
+        qtbot.keyClick(chat.composer, Qt.Key.Key_Escape)
+        emitted_at_stop = len(emitted)
+    outcome = finished.args[0]
+    assert outcome.result.status == "cancelled"
+    assert len(emitted) <= emitted_at_stop + 1  # stops within one token
+    row = ledger_rows(home)[-1]
+    assert row["status"] == "cancelled" and row["finish_reason"] == "cancelled"
+    assert row["response"] and row["response"] == "".join(emitted)
+    assert chat.transcript.bubbles[-1].text == row["response"]
+    assert "stopped" in chat.transcript.bubbles[-1].details.text()
+    assert json.loads(row["params"])["max_tokens"] == 400
+    assert row["completion_tokens"] < 400
+    assert chat.send_button.isEnabled() and not chat.stop_button.isEnabled()
+
+
+def test_regenerate_logs_a_new_answer_that_replaces_the_last(qtbot: Any, window: MainWindow, home: Path) -> None:
+    chat = window.chat
+    send(qtbot, window, "Say hello.")
+    first = wait_turn(qtbot, window)
+    with qtbot.waitSignal(chat.turn_finished, timeout=TURN_TIMEOUT_MS) as finished:
+        qtbot.mouseClick(chat.regenerate_button, Qt.MouseButton.LeftButton)
+    second = finished.args[0]
+    rows = ledger_rows(home)
+    assert [r["id"] for r in rows] == [first.generation_id, second.generation_id]
+    assert rows[1]["parent_id"] == rows[0]["parent_id"] is None
+    assert json.loads(rows[1]["meta"]) == {"regenerates": first.generation_id}
+    assert rows[1]["prompt"] == "Say hello." and rows[1]["conversation_id"] == rows[0]["conversation_id"]
+    assert [b.role for b in chat.transcript.bubbles] == ["user", "assistant"]
+    assert chat.transcript.bubbles[1].text == second.result.text
+    assert [t.generation_id for t in chat.turns] == [second.generation_id]
+
+
+def test_a_second_turn_carries_the_history_and_links_its_parent(qtbot: Any, window: MainWindow, home: Path) -> None:
+    send(qtbot, window, "My name is Ada.")
+    first = wait_turn(qtbot, window)
+    send(qtbot, window, "What is my name?")
+    second = wait_turn(qtbot, window)
+    row = ledger_rows(home)[-1]
+    assert row["parent_id"] == first.generation_id and row["id"] == second.generation_id
+    messages = json.loads(row["messages"])
+    assert [m["role"] for m in messages] == ["user", "assistant", "user"]
+    assert messages[0]["content"] == "My name is Ada." and messages[1]["content"] == first.result.text
+    assert len(window.chat.transcript.bubbles) == 4
+
+
+def test_system_prompt_from_the_panel_is_sent_and_logged(qtbot: Any, window: MainWindow, home: Path) -> None:
+    window.chat.sampling.system_prompt.setPlainText("Answer in one word.")
+    window.chat.sampling.seed.setValue(1234)
+    send(qtbot, window, "Favourite colour?")
+    wait_turn(qtbot, window)
+    row = ledger_rows(home)[-1]
+    assert row["system_prompt"] == "Answer in one word." and row["seed"] == 1234
+    assert json.loads(row["messages"])[0] == {"role": "system", "content": "Answer in one word."}
+    stored = ledger_rows(home, "SELECT system_prompt FROM conversations")
+    assert stored == [{"system_prompt": "Answer in one word."}]

@@ -110,3 +110,12 @@ def m006_batch_jobs(db: Database) -> None:
          "status": str, "total": int, "created_at": str, "updated_at": str, "error": str},
         pk="id",
     )
+
+
+@migrations()
+def m007_embeddings(db: Database) -> None:
+    """Text embeddings for the audit, keyed by the normalized text's sha256 and the model name."""
+    db["embeddings"].create(
+        {"text_sha256": str, "model": str, "dim": int, "vector": bytes, "created_at": str},
+        pk=("text_sha256", "model"),
+    )

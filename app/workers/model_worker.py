@@ -3,8 +3,8 @@
 ModelWorker lives on a dedicated QThread. Everything that touches the model or writes to the
 database runs there, one request at a time, in order: opening the ledger, registering GGUF files,
 loading and unloading, chat turns (through generate_logged, the same path as the CLI) and
-conversation records. ModelService is the UI thread's handle: its methods queue requests, and
-`service.events` (the worker) emits the results. A running chat is stopped through its CancelToken,
+conversation records. ModelService is the UI thread's handle: its methods queue requests, and it
+re-emits the worker's signals on the UI thread. A running chat is stopped through its CancelToken,
 which the runner checks between tokens; the thread itself is never killed.
 """
 
@@ -21,8 +21,10 @@ from app.core.cancel import CancelToken
 from app.core.errors import StillroomError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
 from app.core.models.default_model import resolve_model
+from app.core.models.gguf_info import GGUFInfo
+from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
-from app.core.models.runner import GenerationResult, LoadOptions, Runner
+from app.core.models.runner import GenerationResult, LoadedModel, LoadOptions, Runner
 from app.core.models.sampling import GenerationRequest
 from app.core.store import Ledger
 from app.core.store.conversations import Conversation, rename_conversation, save_conversation
@@ -103,16 +105,21 @@ class ModelWorker(QObject):
             return
         self.ledger_ready.emit(path)
 
-    @Slot(object)
-    def add_models(self, paths: list[str]) -> None:
+    @Slot(object, object)
+    def add_models(self, paths: list[str], options: LoadOptions) -> None:
+        """Register GGUF files; one too large to load with `options` is refused before hashing."""
         ledger = self._require_ledger()
         if ledger is None:
             return
+
+        def fits(info: GGUFInfo) -> None:
+            check_fits(info, options.n_ctx, options.n_gpu_layers)
+
         try:
             for path in paths:
                 self.busy.emit(f"Reading {Path(path).name}…")
                 try:
-                    register_model(ledger.db, path)
+                    register_model(ledger.db, path, precheck=fits)
                 except StillroomError as exc:
                     self.failed.emit("This model file cannot be used", str(exc))
                 except OSError as exc:
@@ -137,7 +144,8 @@ class ModelWorker(QObject):
                 self.busy.emit(f"Loading {record.info.name}…")
                 loaded = self._runner.load(record.sha256, record.info, options)
             except StillroomError as exc:
-                self.model_unloaded.emit()
+                if self._runner.loaded is None:  # a failed llama.cpp load has closed the old model
+                    self.model_unloaded.emit()
                 self.failed.emit("The model could not be loaded", str(exc))
                 if ref is not None and fall_back_to_default:
                     self.load_model(None, options, False)
@@ -220,12 +228,25 @@ class ModelWorker(QObject):
 class ModelService(QObject):
     """The UI thread's handle on the model thread. Lives on the UI thread.
 
-    Methods queue requests to the worker and return at once; results arrive through `events`.
-    `loaded`, `busy_text` and `generating` mirror the worker's state for widgets to read.
+    Methods queue requests to the worker and return at once. The worker's signals are re-emitted
+    by this object on the UI thread (same names and arguments, see ModelWorker), after `loaded`,
+    `busy_text` and `generating` were updated, so any slot or lambda may connect to them.
     """
 
+    ledger_ready = Signal(str)
+    busy = Signal(str)
+    model_loaded = Signal(object)
+    model_unloaded = Signal()
+    models_changed = Signal()
+    gpu_offload = Signal(bool)
+    failed = Signal(str, str)
+    token = Signal(str)
+    chat_finished = Signal(object)
+    chat_failed = Signal(str)
+    ledger_changed = Signal()
+
     _open_ledger = Signal(str)
-    _add_models = Signal(object)
+    _add_models = Signal(object, object)
     _load = Signal(object, object, bool)
     _unload = Signal()
     _chat = Signal(object)
@@ -236,36 +257,42 @@ class ModelService(QObject):
         super().__init__(parent)
         self._thread = QThread()
         self._thread.setObjectName("stillroom-model")
-        self.events = ModelWorker()
-        self.events.moveToThread(self._thread)
-        self._open_ledger.connect(self.events.open_ledger)
-        self._add_models.connect(self.events.add_models)
-        self._load.connect(self.events.load_model)
-        self._unload.connect(self.events.unload_model)
-        self._chat.connect(self.events.run_chat)
-        self._rename.connect(self.events.rename_conversation)
-        self._shutdown.connect(self.events.shutdown)
-        self.loaded = None
+        self.worker = ModelWorker()
+        self.worker.moveToThread(self._thread)
+        worker = self.worker
+        for request, slot in ((self._open_ledger, worker.open_ledger), (self._add_models, worker.add_models),
+                              (self._load, worker.load_model), (self._unload, worker.unload_model),
+                              (self._chat, worker.run_chat), (self._rename, worker.rename_conversation),
+                              (self._shutdown, worker.shutdown)):
+            request.connect(slot)
+        self.loaded: LoadedModel | None = None
         self.busy_text = ""
         self.generating = False
         self.gpu_offload_supported = False
         self._cancel: CancelToken | None = None
-        self.events.model_loaded.connect(self._on_loaded)
-        self.events.model_unloaded.connect(self._on_unloaded)
-        self.events.busy.connect(self._on_busy)
-        self.events.gpu_offload.connect(self._on_gpu)
-        self.events.chat_finished.connect(self._on_chat_finished)
-        self.events.chat_failed.connect(self._on_chat_failed)
         self._stopped = False
+        # bound methods of this UI-thread object: Qt queues these calls to the UI thread
+        worker.model_loaded.connect(self._on_loaded)
+        worker.model_unloaded.connect(self._on_unloaded)
+        worker.busy.connect(self._on_busy)
+        worker.gpu_offload.connect(self._on_gpu)
+        worker.chat_finished.connect(self._on_chat_finished)
+        worker.chat_failed.connect(self._on_chat_failed)
+        worker.ledger_ready.connect(self._relay_ledger_ready)
+        worker.models_changed.connect(self._relay_models_changed)
+        worker.failed.connect(self._relay_failed)
+        worker.token.connect(self._relay_token)
+        worker.ledger_changed.connect(self._relay_ledger_changed)
 
     def start(self, ledger_path: Path) -> None:
         """Start the model thread and open the ledger on it."""
         self._thread.start()
         self._open_ledger.emit(str(ledger_path))
 
-    def add_models(self, paths: list[str]) -> None:
-        """Register GGUF files (read metadata, hash); errors arrive as `failed`."""
-        self._add_models.emit(list(paths))
+    def add_models(self, paths: list[str], options: LoadOptions) -> None:
+        """Register GGUF files (read metadata, check they fit with `options`, hash); errors arrive
+        as `failed`."""
+        self._add_models.emit(list(paths), options)
 
     def load(self, ref: str | None, options: LoadOptions, fall_back_to_default: bool = False) -> None:
         """Load the model with this sha256, or the default model when `ref` is None ('auto' threads
@@ -303,30 +330,59 @@ class ModelService(QObject):
         self.stop()
         if self._thread.isRunning():
             self._shutdown.emit()
-            self._thread.wait(timeout_ms)
+            # A load or a hash in progress cannot be interrupted; wait for it rather than destroy a
+            # running thread (which would abort the process).
+            while not self._thread.wait(timeout_ms):
+                LOG.warning("still waiting for the model thread to finish its current task")
 
     @Slot(object)
-    def _on_loaded(self, loaded: object) -> None:
+    def _on_loaded(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
+        self.model_loaded.emit(loaded)
 
     @Slot()
     def _on_unloaded(self) -> None:
         self.loaded = None
+        self.model_unloaded.emit()
 
     @Slot(str)
     def _on_busy(self, text: str) -> None:
         self.busy_text = text
+        self.busy.emit(text)
 
     @Slot(bool)
     def _on_gpu(self, supported: bool) -> None:
         self.gpu_offload_supported = supported
+        self.gpu_offload.emit(supported)
 
     @Slot(object)
-    def _on_chat_finished(self, _outcome: object) -> None:
+    def _on_chat_finished(self, outcome: ChatOutcome) -> None:
         self.generating = False
         self._cancel = None
+        self.chat_finished.emit(outcome)
 
     @Slot(str)
-    def _on_chat_failed(self, _message: str) -> None:
+    def _on_chat_failed(self, message: str) -> None:
         self.generating = False
         self._cancel = None
+        self.chat_failed.emit(message)
+
+    @Slot(str)
+    def _relay_ledger_ready(self, path: str) -> None:
+        self.ledger_ready.emit(path)
+
+    @Slot()
+    def _relay_models_changed(self) -> None:
+        self.models_changed.emit()
+
+    @Slot(str, str)
+    def _relay_failed(self, title: str, message: str) -> None:
+        self.failed.emit(title, message)
+
+    @Slot(str)
+    def _relay_token(self, text: str) -> None:
+        self.token.emit(text)
+
+    @Slot()
+    def _relay_ledger_changed(self) -> None:
+        self.ledger_changed.emit()

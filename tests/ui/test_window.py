@@ -82,7 +82,8 @@ def test_reopening_a_conversation_restores_its_turns(qtbot: Any, make_window: An
     assert [b.text for b in chat.transcript.bubbles] == answers
     assert chat.title.text() == "First question."
     # rename in place (widget -> ledger)
-    item.setText("Questions")
+    qtbot.waitUntil(lambda: window.db.pending == 0, timeout=5_000)
+    chat.conversations.list.item(1).setText("Questions")
     qtbot.waitUntil(lambda: chat.title.text() == "Questions", timeout=5_000)
     window.close()
     # a new run reopens the last conversation from the ledger

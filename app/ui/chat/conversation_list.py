@@ -43,20 +43,25 @@ class ConversationList(QWidget):
         self._updating = False
 
     def set_conversations(self, conversations: list[Conversation], current: str | None) -> None:
-        """Show these conversations, keeping `current` selected (no signals)."""
+        """Show these conversations, keeping `current` selected (no signals). Items are updated in
+        place when the list is unchanged, and left alone while one is being renamed."""
+        if self.list.state() == QAbstractItemView.State.EditingState:
+            return
         self._updating = True
-        self.list.clear()
-        for conversation in conversations:
-            item = QListWidgetItem(conversation.title)
-            item.setData(ID_ROLE, conversation.id)
+        if [c.id for c in conversations] != self.ids():
+            self.list.clear()
+            for conversation in conversations:
+                item = QListWidgetItem()
+                item.setData(ID_ROLE, conversation.id)
+                item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
+                self.list.addItem(item)
+        for row, conversation in enumerate(conversations):
+            item = self.list.item(row)
+            item.setText(conversation.title)
             item.setToolTip(f"{conversation.title}\nLast turn {local_time(conversation.updated_at)}"
                             "\nDouble-click or F2 to rename")
-            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsEditable)
-            self.list.addItem(item)
-            if conversation.id == current:
-                item.setSelected(True)
-                self.list.setCurrentItem(item)
         self._updating = False
+        self.select(current)
 
     def select(self, conversation_id: str | None) -> None:
         """Mark a conversation as the one shown (no signals)."""

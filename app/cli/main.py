@@ -6,6 +6,7 @@ import click
 
 from app import __version__
 from app.cli.common import UserFacingGroup
+from app.cli.audit import audit
 from app.cli.batch import batch
 from app.cli.generate import chat, generate
 from app.cli.log import log
@@ -30,3 +31,4 @@ cli.add_command(models)
 cli.add_command(serve)
 cli.add_command(keys)
 cli.add_command(batch)
+cli.add_command(audit)

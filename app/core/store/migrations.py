@@ -119,3 +119,14 @@ def m007_embeddings(db: Database) -> None:
         {"text_sha256": str, "model": str, "dim": int, "vector": bytes, "created_at": str},
         pk=("text_sha256", "model"),
     )
+
+
+@migrations()
+def m008_audit_scores(db: Database) -> None:
+    """Per-generation audit results for one pattern-library version (scores, evidence, flags)."""
+    db["audit_scores"].create(
+        {"generation_id": int, "library_hash": str, "workflow": str, "started_at": str, "text_key": str,
+         "scores": str, "evidence": str, "flags": int, "skeleton": str, "prefix_sig": str, "suffix_sig": str},
+        pk=("generation_id", "library_hash"),
+    )
+    db["audit_scores"].create_index(["library_hash", "workflow"])

@@ -1,0 +1,128 @@
+"""From per-generation scores and workflow signals to a level per pattern, with reasons in plain
+language and the benign look-alikes named.
+
+Rules (documented in the README):
+- a generation "resembles" a pattern when its score is at least 0.5 (a hit);
+- high: at least 10 hits making up half the workflow or more, with workflow cues (weight >= 0.3)
+  agreeing; or workflow cues of weight >= 0.8 with at least a quarter of the prompts hitting;
+- medium: at least 3 hits making up a quarter of the workflow or more; or workflow cues of combined
+  weight >= 0.6 on their own;
+- low: any hit, or any workflow cue;
+- none: neither.
+One odd prompt in an ordinary workflow is one hit: it can raise the workflow to `low`, never above.
+Workflow cues count only from MIN_WORKFLOW_VOLUME generations on: a handful of prompts has no shape.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from app.core.audit.patterns import Pattern
+from app.core.audit.scorer import HIT_THRESHOLD, combine_weights
+from app.core.audit.signals import WorkflowSignals
+
+LEVELS = ("none", "low", "medium", "high")
+HIGH_MIN_HITS, HIGH_SHARE, HIGH_WORKFLOW = 10, 0.5, 0.3
+HIGH_WORKFLOW_ALONE, HIGH_WORKFLOW_ALONE_SHARE = 0.8, 0.25
+MEDIUM_MIN_HITS, MEDIUM_SHARE, MEDIUM_WORKFLOW_ALONE = 3, 0.25, 0.6
+EXAMPLES = 3
+MIN_WORKFLOW_VOLUME = 20
+
+
+@dataclass
+class PatternVerdict:
+    """One pattern's result for one workflow."""
+
+    id: str
+    name: str
+    level: str
+    score: float
+    hits: int
+    hit_share: float
+    reasons: list[str] = field(default_factory=list)
+    lookalikes: list[dict[str, str]] = field(default_factory=list)
+    workflow_cues: list[str] = field(default_factory=list)
+    examples: list[int] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {"id": self.id, "name": self.name, "level": self.level, "score": round(self.score, 4),
+                "hits": self.hits, "hit_share": round(self.hit_share, 4), "reasons": self.reasons,
+                "benign_lookalikes": self.lookalikes, "workflow_cues": self.workflow_cues,
+                "example_generation_ids": self.examples}
+
+
+def _level(hits: int, share: float, workflow: float) -> str:
+    if (hits >= HIGH_MIN_HITS and share >= HIGH_SHARE and workflow >= HIGH_WORKFLOW) or (
+            workflow >= HIGH_WORKFLOW_ALONE and share >= HIGH_WORKFLOW_ALONE_SHARE and hits >= HIGH_MIN_HITS):
+        return "high"
+    if (hits >= MEDIUM_MIN_HITS and share >= MEDIUM_SHARE) or workflow >= MEDIUM_WORKFLOW_ALONE:
+        return "medium"
+    if hits or workflow > 0:
+        return "low"
+    return "none"
+
+
+def _percent(value: float) -> str:
+    return f"{value * 100:.0f}%"
+
+
+def judge(pattern: Pattern, scores: np.ndarray, generation_ids: Sequence[int], signals: WorkflowSignals,
+          evidence_for: dict[int, dict[str, Any]]) -> PatternVerdict:
+    """The verdict for one pattern, given this workflow's scores for it (aligned with ids)."""
+    n = len(scores)
+    hit_mask = scores >= HIT_THRESHOLD
+    hits = int(hit_mask.sum())
+    share = hits / n if n else 0.0
+    stats = signals.as_dict()
+    fired = [cue for cue in pattern.workflow_cues if cue.matches(stats)] if n >= MIN_WORKFLOW_VOLUME else []
+    workflow = combine_weights([cue.weight for cue in fired])
+    level = _level(hits, share, workflow)
+    order = np.argsort(-scores)
+    examples = [int(generation_ids[i]) for i in order[:EXAMPLES] if scores[i] >= HIT_THRESHOLD]
+    reasons: list[str] = []
+    if hits:
+        reasons.append(f"{hits} of {n} prompts ({_percent(share)}) resemble {pattern.name.lower()}: "
+                       f"{pattern.summary.rstrip('.')}.")
+        top = evidence_for.get(examples[0], {}) if examples else {}
+        if top.get("nearest"):
+            reasons.append(f"The closest match (generation {examples[0]}) is near the library example "
+                           f"\u201c{_clip(top['nearest'][0]['text'])}\u201d "
+                           f"(similarity {top['nearest'][0]['similarity']:.2f}).")
+        cue_ids = sorted({c for i in examples for c in evidence_for.get(i, {}).get("prompt_cues", [])})
+        if cue_ids:
+            names = [c.description.rstrip(".").lower() for c in pattern.prompt_cues if c.id in cue_ids]
+            reasons.append("Cues in the prompts: " + "; ".join(names) + ".")
+        param_ids = sorted({c for i in examples for c in evidence_for.get(i, {}).get("param_cues", [])})
+        if param_ids:
+            names = [c.description.rstrip(".").lower() for c in pattern.param_cues if c.id in param_ids]
+            reasons.append("Cues in the request parameters: " + "; ".join(names) + ".")
+    else:
+        reasons.append(f"No prompt in this workflow resembles {pattern.name.lower()} closely.")
+    for cue in fired:
+        reasons.append(f"Across the workflow: {cue.description.rstrip('.').lower()} "
+                       f"({cue.signal} = {_format(stats.get(cue.signal))}).")
+    if level == "low" and hits == 1:
+        reasons.append("A single prompt is not a pattern: one resemblance in a workflow stays at low.")
+    if level in ("medium", "high"):
+        reasons.append("Resemblance is not intent: the benign practices below look the same from here.")
+    lookalikes = [{"name": item.name, "description": item.description, "how_to_tell": item.how_to_tell}
+                  for item in pattern.benign_lookalikes] if level != "none" else []
+    score = max(share, workflow if level != "none" else 0.0)
+    return PatternVerdict(pattern.id, pattern.name, level, score, hits, share, reasons, lookalikes,
+                          [cue.id for cue in fired], examples)
+
+
+def _clip(text: str, limit: int = 90) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)

@@ -1,0 +1,210 @@
+"""The audit: an incremental generator over the ledger.
+
+Stages (each yields AuditProgress): embed the library's exemplars (cached), fit the scorer, embed
+the prompts of generations not yet audited with this library version, score them and store scores,
+evidence, flags and template signatures in audit_scores; then aggregate every workflow into
+signals and per-pattern verdicts (AuditResult). A second run over an unchanged ledger embeds and
+scores nothing: it only re-aggregates from the stored results.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlite_utils import Database
+
+from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
+from app.core.audit.levels import PatternVerdict, judge
+from app.core.audit.patterns import PatternLibrary
+from app.core.audit.scorer import Scorer
+from app.core.audit.signals import (
+    WorkflowSignals,
+    audit_text,
+    generation_flags,
+    request_params,
+    template_signatures,
+    workflow_signals,
+)
+from app.core.cancel import NEVER, CancelToken
+from app.core.store.db import translate_errors
+from app.core.store.queries import decode_row
+
+SCORE_BATCH = 2000
+NO_WORKFLOW = "(no workflow)"
+_SCORERS: dict[str, Scorer] = {}
+
+
+@dataclass(frozen=True)
+class AuditProgress:
+    """stage: exemplars, prompts, scoring or workflows; done/total within the stage."""
+
+    stage: str
+    done: int
+    total: int
+
+
+@dataclass
+class WorkflowAudit:
+    """One workflow's audit: its signals and a verdict for every pattern."""
+
+    name: str
+    generations: int
+    signals: WorkflowSignals
+    patterns: list[PatternVerdict]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form documented in the README."""
+        return {"name": self.name, "generations": self.generations, "signals": self.signals.as_dict(),
+                "patterns": [verdict.as_dict() for verdict in self.patterns]}
+
+
+@dataclass
+class AuditResult:
+    """The last item run_audit yields."""
+
+    library_version: str
+    library_hash: str
+    embedding_model: str
+    workflows: list[WorkflowAudit] = field(default_factory=list)
+    newly_scored: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON report."""
+        return {"library_version": self.library_version, "library_hash": self.library_hash,
+                "embedding_model": self.embedding_model, "newly_scored": self.newly_scored,
+                "workflows": [workflow.as_dict() for workflow in self.workflows]}
+
+
+def fitted_scorer(db: Database, encoder: Encoder, library: PatternLibrary,
+                  cancel: CancelToken = NEVER) -> Iterator[AuditProgress | Scorer]:
+    """Embed the library's exemplars (cached) and fit the scorer (kept per library hash)."""
+    if library.content_hash in _SCORERS:
+        yield _SCORERS[library.content_hash]
+        return
+    texts = sorted({t for p in library.patterns.values() for t in (*p.exemplars, *p.benign_exemplars)})
+    for progress in embed_missing(db, encoder, texts, cancel):
+        yield AuditProgress("exemplars", progress.embedded, progress.missing)
+    if cancel.cancelled:
+        return
+    keys = [text_key(t) for t in texts]
+    vectors = dict(zip(texts, load_vectors(db, keys, encoder.name)))
+    scorer = Scorer.fit(library, vectors)
+    _SCORERS[library.content_hash] = scorer
+    yield scorer
+
+
+def _unscored(db: Database, library_hash: str, workflows: Sequence[str] | None) -> list[dict[str, Any]]:
+    where, params = "", [library_hash]
+    if workflows:
+        where = f" AND coalesce(g.workflow, ?) IN ({','.join('?' for _ in workflows)})"
+        params.extend([NO_WORKFLOW, *workflows])
+    columns = ["id", "workflow", "started_at", "prompt", "system_prompt", "messages", "params", "meta",
+               "logprobs_requested", "response"]
+    rows = db.execute(
+        f"SELECT {', '.join('g.' + c for c in columns)} FROM generations g WHERE NOT EXISTS "
+        "(SELECT 1 FROM audit_scores s WHERE s.generation_id = g.id AND s.library_hash = ?)" + where +
+        " ORDER BY g.id", params).fetchall()
+    return [decode_row(columns, values) for values in rows]
+
+
+def _score_new(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[str, Any]],
+               cancel: CancelToken) -> Iterator[AuditProgress]:
+    library = scorer.library
+    texts = [audit_text(row) for row in rows]
+    for progress in embed_missing(db, encoder, texts, cancel):
+        yield AuditProgress("prompts", progress.embedded, progress.missing)
+    for start in range(0, len(rows), SCORE_BATCH):
+        if cancel.cancelled:
+            return
+        batch, batch_texts = rows[start:start + SCORE_BATCH], texts[start:start + SCORE_BATCH]
+        keys = [text_key(t) for t in batch_texts]
+        params = [request_params(row) for row in batch]
+        scores, evidence = scorer.score(load_vectors(db, keys, encoder.name), batch_texts, params)
+        records = []
+        for row, text, key, param, row_scores, row_evidence in zip(batch, batch_texts, keys, params, scores,
+                                                                   evidence):
+            skeleton, prefix, suffix = template_signatures(row.get("prompt") or text)
+            records.append((row["id"], library.content_hash, row.get("workflow") or NO_WORKFLOW, row["started_at"],
+                            key, json.dumps([round(float(s), 5) for s in row_scores]), json.dumps(row_evidence),
+                            generation_flags(library, row, text, param), skeleton, prefix, suffix))
+        with translate_errors("audit_scores"), db.conn:
+            db.conn.executemany("INSERT OR REPLACE INTO audit_scores (generation_id, library_hash, workflow, "
+                                "started_at, text_key, scores, evidence, flags, skeleton, prefix_sig, suffix_sig) "
+                                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
+        yield AuditProgress("scoring", min(len(rows), start + SCORE_BATCH), len(rows))
+
+
+def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequence[str] | None = None,
+              cancel: CancelToken = NEVER) -> Iterator[AuditProgress | WorkflowAudit]:
+    """Build each workflow's audit from stored per-generation results."""
+    library = scorer.library
+    names = [row[0] for row in db.execute(
+        "SELECT DISTINCT workflow FROM audit_scores WHERE library_hash = ? ORDER BY workflow",
+        [library.content_hash]).fetchall()]
+    if workflows:
+        names = [name for name in names if name in workflows]
+    for done, name in enumerate(names):
+        if cancel.cancelled:
+            return
+        rows = db.execute("SELECT generation_id, started_at, text_key, scores, flags, skeleton, prefix_sig, "
+                          "suffix_sig FROM audit_scores WHERE library_hash = ? AND workflow = ? ORDER BY generation_id",
+                          [library.content_hash, name]).fetchall()
+        ids = [r[0] for r in rows]
+        matrix = np.array([json.loads(r[3]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
+        sample_keys = [r[2] for r in rows]
+        if len(sample_keys) > 1000:
+            pick = np.random.default_rng(0).choice(len(sample_keys), 1000, replace=False)
+            sample_keys = [sample_keys[i] for i in sorted(pick)]
+        signals = workflow_signals([r[1] for r in rows], [r[4] for r in rows], [r[5] for r in rows],
+                                   [r[6] for r in rows], [r[7] for r in rows],
+                                   load_vectors(db, sample_keys, encoder_name))
+        verdicts = []
+        for column, pid in enumerate(scorer.pattern_ids):
+            column_scores = matrix[:, column]
+            top = [ids[i] for i in np.argsort(-column_scores)[:3]]
+            evidence = _evidence(db, library.content_hash, top)
+            verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
+                                  {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
+        yield AuditProgress("workflows", done + 1, len(names))
+        yield WorkflowAudit(name, len(rows), signals, verdicts)
+
+
+def _evidence(db: Database, library_hash: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+    if not ids:
+        return {}
+    marks = ",".join("?" for _ in ids)
+    rows = db.execute(f"SELECT generation_id, evidence FROM audit_scores WHERE library_hash = ? "
+                      f"AND generation_id IN ({marks})", [library_hash, *ids]).fetchall()
+    return {gid: json.loads(text) for gid, text in rows}
+
+
+def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows: Sequence[str] | None = None,
+              cancel: CancelToken = NEVER) -> Iterator[AuditProgress | AuditResult]:
+    """Audit the ledger (or the named workflows) incrementally; yields progress, then AuditResult.
+
+    Runs on the caller's thread (a CLI or an audit worker) and writes embeddings and scores through
+    `db`. On cancel it stops between batches; what it stored is reused by the next run.
+    """
+    scorer: Scorer | None = None
+    for item in fitted_scorer(db, encoder, library, cancel):
+        if isinstance(item, Scorer):
+            scorer = item
+        else:
+            yield item
+    if scorer is None:
+        return
+    rows = _unscored(db, library.content_hash, workflows)
+    if rows:
+        yield from _score_new(db, encoder, scorer, rows, cancel)
+    result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=len(rows))
+    for item in aggregate(db, scorer, encoder.name, workflows, cancel):
+        if isinstance(item, WorkflowAudit):
+            result.workflows.append(item)
+        else:
+            yield item
+    if not cancel.cancelled:
+        yield result

@@ -1,0 +1,174 @@
+"""Per-generation resemblance scores: semantic similarity to the pattern library, prompt cues and
+request parameters, combined per pattern into a score in [0, 1] with its evidence.
+
+A multinomial logistic model over the classes (each pattern, and benign) turns semantic features
+into probabilities p_sem: for every pattern, the top-1 and top-3 mean cosine similarity to its
+exemplars and to its benign look-alikes. It is fitted on the library's own exemplars (each
+exemplar's similarity to itself left out), never on the public evaluation sets, which stay held out
+to measure it. Prompt cues and request parameters then
+raise the score as independent evidence:
+
+    score = 1 - (1 - p_sem) * (1 - CUE_SCALE * p_cues) * (1 - p_params)
+
+where p_cues and p_params are the noisy-or of the weights of the cues that fired. CUE_SCALE keeps a
+phrase alone from making a hit: the library's own exemplars fire their cues far more reliably than
+real prompts do, so a model fitted with the cues as a feature trusted them too much.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from app.core.audit.patterns import Pattern, PatternLibrary
+
+TOP_K = 3
+EVIDENCE_K = 3
+SCORE_CHUNK = 4096
+HIT_THRESHOLD = 0.5
+CUE_SCALE = 0.6
+C_REGULARIZATION = 1.0
+# Patterns whose evidence is in the request parameters: text alone stays below a hit.
+PARAMETER_DRIVEN = frozenset({"logprob_harvest"})
+PARAMETER_DRIVEN_CAP = 0.45
+
+
+def combine_weights(weights: Sequence[float]) -> float:
+    """Noisy-or of cue weights: 1 - prod(1 - w)."""
+    result = 1.0
+    for weight in weights:
+        result *= 1.0 - max(0.0, min(1.0, weight))
+    return 1.0 - result
+
+
+def prompt_cue_hits(pattern: Pattern, text: str) -> list[str]:
+    """Ids of the pattern's prompt cues that fire on `text`."""
+    return [cue.id for cue in pattern.prompt_cues if cue.matches(text)]
+
+
+def param_cue_hits(pattern: Pattern, params: Mapping[str, Any]) -> list[str]:
+    """Ids of the pattern's request-parameter cues that fire on `params`."""
+    return [cue.id for cue in pattern.param_cues if cue.matches(params)]
+
+
+def _top(sims: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row-wise top-1 and top-k mean of a similarity matrix (k clipped to its width)."""
+    k = min(k, sims.shape[1])
+    part = -np.partition(-sims, k - 1, axis=1)[:, :k]
+    return part.max(axis=1), part.mean(axis=1)
+
+
+@dataclass
+class _PatternModel:
+    pattern: Pattern
+    exemplars: np.ndarray
+    benign: np.ndarray
+    cue_weights: dict[str, float]
+
+
+class Scorer:
+    """Scores prompts against every pattern of a library. Build with Scorer.fit().
+
+    One multinomial logistic model over the classes (every pattern, and `benign`) sees the
+    similarity features of all patterns at once, so a prompt close to several patterns is
+    attributed to the closest rather than scoring high on each.
+    """
+
+    def __init__(self, library: PatternLibrary, models: dict[str, _PatternModel], classifier: Any) -> None:
+        self.library = library
+        self._models = models
+        self._classifier = classifier
+        self._columns = [list(classifier.classes_).index(pid) for pid in library.pattern_ids]
+
+    @property
+    def pattern_ids(self) -> tuple[str, ...]:
+        """The patterns scored, in library order."""
+        return self.library.pattern_ids
+
+    @classmethod
+    def fit(cls, library: PatternLibrary, vectors: Mapping[str, np.ndarray]) -> Scorer:
+        """Fit the model from the library's exemplars (each exemplar's own similarity left out).
+
+        `vectors` maps each exemplar text (pattern and benign) to its normalized embedding.
+        """
+        from sklearn.linear_model import LogisticRegression
+
+        ids = library.pattern_ids
+        models = {pid: _PatternModel(library.patterns[pid],
+                                     np.stack([vectors[t] for t in library.patterns[pid].exemplars]),
+                                     np.stack([vectors[t] for t in library.patterns[pid].benign_exemplars]),
+                                     {cue.id: cue.weight for cue in library.patterns[pid].prompt_cues})
+                  for pid in ids}
+        texts: list[str] = []
+        labels: list[str] = []
+        for pid in ids:
+            texts.extend(library.patterns[pid].exemplars)
+            labels.extend([pid] * len(library.patterns[pid].exemplars))
+            texts.extend(library.patterns[pid].benign_exemplars)
+            labels.extend(["benign"] * len(library.patterns[pid].benign_exemplars))
+        matrix = np.stack([vectors[t] for t in texts])
+        features = _joint_features(models, ids, matrix, leave_one_out=True)
+        classifier = LogisticRegression(C=C_REGULARIZATION, max_iter=2000)
+        classifier.fit(features, np.array(labels))
+        return cls(library, models, classifier)
+
+    def score(self, vectors: np.ndarray, texts: Sequence[str], params: Sequence[Mapping[str, Any]],
+              with_evidence: bool = True) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Scores (n x patterns) in [0, 1] and, per generation, the evidence behind each score."""
+        n = len(texts)
+        ids = self.pattern_ids
+        scores = np.zeros((n, len(ids)), dtype=np.float64)
+        evidence: list[dict[str, Any]] = [{} for _ in range(n)]
+        for start in range(0, n, SCORE_CHUNK):
+            stop = min(n, start + SCORE_CHUNK)
+            chunk_vectors, chunk_texts = vectors[start:stop], texts[start:stop]
+            p_sem = self._classifier.predict_proba(_joint_features(self._models, ids, chunk_vectors))[:, self._columns]
+            for column, pid in enumerate(ids):
+                model = self._models[pid]
+                cues = np.array([combine_weights([model.cue_weights[c.id] for c in model.pattern.prompt_cues
+                                                  if c.matches(t)]) for t in chunk_texts])
+                p_text = 1.0 - (1.0 - p_sem[:, column]) * (1.0 - CUE_SCALE * cues)
+                for offset in range(stop - start):
+                    index = start + offset
+                    fired_params = param_cue_hits(model.pattern, params[index])
+                    p_params = combine_weights([c.weight for c in model.pattern.param_cues if c.id in fired_params])
+                    text_part = p_text[offset]
+                    if pid in PARAMETER_DRIVEN and not fired_params:
+                        text_part = min(text_part, PARAMETER_DRIVEN_CAP)
+                    scores[index, column] = 1.0 - (1.0 - text_part) * (1.0 - p_params)
+                    if with_evidence and (scores[index, column] >= HIT_THRESHOLD / 2 or fired_params):
+                        evidence[index][pid] = self._evidence(model, chunk_vectors[offset], chunk_texts[offset],
+                                                              fired_params, float(text_part))
+        return scores, evidence
+
+    @staticmethod
+    def _evidence(model: _PatternModel, vector: np.ndarray, text: str, fired_params: list[str],
+                  p_text: float) -> dict[str, Any]:
+        sims = model.exemplars @ vector
+        nearest = np.argsort(-sims)[:EVIDENCE_K]
+        benign_sims = model.benign @ vector
+        closest_benign = int(np.argmax(benign_sims))
+        return {
+            "text_score": round(p_text, 4),  # the semantic probability combined with the prompt cues
+            "nearest": [{"text": model.pattern.exemplars[i], "similarity": round(float(sims[i]), 4)} for i in nearest],
+            "nearest_benign": {"text": model.pattern.benign_exemplars[closest_benign],
+                               "similarity": round(float(benign_sims[closest_benign]), 4)},
+            "prompt_cues": prompt_cue_hits(model.pattern, text),
+            "param_cues": fired_params,
+        }
+
+
+def _joint_features(models: Mapping[str, _PatternModel], ids: Sequence[str], vectors: np.ndarray,
+                    leave_one_out: bool = False) -> np.ndarray:
+    """For every pattern: top-1 and top-3 similarity to its exemplars and to its benign look-alikes."""
+    blocks = []
+    for pid in ids:
+        for matrix in (models[pid].exemplars, models[pid].benign):
+            sims = vectors @ matrix.T
+            if leave_one_out:
+                sims = np.where(sims > 0.9999, -1.0, sims)
+            blocks.extend(_top(sims, TOP_K))
+    return np.column_stack(blocks).astype(np.float64)

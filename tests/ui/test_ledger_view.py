@@ -10,7 +10,7 @@ from typing import Any
 from PySide6.QtCore import QItemSelectionModel, Qt
 
 from app.ui.dialogs import INFO_DIALOG
-from app.ui.ledger.ledger_model import PAGE_SIZE
+from app.ui.ledger.ledger_model import PAGE_SIZE, PROMPT_COLUMN
 from app.ui.main_window import MainWindow
 from tests.ui.helpers import ledger_rows, open_dialogs, seed_rows
 
@@ -36,7 +36,7 @@ def test_table_counts_searches_and_filters(qtbot: Any, home: Path, make_window: 
     settle(qtbot, window)
     assert model.rowCount() == 30
     assert view.count_label.text() == "30 generations match"
-    assert all("zebras" in model.summary(row).cells[6] for row in range(30))
+    assert all("zebras" in model.summary(row).cells[PROMPT_COLUMN] for row in range(30))
     # status and workflow filters combine with the search
     view.filters.status.setCurrentIndex(view.filters.status.findData("error"))
     settle(qtbot, window)

@@ -110,7 +110,18 @@ class MessageBubble(QFrame):
         QGuiApplication.clipboard().setText(self._text)
 
     def _render(self) -> None:
-        self.body.setText(self._text)
+        self.body.setText(keep_line_breaks(self._text) if self.role == "assistant" else self._text)
+
+
+def keep_line_breaks(markdown: str) -> str:
+    """Markdown in which a single newline stays a line break (models write poems and lists that
+    way), except inside code fences, where text is shown as it is anyway."""
+    lines, fenced = [], False
+    for line in markdown.split("\n"):
+        if line.lstrip().startswith(("```", "~~~")):
+            fenced = not fenced
+        lines.append(line if fenced or not line.strip() else line + "  ")
+    return "\n".join(lines)
 
 
 def details_line(turn: Turn) -> str:

@@ -24,8 +24,9 @@ PAGE_SIZE = 200
 MAX_CACHED_PAGES = 64
 SNIPPET_CHARS = 160
 TOOLTIP_CHARS = 600
-HEADERS = ("#", "Time", "Source", "Workflow", "Model", "Status", "Prompt", "Response", "Tokens", "Tok/s")
-NUMERIC_COLUMNS = (0, 8, 9)
+HEADERS = ("#", "Time", "Source", "Workflow", "Model", "Status", "Tokens", "Tok/s", "Prompt", "Response")
+STATUS_COLUMN, PROMPT_COLUMN, RESPONSE_COLUMN = 5, 8, 9
+NUMERIC_COLUMNS = (0, 6, 7)
 QUERY_COLUMNS = ("id", "started_at", "source", "workflow", "model_name", "status", "prompt", "response",
                  "completion_tokens", "tokens_per_s", "conversation_id")
 STATUS_COLORS = {"cancelled": "warning", "error": "danger"}
@@ -47,10 +48,9 @@ def summarize(row: dict[str, Any]) -> RowSummary:
     rate = row.get("tokens_per_s")
     cells = (
         str(row["id"]), local_timestamp(row.get("started_at")), row.get("source") or "", row.get("workflow") or "",
-        row.get("model_name") or "", row.get("status") or "", _snippet(row.get("prompt")),
-        _snippet(row.get("response")),
+        row.get("model_name") or "", row.get("status") or "",
         "" if row.get("completion_tokens") is None else str(row["completion_tokens"]),
-        f"{rate:.1f}" if rate else "",
+        f"{rate:.1f}" if rate else "", _snippet(row.get("prompt")), _snippet(row.get("response")),
     )
     tooltip = f"Prompt:\n{(row.get('prompt') or '')[:TOOLTIP_CHARS]}\n\nResponse:\n{(row.get('response') or '')[:TOOLTIP_CHARS]}"
     return RowSummary(row["id"], cells, row.get("status") or "", row.get("conversation_id"), tooltip)
@@ -116,11 +116,11 @@ class LedgerTableModel(QAbstractTableModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return summary.cells[column]
-        if role == Qt.ItemDataRole.ToolTipRole and column in (6, 7):
+        if role == Qt.ItemDataRole.ToolTipRole and column in (PROMPT_COLUMN, RESPONSE_COLUMN):
             return summary.tooltip
         if role == Qt.ItemDataRole.TextAlignmentRole and column in NUMERIC_COLUMNS:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-        if role == Qt.ItemDataRole.ForegroundRole and column == 5 and summary.status in STATUS_COLORS:
+        if role == Qt.ItemDataRole.ForegroundRole and column == STATUS_COLUMN and summary.status in STATUS_COLORS:
             return QColor(colors(current_scheme())[STATUS_COLORS[summary.status]])
         return None
 

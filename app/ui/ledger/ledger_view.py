@@ -31,13 +31,14 @@ from app.core.store.queries import LogFilter, get_generation
 from app.ui.dialogs import show_error, show_info
 from app.ui.ledger.detail_pane import DetailPane
 from app.ui.ledger.filter_bar import LedgerFilterBar
-from app.ui.ledger.ledger_model import LedgerTableModel
+from app.ui.ledger.ledger_model import PROMPT_COLUMN, RESPONSE_COLUMN, LedgerTableModel
 from app.ui.ledger.ledger_tasks import EXPORT_FORMATS, export_job, format_for, verify_job
 from app.workers.db_executor import DbExecutor
 from app.workers.generator_thread import GeneratorThread
 
 DETAIL_DEBOUNCE_MS = 80
-COLUMN_WIDTHS = (70, 150, 70, 110, 150, 80, 320, 320, 60, 60)
+COLUMN_WIDTHS = (64, 150, 64, 110, 130, 76, 60, 56)  # Prompt and Response share the rest
+SPLITTER_SIZES = (480, 260)
 
 
 class LedgerView(QWidget):
@@ -67,6 +68,7 @@ class LedgerView(QWidget):
         self.count_label = QLabel("")
         self.count_label.setObjectName("Muted")
         self.export_button = QToolButton()
+        self.export_button.setObjectName("ExportButton")
         self.export_button.setText("Export")
         self.export_button.setToolTip("Export the selected rows or every row matching the filters")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -97,9 +99,10 @@ class LedgerView(QWidget):
         vertical.setDefaultSectionSize(self.fontMetrics().height() + 10)
         header = self.table.horizontalHeader()
         header.setHighlightSections(False)
-        header.setStretchLastSection(False)
         for column, width in enumerate(COLUMN_WIDTHS):
             header.resizeSection(column, width)
+        for column in (PROMPT_COLUMN, RESPONSE_COLUMN):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.Stretch)
         header.sectionClicked.connect(self._on_header_clicked)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.detail = DetailPane()
@@ -108,6 +111,7 @@ class LedgerView(QWidget):
         self.splitter.addWidget(self.detail)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
+        self.splitter.setSizes(list(SPLITTER_SIZES))
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 12)
         layout.addLayout(top)

@@ -35,7 +35,7 @@ from app.ui.status_bar import StatusBar, ledger_stats
 from app.ui.theme import apply_theme, colors, current_scheme
 from app.workers.db_executor import DbExecutor
 from app.workers.generator_thread import stop_all
-from app.workers.model_worker import ModelService
+from app.workers.model_service import ModelService
 
 WINDOW_TITLE = "Stillroom"
 DEFAULT_SIZE = QSize(1280, 820)

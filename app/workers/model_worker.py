@@ -3,9 +3,9 @@
 ModelWorker lives on a dedicated QThread. Everything that touches the model or writes to the
 database runs there, one request at a time, in order: opening the ledger, registering GGUF files,
 loading and unloading, chat turns (through generate_logged, the same path as the CLI) and
-conversation records. ModelService is the UI thread's handle: its methods queue requests, and it
-re-emits the worker's signals on the UI thread. A running chat is stopped through its CancelToken,
-which the runner checks between tokens; the thread itself is never killed.
+conversation records. ModelService (model_service.py) is the UI thread's handle on it. A running
+chat is stopped through its CancelToken, which the runner checks between tokens; the thread itself
+is never killed.
 """
 
 from __future__ import annotations
@@ -24,14 +24,13 @@ from app.core.models.default_model import resolve_model
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
-from app.core.models.runner import GenerationResult, LoadedModel, LoadOptions, Runner
+from app.core.models.runner import GenerationResult, LoadOptions, Runner
 from app.core.models.sampling import GenerationRequest
 from app.core.store import Ledger
 from app.core.store.conversations import Conversation, rename_conversation, save_conversation
 from app.core.store.ledger import utc_now
 
 LOG = logging.getLogger(__name__)
-SHUTDOWN_WAIT_MS = 10_000
 
 
 def default_threads() -> int:
@@ -223,166 +222,3 @@ class ModelWorker(QObject):
         from app.core.models.runner import gpu_offload_supported
 
         self.gpu_offload.emit(gpu_offload_supported())
-
-
-class ModelService(QObject):
-    """The UI thread's handle on the model thread. Lives on the UI thread.
-
-    Methods queue requests to the worker and return at once. The worker's signals are re-emitted
-    by this object on the UI thread (same names and arguments, see ModelWorker), after `loaded`,
-    `busy_text` and `generating` were updated, so any slot or lambda may connect to them.
-    """
-
-    ledger_ready = Signal(str)
-    busy = Signal(str)
-    model_loaded = Signal(object)
-    model_unloaded = Signal()
-    models_changed = Signal()
-    gpu_offload = Signal(bool)
-    failed = Signal(str, str)
-    token = Signal(str)
-    chat_finished = Signal(object)
-    chat_failed = Signal(str)
-    ledger_changed = Signal()
-
-    _open_ledger = Signal(str)
-    _add_models = Signal(object, object)
-    _load = Signal(object, object, bool)
-    _unload = Signal()
-    _chat = Signal(object)
-    _rename = Signal(str, str)
-    _shutdown = Signal()
-
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._thread = QThread()
-        self._thread.setObjectName("stillroom-model")
-        self.worker = ModelWorker()
-        self.worker.moveToThread(self._thread)
-        worker = self.worker
-        for request, slot in ((self._open_ledger, worker.open_ledger), (self._add_models, worker.add_models),
-                              (self._load, worker.load_model), (self._unload, worker.unload_model),
-                              (self._chat, worker.run_chat), (self._rename, worker.rename_conversation),
-                              (self._shutdown, worker.shutdown)):
-            request.connect(slot)
-        self.loaded: LoadedModel | None = None
-        self.busy_text = ""
-        self.generating = False
-        self.gpu_offload_supported = False
-        self._cancel: CancelToken | None = None
-        self._stopped = False
-        # bound methods of this UI-thread object: Qt queues these calls to the UI thread
-        worker.model_loaded.connect(self._on_loaded)
-        worker.model_unloaded.connect(self._on_unloaded)
-        worker.busy.connect(self._on_busy)
-        worker.gpu_offload.connect(self._on_gpu)
-        worker.chat_finished.connect(self._on_chat_finished)
-        worker.chat_failed.connect(self._on_chat_failed)
-        worker.ledger_ready.connect(self._relay_ledger_ready)
-        worker.models_changed.connect(self._relay_models_changed)
-        worker.failed.connect(self._relay_failed)
-        worker.token.connect(self._relay_token)
-        worker.ledger_changed.connect(self._relay_ledger_changed)
-
-    def start(self, ledger_path: Path) -> None:
-        """Start the model thread and open the ledger on it."""
-        self._thread.start()
-        self._open_ledger.emit(str(ledger_path))
-
-    def add_models(self, paths: list[str], options: LoadOptions) -> None:
-        """Register GGUF files (read metadata, check they fit with `options`, hash); errors arrive
-        as `failed`."""
-        self._add_models.emit(list(paths), options)
-
-    def load(self, ref: str | None, options: LoadOptions, fall_back_to_default: bool = False) -> None:
-        """Load the model with this sha256, or the default model when `ref` is None ('auto' threads
-        become default_threads())."""
-        if options.n_threads is None:
-            options = replace(options, n_threads=default_threads())
-        self.busy_text = "Loading…"
-        self._load.emit(ref, options, fall_back_to_default)
-
-    def unload(self) -> None:
-        """Free the loaded model."""
-        self._unload.emit()
-
-    def chat(self, conversation: Conversation, request: GenerationRequest, context: LogContext) -> CancelToken:
-        """Queue a chat turn; returns its cancel token (stop() cancels it too)."""
-        self._cancel = CancelToken()
-        self.generating = True
-        self._chat.emit(ChatJob(conversation, request, context, self._cancel))
-        return self._cancel
-
-    def stop(self) -> None:
-        """Stop the running turn after the token being generated (any state; no-op when idle)."""
-        if self._cancel is not None:
-            self._cancel.cancel()
-
-    def rename_conversation(self, conversation_id: str, title: str) -> None:
-        """Store a new title for a conversation."""
-        self._rename.emit(conversation_id, title)
-
-    def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> None:
-        """Stop any turn, unload, close the ledger and wait for the model thread to end (UI thread)."""
-        if self._stopped:
-            return
-        self._stopped = True
-        self.stop()
-        if self._thread.isRunning():
-            self._shutdown.emit()
-            # A load or a hash in progress cannot be interrupted; wait for it rather than destroy a
-            # running thread (which would abort the process).
-            while not self._thread.wait(timeout_ms):
-                LOG.warning("still waiting for the model thread to finish its current task")
-
-    @Slot(object)
-    def _on_loaded(self, loaded: LoadedModel) -> None:
-        self.loaded = loaded
-        self.model_loaded.emit(loaded)
-
-    @Slot()
-    def _on_unloaded(self) -> None:
-        self.loaded = None
-        self.model_unloaded.emit()
-
-    @Slot(str)
-    def _on_busy(self, text: str) -> None:
-        self.busy_text = text
-        self.busy.emit(text)
-
-    @Slot(bool)
-    def _on_gpu(self, supported: bool) -> None:
-        self.gpu_offload_supported = supported
-        self.gpu_offload.emit(supported)
-
-    @Slot(object)
-    def _on_chat_finished(self, outcome: ChatOutcome) -> None:
-        self.generating = False
-        self._cancel = None
-        self.chat_finished.emit(outcome)
-
-    @Slot(str)
-    def _on_chat_failed(self, message: str) -> None:
-        self.generating = False
-        self._cancel = None
-        self.chat_failed.emit(message)
-
-    @Slot(str)
-    def _relay_ledger_ready(self, path: str) -> None:
-        self.ledger_ready.emit(path)
-
-    @Slot()
-    def _relay_models_changed(self) -> None:
-        self.models_changed.emit()
-
-    @Slot(str, str)
-    def _relay_failed(self, title: str, message: str) -> None:
-        self.failed.emit(title, message)
-
-    @Slot(str)
-    def _relay_token(self, text: str) -> None:
-        self.token.emit(text)
-
-    @Slot()
-    def _relay_ledger_changed(self) -> None:
-        self.ledger_changed.emit()

@@ -43,7 +43,8 @@ from app.ui.chat.sampling_panel import SamplingPanel
 from app.ui.chat.transcript import Transcript
 from app.ui.settings import AppSettings
 from app.workers.db_executor import DbExecutor
-from app.workers.model_worker import ChatOutcome, ModelService
+from app.workers.model_service import ModelService
+from app.workers.model_worker import ChatOutcome
 
 CHAT_SOURCE = "chat"
 SEND_KEYS = ("Ctrl+Return", "Ctrl+Enter")

@@ -33,7 +33,8 @@ from app.core.models.runner import LoadedModel, LoadOptions
 from app.ui.formatting import human_size
 from app.ui.settings import AppSettings
 from app.workers.db_executor import DbExecutor
-from app.workers.model_worker import ModelService, default_threads
+from app.workers.model_service import ModelService
+from app.workers.model_worker import default_threads
 
 COLUMNS = ("Name", "Architecture", "Quantization", "Size", "License", "Context", "SHA-256", "Status")
 SHA_ROLE = Qt.ItemDataRole.UserRole

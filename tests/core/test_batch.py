@@ -94,7 +94,7 @@ def test_pause_and_resume_continue_without_duplicates(runner: Runner, ledger: Le
 
 
 def test_cancel_mid_generation_logs_it_and_resume_redoes_it(runner: Runner, ledger: Ledger, tmp_path: Path) -> None:
-    job = create_job(ledger.db, load_spec(write_job(tmp_path, items=2, samples=1, max_tokens=200)))
+    job = create_job(ledger.db, load_spec(write_job(tmp_path, items=2, samples=1, max_tokens=80)))
     control = BatchControl()
     import threading
 

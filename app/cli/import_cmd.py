@@ -1,0 +1,128 @@
+"""`stillroom import FILE --workflow NAME`: read a dataset or log file into the ledger."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import click
+
+from app.cli.common import echo_err, with_ledger
+from app.core.cancel import CancelToken
+from app.core.ingest import FORMAT_NAMES, FORMATS, ImportProgress, ImportSummary, import_file
+from app.core.store import Ledger
+
+SHOWN_ISSUES = 20
+PROGRESS_INTERVAL_S = 0.25
+EXIT_CANCELLED = 130
+
+
+@click.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--workflow", required=True, help="The workflow the imported rows belong to.")
+@click.option("--format", "fmt", type=click.Choice(("auto", *FORMATS)), default="auto", show_default=True,
+              help="The file's format; auto detects it from the extension and the first records.")
+@click.option("--join", "join", type=click.Path(path_type=Path), default=None,
+              help="The other file of an OpenAI Batch API pair (the input file for an output file, or the "
+                   "reverse): results are joined with their requests by custom_id.")
+@click.option("--prompt-field", default=None, help="Field (or CSV column) holding the prompt.")
+@click.option("--response-field", default=None, help="Field (or CSV column) holding the response.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@with_ledger
+def import_command(ledger: Ledger, file: Path, workflow: str, fmt: str, join: Path | None,
+                   prompt_field: str | None, response_field: str | None, as_json: bool) -> None:
+    """Import FILE into the ledger as rows of a workflow (source `import`).
+
+    Formats: OpenAI chat messages JSONL, OpenAI Batch API input or output JSONL (--join both),
+    ShareGPT JSON/JSONL, Alpaca JSON, prompt/response JSONL or CSV, and simonw/llm's logs.db.
+    Malformed records are reported and skipped. Records already imported from the same file are
+    skipped, so an interrupted import (Ctrl+C) can simply be run again to finish.
+    """
+    if (prompt_field or response_field) and fmt not in ("auto", "pairs"):
+        raise click.UsageError("--prompt-field and --response-field go with --format pairs (or auto)")
+    if response_field and not prompt_field:
+        raise click.UsageError("--response-field needs --prompt-field")
+    cancel = CancelToken()
+    previous = _on_interrupt(cancel)
+    summary: ImportSummary | None = None
+    show_progress = sys.stderr.isatty() and not as_json
+    last = 0.0
+    try:
+        for item in import_file(ledger, file, workflow, fmt, join=join, prompt_field=prompt_field,
+                                response_field=response_field, cancel=cancel):
+            if isinstance(item, ImportSummary):
+                summary = item
+            elif show_progress and time.monotonic() - last > PROGRESS_INTERVAL_S:
+                last = time.monotonic()
+                click.echo(f"\r{_progress_line(item)}", nl=False, err=True)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        if show_progress and last:
+            click.echo("\r\033[K", nl=False, err=True)
+    assert summary is not None
+    if as_json:
+        click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
+    else:
+        for line in summary_lines(summary):
+            click.echo(line)
+    if summary.cancelled:
+        echo_err("Import cancelled: the rows committed so far stay in the ledger; run the same command "
+                 "again to continue (records already imported are skipped).")
+        sys.exit(EXIT_CANCELLED)
+
+
+def _on_interrupt(cancel: CancelToken) -> Any:
+    """Make the first Ctrl+C cancel the import between records (a second one interrupts at once)."""
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except ValueError:
+        return None
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if cancel.cancelled:
+            raise KeyboardInterrupt
+        cancel.cancel()
+        echo_err("\nStopping after the current record (Ctrl+C again to stop at once)...")
+
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except ValueError:  # not the main thread
+        return None
+    return previous
+
+
+def _progress_line(progress: ImportProgress) -> str:
+    share = f"{progress.fraction:4.0%} " if progress.fraction is not None else ""
+    return (f"{share}{progress.records:,} records read, {progress.rows_written:,} rows written, "
+            f"{progress.skipped:,} skipped, {progress.malformed:,} malformed")
+
+
+def summary_lines(summary: ImportSummary) -> list[str]:
+    """The import summary for people, one line each."""
+    name = Path(summary.file).name
+    joined = f" joined with {Path(summary.join_file).name}" if summary.join_file else ""
+    ids = f" (rows #{summary.first_id}-#{summary.last_id})" if summary.first_id is not None else ""
+    lines = [f"{'Cancelled' if summary.cancelled else 'Imported'} {name}{joined} "
+             f"({FORMAT_NAMES.get(summary.format, summary.format)}) into workflow {summary.workflow!r}: "
+             f"{summary.rows_written} rows written from {summary.records} records{ids}."]
+    if summary.skipped:
+        lines.append(f"Skipped {summary.skipped} records already imported from this file.")
+    if summary.unmatched_results:
+        lines.append(f"{summary.unmatched_results} results have no request with their custom_id in the input file "
+                     "(imported without the request).")
+    if summary.unmatched_requests:
+        lines.append(f"{summary.unmatched_requests} requests of the input file have no result in the output file "
+                     "(not imported).")
+    if summary.malformed:
+        lines.append(f"{summary.malformed} malformed records were not imported:")
+        lines.extend(f"  {issue}" for issue in summary.issues[:SHOWN_ISSUES])
+        if summary.malformed > SHOWN_ISSUES:
+            lines.append(f"  ... and {summary.malformed - SHOWN_ISSUES} more (--json lists up to "
+                         f"{len(summary.issues)}).")
+    return lines

@@ -9,6 +9,7 @@ from app.cli.common import UserFacingGroup
 from app.cli.audit import audit
 from app.cli.batch import batch
 from app.cli.generate import chat, generate
+from app.cli.import_cmd import import_command
 from app.cli.log import log
 from app.cli.models import models
 from app.cli.serve import keys, serve
@@ -32,3 +33,4 @@ cli.add_command(serve)
 cli.add_command(keys)
 cli.add_command(batch)
 cli.add_command(audit)
+cli.add_command(import_command)

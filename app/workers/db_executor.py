@@ -101,14 +101,16 @@ class DbExecutor(QObject):
         return len(self._callbacks)
 
     def stop(self, timeout_ms: int = 5_000) -> None:
-        """Close the connection and end the thread, after the job in progress (UI thread)."""
+        """Close the connection and end the thread, after the job in progress (UI thread); waits
+        for that job however long it takes."""
         if self._stopped:
             return
         self._stopped = True
         self._callbacks.clear()
         if self._thread.isRunning():
             self._closing.emit()
-            self._thread.wait(timeout_ms)
+            while not self._thread.wait(timeout_ms):  # never destroy a running thread
+                LOG.warning("still waiting for the database thread to finish its current job")
 
     @Slot(int, object)
     def _on_succeeded(self, job_id: int, result: Any) -> None:

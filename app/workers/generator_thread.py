@@ -76,10 +76,13 @@ def running_threads() -> list[GeneratorThread]:
     return [thread for thread in _RUNNING if thread.isRunning()]
 
 
-def stop_all(timeout_ms: int = 5_000) -> None:
-    """Cancel every running generator thread and wait for each to end (UI thread, at shutdown)."""
+def stop_all() -> None:
+    """Cancel every running generator thread and wait for each to end (UI thread, at shutdown).
+
+    A generator that does not check its token (an export) is waited for: destroying a running
+    QThread would abort the process."""
     for thread in list(_RUNNING):
         thread.cancel()
     for thread in list(_RUNNING):
-        thread.wait(timeout_ms)
+        thread.wait()
         _RUNNING.discard(thread)

@@ -128,3 +128,25 @@ def test_system_prompt_from_the_panel_is_sent_and_logged(qtbot: Any, window: Mai
     assert json.loads(row["messages"])[0] == {"role": "system", "content": "Answer in one word."}
     stored = ledger_rows(home, "SELECT system_prompt FROM conversations")
     assert stored == [{"system_prompt": "Answer in one word."}]
+
+
+def test_a_prompt_longer_than_the_context_shows_the_logged_failure(qtbot: Any, window: MainWindow,
+                                                                   home: Path) -> None:
+    chat = window.chat
+    chat.composer.setPlainText("many words " * 900)  # well past the 1024-token context
+    with qtbot.waitSignal(window.service.chat_failed, timeout=TURN_TIMEOUT_MS) as failed:
+        chat.send()
+    assert "longer than the model's context" in failed.args[0]
+    row = ledger_rows(home)[-1]
+    assert row["status"] == "error" and "context" in row["error"]
+    qtbot.waitUntil(lambda: [t.generation_id for t in chat.turns] == [row["id"]], timeout=5_000)
+    assert "The generation failed" in chat.transcript.bubbles[-1].body.text()
+    assert "context" in chat.hint.text()
+    assert chat.send_button.isEnabled()
+    # the next turn starts afresh: the failed one is not part of its history
+    send(qtbot, window, "Hello again.")
+    outcome = wait_turn(qtbot, window)
+    last = ledger_rows(home)[-1]
+    assert last["id"] == outcome.generation_id and last["parent_id"] is None
+    assert json.loads(last["messages"]) == [{"role": "user", "content": "Hello again."}]
+    assert chat.hint.text() == ""

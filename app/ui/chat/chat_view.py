@@ -66,6 +66,8 @@ class ChatView(QWidget):
         self.turns: list[Turn] = []
         self._bubble: MessageBubble | None = None
         self._pending: tuple[str, int | None, bool] | None = None  # prompt, parent id, regenerating
+        self._restore_prompt: str | None = None  # the text of a turn that failed before it was logged
+        self._notice = ""  # why the last turn failed, shown until the next one
         self._build()
         self.sampling.set_params(settings.sampling())
         self.sampling.system_prompt.setPlainText(settings.system_prompt)
@@ -75,6 +77,7 @@ class ChatView(QWidget):
         service.chat_failed.connect(self._on_failed)
         service.model_loaded.connect(self._update_actions)
         service.model_unloaded.connect(self._update_actions)
+        service.busy.connect(self._update_actions)
         self._update_actions()
 
     # -- layout ----------------------------------------------------------------------------------
@@ -141,8 +144,9 @@ class ChatView(QWidget):
         layout.addWidget(self.splitter)
         for keys in SEND_KEYS:
             QShortcut(QKeySequence(keys), self, self.send, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
-        QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
-                  context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        # Esc belongs to the answer only while one is streaming (otherwise it cancels a rename)
+        self.stop_shortcut = QShortcut(QKeySequence(Qt.Key.Key_Escape), self, self.stop,
+                                       context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         QShortcut(QKeySequence("Ctrl+R"), self, self.regenerate, context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
         QShortcut(QKeySequence.StandardKey.New, self, self.new_conversation,
                   context=Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -223,6 +227,7 @@ class ChatView(QWidget):
         self._bubble = self.transcript.add_message("assistant")
         self._bubble.show_waiting()
         self._pending = (prompt, parent, regenerates is not None)
+        self._notice = ""
         self._service.chat(self.conversation, request, context)
         self._settings.last_conversation = self.conversation.id
         self._update_actions()
@@ -255,10 +260,16 @@ class ChatView(QWidget):
         self.turn_finished.emit(outcome)
 
     def _on_failed(self, message: str) -> None:
-        if self._bubble is not None:
-            self._bubble.show_failure(message or "The turn was not run.")
+        """A turn that could not run: show the conversation as the ledger has it (a failed turn
+        that was logged appears as such), and give back the text of one that was not."""
+        prompt = self._pending[0] if self._pending else ""
         self._bubble, self._pending = None, None
+        self._notice = message
         self._update_actions()
+        if self.conversation is not None:
+            self.open_conversation(self.conversation.id)
+        if prompt and not self.composer.toPlainText().strip():
+            self._restore_prompt = prompt
         self.reload_conversations()
 
     # -- database results ------------------------------------------------------------------------
@@ -270,6 +281,10 @@ class ChatView(QWidget):
         self.conversation, self.turns = conversation, turns
         self.title.setText(conversation.title)
         self.transcript.show_turns(turns)
+        if self._restore_prompt is not None:
+            if not turns or turns[-1].prompt != self._restore_prompt:  # it was not logged
+                self.composer.setPlainText(self._restore_prompt)
+            self._restore_prompt = None
         self.conversations.select(conversation.id)
         self.sampling.system_prompt.setPlainText(conversation.system_prompt or "")
         self._settings.last_conversation = conversation.id
@@ -305,9 +320,12 @@ class ChatView(QWidget):
         self.stop_button.setEnabled(generating)
         self.regenerate_button.setEnabled(loaded and not generating and bool(self.turns))
         self.conversations.setEnabled(not generating)
+        self.stop_shortcut.setEnabled(generating)
         if generating:
             self.hint.setText("Generating…  Esc stops")
+        elif self._service.busy_text:
+            self.hint.setText(self._service.busy_text)
         elif not loaded:
             self.hint.setText("No model loaded: load one in Models")
         else:
-            self.hint.setText("")
+            self.hint.setText(self._notice)

@@ -96,15 +96,6 @@ class MessageBubble(QFrame):
         self.details.setToolTip(f"Ledger row #{turn.generation_id}, seed {turn.seed}")
         self.details.setVisible(True)
 
-    def show_failure(self, message: str) -> None:
-        """Show why an answer could not be generated at all (nothing was logged)."""
-        self._render_timer.stop()
-        self.setProperty("status", "error")
-        self.style().unpolish(self)
-        self.style().polish(self)
-        self.body.setTextFormat(Qt.TextFormat.PlainText)
-        self.body.setText(message)
-
     def copy(self) -> None:
         """Put the message's raw text on the clipboard."""
         QGuiApplication.clipboard().setText(self._text)

@@ -21,8 +21,11 @@ def app_icon() -> QIcon:
 
 @cache
 def tinted_icon(name: str, color: str) -> QIcon:
-    """assets/icons/<name>.svg drawn in `color` (a #rrggbb string)."""
-    svg = (ICONS / f"{name}.svg").read_text(encoding="utf-8").replace("currentColor", color)
+    """assets/icons/<name>.svg drawn in `color` (a #rrggbb string); an empty icon if there is none."""
+    path = ICONS / f"{name}.svg"
+    if not path.exists():
+        return QIcon()
+    svg = path.read_text(encoding="utf-8").replace("currentColor", color)
     renderer = QSvgRenderer(QByteArray(svg.encode("utf-8")))
     pixmap = QPixmap(RENDER_PX, RENDER_PX)
     pixmap.fill(Qt.GlobalColor.transparent)

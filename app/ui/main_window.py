@@ -2,7 +2,8 @@
 
 It owns the two long-lived threads (ModelService: the model and the ledger writer; DbExecutor:
 the UI's reads), starts them once the window is on screen (start()), and stops them on close.
-Views are registered in VIEWS order; later views (Batch, Audit, Provenance, Lab) add an entry.
+Views are added with add_view(); later ones (Batch, Audit, Provenance, Lab) take the next places,
+each with a navigation entry, a View-menu item and Ctrl+<its number>.
 """
 
 from __future__ import annotations
@@ -40,7 +41,6 @@ from app.workers.model_service import ModelService
 WINDOW_TITLE = "Stillroom"
 DEFAULT_SIZE = QSize(1280, 820)
 MINIMUM_SIZE = QSize(760, 520)
-VIEWS = (("chat", "Chat"), ("models", "Models"), ("ledger", "Ledger"))
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
 
 
@@ -63,8 +63,12 @@ class MainWindow(QMainWindow):
         self.ledger = LedgerView(self.db, self.ledger_path)
         self.status = StatusBar()
         self.setStatusBar(self.status)
-        self._build_navigation()
+        self._view_keys: list[str] = []
         self._build_menus()
+        self._build_navigation()
+        self.add_view("chat", "Chat", self.chat)
+        self.add_view("models", "Models", self.models)
+        self.add_view("ledger", "Ledger", self.ledger)
         self._connect()
         self._restore()
         self._started = False
@@ -79,12 +83,6 @@ class MainWindow(QMainWindow):
         self.nav.setIconSize(QSize(20, 20))
         self.nav.setFixedWidth(168)
         self.nav.setFocusPolicy(Qt.FocusPolicy.NoFocus)
-        self._views: dict[str, QWidget] = {"chat": self.chat, "models": self.models, "ledger": self.ledger}
-        for key, title in VIEWS:
-            item = QListWidgetItem(title)
-            item.setData(Qt.ItemDataRole.UserRole, key)
-            self.nav.addItem(item)
-            self.stack.addWidget(self._views[key])
         self.nav.currentRowChanged.connect(self._on_nav)
         brand = QLabel("Stillroom")
         brand.setObjectName("Brand")
@@ -102,6 +100,21 @@ class MainWindow(QMainWindow):
         layout.addWidget(side)
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
+
+    def add_view(self, key: str, title: str, widget: QWidget) -> None:
+        """Add a view: a navigation entry (icon assets/icons/<key>.svg if there is one), a View-menu
+        item and Ctrl+<position> to reach it."""
+        item = QListWidgetItem(title)
+        item.setData(Qt.ItemDataRole.UserRole, key)
+        self.nav.addItem(item)
+        self.stack.addWidget(widget)
+        self._view_keys.append(key)
+        number = len(self._view_keys)
+        action = QAction(title, self)
+        if number <= 9:
+            action.setShortcut(QKeySequence(f"Ctrl+{number}"))
+        action.triggered.connect(lambda: self.show_view(key))
+        self.view_menu.insertAction(self._views_end, action)
         self._tint_icons()
 
     def _build_menus(self) -> None:
@@ -113,11 +126,9 @@ class MainWindow(QMainWindow):
         file_menu.addAction("Open data folder", self._open_data_folder)
         file_menu.addSeparator()
         file_menu.addAction("Quit", QKeySequence.StandardKey.Quit, self.close)
-        view_menu = bar.addMenu("&View")
-        for number, (key, title) in enumerate(VIEWS, start=1):
-            view_menu.addAction(title, QKeySequence(f"Ctrl+{number}"), lambda k=key: self.show_view(k))
-        view_menu.addSeparator()
-        theme_menu = view_menu.addMenu("Theme")
+        self.view_menu = bar.addMenu("&View")
+        self._views_end = self.view_menu.addSeparator()
+        theme_menu = self.view_menu.addMenu("Theme")
         group = QActionGroup(self)
         self.theme_actions: dict[str, QAction] = {}
         for choice in THEMES:
@@ -208,13 +219,12 @@ class MainWindow(QMainWindow):
     # -- actions ---------------------------------------------------------------------------------
 
     def show_view(self, key: str) -> None:
-        """Switch to a view by key (chat, models, ledger)."""
-        keys = [k for k, _ in VIEWS]
-        self.nav.setCurrentRow(keys.index(key) if key in keys else 0)
+        """Switch to a view by key (chat, models, ledger, …); an unknown key shows the first."""
+        self.nav.setCurrentRow(self._view_keys.index(key) if key in self._view_keys else 0)
 
     def current_view(self) -> str:
         """The key of the view shown."""
-        return VIEWS[max(0, self.nav.currentRow())][0]
+        return self._view_keys[max(0, self.nav.currentRow())]
 
     def add_model_dialog(self) -> None:
         """Pick GGUF files to add."""
@@ -269,7 +279,7 @@ class MainWindow(QMainWindow):
 
     def _tint_icons(self) -> None:
         color = colors(current_scheme())["muted"]
-        for row, (key, _title) in enumerate(VIEWS):
+        for row, key in enumerate(self._view_keys):
             self.nav.item(row).setIcon(tinted_icon(key, color))
 
     def _open_data_folder(self) -> None:

@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QLabel
 
 from app.core.models.sampling import SamplingParams
 from app.ui.settings import AppSettings
@@ -23,6 +23,12 @@ def test_title_navigation_and_shortcuts(qtbot: Any, window: Any) -> None:
     assert window.stack.currentWidget() is window.ledger
     window.nav.setCurrentRow(0)  # widget -> view
     assert window.stack.currentWidget() is window.chat
+    # a later view (Batch, Audit, ...) takes the next place, shortcut included
+    extra = QLabel("Batch")
+    window.add_view("batch", "Batch", extra)
+    assert window.nav.item(3).text() == "Batch"
+    qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_view() == "batch" and window.stack.currentWidget() is extra
 
 
 def test_theme_choice_applies_and_persists(qtbot: Any, make_window: Any, home: Path) -> None:

@@ -1,6 +1,7 @@
 """Take README's screenshot of the main window: a fresh data folder, real turns from the default model.
 
-Run under a virtual X server so that the window is drawn as on a desktop:
+Run under a virtual X server so that the window is drawn as on a desktop (Qt's xcb plugin needs
+the libxcb-cursor0 family of packages, as any X11 desktop has):
 
     xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python assets/make_screenshot.py [assets/screenshot-main.png]
 """
@@ -15,6 +16,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("QT_QPA_PLATFORM", "xcb")  # the X server that xvfb-run starts, as on a desktop
 
 from tests.bench.bench_gui_launch import fresh_home, model_store  # noqa: E402
 

@@ -22,6 +22,7 @@ from app.workers.model_worker import ChatJob, ChatOutcome, ModelWorker, default_
 
 LOG = logging.getLogger(__name__)
 SHUTDOWN_WAIT_MS = 10_000
+RELAYED = ("ledger_ready", "models_changed", "failed", "token", "ledger_changed")
 
 
 class ModelService(QObject):
@@ -77,11 +78,8 @@ class ModelService(QObject):
         worker.gpu_offload.connect(self._on_gpu)
         worker.chat_finished.connect(self._on_chat_finished)
         worker.chat_failed.connect(self._on_chat_failed)
-        worker.ledger_ready.connect(self._relay_ledger_ready)
-        worker.models_changed.connect(self._relay_models_changed)
-        worker.failed.connect(self._relay_failed)
-        worker.token.connect(self._relay_token)
-        worker.ledger_changed.connect(self._relay_ledger_changed)
+        for name in RELAYED:  # signal to signal: queued to this object's (the UI) thread as well
+            getattr(worker, name).connect(getattr(self, name))
 
     def start(self, ledger_path: Path) -> None:
         """Start the model thread and open the ledger on it."""
@@ -165,23 +163,3 @@ class ModelService(QObject):
         self.generating = False
         self._cancel = None
         self.chat_failed.emit(message)
-
-    @Slot(str)
-    def _relay_ledger_ready(self, path: str) -> None:
-        self.ledger_ready.emit(path)
-
-    @Slot()
-    def _relay_models_changed(self) -> None:
-        self.models_changed.emit()
-
-    @Slot(str, str)
-    def _relay_failed(self, title: str, message: str) -> None:
-        self.failed.emit(title, message)
-
-    @Slot(str)
-    def _relay_token(self, text: str) -> None:
-        self.token.emit(text)
-
-    @Slot()
-    def _relay_ledger_changed(self) -> None:
-        self.ledger_changed.emit()

@@ -74,7 +74,9 @@ def test_reopening_a_conversation_restores_its_turns(qtbot: Any, make_window: An
             chat.send()
     first_id = chat.conversation.id
     answers = [b.text for b in chat.transcript.bubbles]
+    first_temperature = chat.sampling.temperature.value()
     chat.new_conversation()
+    chat.sampling.temperature.setValue(0.2)
     assert chat.transcript.bubbles == [] and chat.conversation is None
     chat.composer.setPlainText("Another topic.")
     with qtbot.waitSignal(chat.turn_finished, timeout=60_000):
@@ -87,6 +89,7 @@ def test_reopening_a_conversation_restores_its_turns(qtbot: Any, make_window: An
     qtbot.waitUntil(lambda: chat.conversation is not None and chat.conversation.id == first_id, timeout=5_000)
     assert [b.text for b in chat.transcript.bubbles] == answers
     assert chat.title.text() == "First question."
+    assert chat.sampling.temperature.value() == first_temperature  # its own sampling comes back
     # rename in place (widget -> ledger)
     qtbot.waitUntil(lambda: window.db.pending == 0, timeout=5_000)
     chat.conversations.list.item(1).setText("Questions")

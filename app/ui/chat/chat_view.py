@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.generation import LogContext
-from app.core.models.sampling import GenerationRequest
+from app.core.models.sampling import GenerationRequest, SamplingParams
 from app.core.store.conversations import (
     UNTITLED,
     Conversation,
@@ -41,7 +41,7 @@ from app.ui.chat.conversation_list import ConversationList
 from app.ui.chat.message_bubble import MessageBubble
 from app.ui.chat.sampling_panel import SamplingPanel
 from app.ui.chat.transcript import Transcript
-from app.ui.settings import AppSettings
+from app.ui.settings import SAMPLING_KEYS, AppSettings
 from app.workers.db_executor import DbExecutor
 from app.workers.model_service import ModelService
 from app.workers.model_worker import ChatOutcome
@@ -287,6 +287,12 @@ class ChatView(QWidget):
             self._restore_prompt = None
         self.conversations.select(conversation.id)
         self.sampling.system_prompt.setPlainText(conversation.system_prompt or "")
+        used = conversation.settings.get("sampling")
+        if isinstance(used, dict):  # the conversation goes on with the sampling it last used
+            try:
+                self.sampling.set_params(SamplingParams(**{k: used[k] for k in SAMPLING_KEYS if k in used}))
+            except (TypeError, ValueError):
+                pass  # settings written by another version: keep the panel as it is
         self._settings.last_conversation = conversation.id
         self._update_actions()
 

@@ -113,12 +113,14 @@ def test_sigkill_during_batch_then_resume_has_no_duplicates_and_no_gaps(home: Pa
     job_file = write_job(tmp_path, items=6, samples=2, max_tokens=16)
     env = os.environ.copy()
     process = subprocess.Popen([sys.executable, "-m", "app", "batch", "run", str(job_file), "--n-ctx", "512",
-                                "--threads", "1"], cwd=REPO, env=env, stderr=subprocess.DEVNULL)
+                                "--threads", "1"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
     ledger_file = home / "ledger.db"
     deadline = time.monotonic() + 120
     try:
         while True:
-            assert time.monotonic() < deadline and process.poll() is None
+            assert time.monotonic() < deadline, "the batch did not commit rows in time"
+            if process.poll() is not None:
+                raise AssertionError(f"the batch exited early ({process.returncode}): {process.stderr.read()}")
             if ledger_file.exists():
                 ledger = Ledger.open(ledger_file)
                 count = len(list_generations(ledger.db, LogFilter(workflow="batch-test"), limit=None))
@@ -132,6 +134,8 @@ def test_sigkill_during_batch_then_resume_has_no_duplicates_and_no_gaps(home: Pa
     finally:
         if process.poll() is None:
             process.kill()
+        process.wait(timeout=10)
+        process.stderr.close()
     resumed = subprocess.run([sys.executable, "-m", "app", "batch", "resume", "1", "--n-ctx", "512"], cwd=REPO,
                              env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr

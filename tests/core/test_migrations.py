@@ -91,3 +91,21 @@ def test_readonly_reader_sees_committed_rows(tmp_path: Path) -> None:
         reader.execute("DELETE FROM generations")
     reader.close()
     ledger.close()
+
+
+def test_two_processes_creating_the_same_ledger_at_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "race.db"
+    code = ("import sys; from app.core.store import Ledger; from tests.core.records import record; "
+            "l = Ledger.open(sys.argv[1]); [l.append(record(i)) for i in range(20)]; l.close()")
+    repo = Path(__file__).resolve().parents[2]
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(path)], cwd=repo, stderr=subprocess.PIPE, text=True)
+            for _ in range(4)]
+    errors = [run.communicate(timeout=120)[1] for run in runs]
+    assert all(run.returncode == 0 for run in runs), errors
+    ledger = Ledger.open(path)
+    result = ledger.verify()
+    ledger.close()
+    assert result.ok and result.rows == 80

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
@@ -68,7 +68,7 @@ def test_a_corrupt_model_file_gives_a_dialog_and_the_app_keeps_working(qtbot: An
     # dragged onto the window and dropped, as a person would
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(broken))])
-    where, copy, left, none = QPointF(20, 20), Qt.DropAction.CopyAction, Qt.MouseButton.LeftButton, \
+    where, copy, left, none = QPoint(20, 20), Qt.DropAction.CopyAction, Qt.MouseButton.LeftButton, \
         Qt.KeyboardModifier.NoModifier
     enter = QDragEnterEvent(where, copy, mime, left, none)
     QApplication.sendEvent(window, enter)

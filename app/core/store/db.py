@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +23,8 @@ SYNCHRONOUS = "NORMAL"
 # database file, and at the default it dominates the cost of one-commit-per-generation writes.
 WAL_AUTOCHECKPOINT_PAGES = 10_000
 CACHE_KIB = 65_536
+MIGRATION_ATTEMPTS = 8
+MIGRATION_RETRY_S = 0.05
 
 
 def open_db(path: Path | str, *, readonly: bool = False, migrate: bool = True) -> Database:
@@ -54,8 +57,25 @@ def open_db(path: Path | str, *, readonly: bool = False, migrate: bool = True) -
         db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         db.execute("PRAGMA temp_store = MEMORY")
         if migrate:
-            migrations.apply(db)
+            _migrate(db)
         return db
+
+
+def _migrate(db: Database) -> None:
+    """Apply pending migrations. Two processes opening a new ledger at once race to create the
+    same tables; the loser rolls back and retries, and then finds the work done."""
+    for attempt in range(MIGRATION_ATTEMPTS):
+        try:
+            if migrations.pending(db):
+                migrations.apply(db)
+            return
+        except sqlite3.OperationalError as exc:
+            message = str(exc).lower()
+            if attempt == MIGRATION_ATTEMPTS - 1 or not ("already exists" in message or "locked" in message):
+                raise
+            if db.conn.in_transaction:
+                db.conn.rollback()
+            time.sleep(MIGRATION_RETRY_S * (attempt + 1))
 
 
 @contextlib.contextmanager

@@ -374,8 +374,9 @@ def test_fuzz_json_stream_at_any_chunk_size(scratch: Path) -> None:
         finally:
             containers.CHUNK_BYTES = saved
         assert all(isinstance(i, (containers.RawRecord, containers.Issue)) for i in items)
-        if damage is None:
-            assert [i.value for i in items if isinstance(i, containers.RawRecord)] == values
+        if damage is None:  # compared as JSON text: a NaN the mutations put in is not equal to itself
+            read = [i.value for i in items if isinstance(i, containers.RawRecord)]
+            assert json.dumps(read, sort_keys=True) == json.dumps(values, sort_keys=True)
             assert not [i for i in items if isinstance(i, containers.Issue)]
 
     run()

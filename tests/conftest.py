@@ -83,3 +83,15 @@ def runner(default_model: ModelRecord) -> Iterator[Runner]:
     loaded.load(default_model.sha256, default_model.info, LoadOptions(n_ctx=TEST_N_CTX, n_threads=2))
     yield loaded
     loaded.unload()
+
+
+def _hypothesis_profiles() -> None:
+    """CI runs the property tests derandomized, so a run is repeatable; locally they explore."""
+    from hypothesis import settings
+
+    settings.register_profile("ci", derandomize=True)
+    if os.environ.get("CI"):
+        settings.load_profile("ci")
+
+
+_hypothesis_profiles()

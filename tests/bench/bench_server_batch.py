@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -22,12 +24,13 @@ from app.core.batch.run import run_batch  # noqa: E402
 from app.core.batch.spec import build_spec  # noqa: E402
 from app.core.models.default_model import resolve_model  # noqa: E402
 from app.core.models.runner import LoadOptions, Runner  # noqa: E402
-from app.core.serve.server import StillroomServer  # noqa: E402
 from app.core.store import Ledger  # noqa: E402
 
 N_CTX = 2048
 PROMPT = "Write a detailed travel guide to a small coastal town, with history, food and walks."
 PARAMS = {"temperature": 0.8, "top_p": 0.95, "top_k": 40, "min_p": 0.05, "repeat_penalty": 1.0}
+OPENAI_PARAMS = {"temperature": 0.8, "top_p": 0.95}
+EXTRA_BODY = {"top_k": 40, "min_p": 0.05, "repeat_penalty": 1.0}  # llama.cpp's, outside OpenAI's schema
 
 
 def main() -> None:
@@ -54,16 +57,24 @@ def main() -> None:
             tokens += 1
         return tokens - 1, time.perf_counter() - start  # the last chunk carries only the finish reason
 
-    # --- server, streamed -------------------------------------------------------------------
-    server = StillroomServer(home / "ledger.db", None, port=0, options=LoadOptions(n_ctx=N_CTX, n_threads=args.threads))
-    server.start()
-    client = openai.OpenAI(base_url=server.url, api_key="bench", max_retries=0)
+    # --- server, streamed: `stillroom serve` in its own process, as a user runs it -------------
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "app", "serve", "--port", str(port), "--n-ctx", str(N_CTX),
+                               "--threads", str(args.threads)], cwd=Path(__file__).resolve().parents[2],
+                              stderr=subprocess.PIPE, text=True)
+    assert server.stderr is not None
+    while "serving" not in server.stderr.readline():
+        assert server.poll() is None, "the server did not start"
+    client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", max_retries=0)
 
     def served(seed: int) -> tuple[int, float]:
         start = time.perf_counter()
         usage = None
         stream = client.completions.create(model="default", prompt=PROMPT, max_tokens=args.tokens, seed=seed,
-                                           stream=True, stream_options={"include_usage": True}, **PARAMS)
+                                           stream=True, stream_options={"include_usage": True},
+                                           extra_body=EXTRA_BODY, **OPENAI_PARAMS)
         for chunk in stream:
             usage = chunk.usage or usage
         assert usage is not None
@@ -76,7 +87,8 @@ def main() -> None:
         bare_rates.append(tokens / seconds)
         tokens, seconds = served(10 + rep)
         server_rates.append(tokens / seconds)
-    server.stop()
+    server.terminate()
+    server.wait(timeout=60)
     print(f"server, streamed: bare {statistics.median(bare_rates):.1f} tok/s, "
           f"stillroom {statistics.median(server_rates):.1f} tok/s, ratio "
           f"{statistics.median(server_rates) / statistics.median(bare_rates):.3f} (target >= 0.95)")

@@ -24,6 +24,9 @@ from app.core.textnorm import content_hash, normalize
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
 ENCODE_BATCH = 128
+# Texts handed to one encode() call: large enough that sentence-transformers' own length sorting
+# and per-call setup cost little, small enough for progress and cancel every few seconds.
+EMBED_CHUNK = 1024
 LOOKUP_CHUNK = 500
 
 
@@ -105,10 +108,10 @@ def embed_missing(db: Database, encoder: Encoder, texts: Iterable[str],
     missing = [key for key in keys if key not in have]
     yield EmbedProgress(len(keys), len(missing), 0)
     done = 0
-    for start in range(0, len(missing), encoder.batch_size):
+    for start in range(0, len(missing), EMBED_CHUNK):
         if cancel.cancelled:
             return
-        batch = missing[start:start + encoder.batch_size]
+        batch = missing[start:start + EMBED_CHUNK]
         vectors = encoder.encode([unique[key] for key in batch])
         now = utc_now()
         with translate_errors("embeddings"), db.conn:

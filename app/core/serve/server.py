@@ -50,10 +50,13 @@ class StillroomServer:
 
     def __init__(self, ledger_path: Path, model_ref: str | None = None, *, host: str = DEFAULT_HOST,
                  port: int = DEFAULT_PORT, options: LoadOptions = LoadOptions(),
-                 require_key: bool | None = None) -> None:
+                 require_key: bool | None = None, model_host: ModelHost | None = None) -> None:
+        """`model_host` lets an application that already owns a model thread (the desktop app)
+        serve through it: any object with ModelHost's start/stop/submit/loaded will do. Without
+        one, the server loads `model_ref` on a ModelHost of its own."""
         self.host, self.port = host, port
         self.require_key = (not is_loopback(host)) if require_key is None else require_key
-        self.model_host = ModelHost(ledger_path, model_ref, options)
+        self.model_host = model_host or ModelHost(ledger_path, model_ref, options)
         self._keys_db = open_db(ledger_path)
         self._keys_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None

@@ -26,11 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.paths import data_dir, ledger_path
+from app.ui.batch.batch_view import BatchView
 from app.ui.chat.chat_view import ChatView
 from app.ui.dialogs import show_error, show_info
 from app.ui.icons import app_icon, tinted_icon
+from app.ui.import_dialog import ImportDialog
 from app.ui.ledger.ledger_view import LedgerView
 from app.ui.models.model_view import ModelView
+from app.ui.server.server_view import ServerView
 from app.ui.settings import THEMES, AppSettings
 from app.ui.status_bar import StatusBar, ledger_stats
 from app.ui.theme import apply_theme, colors, current_scheme
@@ -61,6 +64,8 @@ class MainWindow(QMainWindow):
         self.chat = ChatView(self.service, self.db, self.settings)
         self.models = ModelView(self.service, self.db, self.settings)
         self.ledger = LedgerView(self.db, self.ledger_path)
+        self.batch = BatchView(self.service, self.db)
+        self.server = ServerView(self.service, self.db, self.ledger_path)
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self._view_keys: list[str] = []
@@ -69,6 +74,8 @@ class MainWindow(QMainWindow):
         self.add_view("chat", "Chat", self.chat)
         self.add_view("models", "Models", self.models)
         self.add_view("ledger", "Ledger", self.ledger)
+        self.add_view("batch", "Batch", self.batch)
+        self.add_view("server", "Server", self.server)
         self._connect()
         self._restore()
         self._started = False
@@ -121,6 +128,7 @@ class MainWindow(QMainWindow):
         bar = self.menuBar()
         file_menu = bar.addMenu("&File")
         self.add_model_action = file_menu.addAction("Add model…", QKeySequence.StandardKey.Open, self.add_model_dialog)
+        self.import_action = file_menu.addAction("Import…", self.import_dialog)
         file_menu.addAction("Export ledger…", lambda: (self.show_view("ledger"),
                                                       self.ledger.export_dialog(selection_only=False)))
         file_menu.addAction("Open data folder", self._open_data_folder)
@@ -170,7 +178,7 @@ class MainWindow(QMainWindow):
         self.show_view(self.settings.current_view)
 
     def _splitters(self) -> dict:
-        return {"chat": self.chat.splitter, "ledger": self.ledger.splitter}
+        return {"chat": self.chat.splitter, "ledger": self.ledger.splitter, "batch": self.batch.splitter}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -190,6 +198,8 @@ class MainWindow(QMainWindow):
             self.chat.open_conversation(last)
         self.models.reload()
         self.ledger.reload()
+        self.batch.reload()
+        self.server.reload()
         self.db.submit(ledger_stats(self.ledger_path), self.status.set_ledger)
         self.status.set_chain_checking()
         self.ledger.verify(quiet=True)
@@ -208,6 +218,8 @@ class MainWindow(QMainWindow):
         for name, splitter in self._splitters().items():
             self.settings.set_splitter_state(name, splitter.saveState())
         self.settings.sync()
+        self.server.shutdown()
+        self.batch.shutdown()
         stop_all()
         self.service.shutdown()
         self.db.stop()
@@ -225,6 +237,14 @@ class MainWindow(QMainWindow):
     def current_view(self) -> str:
         """The key of the view shown."""
         return self._view_keys[max(0, self.nav.currentRow())]
+
+    def import_dialog(self) -> ImportDialog:
+        """Open File > Import… (not modal); rows it writes show up in the ledger view."""
+        dialog = ImportDialog(self.ledger_path, self)
+        dialog.imported.connect(lambda _rows: self._on_ledger_changed())
+        dialog.finished.connect(dialog.deleteLater)
+        dialog.show()
+        return dialog
 
     def add_model_dialog(self) -> None:
         """Pick GGUF files to add."""

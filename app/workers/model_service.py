@@ -13,6 +13,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.core.batch.run import BatchControl
+from app.core.batch.spec import BatchSpec
 from app.core.cancel import CancelToken
 from app.core.generation import LogContext
 from app.core.models.runner import LoadedModel, LoadOptions
@@ -22,7 +24,8 @@ from app.workers.model_worker import ChatJob, ChatOutcome, ModelWorker, default_
 
 LOG = logging.getLogger(__name__)
 SHUTDOWN_WAIT_MS = 10_000
-RELAYED = ("ledger_ready", "models_changed", "failed", "token", "ledger_changed")
+RELAYED = ("ledger_ready", "models_changed", "failed", "token", "ledger_changed", "server_job_done",
+           "batch_created", "batch_progress", "batch_finished")
 
 
 class ModelService(QObject):
@@ -44,6 +47,10 @@ class ModelService(QObject):
     chat_finished = Signal(object)
     chat_failed = Signal(str)
     ledger_changed = Signal()
+    server_job_done = Signal()
+    batch_created = Signal(int)
+    batch_progress = Signal(object)
+    batch_finished = Signal(object)
 
     _open_ledger = Signal(str)
     _add_models = Signal(object, object)
@@ -52,6 +59,8 @@ class ModelService(QObject):
     _chat = Signal(object)
     _rename = Signal(str, str)
     _shutdown = Signal()
+    _start_batch = Signal(object, object)
+    _run_batch = Signal(int, object)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -63,7 +72,8 @@ class ModelService(QObject):
         for request, slot in ((self._open_ledger, worker.open_ledger), (self._add_models, worker.add_models),
                               (self._load, worker.load_model), (self._unload, worker.unload_model),
                               (self._chat, worker.run_chat), (self._rename, worker.rename_conversation),
-                              (self._shutdown, worker.shutdown)):
+                              (self._shutdown, worker.shutdown), (self._start_batch, worker.start_batch),
+                              (self._run_batch, worker.run_batch)):
             request.connect(slot)
         self.loaded: LoadedModel | None = None
         self.busy_text = ""
@@ -114,6 +124,19 @@ class ModelService(QObject):
         """Stop the running turn after the token being generated (any state; no-op when idle)."""
         if self._cancel is not None:
             self._cancel.cancel()
+
+    def start_batch(self, spec: BatchSpec) -> BatchControl:
+        """Store a new batch job and run it after whatever the model thread is doing; returns the
+        control that pauses or cancels it (batch_created, batch_progress, batch_finished follow)."""
+        control = BatchControl()
+        self._start_batch.emit(spec, control)
+        return control
+
+    def run_batch(self, job_id: int) -> BatchControl:
+        """Resume (or run) a stored batch job; returns its control."""
+        control = BatchControl()
+        self._run_batch.emit(job_id, control)
+        return control
 
     def rename_conversation(self, conversation_id: str, title: str) -> None:
         """Store a new title for a conversation."""

@@ -3,7 +3,8 @@
 ModelWorker lives on a dedicated QThread. Everything that touches the model or writes to the
 database runs there, one request at a time, in order: opening the ledger, registering GGUF files,
 loading and unloading, chat turns (through generate_logged, the same path as the CLI) and
-conversation records. ModelService (model_service.py) is the UI thread's handle on it. A running
+conversation records, server requests handed over by server_host.GuiModelHost (serve_job) and
+batch runs (run_batch). ModelService (model_service.py) is the UI thread's handle on it. A running
 chat is stopped through its CancelToken, which the runner checks between tokens; the thread itself
 is never killed.
 """
@@ -17,6 +18,9 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
+from app.core.batch.jobs import create_job
+from app.core.batch.run import BatchControl, BatchFinished, run_batch
+from app.core.batch.spec import BatchSpec
 from app.core.cancel import CancelToken
 from app.core.errors import StillroomError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
@@ -26,6 +30,7 @@ from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
 from app.core.models.runner import GenerationResult, LoadOptions, Runner
 from app.core.models.sampling import GenerationRequest
+from app.core.serve.model_host import Job, serve_job
 from app.core.store import Ledger
 from app.core.store.conversations import Conversation, rename_conversation, save_conversation
 from app.core.store.ledger import utc_now
@@ -73,7 +78,9 @@ class ModelWorker(QObject):
     gpu_offload(bool) once llama.cpp is imported; failed(title, message) for errors the user must
     see; token(text) per streamed piece; chat_finished(ChatOutcome); chat_failed(message) when a
     turn could not start (no model, prompt too long); ledger_changed() after any row or record was
-    written.
+    written; server_job_done() after each server request's generation; batch_created(job_id) when a
+    new batch job was stored; batch_progress(BatchProgress) after each batch generation;
+    batch_finished(BatchFinished) when a batch run stops (done, paused, cancelled or failed).
     """
 
     ledger_ready = Signal(str)
@@ -87,6 +94,10 @@ class ModelWorker(QObject):
     chat_finished = Signal(object)
     chat_failed = Signal(str)
     ledger_changed = Signal()
+    server_job_done = Signal()
+    batch_created = Signal(int)
+    batch_progress = Signal(object)
+    batch_finished = Signal(object)
 
     def __init__(self) -> None:
         super().__init__()
@@ -189,6 +200,57 @@ class ModelWorker(QObject):
         self.ledger_changed.emit()
         name = loaded.info.name if loaded else None
         self.chat_finished.emit(ChatOutcome(conversation.id, final.generation_id, final.result, name))
+
+    @Slot(object)
+    def serve_job(self, job: Job) -> None:
+        """Run one server request (see app.core.serve.model_host.serve_job): its events go to the
+        job's queue, read by the HTTP thread that submitted it."""
+        ledger = self._ledger
+        if ledger is None:  # the error, then (a cancelled job only gets) the done sentinel
+            job.events.put(StillroomError("the ledger is not open"))
+            job.cancel.cancel()
+        serve_job(self._runner, ledger, job)  # type: ignore[arg-type]
+        self.server_job_done.emit()
+        self.ledger_changed.emit()
+
+    @Slot(object, object)
+    def start_batch(self, spec: BatchSpec, control: BatchControl) -> None:
+        """Store a new batch job, then run it."""
+        ledger = self._require_ledger()
+        if ledger is None:
+            return
+        try:
+            job = create_job(ledger.db, spec)
+        except StillroomError as exc:
+            self.failed.emit("The batch job could not be stored", str(exc))
+            return
+        self.batch_created.emit(job.id)
+        self.run_batch(job.id, control)
+
+    @Slot(int, object)
+    def run_batch(self, job_id: int, control: BatchControl) -> None:
+        """Run (or resume) a stored batch job, emitting batch_progress per generation and one
+        batch_finished; pause and cancel come through `control` from the UI thread."""
+        ledger = self._require_ledger()
+        if ledger is None:
+            return
+        if self._runner.loaded is None:
+            self.batch_finished.emit(BatchFinished(job_id, "failed", 0, 0, "no model is loaded"))
+            return
+        finished: BatchFinished | None = None
+        try:
+            for item in run_batch(ledger, self._runner, job_id, control):
+                if isinstance(item, BatchFinished):
+                    finished = item
+                else:
+                    self.batch_progress.emit(item)
+                    self.ledger_changed.emit()
+        except Exception as exc:  # noqa: BLE001 - reported as a failed run (run_batch stored the status)
+            LOG.exception("batch run failed")
+            finished = BatchFinished(job_id, "failed", 0, 0, f"{type(exc).__name__}: {exc}")
+        assert finished is not None
+        self.ledger_changed.emit()
+        self.batch_finished.emit(finished)
 
     @Slot(str, str)
     def rename_conversation(self, conversation_id: str, title: str) -> None:

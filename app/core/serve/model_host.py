@@ -112,7 +112,7 @@ class ModelHost:
         self._ready.set()
         try:
             while (job := self._jobs.get()) is not None:
-                self._serve(runner, ledger, job)
+                serve_job(runner, ledger, job)
             while not self._jobs.empty():  # refuse what is still queued
                 leftover = self._jobs.get_nowait()
                 if leftover is not None:
@@ -122,14 +122,17 @@ class ModelHost:
             runner.unload()
             ledger.close()
 
-    @staticmethod
-    def _serve(runner: Runner, ledger: Ledger, job: Job) -> None:
-        try:
-            if job.cancel.cancelled:
-                return
-            for item in generate_logged(runner, ledger, job.request, job.context, job.cancel):
-                job.events.put(item)
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            job.events.put(exc)
-        finally:
-            job.events.put(_DONE)
+
+def serve_job(runner: Runner, ledger: Ledger, job: Job) -> None:
+    """Run one job on the thread that owns `runner` and `ledger`: each event of generate_logged goes
+    into `job.events` (an exception too), always followed by the done sentinel. A job cancelled
+    before it starts only gets the sentinel."""
+    try:
+        if job.cancel.cancelled:
+            return
+        for item in generate_logged(runner, ledger, job.request, job.context, job.cancel):
+            job.events.put(item)
+    except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+        job.events.put(exc)
+    finally:
+        job.events.put(_DONE)

@@ -1,0 +1,1 @@
+"""The Server view: the local OpenAI-compatible server and its API keys."""

@@ -13,6 +13,7 @@ and stop by StillroomServer.start/stop); `loaded` is also read by HTTP threads.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import weakref
 
@@ -39,7 +40,8 @@ class GuiModelHost(QObject):
         self._service = service
         self._loaded: LoadedModel | None = None
         self._lock = threading.Lock()
-        self._jobs: weakref.WeakSet[Job] = weakref.WeakSet()
+        self._jobs: weakref.WeakValueDictionary[int, Job] = weakref.WeakValueDictionary()  # Job is unhashable
+        self._ids = itertools.count()
         self._pending = 0
         self._running = False
         # signal to slot on an object of the model thread: always queued there
@@ -71,7 +73,7 @@ class GuiModelHost(QObject):
                                     "try again later")
             self._pending += 1
             job = Job(request, context)
-            self._jobs.add(job)
+            self._jobs[next(self._ids)] = job
         self._submit.emit(job)
         return job
 
@@ -80,7 +82,7 @@ class GuiModelHost(QObject):
         within one token and is logged as cancelled; the model stays loaded in the window."""
         with self._lock:
             self._running = False
-            jobs = list(self._jobs)
+            jobs = list(self._jobs.values())
         for job in jobs:
             job.cancel.cancel()
 

@@ -205,6 +205,11 @@ class ServerView(QWidget):
     def _start(self) -> None:
         host = self.host_edit.text().strip() or DEFAULT_HOST
         require = True if self.require_keys.isChecked() else None
+        if (require or not is_loopback(host)) and not any(key.revoked_at is None for key in self.keys):
+            self._set_switch(False)
+            show_error(self, "The server could not start", f"Serving on {host} with keys required needs an API "
+                       "key: create one under API keys (Create…) first.")
+            return
         server = StillroomServer(self._ledger_path, host=host, port=self.port_spin.value(), require_key=require,
                                  model_host=self.host_adapter)  # type: ignore[arg-type]
         try:

@@ -1,0 +1,105 @@
+"""Server view: the switch serves the window's model (no second copy) to the real openai client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import urllib.error
+import urllib.request
+import pytest
+from openai import OpenAI
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QDialogButtonBox
+
+from app.core.serve import model_host
+from app.ui.dialogs import ERROR_DIALOG
+from app.ui.main_window import MainWindow
+from app.ui.server.key_dialogs import NewKeyDialog, SecretDialog
+from app.workers.server_host import GuiModelHost
+from tests.ui.helpers import TURN_TIMEOUT_MS, ledger_rows, open_dialogs
+
+
+def create_key_in_gui(qtbot: Any, window: MainWindow, name: str, workflow: str) -> str:
+    """Create… -> name and workflow -> OK; returns the secret shown once."""
+    view = window.server
+    qtbot.mouseClick(view.create_button, Qt.MouseButton.LeftButton)
+    dialog = view.findChild(NewKeyDialog)
+    ok = dialog.buttons.button(QDialogButtonBox.StandardButton.Ok)
+    assert not ok.isEnabled()  # a key needs a workflow
+    qtbot.keyClicks(dialog.name_edit, name)
+    qtbot.keyClicks(dialog.workflow_edit, workflow)
+    with qtbot.waitSignal(view.key_created, timeout=10_000) as created:
+        qtbot.mouseClick(ok, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.findChild(SecretDialog) is not None, timeout=5_000)
+    secret_dialog = view.findChild(SecretDialog)
+    secret = secret_dialog.secret_edit.text()
+    assert created.args == [name, workflow, secret] and secret.startswith("sk-stillroom-")
+    secret_dialog.copy()
+    secret_dialog.close()
+    qtbot.waitUntil(lambda: view.keys_table.rowCount() == 1, timeout=5_000)
+    return secret
+
+
+def test_server_switch_serves_the_loaded_model_through_the_model_thread(
+        qtbot: Any, window: MainWindow, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    view = window.server
+    window.show_view("server")
+    monkeypatch.setattr(model_host.ModelHost, "start", lambda self: pytest.fail("a second model was loaded"))
+    secret = create_key_in_gui(qtbot, window, "notebook", "eval-wf")
+    assert view.keys_table.item(0, 1).text() == "eval-wf" and view.keys_table.item(0, 4).text() == "active"
+    view.port_spin.setValue(0)  # any free port
+    with qtbot.waitSignal(view.server_toggled, timeout=10_000):
+        qtbot.mouseClick(view.switch, Qt.MouseButton.LeftButton)
+    server = view.server
+    assert server is not None and view.switch.isChecked()
+    assert server.model_host is view.host_adapter and isinstance(server.model_host, GuiModelHost)
+    assert view.url_edit.text() == server.url and server.port != 0
+    assert not view.host_edit.isEnabled() and not server.require_key
+
+    with_key = OpenAI(base_url=server.url, api_key=secret, timeout=60, max_retries=0)
+    completion = with_key.completions.create(model="default", prompt="The capital of France is", max_tokens=4)
+    assert completion.choices[0].text
+    anonymous = OpenAI(base_url=server.url, api_key="none", timeout=60, max_retries=0)
+    stream = anonymous.chat.completions.create(
+        model="default", messages=[{"role": "user", "content": "Say hello."}], max_tokens=6, stream=True,
+        extra_headers={"X-Stillroom-Workflow": "header-wf"})
+    streamed = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert streamed
+    # a chat turn in the window still works on the same model thread while the server is on
+    window.show_view("chat")
+    qtbot.keyClicks(window.chat.composer, "Name a fruit.")
+    with qtbot.waitSignal(window.chat.turn_finished, timeout=TURN_TIMEOUT_MS) as turn:
+        qtbot.mouseClick(window.chat.send_button, Qt.MouseButton.LeftButton)
+    assert turn.args[0].result.status == "ok"
+    qtbot.waitUntil(lambda: view.count_label.text() == "2 requests served", timeout=5_000)
+
+    rows = ledger_rows(home, "SELECT * FROM generations WHERE source = 'server' ORDER BY id")
+    assert [(row["workflow"], row["mode"]) for row in rows] == [("eval-wf", "completion"), ("header-wf", "chat")]
+    assert rows[0]["response"] == completion.choices[0].text and rows[1]["response"] == streamed
+    assert json.loads(rows[0]["meta"])["server"]["api_key"] == "notebook"
+    assert [row["source"] for row in ledger_rows(home, "SELECT source FROM generations ORDER BY id")] == \
+        ["server", "server", "chat"]
+
+    with qtbot.waitSignal(view.server_toggled, timeout=10_000) as off:
+        qtbot.mouseClick(view.switch, Qt.MouseButton.LeftButton)
+    assert off.args == [False] and view.server is None and view.url_edit.text() == ""
+    with pytest.raises((urllib.error.URLError, OSError)):
+        urllib.request.urlopen(server.url.replace("/v1", "/health"), timeout=2)
+    # revoke from the table
+    view.keys_table.selectRow(0)
+    qtbot.mouseClick(view.revoke_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.keys_table.item(0, 4).text() == "revoked", timeout=5_000)
+
+
+def test_other_hosts_require_keys_and_the_switch_reports_why_it_cannot_start(qtbot: Any, window: MainWindow) -> None:
+    view = window.server
+    window.show_view("server")
+    view.host_edit.setText("0.0.0.0")
+    assert view.require_keys.isChecked() and not view.require_keys.isEnabled()
+    view.port_spin.setValue(0)
+    qtbot.mouseClick(view.switch, Qt.MouseButton.LeftButton)
+    assert view.server is None and not view.switch.isChecked()
+    boxes = open_dialogs(window, ERROR_DIALOG)
+    assert boxes and "API key" in boxes[0].informativeText()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timedelta, timezone
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,25 @@ def test_cli_json_schema_markdown_and_html(home: Path, encoder: Encoder, tmp_pat
     markdown = to_markdown(audit(ledger, encoder))
     ledger.close()
     assert "## cli-audit" in markdown and "| workflow | generations |" in markdown
+
+
+def _ingest(ledger: Ledger, workflow: str, prompts: list[str]) -> None:
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=timezone.utc)
+    ledger.append_many([record(i, workflow=workflow, prompt=prompt, source="server",
+                               started_at=(start + timedelta(minutes=3 * i)).isoformat())
+                        for i, prompt in enumerate(prompts)])
+
+
+def test_each_pattern_workflow_reaches_medium_and_ordinary_use_stays_low(ledger: Ledger, encoder: Encoder) -> None:
+    from tests.core.audit_workflows import BENIGN_WORKFLOWS, PATTERN_WORKFLOWS
+
+    for pid, prompts in PATTERN_WORKFLOWS.items():
+        _ingest(ledger, f"pattern:{pid}", prompts)
+    for name, prompts in BENIGN_WORKFLOWS.items():
+        _ingest(ledger, f"benign:{name}", prompts)
+    result = audit(ledger, encoder)
+    for pid in PATTERN_WORKFLOWS:
+        assert levels(result, f"pattern:{pid}")[pid] in ("medium", "high"), (pid, levels(result, f"pattern:{pid}"))
+    for name in BENIGN_WORKFLOWS:
+        found = levels(result, f"benign:{name}")
+        assert all(level in ("none", "low") for level in found.values()), (name, found)

@@ -16,19 +16,23 @@ from app.ui.theme import DARK, LIGHT
 
 def test_title_navigation_and_shortcuts(qtbot: Any, window: Any) -> None:
     assert "Stillroom" in window.windowTitle()
-    assert [window.nav.item(r).text() for r in range(window.nav.count())] == ["Chat", "Models", "Ledger"]
+    assert [window.nav.item(r).text() for r in range(window.nav.count())] == ["Chat", "Models", "Ledger", "Batch", "Server"]
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert window.current_view() == "models" and window.stack.currentWidget() is window.models
     qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
     assert window.stack.currentWidget() is window.ledger
     window.nav.setCurrentRow(0)  # widget -> view
     assert window.stack.currentWidget() is window.chat
-    # a later view (Batch, Audit, ...) takes the next place, shortcut included
-    extra = QLabel("Batch")
-    window.add_view("batch", "Batch", extra)
-    assert window.nav.item(3).text() == "Batch"
     qtbot.keyClick(window, Qt.Key.Key_4, Qt.KeyboardModifier.ControlModifier)
-    assert window.current_view() == "batch" and window.stack.currentWidget() is extra
+    assert window.stack.currentWidget() is window.batch
+    qtbot.keyClick(window, Qt.Key.Key_5, Qt.KeyboardModifier.ControlModifier)
+    assert window.stack.currentWidget() is window.server
+    # a later view (Audit, ...) takes the next place, shortcut included
+    extra = QLabel("Audit")
+    window.add_view("audit", "Audit", extra)
+    assert window.nav.item(5).text() == "Audit"
+    qtbot.keyClick(window, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
+    assert window.current_view() == "audit" and window.stack.currentWidget() is extra
 
 
 def test_theme_choice_applies_and_persists(qtbot: Any, make_window: Any, home: Path) -> None:

@@ -34,6 +34,7 @@ from app.workers.db_executor import DbExecutor
 from app.workers.model_service import ModelService
 
 JOB_COLUMNS = ("#", "Name", "Workflow", "Status", "Done")
+JOBS_MIN_WIDTH = 300
 OUTPUT_COLUMNS = ("Ledger id", "Prompt", "Response")
 MAX_OUTPUT_ROWS = 200
 JOB_ID_ROLE = Qt.ItemDataRole.UserRole
@@ -70,7 +71,12 @@ class BatchView(QWidget):
         title.setObjectName("ViewTitle")
         self.jobs_table = _table(JOB_COLUMNS)
         self.jobs_table.itemSelectionChanged.connect(self._update_buttons)
-        self.jobs_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header = self.jobs_table.horizontalHeader()
+        for column in range(len(JOB_COLUMNS)):
+            header.setSectionResizeMode(column, QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        self.jobs_table.setColumnHidden(2, True)  # the workflow is in the tooltip; the list stays narrow
+        self.jobs_table.setMinimumWidth(JOBS_MIN_WIDTH)
         jobs_box = QGroupBox("Jobs")
         QVBoxLayout(jobs_box).addWidget(self.jobs_table)
 
@@ -97,7 +103,9 @@ class BatchView(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self.progress = QProgressBar()
         self.progress.setFormat("%v / %m")
+        self.progress.setRange(0, 1)
         self.progress.setValue(0)
+        self.progress.setTextVisible(False)  # until a job starts: no made-up total
         self.rate_label = QLabel("")
         self.rate_label.setObjectName("Muted")
         controls = QHBoxLayout()
@@ -187,6 +195,7 @@ class BatchView(QWidget):
         self.reload()
 
     def _on_progress(self, progress: BatchProgress) -> None:
+        self.progress.setTextVisible(True)
         self.progress.setMaximum(progress.total)
         self.progress.setValue(progress.done)
         rate = f"{progress.tokens_per_s:.1f} tok/s" if progress.tokens_per_s else "– tok/s"
@@ -216,6 +225,7 @@ class BatchView(QWidget):
 
     def _begin(self, total: int) -> None:
         self.last_finished = None
+        self.progress.setTextVisible(True)
         self.progress.setMaximum(max(1, total))
         self.progress.setValue(0)
         self.rate_label.setText("Waiting for the model…")
@@ -233,6 +243,7 @@ class BatchView(QWidget):
             for column, value in enumerate((str(job.id), job.name, job.workflow, job.status, done)):
                 item = QTableWidgetItem(value)
                 item.setData(JOB_ID_ROLE, job.id)
+                item.setToolTip(f"{job.name} · workflow {job.workflow} · {job.output_path}")
                 self.jobs_table.setItem(row, column, item)
             if selected is not None and job.id == selected.id:
                 self.jobs_table.selectRow(row)

@@ -76,6 +76,7 @@ class SamplingPanel(QWidget):
         for spin in (self.temperature, self.top_p, self.top_k, self.max_tokens, self.seed, self.repeat_penalty):
             spin.valueChanged.connect(self.changed)
         self.system_prompt.textChanged.connect(self.changed)
+        self.reset()  # start from the defaults, not from each spin box's minimum
 
     def params(self) -> SamplingParams:
         """The parameters as set in the panel."""

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.paths import data_dir, ledger_path
+from app.ui.audit.audit_view import AuditView
 from app.ui.batch.batch_view import BatchView
 from app.ui.chat.chat_view import ChatView
 from app.ui.dialogs import show_error, show_info
@@ -66,6 +67,7 @@ class MainWindow(QMainWindow):
         self.ledger = LedgerView(self.db, self.ledger_path)
         self.batch = BatchView(self.service, self.db)
         self.server = ServerView(self.service, self.db, self.ledger_path)
+        self.audit = AuditView(self.db, self.ledger_path)
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self._view_keys: list[str] = []
@@ -76,6 +78,7 @@ class MainWindow(QMainWindow):
         self.add_view("ledger", "Ledger", self.ledger)
         self.add_view("batch", "Batch", self.batch)
         self.add_view("server", "Server", self.server)
+        self.add_view("audit", "Audit", self.audit)
         self._connect()
         self._restore()
         self._started = False
@@ -178,7 +181,8 @@ class MainWindow(QMainWindow):
         self.show_view(self.settings.current_view)
 
     def _splitters(self) -> dict:
-        return {"chat": self.chat.splitter, "ledger": self.ledger.splitter, "batch": self.batch.splitter}
+        return {"chat": self.chat.splitter, "ledger": self.ledger.splitter, "batch": self.batch.splitter,
+                "audit": self.audit.splitter}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -220,6 +224,7 @@ class MainWindow(QMainWindow):
         self.settings.sync()
         self.server.shutdown()
         self.batch.shutdown()
+        self.audit.shutdown()
         stop_all()
         self.service.shutdown()
         self.db.stop()

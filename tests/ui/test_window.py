@@ -7,7 +7,7 @@ from typing import Any
 
 from PySide6.QtCore import QSize, Qt
 from PySide6.QtGui import QPalette
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QApplication
 
 from app.core.models.sampling import SamplingParams
 from app.ui.settings import AppSettings
@@ -16,7 +16,8 @@ from app.ui.theme import DARK, LIGHT
 
 def test_title_navigation_and_shortcuts(qtbot: Any, window: Any) -> None:
     assert "Stillroom" in window.windowTitle()
-    assert [window.nav.item(r).text() for r in range(window.nav.count())] == ["Chat", "Models", "Ledger", "Batch", "Server"]
+    assert [window.nav.item(r).text() for r in range(window.nav.count())] == ["Chat", "Models", "Ledger", "Batch", "Server",
+                                                                         "Audit"]
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert window.current_view() == "models" and window.stack.currentWidget() is window.models
     qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
@@ -27,12 +28,11 @@ def test_title_navigation_and_shortcuts(qtbot: Any, window: Any) -> None:
     assert window.stack.currentWidget() is window.batch
     qtbot.keyClick(window, Qt.Key.Key_5, Qt.KeyboardModifier.ControlModifier)
     assert window.stack.currentWidget() is window.server
-    # a later view (Audit, ...) takes the next place, shortcut included
-    extra = QLabel("Audit")
-    window.add_view("audit", "Audit", extra)
+    # the Audit view takes the next place, shortcut included
     assert window.nav.item(5).text() == "Audit"
     qtbot.keyClick(window, Qt.Key.Key_6, Qt.KeyboardModifier.ControlModifier)
-    assert window.current_view() == "audit" and window.stack.currentWidget() is extra
+    assert window.current_view() == "audit" and window.stack.currentWidget() is window.audit
+    assert window.audit.outcome is None and window.audit.models.encoder_made is None  # made when an audit first runs
 
 
 def test_theme_choice_applies_and_persists(qtbot: Any, make_window: Any, home: Path) -> None:

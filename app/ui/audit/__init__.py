@@ -1,0 +1,1 @@
+"""The Audit view: workflow report, pattern 'about' panels and the map of prompts."""

@@ -1,0 +1,277 @@
+"""The Audit view: run the audit on a worker thread, read the workflow report, the patterns' about
+panels and the map of prompts; export the report (HTML, Markdown) and the map (PNG).
+
+Run audit starts a GeneratorThread on audit_tasks.audit_job (its own ledger connection); progress
+and Cancel sit next to it. The encoder and the pattern library are created on the worker thread when
+the first audit runs (torch is imported then, never at window start) and kept for later runs.
+Emits (UI thread) audit_finished(AuditOutcome) after a run that was not cancelled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMenu,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTabWidget,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.audit.embeddings import Encoder
+from app.core.audit.patterns import PatternLibrary, load_library
+from app.core.audit.report import to_html, to_markdown
+from app.core.audit.run import AuditProgress
+from app.core.store.queries import get_generation
+from app.ui.audit.audit_tasks import AuditOutcome, audit_job
+from app.ui.audit.map_panel import MapPanel
+from app.ui.audit.report_panel import NO_SELECTION, InfoBrowser, ReportTable, pattern_html, workflow_html
+from app.ui.dialogs import show_error
+from app.ui.ledger.detail_pane import DetailPane
+from app.workers.db_executor import DbExecutor
+from app.workers.generator_thread import GeneratorThread
+
+STAGES = {"starting": "Loading the embedding model…", "exemplars": "Embedding the library's examples",
+          "prompts": "Embedding prompts", "scoring": "Scoring", "workflows": "Judging workflows",
+          "map": "Projecting the map"}
+REPORT_FILTERS = {"HTML (*.html)": ".html", "Markdown (*.md)": ".md"}
+TAB_WORKFLOW, TAB_PATTERN, TAB_GENERATION = 0, 1, 2
+
+
+class LazyModels:
+    """The encoder and the pattern library, made on the audit thread the first time they are needed
+    (torch is imported then) and kept for later runs. Not a QObject and holding no widget, so the
+    worker's factory makes no reference cycle through the view."""
+
+    def __init__(self, encoder: Encoder | None = None, library: PatternLibrary | None = None) -> None:
+        self.encoder_made, self.library_made = encoder, library
+
+    def encoder(self) -> Encoder:
+        """The encoder, its model loaded (worker thread)."""
+        if self.encoder_made is None:
+            self.encoder_made = Encoder()
+        self.encoder_made.model()
+        return self.encoder_made
+
+    def library(self) -> PatternLibrary:
+        """The pattern library (worker thread)."""
+        if self.library_made is None:
+            self.library_made = load_library()
+        return self.library_made
+
+
+class AuditView(QWidget):
+    """Toolbar (Run audit, Cancel, progress, Export), the report and details on the left, the map on
+    the right (UI thread)."""
+
+    audit_finished = Signal(object)
+
+    def __init__(self, db: DbExecutor, ledger_path: Path, encoder: Encoder | None = None,
+                 library: PatternLibrary | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._db, self._path = db, ledger_path
+        self.models = LazyModels(encoder, library)
+        self._thread: GeneratorThread | None = None
+        self.outcome: AuditOutcome | None = None
+        self._build()
+
+    def _build(self) -> None:
+        title = QLabel("Audit")
+        title.setObjectName("ViewTitle")
+        self.run_button = QPushButton("Run audit")
+        self.run_button.setToolTip("Compare every generation with the pattern library (new ones are embedded)")
+        self.run_button.clicked.connect(self.run_audit)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.progress.setMaximumWidth(260)
+        self.status = QLabel("Run the audit to see how your workflows resemble the flagged patterns.")
+        self.status.setObjectName("Muted")
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button.setEnabled(False)
+        menu = QMenu(self.export_button)
+        menu.addAction("Report as HTML or Markdown…", self.export_report_dialog)
+        menu.addAction("Map as PNG…", self.export_map_dialog)
+        self.export_button.setMenu(menu)
+        bar = QHBoxLayout()
+        bar.addWidget(title)
+        bar.addSpacing(12)
+        bar.addWidget(self.run_button)
+        bar.addWidget(self.cancel_button)
+        bar.addWidget(self.progress)
+        bar.addWidget(self.status, 1)
+        bar.addWidget(self.export_button)
+
+        self.table = ReportTable()
+        self.table.workflow_selected.connect(self._on_workflow)
+        self.table.pattern_clicked.connect(self.show_pattern)
+        self.workflow_info = InfoBrowser(NO_SELECTION)
+        self.workflow_info.pattern_link.connect(self.show_pattern)
+        self.pattern_info = InfoBrowser("Click a pattern's column header to read what it is and why it is flagged.")
+        self.detail = DetailPane()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.workflow_info, "Workflow")
+        self.tabs.addTab(self.pattern_info, "About the pattern")
+        self.tabs.addTab(self.detail, "Generation")
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.table)
+        left.addWidget(self.tabs)
+        left.setSizes([260, 420])
+        self.map = MapPanel()
+        self.map.generation_clicked.connect(self.show_generation)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.map)
+        self.splitter.setSizes([560, 520])
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.splitter, 1)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """True while an audit runs."""
+        return self._thread is not None
+
+    def run_audit(self) -> None:
+        """Start the audit on a worker thread (no-op while one runs)."""
+        if self._thread is not None:
+            return
+        thread = GeneratorThread(audit_job(self._path, self.models.encoder, self.models.library), "audit", self)
+        thread.yielded.connect(self._on_item)
+        thread.errored.connect(self._on_error)
+        thread.done.connect(self._on_done)
+        self._thread = thread
+        self.run_button.setEnabled(False)
+        self.cancel_button.setEnabled(True)
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        self.status.setText(STAGES["starting"])
+        thread.start()
+
+    def cancel(self) -> None:
+        """Ask the running audit to stop; what it stored is reused by the next run."""
+        if self._thread is not None:
+            self._thread.cancel()
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Cancelling…")
+
+    def shutdown(self) -> None:
+        """Cancel a running audit and wait for its thread (window close)."""
+        if self._thread is not None:
+            self._thread.cancel()
+            self._thread.wait()
+
+    def show_pattern(self, pattern_id: str) -> None:
+        """Open a pattern's about panel."""
+        library = self.outcome.library if self.outcome else self.models.library_made
+        if library is None or pattern_id not in library.patterns:
+            return
+        self.pattern_info.setHtml(pattern_html(library, pattern_id))
+        self.tabs.setCurrentIndex(TAB_PATTERN)
+
+    def show_generation(self, generation_id: int) -> None:
+        """Read a generation on the database thread and show it in the Generation tab."""
+        self.tabs.setCurrentIndex(TAB_GENERATION)
+        self._db.submit(lambda db: get_generation(db, generation_id), self.detail.show_row,
+                        lambda exc: self.detail.show_row(None))
+
+    def export_report(self, path: Path) -> None:
+        """Write the report as HTML (.html/.htm) or Markdown (anything else)."""
+        if self.outcome is None:
+            raise RuntimeError("no audit to export yet")
+        text = to_html(self.outcome.result) if path.suffix.lower() in (".html", ".htm") else \
+            to_markdown(self.outcome.result)
+        path.write_text(text, encoding="utf-8")
+
+    def export_map_png(self, path: Path) -> bool:
+        """Write the map as a PNG."""
+        return self.map.save_png(path)
+
+    def export_report_dialog(self) -> None:
+        """Ask for a file and export the report."""
+        path, chosen = QFileDialog.getSaveFileName(self, "Export the audit report", str(Path.home() / "audit.html"),
+                                                   ";;".join(REPORT_FILTERS))
+        if path:
+            target = Path(path)
+            if target.suffix.lower() not in (".html", ".htm", ".md"):
+                target = target.with_suffix(REPORT_FILTERS.get(chosen, ".html"))
+            try:
+                self.export_report(target)
+            except OSError as exc:
+                show_error(self, "Could not export the report", str(exc))
+
+    def export_map_dialog(self) -> None:
+        """Ask for a file and save the map as PNG."""
+        path, _ = QFileDialog.getSaveFileName(self, "Export the map", str(Path.home() / "audit-map.png"),
+                                              "PNG image (*.png)")
+        if path and not self.export_map_png(Path(path) if path.lower().endswith(".png") else Path(path + ".png")):
+            show_error(self, "Could not export the map", f"Could not write {path}.")
+
+    # -- signals -----------------------------------------------------------------------------------
+
+    def _on_item(self, item: object) -> None:
+        if isinstance(item, AuditProgress):
+            self.status.setText(STAGES.get(item.stage, item.stage) +
+                                (f" ({item.done} of {item.total})" if item.total else "…"))
+            if item.total:
+                self.progress.setRange(0, item.total)
+                self.progress.setValue(item.done)
+            else:
+                self.progress.setRange(0, 0)
+        elif isinstance(item, AuditOutcome):
+            self._show(item)
+
+    def _on_error(self, exc: Exception) -> None:
+        show_error(self, "The audit failed", str(exc))
+
+    def _on_done(self) -> None:
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.wait()
+            thread.deleteLater()
+        self.run_button.setEnabled(True)
+        self.cancel_button.setEnabled(False)
+        self.progress.setVisible(False)
+        if thread is not None and thread.cancel_token.cancelled:
+            self.status.setText("Audit cancelled; what was scored is kept for the next run.")
+        elif self.outcome is not None:
+            self.audit_finished.emit(self.outcome)
+
+    def _show(self, outcome: AuditOutcome) -> None:
+        previous = self.table.selected_workflow()
+        self.outcome = outcome
+        result = outcome.result
+        self.table.set_result(result, outcome.library)
+        self.map.set_data(outcome.map)
+        self.export_button.setEnabled(True)
+        flagged = sum(1 for w in result.workflows if any(v.level in ("medium", "high") for v in w.patterns))
+        self.status.setText(f"{len(result.workflows)} workflows, {len(outcome.map.generation_ids)} generations "
+                            f"({result.newly_scored} newly scored); {flagged} with a medium or high resemblance. "
+                            f"Library {result.library_version}.")
+        if previous:
+            self.table.select_workflow(previous)
+        else:
+            self.workflow_info.clear()
+
+    def _on_workflow(self, name: str) -> None:
+        self.map.highlight_workflow(name)
+        workflow = next((w for w in self.outcome.result.workflows if w.name == name), None) if self.outcome else None
+        if workflow is None:
+            self.workflow_info.clear()
+            return
+        self.workflow_info.setHtml(workflow_html(workflow))
+        self.tabs.setCurrentIndex(TAB_WORKFLOW)

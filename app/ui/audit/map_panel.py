@@ -26,9 +26,22 @@ POINT_SIZE, HIGHLIGHT_SIZE, DIMMED_ALPHA = 7, 12, 60
 EXEMPLAR_SIZE = 6
 
 
+REGION_CORE_SHARE = 0.6
+
+
 def colour(index: int) -> QColor:
     """The index-th category colour."""
     return QColor(PALETTE[index % len(PALETTE)])
+
+
+def core_points(points: np.ndarray, share: float = REGION_CORE_SHARE) -> np.ndarray:
+    """The `share` of points closest to their median: a pattern's region without its outliers, so
+    that nine regions in one projection stay readable."""
+    if len(points) < 4:
+        return points
+    distance = np.linalg.norm(points - np.median(points, axis=0), axis=1)
+    keep = max(3, int(round(len(points) * share)))
+    return points[np.argsort(distance)[:keep]]
 
 
 def convex_hull(points: np.ndarray) -> np.ndarray:
@@ -117,7 +130,7 @@ class MapPanel(QWidget):
             mine = data.exemplar_points[patterns == pid] if len(patterns) else np.zeros((0, 2))
             if not len(mine):
                 continue
-            hull = convex_hull(mine)
+            hull = convex_hull(core_points(mine))
             line = QColor(colour(index))
             line.setAlpha(140)
             fill = QColor(colour(index))
@@ -126,7 +139,7 @@ class MapPanel(QWidget):
                                       fillLevel=None)
             region.setZValue(-10)
             label = pg.TextItem(data.pattern_names[pid], color=colour(index).darker(130), anchor=(0.5, 0.5))
-            label.setPos(*mine.mean(axis=0))
+            label.setPos(*np.median(mine, axis=0))
             label.setZValue(-5)
             self.plot.addItem(region)
             self.plot.addItem(label)

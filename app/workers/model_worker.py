@@ -30,7 +30,7 @@ from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
 from app.core.models.runner import GenerationResult, LoadOptions, Runner
 from app.core.models.sampling import GenerationRequest
-from app.core.serve.model_host import Job, serve_job
+from app.core.serve.model_host import Job, fail_job, serve_job
 from app.core.store import Ledger
 from app.core.store.conversations import Conversation, rename_conversation, save_conversation
 from app.core.store.ledger import utc_now
@@ -205,11 +205,10 @@ class ModelWorker(QObject):
     def serve_job(self, job: Job) -> None:
         """Run one server request (see app.core.serve.model_host.serve_job): its events go to the
         job's queue, read by the HTTP thread that submitted it."""
-        ledger = self._ledger
-        if ledger is None:  # the error, then (a cancelled job only gets) the done sentinel
-            job.events.put(StillroomError("the ledger is not open"))
-            job.cancel.cancel()
-        serve_job(self._runner, ledger, job)  # type: ignore[arg-type]
+        if self._ledger is None:
+            fail_job(job, StillroomError("the ledger is not open"))
+        else:
+            serve_job(self._runner, self._ledger, job)
         self.server_job_done.emit()
         self.ledger_changed.emit()
 

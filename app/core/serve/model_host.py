@@ -116,11 +116,16 @@ class ModelHost:
             while not self._jobs.empty():  # refuse what is still queued
                 leftover = self._jobs.get_nowait()
                 if leftover is not None:
-                    leftover.events.put(HostBusyError("the server is shutting down"))
-                    leftover.events.put(_DONE)
+                    fail_job(leftover, HostBusyError("the server is shutting down"))
         finally:
             runner.unload()
             ledger.close()
+
+
+def fail_job(job: Job, error: BaseException) -> None:
+    """End a job that cannot run: its consumer gets `error`, then the done sentinel."""
+    job.events.put(error)
+    job.events.put(_DONE)
 
 
 def serve_job(runner: Runner, ledger: Ledger, job: Job) -> None:

@@ -7,6 +7,7 @@ first use only. Vectors are L2-normalized float32, so a dot product is a cosine 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -102,7 +103,8 @@ def embed_missing(db: Database, encoder: Encoder, texts: Iterable[str],
     """
     unique: dict[str, str] = {}
     for text in texts:
-        unique.setdefault(text_key(text), normalize(text))
+        normalized = normalize(text)  # once: the key is the hash of exactly this text
+        unique.setdefault(hashlib.sha256(normalized.encode("utf-8")).hexdigest(), normalized)
     keys = list(unique)
     have = cached_keys(db, keys, encoder.name)
     missing = [key for key in keys if key not in have]

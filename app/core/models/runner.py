@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.core.cancel import NEVER, CancelToken
@@ -219,8 +219,6 @@ class Runner:
         """Reload with logits_all when log probabilities are asked for and the model lacks them."""
         loaded = self._loaded
         if request.params.logprobs is not None and loaded is not None and not loaded.options.logits_all:
-            from dataclasses import replace
-
             self.load(loaded.sha256, loaded.info, replace(loaded.options, logits_all=True))
 
     def stream(self, request: GenerationRequest, cancel: CancelToken = NEVER) -> Iterator[TokenChunk | GenerationResult]:

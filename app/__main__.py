@@ -7,6 +7,9 @@ import sys
 
 def main() -> None:
     """Entry point of the `stillroom` console script."""
+    from app.core.privacy import apply_offline_env
+
+    apply_offline_env()  # before any library that could go online is imported
     if len(sys.argv) > 1:
         from app.cli.main import cli
 

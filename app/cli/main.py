@@ -8,6 +8,7 @@ from app import __version__
 from app.cli.common import UserFacingGroup
 from app.cli.audit import audit
 from app.cli.batch import batch
+from app.cli.doctor import doctor
 from app.cli.generate import chat, generate
 from app.cli.import_cmd import import_command
 from app.cli.log import log
@@ -34,3 +35,4 @@ cli.add_command(keys)
 cli.add_command(batch)
 cli.add_command(audit)
 cli.add_command(import_command)
+cli.add_command(doctor)

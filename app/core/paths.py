@@ -7,11 +7,12 @@ from pathlib import Path
 
 import platformdirs
 
+from app.core.privacy import PRIVATE_DIR_MODE
+
 HOME_ENV = "STILLROOM_HOME"
 APP_NAME = "Stillroom"
 LEDGER_FILE = "ledger.db"
 MODELS_SUBDIR = "models"
-PRIVATE_DIR_MODE = 0o700
 
 
 def data_dir() -> Path:

@@ -14,6 +14,7 @@ from PySide6.QtCore import QByteArray, QSettings
 from app.core.models.runner import LoadOptions
 from app.core.models.sampling import SamplingParams
 from app.core.paths import data_dir
+from app.core.privacy import create_private_file
 
 SETTINGS_FILE = "settings.ini"
 THEMES = ("system", "light", "dark")
@@ -29,6 +30,9 @@ class AppSettings:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or data_dir() / SETTINGS_FILE
+        # Owner-only from the start; QSettings' atomic saves keep the existing file's mode.
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        create_private_file(self.path)
         self._q = QSettings(str(self.path), QSettings.Format.IniFormat)
 
     def sync(self) -> None:

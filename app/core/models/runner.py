@@ -96,6 +96,13 @@ def gpu_offload_supported() -> bool:
     return bool(llama_cpp.llama_supports_gpu_offload())
 
 
+def llama_system_info() -> str:
+    """llama.cpp's own summary of this build: backends and the CPU features it uses."""
+    import llama_cpp
+
+    return " ".join(llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").split())
+
+
 _log_callback: Any = None
 LLAMA_LOG = logging.getLogger("stillroom.llama_cpp")
 _GGML_LOG_LEVEL_ERROR = 4  # ggml: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 cont

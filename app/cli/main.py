@@ -13,6 +13,7 @@ from app.cli.generate import chat, generate
 from app.cli.import_cmd import import_command
 from app.cli.log import log
 from app.cli.models import models
+from app.cli.provenance import provenance, verify
 from app.cli.serve import keys, serve
 
 
@@ -36,3 +37,5 @@ cli.add_command(batch)
 cli.add_command(audit)
 cli.add_command(import_command)
 cli.add_command(doctor)
+cli.add_command(provenance)
+cli.add_command(verify)

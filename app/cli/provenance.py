@@ -1,0 +1,182 @@
+"""`stillroom provenance DATASET`: match a dataset to the ledger and write its signed provenance files;
+`stillroom provenance key`: the publisher's public key; `stillroom verify`: check a statement offline."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from app.cli.common import echo_err
+from app.core.paths import ledger_path as default_ledger_path
+
+
+
+class ProvenanceGroup(click.Group):
+    """`provenance DATASET ...` runs the hidden `write` command; `provenance key` is a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["write", *args]
+        return super().parse_args(ctx, args)
+
+
+def _fields(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    fields: dict[str, str] = {}
+    for pair in pairs:
+        role, sep, name = pair.partition("=")
+        if not sep or not role.strip() or not name.strip():
+            raise click.BadParameter(f"{pair!r}: give ROLE=FIELD, e.g. prompt=instruction", param_hint="--field")
+        fields[role.strip()] = name.strip()
+    return fields or None
+
+
+class _Progress:
+    """One self-overwriting line on a terminal's stderr; silent otherwise."""
+
+    def __init__(self) -> None:
+        self.live = sys.stderr.isatty()
+        self.shown = False
+
+    def show(self, stage: str, done: int, total: int | None) -> None:
+        if self.live:
+            sys.stderr.write(f"\r{stage}: {done}/{total if total is not None else '?'}        ")
+            self.shown = True
+
+    def end(self) -> None:
+        if self.shown:
+            sys.stderr.write("\n")
+            self.shown = False
+
+
+@click.group(cls=ProvenanceGroup, invoke_without_command=False)
+def provenance() -> None:
+    """Write signed provenance files for a dataset made with Stillroom.
+
+    \b
+    stillroom provenance DATASET [--out DIR] [--license L] [--description D] [--intended-use U]
+    stillroom provenance key [--export FILE]
+
+    DATASET (JSONL, JSON, CSV or Parquet) is matched row by row to the ledger; README.md (a
+    dataset card), croissant.json and provenance.dsse.json (a signed in-toto statement) are
+    written to DIR (default: the dataset's folder). Check them with `stillroom verify`.
+    """
+
+
+@provenance.command("write", hidden=True)
+@click.argument("dataset", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for the three files (default: the dataset's folder).")
+@click.option("--license", "license_", default=None, help="The license you release the dataset under (e.g. cc-by-4.0).")
+@click.option("--description", default=None, help="What the dataset is, in your words.")
+@click.option("--intended-use", default=None, help="What the dataset is meant for.")
+@click.option("--name", default=None, help="The dataset's name (default: the file name).")
+@click.option("--creator", default=None, help="Who publishes the dataset.")
+@click.option("--field", "field_pairs", multiple=True, metavar="ROLE=FIELD",
+              help="Name a field by hand (roles: prompt, response, input, system, messages, conversations).")
+@click.option("--export-untraced", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also write the rows not found in the ledger to this JSONL file.")
+@click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The ledger to match against (default: the one in the data folder).")
+@click.option("--no-screening", is_flag=True, help="Leave the distillation-pattern screening out of the statement.")
+@click.option("--force", is_flag=True, help="Overwrite a README.md in DIR that Stillroom did not write.")
+def write_command(dataset: Path, out: Path | None, license_: str | None, description: str | None,
+                  intended_use: str | None, name: str | None, creator: str | None, field_pairs: tuple[str, ...],
+                  export_untraced: Path | None, ledger_file: Path | None, no_screening: bool, force: bool) -> None:
+    """Match DATASET to the ledger and write README.md, croissant.json and provenance.dsse.json."""
+    from app.core.provenance.dataset import detect_shape
+    from app.core.provenance.match import export_untraced as write_untraced
+    from app.core.provenance.match import match_dataset
+    from app.core.provenance.statement import Declared
+    from app.core.provenance.write import iter_provenance
+
+    ledger_file = ledger_file or default_ledger_path()
+    if not ledger_file.exists():
+        raise click.ClickException(f"{ledger_file}: no ledger database here")
+    shape = detect_shape(dataset, _fields(field_pairs))
+    echo_err(f"{dataset.name}: {shape.describe() if hasattr(shape, 'describe') else shape.kind}")
+    progress = _Progress()
+    report = _drive(match_dataset(dataset, ledger_file, shape=shape), progress,
+                    lambda item: (f"matching ({item.phase})", item.done, item.total))
+    if export_untraced is not None:
+        count = write_untraced(report, export_untraced)
+        echo_err(f"wrote {count} untraced row(s) to {export_untraced}")
+    declared = Declared(license=license_, description=description, intended_use=intended_use, name=name,
+                        creator=creator)
+    paths = _drive(iter_provenance(report, ledger_file, declared, out or dataset.parent, screen=not no_screening,
+                                   force=force), progress, lambda item: (item.stage, item.done, item.total))
+    _summary(report, paths)
+
+
+def _drive(gen: Any, progress: _Progress, describe: Any) -> Any:
+    """Run a core generator to its end, showing its progress; returns its return value."""
+    while True:
+        try:
+            item = next(gen)
+        except StopIteration as stop:
+            progress.end()
+            return stop.value
+        progress.show(*describe(item))
+
+
+def _summary(report: Any, paths: dict[str, Path]) -> None:
+    rows = report.rows or 0
+    click.echo(f"{report.dataset_name}: {rows} rows, {report.malformed} malformed")
+    for status in ("traced-exact", "traced-near", "untraced"):
+        count = report.counts.get(status, 0)
+        share = count / rows * 100 if rows else 0.0
+        click.echo(f"  {status:<13} {count:>8}  {share:5.1f}%")
+    click.echo("wrote:")
+    for key in ("card", "croissant", "dsse", "public_key"):
+        click.echo(f"  {paths[key]}")
+
+
+@provenance.command("key")
+@click.option("--export", "export_to", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the public key (PEM) to this file.")
+def key_command(export_to: Path | None) -> None:
+    """Show the public key that signs your provenance statements, and its fingerprint (made on first use)."""
+    from app.core.provenance.signing import (
+        PRIVATE_KEY_FILE,
+        key_dir_path,
+        key_fingerprint,
+        load_or_create_key,
+        public_key_pem,
+    )
+
+    key = load_or_create_key()
+    pem = public_key_pem(key)
+    click.echo(f"fingerprint: {key_fingerprint(key)}")
+    click.echo(f"private key: {key_dir_path() / PRIVATE_KEY_FILE} (keep it private)")
+    if export_to is not None:
+        export_to.write_text(pem, encoding="ascii")
+        click.echo(f"public key written to {export_to}")
+    else:
+        click.echo(pem, nl=False)
+
+
+@click.command("verify")
+@click.argument("statement", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("dataset", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--ledger", "ledger_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Also check the ledger: the chain head and every traced generation are in it, unchanged.")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="The publisher's public key (PEM) to require, instead of the key the statement carries.")
+def verify(statement: Path, dataset: Path, ledger_file: Path | None, key_file: Path | None) -> None:
+    """Check a provenance statement: its signature, the dataset's sha256, and (with --ledger) inclusion.
+
+    Exits with status 1 when any check fails, naming what changed.
+    """
+    from app.core.provenance.verify import verify_statement
+
+    result = verify_statement(statement, dataset, ledger_path=ledger_file, public_key=key_file)
+    for check in result.checks:
+        click.echo(f"{'ok    ' if check.ok else 'FAILED'}  {check.name}: {check.detail}")
+    if not result.ok:
+        echo_err("verification failed: " + "; ".join(result.reasons))
+        raise SystemExit(1)
+    if ledger_file is None:
+        click.echo("ledger not checked (pass --ledger DB to check that the traced generations are in it)")
+    click.echo("verified")

@@ -22,6 +22,14 @@ KNOWN_KEYS = {
     "max_completion_tokens", "stop", "seed", "n", "stream", "stream_options", "logprobs", "top_logprobs",
     "response_format", "presence_penalty", "frequency_penalty", "repeat_penalty", "user", "echo",
 }
+# Options that would change the answer in ways this server cannot do: refused (400) unless they carry
+# a value that asks for nothing (an empty list, tool_choice "none", best_of 1...).
+UNSUPPORTED_OPTIONS = {
+    "tools": "tool calling", "functions": "function calling", "tool_choice": "tool calling",
+    "function_call": "function calling", "logit_bias": "logit_bias", "best_of": "best_of above 1",
+    "suffix": "suffix (text insertion)",
+}
+NEUTRAL_VALUES = {"tool_choice": ("none", "auto"), "function_call": ("none", "auto"), "best_of": (1,)}
 
 
 class ApiError(Exception):
@@ -131,6 +139,12 @@ def _common(body: Any) -> tuple[str, int, int | None, bool, bool, dict[str, Any]
     include_usage = bool(isinstance(options, dict) and options.get("include_usage"))
     if body.get("echo"):
         raise ApiError(400, "'echo' is not supported", "echo", "unsupported_parameter")
+    for key, feature in UNSUPPORTED_OPTIONS.items():
+        value = body.get(key)
+        if value in (None, "", [], {}) or (not isinstance(value, bool) and value in NEUTRAL_VALUES.get(key, ())):
+            continue
+        raise ApiError(400, f"'{key}' is not supported: this local server does not do {feature}", key,
+                       "unsupported_parameter")
     extras = {key: value for key, value in body.items() if key not in KNOWN_KEYS}
     return model, n, seed, stream, include_usage, extras
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from http import HTTPStatus
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,9 +28,10 @@ from app.core.store import open_db
 LOG = logging.getLogger("stillroom.serve")
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-MAX_BODY_BYTES = 8 * 1024 * 1024
-MAX_DISCARD_BYTES = 64 * 1024 * 1024
-IDLE_TIMEOUT_S = 120
+MAX_BODY_BYTES = 8 * 1024 * 1024  # larger request bodies get 413
+MAX_DISCARD_BYTES = 64 * 1024 * 1024  # up to this much of a refused body is read away, so the client sees the 413
+IDLE_TIMEOUT_S = 120  # a client silent this long (mid-headers or mid-body) is dropped (408 once headers came)
+ALLOWED_METHODS = "GET, POST"
 WORKFLOW_HEADER = "X-Stillroom-Workflow"
 DEFAULT_WORKFLOW = "api"
 FINGERPRINT = f"stillroom-{__version__}"
@@ -155,21 +157,62 @@ class _Handler(BaseHTTPRequestHandler):
     def _read_json(self) -> Any:
         if self.headers.get("Transfer-Encoding"):
             raise ApiError(411, "send the body with a Content-Length", None, "length_required")
+        lengths = set(self.headers.get_all("Content-Length") or ["0"])
         try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError as exc:
-            raise ApiError(400, "invalid Content-Length", None, "invalid_request") from exc
+            length = int(lengths.pop()) if len(lengths) == 1 else -1
+        except ValueError:
+            length = -1
+        if length < 0:
+            raise ApiError(400, "invalid Content-Length: it must be one whole number of bytes", None,
+                           "invalid_request")
         if length > MAX_BODY_BYTES:
             if length <= MAX_DISCARD_BYTES:  # read it away, so the client can read our answer
                 remaining = length
-                while remaining > 0 and (block := self.rfile.read(min(remaining, 1 << 16))):
+                while remaining > 0 and (block := self._read(min(remaining, 1 << 16))):
                     remaining -= len(block)
             raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", None, "request_too_large")
-        raw = self.rfile.read(length) if length > 0 else b""
+        raw = self._read(length) if length > 0 else b""
         try:
             return json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ApiError(400, f"the request body is not valid JSON ({exc})", None, "invalid_json") from exc
+        except (ValueError, RecursionError) as exc:  # integers of over 4,300 digits, nesting too deep
+            raise ApiError(400, f"the request body is not JSON this server can read ({exc})", None,
+                           "invalid_json") from exc
+
+    def _read(self, size: int) -> bytes:
+        """Up to `size` bytes of the body; 408 when the client stops sending for IDLE_TIMEOUT_S."""
+        try:
+            return self.rfile.read(size)
+        except TimeoutError as exc:
+            raise ApiError(408, f"the request body did not arrive within {self.timeout} s", None,
+                           "request_timeout") from exc
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (malformed request line or headers, unknown method) as OpenAI-style
+        JSON instead of its HTML page; an unknown method is 405 with an Allow header."""
+        status = HTTPStatus(code)
+        if status == HTTPStatus.NOT_IMPLEMENTED:
+            status = HTTPStatus.METHOD_NOT_ALLOWED
+            message = f"method {self.command} is not allowed here; use {ALLOWED_METHODS}"
+        text = message or status.phrase
+        if explain:
+            text = f"{text}: {explain}"
+        code_name = status.phrase.lower().replace(" ", "_").replace("-", "_")
+        data = json.dumps(ApiError(status.value, text, None, code_name).body()).encode("utf-8")
+        self.log_error("code %d, message %s", status.value, text)
+        if self.request_version == "HTTP/0.9":  # an unreadable request line: answer with a status line anyway
+            self.request_version = "HTTP/1.0"
+        self.send_response(status.value, status.phrase)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if status == HTTPStatus.METHOD_NOT_ALLOWED:
+            self.send_header("Allow", ALLOWED_METHODS)
+        self.send_header("Connection", "close")
+        self.close_connection = True
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def _guard(self, action: Any) -> None:
         try:

@@ -1,0 +1,472 @@
+"""Reading a released dataset file: its format and shape, then its rows one at a time.
+
+Formats: JSON Lines, JSON (one top-level array, or objects one after another), CSV/TSV and
+Parquet. Shapes: prompt/response pairs (and their common synonyms), Alpaca
+instruction/input/output, ShareGPT conversations and OpenAI chat messages; or fields named by hand.
+
+The text formats reuse the import's streaming container readers (`app.core.ingest.containers`,
+`tabular`) and its record readers for Alpaca, ShareGPT and OpenAI messages, so a row's prompt is
+built exactly the way an imported record's is (Alpaca: the instruction, then a blank line and the
+input when there is one; chats: the last user message). Parquet is read by record batches with
+pyarrow. Nothing holds the whole file in memory.
+
+A file that cannot be read at all raises DatasetError naming the problem; a malformed row becomes
+a RowProblem with its position and reason and reading goes on.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from app.core.errors import StillroomError
+from app.core.ingest.containers import Issue, RawRecord
+from app.core.ingest.errors import ImportFileError, RecordError
+from app.core.ingest.formats import open_source, sniff_container
+from app.core.ingest.readers.datasets import PAIR_FIELDS as IMPORT_PAIR_FIELDS
+from app.core.ingest.readers.datasets import read_alpaca, read_sharegpt
+from app.core.ingest.readers.openai import read_messages
+from app.core.ingest.records import ReadOptions, kind_of
+
+FILE_FORMATS = ("jsonl", "json", "csv", "parquet")
+KINDS = ("prompt_response", "alpaca", "sharegpt", "openai_messages", "custom")
+KIND_NAMES = {
+    "prompt_response": "prompt/response pairs",
+    "alpaca": "Alpaca (instruction, input, output)",
+    "sharegpt": "ShareGPT conversations",
+    "openai_messages": "OpenAI chat messages",
+    "custom": "fields named by hand",
+}
+FORMAT_NAMES = {"jsonl": "JSON Lines", "json": "JSON", "csv": "CSV", "parquet": "Parquet"}
+# Field pairs recognized as (prompt, response), in order of preference: the import's, then more.
+PAIR_FIELDS: tuple[tuple[str, str], ...] = IMPORT_PAIR_FIELDS + (
+    ("text", "completion"), ("prompt", "output"), ("prompt", "answer"), ("question", "response"),
+    ("instruction", "response"), ("input", "response"), ("query", "answer"), ("input", "target"),
+    ("source", "target"),
+)
+FIELD_ROLES = ("prompt", "response", "input", "system", "messages", "conversations")
+EXPECTED = ("expected records with prompt/response fields (or instruction/output, question/answer, "
+            "input/output, text/completion), Alpaca instruction/input/output, ShareGPT "
+            '"conversations" or OpenAI "messages"; or name the fields by hand')
+SAMPLE_RECORDS = 50
+SAMPLE_ITEMS = 500
+SNIFF_BYTES = 64 * 1024
+HASH_CHUNK = 1 << 20
+PARQUET_MAGIC = b"PAR1"
+PARQUET_BATCH = 2048
+_UNITS = {"jsonl": "line", "json": "record", "csv": "row", "parquet": "row"}
+
+
+class DatasetError(StillroomError):
+    """A dataset file that cannot be read at all: missing, empty, not UTF-8, not JSON, of no known shape."""
+
+
+@dataclass(frozen=True)
+class DatasetShape:
+    """What a dataset file holds and where each role's text is.
+
+    fields maps a role (prompt, response, input, system, messages, conversations) to the field
+    name in the file. container/delimiter say how to read a text file (the import's terms).
+    """
+
+    file_format: str
+    kind: str
+    fields: dict[str, str]
+    columns: tuple[str, ...]
+    column_types: dict[str, str]
+    container: str = ""
+    delimiter: str = ","
+
+    def describe(self) -> str:
+        """One line for people: format, shape and fields."""
+        roles = ", ".join(f"{role} = {name}" for role, name in self.fields.items())
+        return f"{FORMAT_NAMES.get(self.file_format, self.file_format)}, {KIND_NAMES.get(self.kind, self.kind)} ({roles})"
+
+
+@dataclass
+class DatasetRow:
+    """One valid row: its 0-based position among the file's records, and its prompt and response."""
+
+    index: int
+    prompt: str
+    response: str
+
+
+@dataclass
+class RowProblem:
+    """A malformed row: its 0-based position and why (the reason names the line or row)."""
+
+    index: int
+    reason: str
+
+
+@dataclass
+class RowReader:
+    """Iterate for DatasetRow | RowProblem; `done`/`total` say how far it has read (in `unit`)."""
+
+    path: Path
+    shape: DatasetShape
+    done: int = 0
+    total: int | None = None
+    unit: str = "bytes"
+    _source: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.shape.file_format == "parquet":
+            self.unit = "rows"
+            self.total = _parquet_file(self.path).metadata.num_rows
+        else:
+            self.total = self.path.stat().st_size
+
+    def __iter__(self) -> Iterator[DatasetRow | RowProblem]:
+        shape = self.shape
+        unit = _UNITS[shape.file_format]
+        if shape.file_format == "parquet":
+            records: Iterator[RawRecord | Issue] = self._parquet_records()
+        else:
+            self._source = open_source(self.path, shape.container, shape.delimiter)
+            records = iter(self._source)
+        for index, item in enumerate(records):
+            if self._source is not None:
+                self.done = self._source.done
+            if isinstance(item, Issue):
+                yield RowProblem(index, f"{item.unit} {item.position}: {item.message}")
+                continue
+            try:
+                prompt, response = extract(item.value, shape)
+            except RecordError as exc:
+                yield RowProblem(index, f"{unit} {item.position}: {exc}")
+                continue
+            yield DatasetRow(index, prompt, response)
+        if self._source is not None:
+            self.done = self._source.done
+
+    def _parquet_records(self) -> Iterator[RawRecord]:
+        wanted = [name for name in self.shape.fields.values() if name in self.shape.columns]
+        position = 0
+        for batch in _parquet_file(self.path).iter_batches(batch_size=PARQUET_BATCH, columns=wanted or None):
+            for value in batch.to_pylist():
+                position += 1
+                self.done = position
+                yield RawRecord(position, value)
+
+
+def iter_rows(path: Path | str, shape: DatasetShape) -> Iterator[DatasetRow | RowProblem]:
+    """Every row of the file in order, streamed: DatasetRow, or RowProblem for a malformed one."""
+    return iter(RowReader(Path(path), shape))
+
+
+def preview(path: Path | str, shape: DatasetShape, limit: int = 20) -> list[DatasetRow | RowProblem]:
+    """The first `limit` rows (and problems) of the file."""
+    return list(islice(iter_rows(path, shape), limit))
+
+
+def file_sha256(path: Path | str) -> str:
+    """sha256 hex of the file's bytes, read in chunks."""
+    digest = hashlib.sha256()
+    try:
+        with Path(path).open("rb") as handle:
+            while chunk := handle.read(HASH_CHUNK):
+                digest.update(chunk)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    return digest.hexdigest()
+
+
+# -- detection -----------------------------------------------------------------------------
+
+
+def detect_shape(path: Path | str, fields: dict[str, str] | None = None) -> DatasetShape:
+    """The file's format and shape, found from its first records; `fields` (role -> field name)
+    overrides what is detected. Raises DatasetError naming the problem when the file is missing,
+    empty, not UTF-8, not JSON (for a .json/.jsonl file), or of no known shape."""
+    path = Path(path)
+    fields = {role: name for role, name in (fields or {}).items() if name}
+    unknown = set(fields) - set(FIELD_ROLES)
+    if unknown:
+        raise DatasetError(f"unknown field role(s) {', '.join(sorted(unknown))}; use {', '.join(FIELD_ROLES)}")
+    file_format, container, delimiter = _sniff(path)
+    if file_format == "parquet":
+        sample, columns, types = _parquet_sample(path)
+    else:
+        sample, columns, types = _text_sample(path, file_format, container, delimiter)
+    kind, found = _shape_of(path, sample, columns, fields)
+    return DatasetShape(file_format, kind, found, columns, types, container, delimiter)
+
+
+def _sniff(path: Path) -> tuple[str, str, str]:
+    """(file_format, container, delimiter); DatasetError when the file cannot be a dataset."""
+    if not path.exists():
+        raise DatasetError(f"{path}: no such file")
+    if not path.is_file():
+        raise DatasetError(f"{path}: not a file")
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(SNIFF_BYTES)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
+    if not head.strip():
+        raise DatasetError(f"{path}: the file is empty")
+    suffix = path.suffix.lower()
+    if head.startswith(PARQUET_MAGIC) or suffix == ".parquet":
+        return "parquet", "parquet", ","
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise DatasetError(f"{path}: UTF-16 text, not UTF-8; save the file as UTF-8")
+    first_line = head.lstrip(b" \t\r\n").split(b"\n", 1)[0]
+    offset = len(head) - len(head.lstrip(b" \t\r\n"))
+    try:  # a bad byte on the first line: the file is in another encoding (later ones cost their row)
+        codecs.getincrementaldecoder("utf-8")().decode(first_line, final=len(first_line) < len(head) - offset)
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text (byte 0x{first_line[exc.start]:02x} at offset "
+                           f"{offset + exc.start}); save the file as UTF-8") from exc
+    text = head.decode("utf-8", "replace").lstrip("\ufeff \t\r\n")
+    if suffix in (".json", ".jsonl", ".ndjson", ".jsonlines") and text[:1] not in ("[", "{"):
+        raise DatasetError(f"{path}: not JSON (it starts with {text[:20]!r}); {EXPECTED}")
+    try:
+        container, delimiter = sniff_container(path)
+    except ImportFileError as exc:
+        raise DatasetError(str(exc).split(". Stillroom imports")[0]) from exc
+    if container == "sqlite":
+        raise DatasetError(f"{path}: an SQLite database, not a dataset file (JSON Lines, JSON, CSV or Parquet)")
+    file_format = {"jsonl": "jsonl", "csv": "csv"}.get(container, "json")
+    return file_format, container, delimiter
+
+
+def _text_sample(path: Path, file_format: str, container: str,
+                 delimiter: str) -> tuple[list[Any], tuple[str, ...], dict[str, str]]:
+    source = open_source(path, container, delimiter)
+    records: list[Any] = []
+    issues: list[Issue] = []
+    iterator = iter(source)
+    try:
+        for item in islice(iterator, SAMPLE_ITEMS):
+            if isinstance(item, Issue):
+                issues.append(item)
+            else:
+                records.append(item.value)
+                if len(records) >= SAMPLE_RECORDS:
+                    break
+    finally:
+        iterator.close()  # type: ignore[attr-defined]
+    if not records:
+        if issues:
+            message = issues[0].message
+            what = ("not UTF-8 text" if "UTF-8" in message else
+                    "not valid JSON" if file_format != "csv" and "JSON" in message else "not readable")
+            raise DatasetError(f"{path}: {what}: none of its first records can be read ({issues[0]})")
+        raise DatasetError(f"{path}: the file holds no records")
+    columns: dict[str, None] = {}
+    for value in records:
+        if isinstance(value, dict):
+            columns.update((str(key), None) for key in value)
+    types = _column_types(records, tuple(columns), csv=file_format == "csv")
+    return records, tuple(columns), types
+
+
+def _parquet_file(path: Path) -> Any:
+    import pyarrow.parquet as pq  # noqa: PLC0415 - only Parquet files need pyarrow
+
+    try:
+        return pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for a bad file
+        raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from exc
+
+
+def _parquet_sample(path: Path) -> tuple[list[Any], tuple[str, ...], dict[str, str]]:
+    import pyarrow as pa  # noqa: PLC0415
+
+    parquet = _parquet_file(path)
+    schema = parquet.schema_arrow
+    columns = tuple(schema.names)
+    types: dict[str, str] = {}
+    for name in columns:
+        kind = schema.field(name).type
+        if pa.types.is_boolean(kind):
+            types[name] = "boolean"
+        elif pa.types.is_integer(kind):
+            types[name] = "integer"
+        elif pa.types.is_floating(kind):
+            types[name] = "float"
+        elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            types[name] = "text"
+        else:
+            types[name] = "json"
+    sample: list[Any] = []
+    try:
+        for batch in parquet.iter_batches(batch_size=SAMPLE_RECORDS):
+            sample = batch.to_pylist()
+            break
+    except Exception as exc:  # noqa: BLE001
+        raise DatasetError(f"{path}: the Parquet data cannot be read ({exc})") from exc
+    if not sample:
+        raise DatasetError(f"{path}: the file holds no records")
+    return sample, columns, types
+
+
+def _column_types(records: list[Any], columns: tuple[str, ...], csv: bool) -> dict[str, str]:
+    """column -> text | integer | float | boolean | json, from the sampled values (best effort)."""
+    types: dict[str, str] = {}
+    for name in columns:
+        seen = {_value_type(record.get(name), csv) for record in records
+                if isinstance(record, dict) and record.get(name) not in (None, "")}
+        if not seen:
+            types[name] = "text"
+        elif len(seen) == 1:
+            types[name] = seen.pop()
+        elif seen == {"integer", "float"}:
+            types[name] = "float"
+        else:
+            types[name] = "json" if "json" in seen else "text"
+    return types
+
+
+def _value_type(value: Any, csv: bool) -> str:
+    if csv and isinstance(value, str):
+        text = value.strip()
+        if text.lower() in ("true", "false"):
+            return "boolean"
+        for kind, convert in (("integer", int), ("float", float)):
+            try:
+                convert(text)
+                return kind
+            except ValueError:
+                pass
+        return "text"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, str):
+        return "text"
+    return "json"
+
+
+def _lookup(columns: tuple[str, ...], name: str) -> str | None:
+    """The column that is `name`, exactly or ignoring case and surrounding space."""
+    if name in columns:
+        return name
+    low = name.strip().lower()
+    return next((column for column in columns if column.strip().lower() == low), None)
+
+
+def _shape_of(path: Path, sample: list[Any], columns: tuple[str, ...],
+              fields: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """(kind, role -> field) from hand-named fields, else from what most sampled records look like."""
+    if fields:
+        found: dict[str, str] = {}
+        for role, name in fields.items():
+            column = _lookup(columns, name)
+            if column is None:
+                raise DatasetError(f'{path}: no field "{name}" (named for the {role}); '
+                                   f"the file has: {', '.join(columns) or 'no named fields'}")
+            found[role] = column
+        if "messages" in found:
+            return "openai_messages", found
+        if "conversations" in found:
+            return "sharegpt", found
+        if "prompt" not in found or "response" not in found:
+            raise DatasetError("name both the prompt and the response field "
+                               "(or a messages or conversations field)")
+        return ("alpaca" if "input" in found else "custom"), found
+    votes: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+    for record in sample:
+        if isinstance(record, dict):
+            guess = _guess(tuple(str(key) for key in record))
+            if guess is not None:
+                votes[(guess[0], tuple(guess[1].items()))] += 1
+    if not votes:
+        first = next((r for r in sample if isinstance(r, dict)), None)
+        detail = (f"its first record has the fields: {', '.join(map(str, list(first)[:12])) or 'none'}"
+                  if first is not None else f"its first record is {kind_of(sample[0])}, not an object")
+        raise DatasetError(f"{path}: not a dataset shape Stillroom knows: {detail}; {EXPECTED}")
+    (kind, pairs), _ = votes.most_common(1)[0]
+    return kind, dict(pairs)
+
+
+def _guess(keys: tuple[str, ...]) -> tuple[str, dict[str, str]] | None:
+    """The shape one record's keys suggest, with its fields, or None."""
+    messages = _lookup(keys, "messages")
+    if messages:
+        return "openai_messages", {"messages": messages}
+    conversations = _lookup(keys, "conversations") or _lookup(keys, "conversation")
+    if conversations:
+        return "sharegpt", {"conversations": conversations}
+    instruction, output = _lookup(keys, "instruction"), _lookup(keys, "output")
+    if instruction and output:
+        found = {"prompt": instruction, "response": output}
+        extra = _lookup(keys, "input")
+        if extra:
+            found["input"] = extra
+        return "alpaca", found
+    for prompt, response in PAIR_FIELDS:
+        p, r = _lookup(keys, prompt), _lookup(keys, response)
+        if p and r:
+            return "prompt_response", {"prompt": p, "response": r}
+    return None
+
+
+# -- one record -> (prompt, response) -------------------------------------------------------
+
+
+def extract(value: Any, shape: DatasetShape) -> tuple[str, str]:
+    """(prompt, response) of one decoded record; RecordError saying what is wrong with it."""
+    if not isinstance(value, dict):
+        raise RecordError(f"the record should be an object, got {kind_of(value)}")
+    fields = shape.fields
+    options = ReadOptions()
+    if shape.kind in ("openai_messages", "sharegpt"):
+        role = "messages" if shape.kind == "openai_messages" else "conversations"
+        turns = _maybe_json(value.get(fields[role]), fields[role])
+        record = {role: turns}
+        if "system" in fields and value.get(fields["system"]) is not None:
+            record["system"] = value[fields["system"]]
+        if shape.kind == "openai_messages":
+            found = read_messages(record, options)[-1]
+            if found.response is None:
+                raise RecordError("the last message is not the assistant's: no response")
+        else:
+            found = read_sharegpt(record, options)[-1]
+        return found.prompt or "", found.response or ""
+    if fields["prompt"] not in value:
+        raise RecordError(f'no "{fields["prompt"]}" field')
+    if fields["response"] not in value:
+        raise RecordError(f'no "{fields["response"]}" field')
+    if shape.kind == "alpaca":
+        record = {"instruction": value[fields["prompt"]], "output": value[fields["response"]],
+                  "input": value.get(fields["input"]) if "input" in fields else None}
+        found = read_alpaca(record, options)[0]
+        return found.prompt or "", found.response or ""
+    return _text(value[fields["prompt"]], fields["prompt"]), _text(value[fields["response"]], fields["response"])
+
+
+def _text(value: Any, name: str) -> str:
+    if isinstance(value, str):
+        return value
+    raise RecordError(f"{name} should be text, got {kind_of(value)}")
+
+
+def _maybe_json(value: Any, name: str) -> Any:
+    """A list given as JSON text (a CSV cell) decoded; anything else as it is."""
+    if value is None:
+        raise RecordError(f'no "{name}" field')
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            return json.loads(value)
+        except ValueError as exc:
+            raise RecordError(f"{name} is not valid JSON ({exc})") from exc
+    return value
+
+
+__all__ = [
+    "DatasetError", "DatasetRow", "DatasetShape", "FILE_FORMATS", "KINDS", "RowProblem", "RowReader",
+    "detect_shape", "extract", "file_sha256", "iter_rows", "preview",
+]

@@ -3,6 +3,9 @@ write a statement about where it came from (dataset card, Croissant, signed in-t
 
 Qt-free. `detect_shape` / `iter_rows` read a dataset (dataset.py); the generator `match_dataset`
 traces each row to the ledger as traced-exact, traced-near or untraced (match.py).
+`build_statement` collects what the statement says (statement.py); `write_provenance` writes the
+dataset card, the Croissant file and the signed in-toto statement (write.py, card.py,
+croissant.py, signing.py); `verify_statement` checks them offline (verify.py).
 """
 
 from app.core.provenance.dataset import (
@@ -25,9 +28,16 @@ from app.core.provenance.match import (
     match_dataset,
     run_match,
 )
+from app.core.provenance.signing import key_fingerprint, load_or_create_key, public_key_pem
+from app.core.provenance.statement import Declared, StatementError, StatementProgress, build_statement, iter_statement
+from app.core.provenance.verify import VerifyResult, verify_statement
+from app.core.provenance.write import ProvenanceWriteError, iter_provenance, write_provenance
 
 __all__ = [
     "DatasetError", "DatasetRow", "DatasetShape", "MatchCancelled", "MatchProgress", "MatchReport",
     "RowProblem", "TRACED_EXACT", "TRACED_NEAR", "UNTRACED", "detect_shape", "export_untraced",
     "file_sha256", "iter_rows", "match_dataset", "run_match",
+    "Declared", "ProvenanceWriteError", "StatementError", "StatementProgress", "VerifyResult", "build_statement",
+    "iter_provenance", "iter_statement", "key_fingerprint", "load_or_create_key", "public_key_pem",
+    "verify_statement", "write_provenance",
 ]

@@ -212,6 +212,7 @@ class MainWindow(QMainWindow):
         self.db.submit(ledger_stats(self.ledger_path), self.status.set_ledger)
         self.ledger.refresh()
         self.chat.reload_conversations()
+        self.audit.ledger_changed()
 
     def shutdown(self) -> None:
         """Save settings and stop every thread (waits for them; never terminates one)."""

@@ -1,11 +1,18 @@
-"""The Audit view on a seeded ledger, with real embeddings: report, about panels, map, export, cancel."""
+"""The Audit view on a seeded ledger, with real embeddings: report, about panels, map (colouring,
+highlight, click, hover, selection), timeline, exports (PNG, SVG, HTML, Markdown, JSONL, CSV), cancel,
+incremental refresh, and one UMAP projection."""
 
 from __future__ import annotations
 
+import csv
+import json
+import xml.etree.ElementTree as ET
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
@@ -14,8 +21,9 @@ from app.core.audit.embeddings import Encoder
 from app.core.audit.levels import LEVELS
 from app.core.audit.patterns import PatternLibrary, load_library
 from app.core.store import Ledger
-from app.ui.audit.audit_view import TAB_GENERATION, TAB_PATTERN, TAB_WORKFLOW, AuditView
-from app.ui.audit.map_panel import HIGHLIGHT_SIZE, POINT_SIZE
+from app.ui.audit.audit_view import TAB_GENERATION, TAB_PATTERN, TAB_SELECTION, TAB_WORKFLOW, AuditView
+from app.ui.audit.map_panel import HIGHLIGHT_SIZE
+from app.ui.audit.map_style import COLOUR_MODES
 from app.ui.audit.report_panel import FIXED_COLUMNS
 from app.workers.db_executor import DbExecutor
 from tests.core.audit_workflows import BENIGN_WORKFLOWS, PATTERN_WORKFLOWS
@@ -41,7 +49,9 @@ def library() -> PatternLibrary:
 @pytest.fixture
 def seeded(home: Path) -> int:
     """A ledger with three workflows (a grader, a templated sweep, ordinary coding help)."""
-    rows = [record(i, workflow=name, prompt=prompt, seed=i)
+    start = datetime(2026, 3, 2, 9, tzinfo=timezone.utc)
+    rows = [record(i, workflow=name, prompt=prompt, seed=i, started_at=(start + timedelta(minutes=20 * i)).isoformat(),
+                   model_name="Gemma" if i % 2 else "Qwen")
             for i, (name, prompt) in enumerate(((n, p) for n, ps in SEEDED.items() for p in ps), 1)]
     ledger = Ledger.open(home / "ledger.db")
     try:
@@ -70,15 +80,29 @@ def run_to_end(qtbot: Any, view: AuditView) -> None:
     qtbot.waitUntil(lambda: not view.running, timeout=5_000)
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+UMAP_TIMEOUT_MS = 540_000
+
+
+def assert_png(path: Path) -> None:
+    assert path.read_bytes()[:8] == PNG_SIGNATURE and not QImage(str(path)).isNull()
+
+
+def assert_svg(path: Path) -> None:
+    root = ET.parse(path).getroot()
+    assert root.tag.endswith("svg") and len(list(root.iter())) > 10
+
+
 def test_audit_report_map_detail_and_export(qtbot: Any, view: AuditView, seeded: int, library: PatternLibrary,
                                             tmp_path: Path) -> None:
     run_to_end(qtbot, view)
     assert view.run_button.isEnabled() and not view.progress.isVisible()
-    # the map: one point per generation plus the library's exemplars
+    # the map: one point per generation plus the library's exemplars, drawn one by one (few points)
     exemplars = sum(len(p.exemplars) for p in library.patterns.values())
-    assert len(view.map.points.points()) == seeded
+    assert len(view.map.points.points()) == seeded and not view.map.density_shown
     assert len(view.map.exemplars.points()) == exemplars
     assert len(view.map._label_items) == len(library.pattern_ids)
+    assert view.map.data.method == "pca"
     # the report: every workflow x every pattern, levels as coloured cells
     table = view.table
     assert table.rowCount() == len(SEEDED)
@@ -89,42 +113,112 @@ def test_audit_report_map_detail_and_export(qtbot: Any, view: AuditView, seeded:
             assert table.item(row, column).text() in LEVELS
     assert table.level("sweep", "templated_sweep") in ("medium", "high")
     assert table.level("coding help", "templated_sweep") in ("none", "low")
-    # selecting a workflow highlights its points and explains its levels (widget -> map and text)
+    # selecting a workflow highlights exactly its points and explains its levels (widget -> map and text)
     table.select_workflow("sweep")
     assert view.tabs.currentIndex() == TAB_WORKFLOW
-    sizes = [spot.size() for spot in view.map.points.points()]
-    mine = [w == "sweep" for w in view.map.data.workflows]
-    assert all(s == HIGHLIGHT_SIZE for s, m in zip(sizes, mine) if m)
-    assert all(s == POINT_SIZE for s, m in zip(sizes, mine) if not m)
+    mine = [i for i, w in enumerate(view.map.data.workflows) if w == "sweep"]
+    assert list(view.map.highlighted_indices()) == mine
+    assert all(spot.size() == HIGHLIGHT_SIZE for spot in view.map.overlay.points())
+    assert len(view.map.points.points()) == seeded - len(mine)
+    assert all(spot.brush().color().alpha() < 255 for spot in view.map.points.points())  # the others dimmed
     text = view.workflow_info.toPlainText()
     assert "resemble" in text and "Benign look-alikes" in text
+    table.clearSelection()
+    assert len(view.map.highlighted_indices()) == 0 and len(view.map.points.points()) == seeded
     # a pattern's about panel from its column header
     column = len(FIXED_COLUMNS) + table.pattern_ids.index("autograding")
     table.horizontalHeader().sectionClicked.emit(column)
     assert view.tabs.currentIndex() == TAB_PATTERN
     about = view.pattern_info.toPlainText()
     assert library.patterns["autograding"].name in about and "Why it is flagged" in about and "Sources" in about
-    # colouring by top pattern changes the brushes
-    by_workflow = [c.name() for c in view.map.point_brushes()]
-    view.map.set_colour_mode("pattern")
-    by_pattern = [c.name() for c in view.map.point_brushes()]
-    assert by_pattern != by_workflow and "Autograding".lower() in view.map.legend.text().lower()
+    # every colouring changes the brushes and the legend (widget -> map)
+    seen = {}
+    for mode in COLOUR_MODES:
+        view.map.set_colour_mode(mode)
+        seen[mode] = ([c.name() for c in view.map.point_brushes()], view.map.legend.text())
+    assert seen["pattern"][0] != seen["workflow"][0] and "autograding" in seen["pattern"][1].lower()
+    assert "Gemma" in seen["model"][1] and "Qwen" in seen["model"][1] and len(set(seen["model"][0])) == 2
+    assert "medium" in seen["level"][1] and "2026-03-02" in seen["time"][1]
+    assert len(set(seen["time"][0])) > 2  # generations spread over hours get several colours
+    view.map.size_by_score.setChecked(True)
+    sizes = {spot.size() for spot in view.map.points.points()}
+    assert len(sizes) > 1  # sized by score
     # clicking a point opens its generation
     spot = view.map.points.points()[0]
     view.map.points.sigClicked.emit(view.map.points, [spot], None)
-    generation_id = view.map.data.generation_ids[0]
+    generation_id = view.map.data.generation_ids[int(spot.data())]
     qtbot.waitUntil(lambda: view.detail.row is not None and view.detail.row["id"] == generation_id, timeout=5_000)
     assert view.tabs.currentIndex() == TAB_GENERATION
     # hover text is a prompt excerpt
-    assert view.map.data.excerpts[0][:30] in view.map.points.opts['tip'](x=0, y=0, data=0)
-    # export: PNG, HTML, Markdown
-    png = tmp_path / "map.png"
-    assert view.export_map_png(png)
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and not QImage(str(png)).isNull()
+    assert view.map.data.excerpts[0][:30] in view.map.points.opts["tip"](x=0, y=0, data=0)
+    # the timeline: stacked bars per workflow, one score curve per pattern
+    assert [bar.opts["height"].sum() for bar in view.timeline.bars()] == \
+        [sum(1 for w in view.map.data.workflows if w == name) for name in view.timeline.timeline.workflows]
+    assert view.timeline.timeline.seconds == 3600 and len(view.timeline.timeline.pattern_ids) == len(library.pattern_ids)
+    # export: PNG and SVG of both plots, HTML and Markdown of the report
+    for which in ("map", "timeline"):
+        view.export_plot(which, tmp_path / f"{which}.png")
+        view.export_plot(which, tmp_path / f"{which}.svg")
+        assert_png(tmp_path / f"{which}.png")
+        assert_svg(tmp_path / f"{which}.svg")
+    assert view.export_map_png(tmp_path / "map2.png")
     view.export_report(tmp_path / "audit.html")
     view.export_report(tmp_path / "audit.md")
     assert "<html" in (tmp_path / "audit.html").read_text(encoding="utf-8")
     assert "| sweep |" in (tmp_path / "audit.md").read_text(encoding="utf-8")
+
+
+def test_box_and_lasso_selection_lists_and_exports(qtbot: Any, view: AuditView, seeded: int, tmp_path: Path) -> None:
+    run_to_end(qtbot, view)
+    points = view.map.data.points
+    (x0, y0), (x1, y1) = points.min(axis=0) - 1e-3, points.max(axis=0) + 1e-3
+    # a drag in box mode over the whole map selects every generation
+    view.map.set_select_mode("box")
+    view.map.view_box.polygon_drawn.emit(np.array([(x0, y0), (x1, y0), (x1, y1), (x0, y1)]))
+    assert view.tabs.currentIndex() == TAB_SELECTION
+    assert view.selection.table.rowCount() == seeded and sorted(view.selection.generation_ids) == \
+        sorted(view.map.data.generation_ids)
+    # a lasso (triangle) over the left half selects exactly the points inside it
+    middle = float(np.median(points[:, 0]))
+    triangle = np.array([(x0, y0 - 10), (middle, (y0 + y1) / 2), (x0, y1 + 10)])
+    view.map.set_select_mode("lasso")
+    view.map.select_polygon(triangle)
+    chosen = set(view.selection.generation_ids)
+    assert 0 < len(chosen) < seeded and all(view.map.data.points[i, 0] <= middle for i in view.map.selected)
+    # export as JSONL and CSV: one record per selected generation, prompts included
+    view.export_selection(tmp_path / "selection.jsonl")
+    view.export_selection(tmp_path / "selection.csv")
+    qtbot.waitUntil(lambda: (tmp_path / "selection.csv").exists(), timeout=10_000)
+    lines = [json.loads(line) for line in (tmp_path / "selection.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert {row["id"] for row in lines} == chosen and all(row["prompt"] and row["top_pattern"] for row in lines)
+    with (tmp_path / "selection.csv").open(encoding="utf-8", newline="") as handle:
+        assert {int(row["id"]) for row in csv.DictReader(handle)} == chosen
+    # double-clicking a listed generation opens it
+    view.selection.table.cellDoubleClicked.emit(0, 0)
+    first = int(view.selection.table.item(0, 0).text())
+    qtbot.waitUntil(lambda: view.detail.row is not None and view.detail.row["id"] == first, timeout=5_000)
+    view.selection.clear_button.click()
+    assert view.selection.table.rowCount() == 0 and not view.selection.export_button.isEnabled()
+
+
+def test_new_generations_are_placed_without_refitting(qtbot: Any, view: AuditView, seeded: int, home: Path) -> None:
+    run_to_end(qtbot, view)
+    before = dict(zip(view.map.data.generation_ids, map(tuple, view.map.data.points)))
+    fitted = view.store.get(view.outcome.library.content_hash, "pca")
+    ledger = Ledger.open(home / "ledger.db")
+    try:
+        ledger.append_many([record(100 + i, workflow="late arrivals", prompt=p)
+                            for i, p in enumerate(BENIGN_WORKFLOWS["translation"][:5])])
+    finally:
+        ledger.close()
+    with qtbot.waitSignal(view.audit_finished, timeout=AUDIT_TIMEOUT_MS):
+        view.ledger_changed()  # what the main window calls after chat, batch, server or import
+    qtbot.waitUntil(lambda: not view.running, timeout=5_000)
+    data = view.map.data
+    assert len(view.map.points.points()) == seeded + 5 and data.workflows.count("late arrivals") == 5
+    assert view.store.get(view.outcome.library.content_hash, "pca") is fitted  # the same fitted projection
+    assert all(np.allclose(before[gid], xy) for gid, xy in zip(data.generation_ids, data.points) if gid in before)
+    assert view.outcome.result.newly_scored == 5
 
 
 def test_cancel_leaves_the_view_usable(qtbot: Any, view: AuditView, seeded: int) -> None:
@@ -136,3 +230,38 @@ def test_cancel_leaves_the_view_usable(qtbot: Any, view: AuditView, seeded: int)
     assert view.outcome is None and "cancelled" in view.status.text()
     run_to_end(qtbot, view)  # a second run completes
     assert len(view.map.points.points()) == seeded
+    # a cancelled projection keeps the map it had, and the view keeps working
+    view.project("umap")
+    assert view.running and not view.method.isEnabled()
+    view.cancel()
+    qtbot.waitUntil(lambda: not view.running, timeout=AUDIT_TIMEOUT_MS)
+    assert view.map.data.method == "pca" and view.method.currentData() == "pca" and view.method.isEnabled()
+    assert "cancelled" in view.status.text() and len(view.map.points.points()) == seeded
+    view.map.set_colour_mode("pattern")
+    run_to_end(qtbot, view)
+    assert len(view.map.points.points()) == seeded
+
+
+def test_umap_projection_is_fitted_once_and_cached(qtbot: Any, view: AuditView, seeded: int, home: Path,
+                                                   library: PatternLibrary) -> None:
+    """The one test that pays for UMAP (import ~20 s, first fit ~60 s of numba compilation)."""
+    run_to_end(qtbot, view)
+    with qtbot.waitSignal(view.audit_finished, timeout=UMAP_TIMEOUT_MS):
+        view.method.setCurrentIndex(view.method.findData("umap"))
+    qtbot.waitUntil(lambda: not view.running, timeout=5_000)
+    exemplars = sum(len(p.exemplars) for p in library.patterns.values())
+    assert view.map.data.method == "umap" and len(view.map.points.points()) == seeded
+    assert len(view.map.exemplars.points()) == exemplars and np.isfinite(view.map.data.points).all()
+    saved = list((home / "projections").glob("*-umap.pickle"))
+    assert saved and list((home / "projections").glob("*-umap-coords.npz"))
+    assert (home / "numba-cache").is_dir() or "NUMBA_CACHE_DIR" in __import__("os").environ
+    # back to PCA (cached), then UMAP again from the cache: no refit, same coordinates
+    umap_points = view.map.data.points.copy()
+    with qtbot.waitSignal(view.audit_finished, timeout=AUDIT_TIMEOUT_MS):
+        view.project("pca")
+    qtbot.waitUntil(lambda: not view.running, timeout=5_000)
+    view.store.forget()  # from disk this time
+    with qtbot.waitSignal(view.audit_finished, timeout=AUDIT_TIMEOUT_MS):
+        view.project("umap")
+    qtbot.waitUntil(lambda: not view.running, timeout=5_000)
+    assert np.allclose(view.map.data.points, umap_points)

@@ -1,9 +1,13 @@
 """The Audit view: run the audit on a worker thread, read the workflow report, the patterns' about
-panels and the map of prompts; export the report (HTML, Markdown) and the map (PNG).
+panels, the map of prompts and the timeline; select generations on the map; export the report
+(HTML, Markdown), the plots (PNG, SVG) and a selection (JSONL, CSV).
 
 Run audit starts a GeneratorThread on audit_tasks.audit_job (its own ledger connection); progress
-and Cancel sit next to it. The encoder and the pattern library are created on the worker thread when
-the first audit runs (torch is imported then, never at window start) and kept for later runs.
+and Cancel sit next to it. Choosing UMAP for the map runs audit_tasks.map_job the same way (the
+first fit takes minutes; PCA is instant). The encoder and the pattern library are created on the
+worker thread when the first audit runs (torch is imported then, never at window start).
+ledger_changed() (new generations from chat, batch, server or import) re-runs the audit shortly
+after, incrementally: only new prompts are embedded, scored and placed on the fitted map.
 Emits (UI thread) audit_finished(AuditOutcome) after a run that was not cancelled.
 """
 
@@ -11,8 +15,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QComboBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
@@ -29,10 +34,14 @@ from PySide6.QtWidgets import (
 from app.core.audit.embeddings import Encoder
 from app.core.audit.patterns import PatternLibrary, load_library
 from app.core.audit.report import to_html, to_markdown
+from app.core.audit.projection import METHOD_NAMES, ProjectionProgress, ProjectionStore
 from app.core.audit.run import AuditProgress
+from app.core.audit.selection import export_selection
 from app.core.store.queries import get_generation
-from app.ui.audit.audit_tasks import AuditOutcome, audit_job
+from app.ui.audit.audit_tasks import AuditOutcome, audit_job, map_job
 from app.ui.audit.map_panel import MapPanel
+from app.ui.audit.selection_panel import SelectionPanel
+from app.ui.audit.timeline_panel import TimelinePanel
 from app.ui.audit.report_panel import NO_SELECTION, InfoBrowser, ReportTable, pattern_html, workflow_html
 from app.ui.dialogs import show_error
 from app.ui.ledger.detail_pane import DetailPane
@@ -41,9 +50,14 @@ from app.workers.generator_thread import GeneratorThread
 
 STAGES = {"starting": "Loading the embedding model…", "exemplars": "Embedding the library's examples",
           "prompts": "Embedding prompts", "scoring": "Scoring", "workflows": "Judging workflows",
-          "map": "Projecting the map"}
+          "map": "Projecting the map", "loading": "Loading UMAP (the first time takes a minute or more)…",
+          "fitting": "Fitting the map", "epochs": "Fitting UMAP: epoch", "placing": "Placing new prompts on the map"}
 REPORT_FILTERS = {"HTML (*.html)": ".html", "Markdown (*.md)": ".md"}
-TAB_WORKFLOW, TAB_PATTERN, TAB_GENERATION = 0, 1, 2
+PLOT_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
+SELECTION_FILTERS = {"JSON Lines (*.jsonl)": ".jsonl", "CSV (*.csv)": ".csv"}
+TAB_WORKFLOW, TAB_PATTERN, TAB_GENERATION, TAB_SELECTION = 0, 1, 2, 3
+PLOT_MAP, PLOT_TIMELINE = 0, 1
+REFRESH_DELAY_MS = 1_500
 
 
 class LazyModels:
@@ -79,8 +93,15 @@ class AuditView(QWidget):
         super().__init__(parent)
         self._db, self._path = db, ledger_path
         self.models = LazyModels(encoder, library)
+        self.store = ProjectionStore(ledger_path.parent)
         self._thread: GeneratorThread | None = None
+        self._job_kind = ""
+        self._refresh_pending = False
         self.outcome: AuditOutcome | None = None
+        self.refresh_timer = QTimer(self)
+        self.refresh_timer.setSingleShot(True)
+        self.refresh_timer.setInterval(REFRESH_DELAY_MS)
+        self.refresh_timer.timeout.connect(self._refresh_now)
         self._build()
 
     def _build(self) -> None:
@@ -103,8 +124,15 @@ class AuditView(QWidget):
         self.export_button.setEnabled(False)
         menu = QMenu(self.export_button)
         menu.addAction("Report as HTML or Markdown…", self.export_report_dialog)
-        menu.addAction("Map as PNG…", self.export_map_dialog)
+        menu.addAction("Map as PNG or SVG…", lambda: self.export_plot_dialog("map"))
+        menu.addAction("Timeline as PNG or SVG…", lambda: self.export_plot_dialog("timeline"))
         self.export_button.setMenu(menu)
+        self.method = QComboBox()
+        for key, name in METHOD_NAMES.items():
+            self.method.addItem(f"Map: {name}", key)
+        self.method.setToolTip("PCA is instant. UMAP separates the patterns better; its first fit takes minutes, "
+                               "then it is kept and new prompts are placed without refitting.")
+        self.method.currentIndexChanged.connect(self._on_method)
         bar = QHBoxLayout()
         bar.addWidget(title)
         bar.addSpacing(12)
@@ -112,6 +140,7 @@ class AuditView(QWidget):
         bar.addWidget(self.cancel_button)
         bar.addWidget(self.progress)
         bar.addWidget(self.status, 1)
+        bar.addWidget(self.method)
         bar.addWidget(self.export_button)
 
         self.table = ReportTable()
@@ -125,15 +154,25 @@ class AuditView(QWidget):
         self.tabs.addTab(self.workflow_info, "Workflow")
         self.tabs.addTab(self.pattern_info, "About the pattern")
         self.tabs.addTab(self.detail, "Generation")
+        self.selection = SelectionPanel()
+        self.selection.generation_activated.connect(self.show_generation)
+        self.selection.export_requested.connect(self.export_selection_dialog)
+        self.tabs.addTab(self.selection, "Selection")
         left = QSplitter(Qt.Orientation.Vertical)
         left.addWidget(self.table)
         left.addWidget(self.tabs)
         left.setSizes([260, 420])
         self.map = MapPanel()
         self.map.generation_clicked.connect(self.show_generation)
+        self.map.selection_changed.connect(self._on_selection)
+        self.selection.clear_requested.connect(self.map.clear_selection)
+        self.timeline = TimelinePanel()
+        self.plots = QTabWidget()
+        self.plots.addTab(self.map, "Map")
+        self.plots.addTab(self.timeline, "Timeline")
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
-        self.splitter.addWidget(self.map)
+        self.splitter.addWidget(self.plots)
         self.splitter.setSizes([560, 520])
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
@@ -150,16 +189,47 @@ class AuditView(QWidget):
         """Start the audit on a worker thread (no-op while one runs)."""
         if self._thread is not None:
             return
-        thread = GeneratorThread(audit_job(self._path, self.models.encoder, self.models.library), "audit", self)
+        self.refresh_timer.stop()
+        self._start(audit_job(self._path, self.models.encoder, self.models.library, self.store,
+                              self.method.currentData()), "audit")
+        self.status.setText(STAGES["starting"])
+
+    def project(self, method: str) -> None:
+        """Rebuild the map with 'pca' or 'umap' on a worker thread (needs a finished audit)."""
+        if self.method.currentData() != method:
+            self.method.setCurrentIndex(self.method.findData(method))  # _on_method calls back here
+            return
+        if self._thread is not None or self.outcome is None or self.outcome.map.method == method:
+            return
+        self._start(map_job(self._path, self.models.encoder, self.outcome.result, self.outcome.library, self.store,
+                            method), "map")
+        self.status.setText(STAGES["map"] + "…")
+
+    def ledger_changed(self) -> None:
+        """New generations arrived (chat, batch, server, import): refresh shortly, incrementally, if
+        an audit has been shown; during a run, refresh once it ends."""
+        if self.outcome is None:
+            return
+        if self._thread is not None:
+            self._refresh_pending = True
+        else:
+            self.refresh_timer.start()
+
+    def _refresh_now(self) -> None:
+        if self._thread is None and self.outcome is not None:
+            self.run_audit()
+
+    def _start(self, factory, kind: str) -> None:  # noqa: ANN001 - a GeneratorFactory
+        thread = GeneratorThread(factory, kind, self)
         thread.yielded.connect(self._on_item)
         thread.errored.connect(self._on_error)
         thread.done.connect(self._on_done)
-        self._thread = thread
+        self._thread, self._job_kind = thread, kind
         self.run_button.setEnabled(False)
+        self.method.setEnabled(False)
         self.cancel_button.setEnabled(True)
         self.progress.setRange(0, 0)
         self.progress.setVisible(True)
-        self.status.setText(STAGES["starting"])
         thread.start()
 
     def cancel(self) -> None:
@@ -201,6 +271,27 @@ class AuditView(QWidget):
         """Write the map as a PNG."""
         return self.map.save_png(path)
 
+    def export_plot(self, which: str, path: Path) -> None:
+        """Write the 'map' or the 'timeline' as PNG or SVG (by the file's suffix); OSError on failure."""
+        panel = self.map if which == "map" else self.timeline
+        if path.suffix.lower() == ".svg":
+            panel.save_svg(path)
+        elif not panel.save_png(path.with_suffix(".png") if path.suffix.lower() != ".png" else path):
+            raise OSError(f"could not write {path}")
+
+    def export_selection(self, path: Path) -> None:
+        """Write the map's selection as JSONL or CSV on the database thread (errors in a dialog)."""
+        data, ids = self.map.data, list(self.selection.generation_ids)
+        audit = {}
+        if data is not None:
+            position = {gid: i for i, gid in enumerate(data.generation_ids)}
+            audit = {gid: {"top_pattern": data.top_patterns[position[gid]],
+                           "top_score": round(float(data.top_scores[position[gid]]), 4),
+                           "level": data.levels[position[gid]] if data.levels else None} for gid in ids}
+        self._db.submit(lambda db: export_selection(db, ids, path, audit),
+                        lambda count: self.status.setText(f"Exported {count:,} generations to {path.name}."),
+                        lambda exc: show_error(self, "Could not export the selection", str(exc)))
+
     def export_report_dialog(self) -> None:
         """Ask for a file and export the report."""
         path, chosen = QFileDialog.getSaveFileName(self, "Export the audit report", str(Path.home() / "audit.html"),
@@ -214,17 +305,33 @@ class AuditView(QWidget):
             except OSError as exc:
                 show_error(self, "Could not export the report", str(exc))
 
-    def export_map_dialog(self) -> None:
-        """Ask for a file and save the map as PNG."""
-        path, _ = QFileDialog.getSaveFileName(self, "Export the map", str(Path.home() / "audit-map.png"),
-                                              "PNG image (*.png)")
-        if path and not self.export_map_png(Path(path) if path.lower().endswith(".png") else Path(path + ".png")):
-            show_error(self, "Could not export the map", f"Could not write {path}.")
+    def export_plot_dialog(self, which: str) -> None:
+        """Ask for a file and save the map or the timeline as PNG or SVG."""
+        path, chosen = QFileDialog.getSaveFileName(self, f"Export the {which}", str(Path.home() / f"audit-{which}.png"),
+                                                   ";;".join(PLOT_FILTERS))
+        if path:
+            target = Path(path)
+            if target.suffix.lower() not in (".png", ".svg"):
+                target = target.with_suffix(PLOT_FILTERS.get(chosen, ".png"))
+            try:
+                self.export_plot(which, target)
+            except OSError as exc:
+                show_error(self, f"Could not export the {which}", str(exc))
+
+    def export_selection_dialog(self) -> None:
+        """Ask for a file and export the selected generations."""
+        path, chosen = QFileDialog.getSaveFileName(self, "Export the selection", str(Path.home() / "selection.jsonl"),
+                                                   ";;".join(SELECTION_FILTERS))
+        if path:
+            target = Path(path)
+            if target.suffix.lower() not in (".jsonl", ".csv"):
+                target = target.with_suffix(SELECTION_FILTERS.get(chosen, ".jsonl"))
+            self.export_selection(target)
 
     # -- signals -----------------------------------------------------------------------------------
 
     def _on_item(self, item: object) -> None:
-        if isinstance(item, AuditProgress):
+        if isinstance(item, (AuditProgress, ProjectionProgress)):
             self.status.setText(STAGES.get(item.stage, item.stage) +
                                 (f" ({item.done} of {item.total})" if item.total else "…"))
             if item.total:
@@ -240,23 +347,36 @@ class AuditView(QWidget):
 
     def _on_done(self) -> None:
         thread, self._thread = self._thread, None
+        kind, self._job_kind = self._job_kind, ""
         if thread is not None:
             thread.wait()
             thread.deleteLater()
         self.run_button.setEnabled(True)
+        self.method.setEnabled(True)
         self.cancel_button.setEnabled(False)
         self.progress.setVisible(False)
+        shown = self.outcome.map.method if self.outcome is not None else None
+        if shown is not None and self.method.currentData() != shown:  # a map job that did not finish
+            self.method.blockSignals(True)
+            self.method.setCurrentIndex(self.method.findData(shown))
+            self.method.blockSignals(False)
         if thread is not None and thread.cancel_token.cancelled:
-            self.status.setText("Audit cancelled; what was scored is kept for the next run.")
+            self.status.setText("Projection cancelled; the map is unchanged." if kind == "map" else
+                                "Audit cancelled; what was scored is kept for the next run.")
         elif self.outcome is not None:
             self.audit_finished.emit(self.outcome)
+        if self._refresh_pending:
+            self._refresh_pending = False
+            self.refresh_timer.start()
 
     def _show(self, outcome: AuditOutcome) -> None:
         previous = self.table.selected_workflow()
+        keep_view = self.outcome is not None and self.outcome.map.method == outcome.map.method
         self.outcome = outcome
         result = outcome.result
         self.table.set_result(result, outcome.library)
-        self.map.set_data(outcome.map)
+        self.map.set_data(outcome.map, keep_view=keep_view)
+        self.timeline.set_data(outcome.map)
         self.export_button.setEnabled(True)
         flagged = sum(1 for w in result.workflows if any(v.level in ("medium", "high") for v in w.patterns))
         self.status.setText(f"{len(result.workflows)} workflows, {len(outcome.map.generation_ids)} generations "
@@ -275,3 +395,11 @@ class AuditView(QWidget):
             return
         self.workflow_info.setHtml(workflow_html(workflow))
         self.tabs.setCurrentIndex(TAB_WORKFLOW)
+
+    def _on_method(self, _index: int) -> None:
+        self.project(self.method.currentData())
+
+    def _on_selection(self, generation_ids: list) -> None:
+        self.selection.set_selection(self.map.data, self.map.selected)
+        if generation_ids:
+            self.tabs.setCurrentIndex(TAB_SELECTION)

@@ -1,9 +1,12 @@
 """The map: generations' prompts and the pattern library's exemplars in one 2-D projection (UI thread).
 
 pyqtgraph items are created once and updated with setData. Pattern regions are the convex hulls of
-their exemplars, labelled with the pattern's name. Points are coloured by workflow or by top pattern;
-the legend says which colour is which. Hover shows a prompt excerpt; a click emits
-generation_clicked(generation_id); highlight_workflow() enlarges one workflow's points.
+their exemplars' cores, labelled. Level of detail keeps pan and zoom fluid with many points: after
+the view settles (LOD_DELAY_MS), the points inside it are drawn one by one when there are at most
+POINTS_LIMIT of them, otherwise as a coloured density image of the view; while panning, what is
+drawn just moves. Points are coloured by workflow, top pattern, level, time or model, optionally
+sized by score; hover shows a prompt excerpt; a click emits generation_clicked(id); a box or lasso
+drag (select modes) emits selection_changed(list of generation ids).
 """
 
 from __future__ import annotations
@@ -13,55 +16,26 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from app.ui.audit.audit_tasks import MapData
+from app.core.audit.map_data import MapData
+from app.core.audit.map_geometry import ViewIndex, convex_hull, core_points, density_image, points_in_polygon
+from app.ui.audit.plot_export import save_png, save_svg
+from app.ui.audit.map_style import COLOUR_MODES, PALETTE, POINT_SIZE, Colouring, colouring, point_sizes
 
-PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
-           "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
-COLOUR_MODES = {"workflow": "Colour by workflow", "pattern": "Colour by top pattern"}
-POINT_SIZE, HIGHLIGHT_SIZE, DIMMED_ALPHA = 7, 12, 60
-EXEMPLAR_SIZE = 6
-
-
-REGION_CORE_SHARE = 0.6
+SELECT_MODES = {"pan": "Pan and zoom", "box": "Box select", "lasso": "Lasso select"}
+HIGHLIGHT_SIZE, DIMMED_ALPHA, EXEMPLAR_SIZE = 12, 50, 6
+POINTS_LIMIT = 12_000      # more points than this in view: a density image instead
+DENSITY_CELL_PX = 2        # screen pixels per density cell
+LOD_DELAY_MS = 40
+RANGE_PADDING = 0.05
 
 
 def colour(index: int) -> QColor:
     """The index-th category colour."""
     return QColor(PALETTE[index % len(PALETTE)])
-
-
-def core_points(points: np.ndarray, share: float = REGION_CORE_SHARE) -> np.ndarray:
-    """The `share` of points closest to their median: a pattern's region without its outliers, so
-    that nine regions in one projection stay readable."""
-    if len(points) < 4:
-        return points
-    distance = np.linalg.norm(points - np.median(points, axis=0), axis=1)
-    keep = max(3, int(round(len(points) * share)))
-    return points[np.argsort(distance)[:keep]]
-
-
-def convex_hull(points: np.ndarray) -> np.ndarray:
-    """The convex hull of 2-D points (Andrew's monotone chain), closed (first point repeated)."""
-    pts = sorted(set(map(tuple, np.round(points, 9))))
-    if len(pts) < 3:
-        return np.array(pts + pts[:1]) if pts else np.zeros((0, 2))
-
-    def half(seq: list) -> list:
-        out: list = []
-        for p in seq:
-            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
-                                     - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
-                out.pop()
-            out.append(p)
-        return out
-
-    lower, upper = half(pts), half(pts[::-1])
-    hull = lower[:-1] + upper[:-1]
-    return np.array(hull + hull[:1])
 
 
 class _Tip:
@@ -76,39 +50,108 @@ class _Tip:
         return panel.tip_text(data) if panel is not None else ""
 
 
+class MapViewBox(pg.ViewBox):
+    """A ViewBox whose left drag draws a selection box or lasso in the select modes.
+    Emits polygon_drawn(ndarray m x 2, view coordinates) when the drag ends."""
+
+    polygon_drawn = Signal(object)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.select_mode = "pan"
+        self._path: list[tuple[float, float]] = []
+        self.outline = pg.PlotCurveItem(pen=pg.mkPen("#111111", width=1, style=Qt.PenStyle.DashLine))
+        self.addItem(self.outline, ignoreBounds=True)
+
+    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: ANN001,N802 - pyqtgraph override
+        if self.select_mode == "pan" or ev.button() != Qt.MouseButton.LeftButton:
+            super().mouseDragEvent(ev, axis)
+            return
+        ev.accept()
+        here = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            start = self.mapSceneToView(ev.buttonDownScenePos())
+            self._path = [(start.x(), start.y())]
+        if self.select_mode == "box":
+            (x0, y0), (x1, y1) = self._path[0], (here.x(), here.y())
+            polygon = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+        else:
+            self._path.append((here.x(), here.y()))
+            polygon = self._path
+        closed = np.array([*polygon, polygon[0]])
+        self.outline.setData(closed[:, 0], closed[:, 1])
+        if ev.isFinish():
+            self.outline.setData([], [])
+            self.polygon_drawn.emit(np.array(polygon))
+
+
 class MapPanel(QWidget):
-    """The projection plot with its colouring choice and legend."""
+    """The projection plot with its colouring, sizing and selection choices and a legend."""
 
     generation_clicked = Signal(int)
+    selection_changed = Signal(list)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.data: MapData | None = None
         self.highlighted = ""
+        self.selected = np.zeros(0, dtype=np.int64)
+        self.shown = np.zeros(0, dtype=np.int64)       # indices drawn as points now
+        self.density_shown = False
+        self._colouring: Colouring | None = None
+        self._index: ViewIndex | None = None
+        self._sizes = np.zeros(0)
+        self._build()
+
+    def _build(self) -> None:
         self.colour_by = QComboBox()
         for key, label in COLOUR_MODES.items():
             self.colour_by.addItem(label, key)
         self.colour_by.currentIndexChanged.connect(lambda _i: self._restyle())
+        self.size_by_score = QCheckBox("Size by score")
+        self.size_by_score.toggled.connect(lambda _on: self._restyle())
+        self.select_mode = QComboBox()
+        for key, label in SELECT_MODES.items():
+            self.select_mode.addItem(label, key)
+        self.select_mode.currentIndexChanged.connect(self._on_select_mode)
         self.legend = QLabel("")
         self.legend.setObjectName("Muted")
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
-        self.plot = pg.PlotWidget()
+        self.view_box = MapViewBox()
+        self.view_box.polygon_drawn.connect(self.select_polygon)
+        self.plot = pg.PlotWidget(viewBox=self.view_box)
         self.plot.setBackground(None)
         self.plot.hideAxis("left")
         self.plot.hideAxis("bottom")
-        self.plot.setAspectLocked(False)
         self._region_items: list[pg.PlotCurveItem] = []
         self._label_items: list[pg.TextItem] = []
+        self.density = pg.ImageItem(axisOrder="row-major")
+        self.density.setZValue(-1)
         self.exemplars = pg.ScatterPlotItem(symbol="t", size=EXEMPLAR_SIZE, pen=None, hoverable=True,
                                             tip=lambda x, y, data: f"library example ({data})")
         self.points = pg.ScatterPlotItem(size=POINT_SIZE, pen=None, hoverable=True, tip=_Tip(self))
-        self.plot.addItem(self.exemplars)
-        self.plot.addItem(self.points)
+        self.overlay = pg.ScatterPlotItem(size=HIGHLIGHT_SIZE, pen=pg.mkPen("#111111", width=1.5), hoverable=True,
+                                          tip=_Tip(self))
+        self.selection_marks = pg.ScatterPlotItem(size=HIGHLIGHT_SIZE + 4, symbol="o", brush=None,
+                                                  pen=pg.mkPen("#e11d48", width=1.5))
+        for item in (self.density, self.exemplars, self.points, self.overlay, self.selection_marks):
+            self.plot.addItem(item)
         self.points.sigClicked.connect(self._on_clicked)
+        self.overlay.sigClicked.connect(self._on_clicked)
+        self._lod_timer = QTimer(self)
+        self._lod_timer.setSingleShot(True)
+        self._lod_timer.setInterval(LOD_DELAY_MS)
+        self._lod_timer.timeout.connect(self.update_lod)
+        self.view_box.sigRangeChanged.connect(lambda *_a: self._lod_timer.start())
         top = QHBoxLayout()
         top.addWidget(QLabel("Map"))
+        self.method_label = QLabel("")
+        self.method_label.setObjectName("Muted")
+        top.addWidget(self.method_label)
         top.addStretch(1)
+        top.addWidget(self.select_mode)
+        top.addWidget(self.size_by_score)
         top.addWidget(self.colour_by)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -118,22 +161,25 @@ class MapPanel(QWidget):
 
     # -- model -> widget ---------------------------------------------------------------------------
 
-    def set_data(self, data: MapData) -> None:
-        """Show a new projection (exemplars, regions, labels and generation points)."""
+    def set_data(self, data: MapData, keep_view: bool = False) -> None:
+        """Show a projection (exemplars, regions, labels, generation points); keep_view keeps the
+        current pan and zoom (an incremental refresh)."""
         self.data = data
-        pattern_ids = list(data.pattern_names)
+        self._index = ViewIndex(data.points)
+        self.selected = self.selected[self.selected < len(data.generation_ids)] if keep_view else \
+            np.zeros(0, dtype=np.int64)
+        self.method_label.setText(f"({data.method.upper()}, {len(data.generation_ids):,} generations)")
         for item in (*self._region_items, *self._label_items):
             self.plot.removeItem(item)
         self._region_items, self._label_items = [], []
         patterns = np.array(data.exemplar_patterns)
-        for index, pid in enumerate(pattern_ids):
+        for index, pid in enumerate(data.pattern_ids):
             mine = data.exemplar_points[patterns == pid] if len(patterns) else np.zeros((0, 2))
             if not len(mine):
                 continue
             hull = convex_hull(core_points(mine))
-            line = QColor(colour(index))
+            line, fill = QColor(colour(index)), QColor(colour(index))
             line.setAlpha(140)
-            fill = QColor(colour(index))
             fill.setAlpha(22)
             region = pg.PlotCurveItem(hull[:, 0], hull[:, 1], pen=pg.mkPen(line, width=1), brush=pg.mkBrush(fill),
                                       fillLevel=None)
@@ -146,61 +192,131 @@ class MapPanel(QWidget):
             self._region_items.append(region)
             self._label_items.append(label)
         self.exemplars.setData(pos=data.exemplar_points,
-                               brush=[pg.mkBrush(colour(pattern_ids.index(p))) for p in data.exemplar_patterns],
+                               brush=[pg.mkBrush(colour(data.pattern_ids.index(p))) for p in data.exemplar_patterns],
                                data=[data.pattern_names[p] for p in data.exemplar_patterns])
+        if not keep_view:
+            self.reset_view()
         self._restyle()
-        self.plot.autoRange()
+
+    def reset_view(self) -> None:
+        """Zoom to show every point and exemplar."""
+        if self.data is None:
+            return
+        everything = np.vstack([self.data.points.reshape(-1, 2), self.data.exemplar_points.reshape(-1, 2)])
+        if not len(everything):
+            return
+        low, high = everything.min(axis=0), everything.max(axis=0)
+        pad = (high - low) * RANGE_PADDING + 1e-6
+        self.view_box.setRange(xRange=(low[0] - pad[0], high[0] + pad[0]), yRange=(low[1] - pad[1], high[1] + pad[1]),
+                               padding=0)
 
     def set_colour_mode(self, mode: str) -> None:
-        """Colour points by 'workflow' or 'pattern' (the top-scoring pattern)."""
+        """Colour points by 'workflow', 'pattern', 'level', 'time' or 'model'."""
         self.colour_by.setCurrentIndex(self.colour_by.findData(mode))
 
+    def set_select_mode(self, mode: str) -> None:
+        """'pan', 'box' or 'lasso': what a left drag on the map does."""
+        self.select_mode.setCurrentIndex(self.select_mode.findData(mode))
+
     def highlight_workflow(self, name: str) -> None:
-        """Enlarge one workflow's points and dim the others ('' for none)."""
+        """Draw one workflow's points large and outlined, the others dimmed ('' for none)."""
         self.highlighted = name
-        self._restyle()
+        self.update_lod()
 
     def categories(self) -> list[str]:
-        """The categories of the current colouring, in legend order."""
-        if self.data is None:
-            return []
-        if self.colour_by.currentData() == "pattern":
-            return list(self.data.pattern_names)
-        return sorted(set(self.data.workflows))
+        """The legend labels of the current colouring, in order."""
+        return list(self._colouring.labels) if self._colouring else []
 
     def point_brushes(self) -> list[QColor]:
-        """The colour of every generation point, in order."""
-        return [spot.brush().color() for spot in self.points.points()]
+        """The colour of every generation point drawn now (points and overlay), in index order."""
+        spots = [*self.points.points(), *self.overlay.points()]
+        return [spot.brush().color() for spot in sorted(spots, key=lambda s: s.data())]
+
+    def highlighted_indices(self) -> np.ndarray:
+        """Indices of the points drawn highlighted now."""
+        return np.array(sorted(spot.data() for spot in self.overlay.points()), dtype=np.int64)
+
+    def select_polygon(self, polygon: np.ndarray) -> None:
+        """Select the generations inside a polygon (view coordinates); emits selection_changed(ids)."""
+        if self.data is None:
+            return
+        self.selected = points_in_polygon(self.data.points, polygon)
+        self._draw_selection()
+        self.selection_changed.emit([self.data.generation_ids[i] for i in self.selected])
+
+    def clear_selection(self) -> None:
+        """Select nothing."""
+        self.select_polygon(np.zeros((0, 2)))
 
     def save_png(self, path: Path) -> bool:
         """Write the map (as shown) to a PNG file."""
-        return self.plot.grab().save(str(path), "PNG")
+        return save_png(self.plot, path)
 
-    # -- internals ---------------------------------------------------------------------------------
+    def save_svg(self, path: Path) -> None:
+        """Write the map (as shown) to an SVG file."""
+        save_svg(self.plot, path, "Stillroom audit map")
+
+    # -- level of detail ---------------------------------------------------------------------------
+
+    def update_lod(self) -> None:
+        """Redraw what is in view: points one by one, or a density image when there are too many."""
+        self._lod_timer.stop()
+        data, colours = self.data, self._colouring
+        if data is None or colours is None or self._index is None:
+            return
+        (x0, x1), (y0, y1) = self.view_box.viewRange()
+        visible = self._index.in_rect(x0, x1, y0, y1)
+        chosen = np.zeros(len(data.generation_ids), dtype=bool)
+        if self.highlighted:
+            chosen = np.array([w == self.highlighted for w in data.workflows], dtype=bool)
+        plain = visible[~chosen[visible]]
+        marked = visible[chosen[visible]][:POINTS_LIMIT]
+        if len(visible) <= POINTS_LIMIT:
+            self.density.setVisible(False)
+            self.density_shown = False
+            self._draw_points(self.points, plain, dim=bool(self.highlighted))
+        else:
+            width = max(16, int(self.view_box.width() / DENSITY_CELL_PX))
+            height = max(16, int(self.view_box.height() / DENSITY_CELL_PX))
+            image = density_image(data.points[plain], colours.codes[plain], colours.rgb(), (x0, x1, y0, y1),
+                                  (width, height))
+            self.density.setImage(image, autoLevels=False)
+            self.density.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
+            self.density.setOpacity(0.45 if self.highlighted else 1.0)
+            self.density.setVisible(True)
+            self.density_shown = True
+            self._draw_points(self.points, np.zeros(0, dtype=np.int64), dim=False)
+        self._draw_points(self.overlay, marked, dim=False, size=HIGHLIGHT_SIZE)
+        self.shown = np.sort(np.concatenate([plain if not self.density_shown else plain[:0], marked]))
+        self._draw_selection()
+
+    def _draw_points(self, item: pg.ScatterPlotItem, indices: np.ndarray, dim: bool, size: float | None = None) -> None:
+        colours, data = self._colouring, self.data
+        assert colours is not None and data is not None
+        table = [QColor(c) for c in colours.colours]
+        if dim:
+            for c in table:
+                c.setAlpha(DIMMED_ALPHA)
+        brushes = [pg.mkBrush(c) for c in table]
+        codes = colours.codes[indices]
+        item.setData(pos=data.points[indices], brush=[brushes[c] for c in codes],
+                     size=self._sizes[indices] if size is None else size, data=indices)
+
+    def _draw_selection(self) -> None:
+        if self.data is None:
+            return
+        shown = self.selected[:POINTS_LIMIT]
+        self.selection_marks.setData(pos=self.data.points[shown])
 
     def _restyle(self) -> None:
-        data = self.data
-        if data is None:
+        if self.data is None:
             return
-        by_pattern = self.colour_by.currentData() == "pattern"
-        categories = self.categories()
-        index = {name: i for i, name in enumerate(categories)}
-        keys = data.top_patterns if by_pattern else data.workflows
-        brushes, sizes, pens = [], [], []
-        for key, workflow in zip(keys, data.workflows):
-            color = QColor(colour(index[key]))
-            chosen = workflow == self.highlighted
-            if self.highlighted and not chosen:
-                color.setAlpha(DIMMED_ALPHA)
-            brushes.append(pg.mkBrush(color))
-            sizes.append(HIGHLIGHT_SIZE if chosen else POINT_SIZE)
-            pens.append(pg.mkPen("#111111", width=1.5) if chosen else pg.mkPen(None))
-        self.points.setData(pos=data.points, brush=brushes, size=sizes, pen=pens,
-                            data=list(range(len(data.generation_ids))))
-        names = data.pattern_names if by_pattern else {c: c for c in categories}
+        self._colouring = colouring(self.data, self.colour_by.currentData())
+        self._sizes = point_sizes(self.data, self.size_by_score.isChecked())
         self.legend.setText(" ".join(
-            f"<span style='color:{PALETTE[i % len(PALETTE)]}'>\u25cf</span>&nbsp;{names[c]}&nbsp;&nbsp;"
-            for i, c in enumerate(categories)) + "&nbsp;&nbsp;\u25b2 library examples")
+            f"<span style='color:{c}'>\u25cf</span>&nbsp;{label}&nbsp;&nbsp;"
+            for c, label in zip(self._colouring.colours, self._colouring.labels)) + "&nbsp;&nbsp;\u25b2 library examples")
+        self.update_lod()
 
     def tip_text(self, data: int | None) -> str:
         """The hover text of the data-th generation point: id, workflow, prompt excerpt, top pattern."""
@@ -210,6 +326,9 @@ class MapPanel(QWidget):
         return (f"#{d.generation_ids[data]} · {d.workflows[data]}\n{d.excerpts[data]}\n"
                 f"top pattern: {d.pattern_names.get(d.top_patterns[data], '')} ({d.top_scores[data]:.2f})")
 
+    def _on_select_mode(self, _index: int) -> None:
+        self.view_box.select_mode = self.select_mode.currentData()
+
     def _on_clicked(self, _item: object, points: list, _event: object) -> None:
         if self.data is not None and len(points):
-            self.generation_clicked.emit(self.data.generation_ids[points[0].data()])
+            self.generation_clicked.emit(self.data.generation_ids[int(points[0].data())])

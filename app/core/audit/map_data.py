@@ -1,0 +1,132 @@
+"""What the audit map and timeline draw, read from the ledger and placed with a cached projection.
+
+Qt-free; runs on an audit worker thread with its own connection. build_map() fits a projection the
+first time for a (library, method) and afterwards only places prompts it has not placed before.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+from sqlite_utils import Database
+
+from app.core.audit.embeddings import DIM, Encoder, embed_missing, load_vectors, text_key
+from app.core.audit.patterns import PatternLibrary
+from app.core.audit.projection import FittedProjection, ProjectionProgress, ProjectionStore, fit_projection
+from app.core.audit.run import AuditProgress, AuditResult
+from app.core.cancel import NEVER, CancelToken
+
+EXCERPT_CHARS = 160
+NO_MODEL = "(unknown model)"
+
+
+@dataclass
+class MapData:
+    """Generation points and the library's exemplars in 2-D, with what colours and sizes them.
+
+    Per generation (same order): generation_ids, workflows, models, started (UTC epoch seconds),
+    scores (n x patterns, the pattern_ids order), top_patterns, top_scores, levels (its workflow's
+    level for its top pattern), excerpts, points (n x 2)."""
+
+    generation_ids: list[int]
+    workflows: list[str]
+    top_patterns: list[str]
+    top_scores: np.ndarray
+    excerpts: list[str]
+    points: np.ndarray
+    exemplar_points: np.ndarray
+    exemplar_patterns: list[str]
+    pattern_names: dict[str, str] = field(default_factory=dict)
+    models: list[str] = field(default_factory=list)
+    started: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    levels: list[str] = field(default_factory=list)
+    method: str = "pca"
+
+    @property
+    def pattern_ids(self) -> list[str]:
+        """Pattern ids in score-column order."""
+        return list(self.pattern_names)
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """One line of at most `limit` characters."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
+
+
+def epoch_seconds(stamp: str | None) -> float:
+    """A ledger timestamp (ISO 8601) as UTC epoch seconds (naive stamps are taken as UTC; 0 if absent)."""
+    if not stamp:
+        return 0.0
+    moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.timestamp()
+
+
+def _levels(result: AuditResult | None, workflows: list[str], tops: list[str]) -> list[str]:
+    table = {(w.name, v.id): v.level for w in (result.workflows if result else []) for v in w.patterns}
+    return [table.get((w, p), "none") for w, p in zip(workflows, tops)]
+
+
+def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: ProjectionStore, method: str,
+              result: AuditResult | None = None,
+              cancel: CancelToken = NEVER) -> Iterator[AuditProgress | ProjectionProgress | MapData]:
+    """Project the audited generations and the exemplars; yields progress, then MapData (nothing if
+    cancelled). Fits `method` once per library; new prompts are placed with the fitted transform."""
+    ids = library.pattern_ids
+    exemplar_texts = [t for pid in ids for t in library.patterns[pid].exemplars]
+    exemplar_patterns = [pid for pid in ids for _ in library.patterns[pid].exemplars]
+    for progress in embed_missing(db, encoder, exemplar_texts, cancel):  # cached: usually nothing to do
+        yield AuditProgress("map", progress.embedded, progress.missing)
+    if cancel.cancelled:
+        return
+    rows = db.execute(
+        "SELECT s.generation_id, s.workflow, s.text_key, s.scores, g.prompt, g.system_prompt, s.started_at, "
+        "g.model_name FROM audit_scores s JOIN generations g ON g.id = s.generation_id "
+        "WHERE s.library_hash = ? ORDER BY s.generation_id", [library.content_hash]).fetchall()
+    exemplar_keys = [text_key(t) for t in exemplar_texts]
+    keys = exemplar_keys + [r[2] for r in rows]
+    projection = store.get(library.content_hash, method)
+    if projection is None:
+        fitted: FittedProjection | None = None
+        for item in fit_projection(method, load_vectors(db, keys, encoder.name), cancel, store.folder):
+            if isinstance(item, FittedProjection):
+                fitted = item
+            else:
+                yield item
+        if fitted is None or cancel.cancelled:
+            return
+        store.put(library.content_hash, fitted)
+        projection = fitted
+    missing = [i for i, key in enumerate(keys) if key not in projection.coords]
+    vectors = np.zeros((len(keys), DIM if missing else 0), dtype=np.float32)
+    if missing:
+        vectors[missing] = load_vectors(db, [keys[i] for i in missing], encoder.name)
+    placed: np.ndarray | None = None
+    for item in projection.place(keys, vectors, cancel):
+        if isinstance(item, np.ndarray):
+            placed = item
+        else:
+            yield item
+    if placed is None or cancel.cancelled:
+        return
+    if missing:
+        store.save_coords(library.content_hash, method)
+    scores = np.array([json.loads(r[3]) for r in rows], dtype=np.float32).reshape(len(rows), len(ids))
+    top = scores.argmax(axis=1) if len(rows) else np.zeros(0, dtype=int)
+    workflows = [r[1] for r in rows]
+    top_patterns = [ids[i] for i in top]
+    yield MapData(
+        generation_ids=[int(r[0]) for r in rows], workflows=workflows, top_patterns=top_patterns,
+        top_scores=scores[np.arange(len(rows)), top].astype(np.float64) if len(rows) else np.zeros(0),
+        excerpts=[excerpt(r[4] or r[5] or "") for r in rows],
+        points=placed[len(exemplar_keys):], exemplar_points=placed[:len(exemplar_keys)],
+        exemplar_patterns=exemplar_patterns, pattern_names={pid: library.patterns[pid].name for pid in ids},
+        models=[r[7] or NO_MODEL for r in rows], started=np.array([epoch_seconds(r[6]) for r in rows]),
+        scores=scores, levels=_levels(result, workflows, top_patterns), method=method)

@@ -1,0 +1,100 @@
+"""The audit timeline (UI thread): generations per hour or day stacked by workflow, and each
+pattern's mean score per bin. Built from the map's data (build_timeline, numpy only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+
+from app.core.audit.map_data import MapData
+from app.core.audit.timeline import Timeline, build_timeline, pick_unit
+from app.ui.audit.plot_export import save_png, save_svg
+from app.ui.audit.map_style import PALETTE
+
+UNIT_CHOICES = {"auto": "Automatic bins", "hour": "Per hour", "day": "Per day"}
+BAR_SHARE = 0.85
+
+
+class TimelinePanel(QWidget):
+    """Two stacked plots sharing a time axis; set_data() redraws both."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.data: MapData | None = None
+        self.timeline: Timeline | None = None
+        self.unit = QComboBox()
+        for key, label in UNIT_CHOICES.items():
+            self.unit.addItem(label, key)
+        self.unit.currentIndexChanged.connect(lambda _i: self._redraw())
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground(None)
+        self.volume = self.graphics.addPlot(row=0, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+        self.volume.setLabel("left", "generations")
+        self.volume.setTitle("Generations per bin, by workflow")
+        self.volume_legend = self.volume.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.scores = self.graphics.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
+        self.scores.setLabel("left", "mean score")
+        self.scores.setTitle("Mean pattern score per bin")
+        self.scores.setXLink(self.volume)
+        self.scores.setYRange(0, 1)
+        self.scores_legend = self.scores.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        top = QHBoxLayout()
+        top.addWidget(QLabel("Timeline"))
+        top.addStretch(1)
+        top.addWidget(self.unit)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(top)
+        layout.addWidget(self.graphics, 1)
+
+    def set_data(self, data: MapData) -> None:
+        """Redraw from a map's data (model -> widget)."""
+        self.data = data
+        self._redraw()
+
+    def bars(self) -> list[pg.BarGraphItem]:
+        """The stacked bar items, one per workflow."""
+        return [item for item in self.volume.items if isinstance(item, pg.BarGraphItem)]
+
+    def save_png(self, path: Path) -> bool:
+        """Write both plots to a PNG file."""
+        return save_png(self.graphics, path)
+
+    def save_svg(self, path: Path) -> None:
+        """Write both plots to an SVG file."""
+        save_svg(self.graphics, path, "Stillroom audit timeline")
+
+    def _redraw(self) -> None:
+        self.volume.clear()
+        self.scores.clear()
+        self.volume_legend.clear()
+        self.scores_legend.clear()
+        data = self.data
+        if data is None:
+            return
+        unit = self.unit.currentData()
+        if unit == "auto":
+            unit = pick_unit(data.started)
+        timeline = build_timeline(data.started, data.workflows, data.scores, data.pattern_ids, unit)
+        self.timeline = timeline
+        if not len(timeline.bin_starts):
+            return
+        base = np.zeros(len(timeline.bin_starts))
+        width = timeline.seconds * BAR_SHARE
+        for i, name in enumerate(timeline.workflows):
+            heights = timeline.counts[i]
+            bar = pg.BarGraphItem(x0=timeline.bin_starts, width=width, y0=base.copy(), height=heights,
+                                  brush=PALETTE[i % len(PALETTE)], pen=None)
+            self.volume.addItem(bar)
+            self.volume_legend.addItem(bar, name)
+            base = base + heights
+        centres = timeline.bin_starts + timeline.seconds / 2
+        for i, pid in enumerate(timeline.pattern_ids):
+            curve = self.scores.plot(centres, timeline.pattern_means[i], pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2),
+                                     symbol="o", symbolSize=4, symbolBrush=PALETTE[i % len(PALETTE)], connect="finite")
+            self.scores_legend.addItem(curve, data.pattern_names.get(pid, pid))
+        self.volume.setXRange(timeline.bin_starts[0], timeline.bin_starts[-1] + timeline.seconds, padding=0.02)
+        self.scores.setYRange(0, 1)

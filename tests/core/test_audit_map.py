@@ -1,0 +1,142 @@
+"""The audit map's Qt-free parts: projections (PCA fit, cache on disk, placing new points without
+refitting), geometry (lasso, view index, density image), the timeline's bins and selection export."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.core.audit.map_data import epoch_seconds
+from app.core.audit.map_geometry import ViewIndex, convex_hull, density_image, points_in_polygon
+from app.core.audit.projection import FittedProjection, ProjectionProgress, ProjectionStore, fit_projection
+from app.core.audit.selection import export_selection
+from app.core.audit.timeline import build_timeline, pick_unit
+from app.core.cancel import CancelToken
+from app.core.store import Ledger, open_db
+from tests.core.records import record
+
+RNG = np.random.default_rng(7)
+
+
+def clusters(n: int = 300, dim: int = 32) -> np.ndarray:
+    """Three well-separated clusters of unit vectors."""
+    centres = np.eye(dim)[:3] * 5
+    data = np.vstack([centres[i % 3] + RNG.normal(0, 0.3, dim) for i in range(n)]).astype(np.float32)
+    return data / np.linalg.norm(data, axis=1, keepdims=True)
+
+
+def fitted(method: str, vectors: np.ndarray, cancel: CancelToken | None = None,
+           root: Path | None = None) -> FittedProjection | None:
+    items = list(fit_projection(method, vectors, cancel or CancelToken(), root))
+    assert all(isinstance(i, ProjectionProgress) for i in items[:-1])
+    return items[-1] if items and isinstance(items[-1], FittedProjection) else None
+
+
+def test_pca_separates_clusters_and_places_new_points_with_the_same_transform(tmp_path: Path) -> None:
+    data = clusters()
+    projection = fitted("pca", data)
+    assert projection is not None and projection.method == "pca"
+    keys = [f"k{i}" for i in range(len(data))]
+    items = list(projection.place(keys, data))
+    placed = items[-1]
+    assert placed.shape == (len(data), 2) and items[0] == ProjectionProgress("placing", len(data), len(data))
+    centres = [placed[i::3].mean(axis=0) for i in range(3)]
+    spread = max(placed[i::3].std(axis=0).max() for i in range(3))
+    assert min(np.linalg.norm(a - b) for a in centres for b in centres if a is not b) > 3 * spread
+    # known keys are not transformed again (their rows are not even read)
+    again = list(projection.place(keys, np.zeros((len(keys), 0))))
+    assert len(again) == 1 and np.allclose(again[0], placed)
+
+
+def test_store_keeps_projection_and_coordinates_on_disk(tmp_path: Path) -> None:
+    data = clusters(60)
+    store = ProjectionStore(tmp_path)
+    projection = fitted("pca", data)
+    store.put("a" * 64, projection)
+    placed = list(projection.place(["x", "y"], data[:2]))[-1]
+    store.save_coords("a" * 64, "pca")
+    other = ProjectionStore(tmp_path).get("a" * 64, "pca")
+    assert other is not None and other is not projection and set(other.coords) == {"x", "y"}
+    assert np.allclose(list(other.place(["x", "y"], data[:2]))[-1], placed)
+    assert np.allclose(other.transform(data[:5]), projection.transform(data[:5]))
+    assert ProjectionStore(tmp_path).get("b" * 64, "pca") is None
+    (tmp_path / "projections" / f"{'a' * 16}-pca.pickle").write_bytes(b"not a pickle")
+    assert ProjectionStore(tmp_path).get("a" * 64, "pca") is None  # a broken cache is refitted, not fatal
+
+
+def test_projection_rejects_bad_input_and_honours_cancel() -> None:
+    with pytest.raises(ValueError, match="unknown projection method 'tsne'"):
+        list(fit_projection("tsne", clusters(10)))
+    with pytest.raises(ValueError, match="at least 3 vectors"):
+        list(fit_projection("pca", clusters(2)))
+    cancel = CancelToken()
+    cancel.cancel()
+    projection = fitted("pca", clusters(30))
+    assert not [i for i in projection.place(["a"], clusters(3)[:1], cancel) if isinstance(i, np.ndarray)]
+    assert fitted("umap", clusters(30), cancel) is None  # stops before importing umap
+
+
+def test_lasso_view_index_and_density_image() -> None:
+    points = RNG.uniform(0, 10, (20_000, 2))
+    square = np.array([(2, 2), (4, 2), (4, 4), (2, 4)])
+    inside = points_in_polygon(points, square)
+    expected = np.flatnonzero((points[:, 0] > 2) & (points[:, 0] < 4) & (points[:, 1] > 2) & (points[:, 1] < 4))
+    assert set(inside) == set(expected)
+    triangle = np.array([(0, 0), (10, 0), (0, 10)])
+    assert set(points_in_polygon(points, triangle)) == set(np.flatnonzero(points.sum(axis=1) < 10))
+    assert len(points_in_polygon(points, square[:2])) == 0
+    index = ViewIndex(points)
+    assert list(index.in_rect(2, 4, 2, 4)) == list(expected)
+    codes = (points[:, 0] > 5).astype(np.int64)
+    image = density_image(points, codes, np.array([[255, 0, 0], [0, 0, 255]]), (0, 10, 0, 10), (20, 10))
+    assert image.shape == (10, 20, 4) and (image[..., 3] > 0).all()
+    assert image[:, :9, 0].min() == 255 and image[:, 11:, 2].min() == 255  # left red, right blue
+    empty = density_image(points, codes, np.array([[255, 0, 0], [0, 0, 255]]), (20, 30, 0, 10), (8, 8))
+    assert not empty.any()
+    hull = convex_hull(np.array([(0, 0), (1, 0), (1, 1), (0, 1), (0.5, 0.5)]))
+    assert len(hull) == 5 and tuple(hull[0]) == tuple(hull[-1])
+
+
+def test_timeline_bins_by_hour_and_day() -> None:
+    start = epoch_seconds("2026-03-02T09:10:00+00:00")
+    started = np.array([start, start + 60, start + 3600, start + 7300, start + 7400])
+    workflows = ["a", "b", "a", "a", "b"]
+    scores = np.array([[0.2, 1.0], [0.4, 0.0], [0.6, 0.5], [0.1, 0.1], [0.3, 0.3]])
+    timeline = build_timeline(started, workflows, scores, ["p", "q"], "hour")
+    assert timeline.workflows == ["a", "b"] and timeline.seconds == 3600
+    assert timeline.counts.tolist() == [[1, 1, 1], [1, 0, 1]]
+    assert timeline.bin_starts[0] == epoch_seconds("2026-03-02T09:00:00+00:00")
+    assert np.allclose(timeline.pattern_means[0], [0.3, 0.6, 0.2])
+    day = build_timeline(started, workflows, scores, ["p", "q"], "day")
+    assert day.counts.tolist() == [[3], [2]] and pick_unit(started) == "hour"
+    assert pick_unit(np.array([0.0, 10 * 86400])) == "day"
+    with pytest.raises(ValueError, match="unknown timeline unit 'week'"):
+        build_timeline(started, workflows, scores, ["p", "q"], "week")
+    assert epoch_seconds("2026-03-02T09:10:00") == start and epoch_seconds(None) == 0.0
+
+
+def test_selection_export_jsonl_and_csv(tmp_path: Path) -> None:
+    ledger = Ledger.open(tmp_path / "ledger.db")
+    try:
+        ledger.append_many([record(i, workflow="w", prompt=f"prompt, with \"quotes\"\nand lines {i}") for i in range(4)])
+    finally:
+        ledger.close()
+    db = open_db(tmp_path / "ledger.db")
+    try:
+        audit = {2: {"top_pattern": "autograding", "top_score": 0.7, "level": "low"}}
+        assert export_selection(db, [2, 3], tmp_path / "sel.jsonl", audit) == 2
+        rows = [json.loads(line) for line in (tmp_path / "sel.jsonl").read_text(encoding="utf-8").splitlines()]
+        assert [r["id"] for r in rows] == [2, 3] and rows[0]["top_pattern"] == "autograding"
+        assert rows[1]["prompt"] == "prompt, with \"quotes\"\nand lines 2"
+        export_selection(db, [2, 3], tmp_path / "sel.csv", audit)
+        with (tmp_path / "sel.csv").open(encoding="utf-8", newline="") as handle:
+            parsed = list(csv.DictReader(handle))
+        assert [r["id"] for r in parsed] == ["2", "3"] and parsed[1]["prompt"] == rows[1]["prompt"]
+        with pytest.raises(ValueError, match="use .jsonl or .csv"):
+            export_selection(db, [2], tmp_path / "sel.xlsx")
+    finally:
+        db.close()

@@ -10,7 +10,7 @@ TORCH_SPEC ?= torch==2.13.0
 # Extra flags for building llama.cpp, e.g. CMAKE_ARGS="-DGGML_CUDA=on" (see README).
 export CMAKE_ARGS
 
-.PHONY: setup run test bench clean-venv
+.PHONY: setup run test bench clean-venv package
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ test: setup
 
 bench: setup
 	HF_HUB_OFFLINE=1 $(PY) tests/bench/run_all.py
+
+# The one-folder app in dist/stillroom (see packaging/README.md); then packaging/build_appimage.sh.
+package: setup
+	$(PY) -m pip install --quiet -e ".[package]"
+	HF_HUB_OFFLINE=1 $(PY) -m PyInstaller packaging/stillroom.spec --noconfirm --distpath dist --workpath build
 
 clean-venv:
 	rm -rf $(VENV)

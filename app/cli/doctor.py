@@ -7,10 +7,9 @@ import sys
 
 import click
 
-from app.core.doctor import FAIL, INFO, OK, WARN, Check, DoctorReport, iter_checks
+from app.core.doctor import Check, DoctorReport, format_check, iter_checks, summary_line
 
 EXIT_PROBLEMS = 1
-_LABELS = {OK: "ok", INFO: "info", WARN: "WARN", FAIL: "FAIL"}
 
 
 @click.command("doctor")
@@ -30,26 +29,6 @@ def doctor(quick: bool, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
-        click.echo(summary(report))
+        click.echo(summary_line(report))
     if not report.ok:
         sys.exit(EXIT_PROBLEMS)
-
-
-def format_check(check: Check) -> str:
-    """One check as a line (and a `fix:` line for warnings and failures)."""
-    line = f"{_LABELS[check.status]:<5} {check.name}: {check.detail}"
-    if check.fix and check.status in (WARN, FAIL):
-        line += f"\n      fix: {check.fix}"
-    return line
-
-
-def summary(report: DoctorReport) -> str:
-    """The closing line: all well, or how many problems and warnings."""
-    if report.ok and not report.warnings:
-        return "All checks passed."
-    parts = []
-    if report.failures:
-        parts.append(f"{len(report.failures)} problem{'s' if len(report.failures) != 1 else ''}")
-    if report.warnings:
-        parts.append(f"{len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
-    return ", ".join(parts) + " (see the fix under each)."

@@ -73,6 +73,29 @@ class DoctorReport:
         return {"ok": self.ok, "counts": counts, "checks": [asdict(check) for check in self.checks]}
 
 
+_LABELS = {OK: "ok", INFO: "info", WARN: "WARN", FAIL: "FAIL"}
+
+
+def format_check(check: Check) -> str:
+    """One check as a line of text (and a `fix:` line for warnings and failures)."""
+    line = f"{_LABELS[check.status]:<5} {check.name}: {check.detail}"
+    if check.fix and check.status in (WARN, FAIL):
+        line += f"\n      fix: {check.fix}"
+    return line
+
+
+def summary_line(report: DoctorReport) -> str:
+    """The closing line: all well, or how many problems and warnings."""
+    if report.ok and not report.warnings:
+        return "All checks passed."
+    parts = []
+    if report.failures:
+        parts.append(f"{len(report.failures)} problem{'s' if len(report.failures) != 1 else ''}")
+    if report.warnings:
+        parts.append(f"{len(report.warnings)} warning{'s' if len(report.warnings) != 1 else ''}")
+    return ", ".join(parts) + " (see the fix under each)."
+
+
 def run_doctor(home: Path | None = None, *, quick: bool = False, cancel: CancelToken = NEVER) -> DoctorReport:
     """Run every check (see iter_checks) and return the report."""
     return DoctorReport(list(iter_checks(home, quick=quick, cancel=cancel)))

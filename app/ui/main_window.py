@@ -30,6 +30,7 @@ from app.ui.audit.audit_view import AuditView
 from app.ui.batch.batch_view import BatchView
 from app.ui.chat.chat_view import ChatView
 from app.ui.dialogs import show_error, show_info
+from app.ui.environment_dialog import open_environment_check
 from app.ui.icons import app_icon, tinted_icon
 from app.ui.import_dialog import ImportDialog
 from app.ui.ledger.ledger_view import LedgerView
@@ -153,6 +154,7 @@ class MainWindow(QMainWindow):
         ledger_menu.addAction("Search the ledger", QKeySequence.StandardKey.Find, self._find)
         ledger_menu.addAction("Verify ledger", QKeySequence("Ctrl+Shift+V"), self._verify)
         help_menu = bar.addMenu("&Help")
+        help_menu.addAction("Environment check…", lambda: open_environment_check(self))
         help_menu.addAction("About Stillroom", self._about)
 
     def _connect(self) -> None:

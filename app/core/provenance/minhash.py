@@ -17,7 +17,6 @@ band for binary search: 8 * (BANDS + 3) bytes per generation.
 
 from __future__ import annotations
 
-import sys
 import unicodedata
 import zlib
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ BANDS = 16
 ROWS = NUM_PERM // BANDS
 PREFIX_WORDS = 8
 MAX_BUCKET = 64  # ledger ids looked at per equal band or prefix key (a very common text)
+FOLD_LIMIT = 0x20000  # the Basic and Supplementary Multilingual Planes hold every punctuation and symbol
 PREFIX_WEIGHT = 8  # a shared beginning counts as much as this many equal bands
 _RNG = np.random.default_rng(0x5717)  # fixed: signatures are the same in every run
 _PERM_A = _RNG.integers(1, 2**63, size=NUM_PERM, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
@@ -44,7 +44,7 @@ EMPTY = np.uint64(0)  # band key of a text without words (never indexed)
 def _fold_table() -> dict[int, str]:
     """Every punctuation, symbol, control and format character (and "_") -> a space."""
     table = {ord("_"): " "}
-    for code in range(sys.maxunicode + 1):
+    for code in range(FOLD_LIMIT):
         category = unicodedata.category(chr(code))
         if category[0] in "PS" or category in ("Cc", "Cf"):
             table[code] = " "

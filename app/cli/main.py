@@ -11,6 +11,7 @@ from app.cli.batch import batch
 from app.cli.doctor import doctor
 from app.cli.generate import chat, generate
 from app.cli.import_cmd import import_command
+from app.cli.lab import lab
 from app.cli.log import log
 from app.cli.models import models
 from app.cli.provenance import provenance, verify
@@ -36,6 +37,7 @@ cli.add_command(keys)
 cli.add_command(batch)
 cli.add_command(audit)
 cli.add_command(import_command)
+cli.add_command(lab)
 cli.add_command(doctor)
 cli.add_command(provenance)
 cli.add_command(verify)

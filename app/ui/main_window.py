@@ -35,6 +35,7 @@ from app.ui.icons import app_icon, tinted_icon
 from app.ui.import_dialog import ImportDialog
 from app.ui.ledger.ledger_view import LedgerView
 from app.ui.models.model_view import ModelView
+from app.ui.provenance import ProvenanceView
 from app.ui.server.server_view import ServerView
 from app.ui.settings import THEMES, AppSettings
 from app.ui.status_bar import StatusBar, ledger_stats
@@ -80,6 +81,7 @@ class MainWindow(QMainWindow):
         self.add_view("batch", "Batch", self.batch)
         self.add_view("server", "Server", self.server)
         self.add_view("audit", "Audit", self.audit)
+        self.add_view("provenance", "Provenance", ProvenanceView(self.ledger_path))
         self._connect()
         self._restore()
         self._started = False

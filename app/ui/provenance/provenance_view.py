@@ -1,0 +1,493 @@
+"""The Provenance view: choose a dataset file, see its shape and first rows, name its fields by
+hand if needed, match it to the ledger, review what was traced, declare the license and
+description, write the dataset card, Croissant file and signed statement, and read the card.
+
+Every step that reads files runs on a GeneratorThread (jobs in provenance_tasks.py), one at a
+time; the widgets only show what the jobs yield. After a match the view reads the untraced rows'
+text and collects the statement (models, screening) for the review on its own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.provenance import TRACED_EXACT, TRACED_NEAR, UNTRACED, Declared, MatchProgress, MatchReport, RowProblem
+from app.core.provenance.statement import StatementProgress
+from app.ui.dialogs import show_error
+from app.ui.provenance.provenance_tasks import (
+    REVIEW_ROWS,
+    Detected,
+    Finished,
+    ReviewRows,
+    detect_job,
+    export_job,
+    match_job,
+    review_job,
+    statement_job,
+    write_job,
+)
+from app.workers.generator_thread import GeneratorThread
+
+TAB_DATASET, TAB_REVIEW, TAB_STATEMENT, TAB_CARD = range(4)
+AUTOMATIC = "(detected)"
+FIELD_ROLES = (("prompt", "Prompt field"), ("response", "Response field"), ("input", "Input field (Alpaca)"))
+LICENSES = ("", "cc-by-4.0", "cc-by-sa-4.0", "cc0-1.0", "mit", "apache-2.0", "odc-by", "other")
+DATASET_FILTER = "Datasets (*.jsonl *.ndjson *.json *.csv *.tsv *.parquet);;All files (*)"
+PHASES = {"hashing": "Hashing the file", "reading": "Reading rows and matching exactly",
+          "indexing": "Indexing the ledger's responses", "near": "Looking for edited rows"}
+CLIP = 160
+
+
+def _clip(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= CLIP else flat[:CLIP - 1] + "…"
+
+
+def _table(headers: list[str]) -> QTableWidget:
+    table = QTableWidget(0, len(headers))
+    table.setHorizontalHeaderLabels(headers)
+    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)
+    return table
+
+
+def _fill(table: QTableWidget, rows: list[list[Any]]) -> None:
+    table.setRowCount(len(rows))
+    for r, values in enumerate(rows):
+        for c, value in enumerate(values):
+            item = QTableWidgetItem(str(value))
+            item.setToolTip(str(value))
+            table.setItem(r, c, item)
+    table.resizeColumnsToContents()
+
+
+class ProvenanceView(QWidget):
+    """The walk from a dataset file to its provenance files. Emits written(dict) with the paths."""
+
+    written = Signal(object)
+
+    def __init__(self, ledger_path: Path, key_dir: Path | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._ledger_path, self._key_dir = Path(ledger_path), key_dir
+        self._thread: GeneratorThread | None = None
+        self._kind = ""
+        self.detected: Detected | None = None
+        self.report: MatchReport | None = None
+        self.predicate: dict[str, Any] | None = None
+        self.paths: dict[str, Path] | None = None
+        self._build()
+
+    # -- construction ----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        title = QLabel("Provenance")
+        title.setObjectName("ViewTitle")
+        self.progress = QProgressBar()
+        self.progress.setVisible(False)
+        self.progress.setMaximumWidth(260)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancel)
+        self.status = QLabel("Choose the dataset file you want to publish.")
+        self.status.setObjectName("Muted")
+        self.status.setWordWrap(True)
+        bar = QHBoxLayout()
+        bar.addWidget(title)
+        bar.addSpacing(12)
+        bar.addWidget(self.progress)
+        bar.addWidget(self.cancel_button)
+        bar.addStretch(1)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._dataset_tab(), "1 · Dataset")
+        self.tabs.addTab(self._review_tab(), "2 · Match and review")
+        self.tabs.addTab(self._statement_tab(), "3 · Statement")
+        self.tabs.addTab(self._card_tab(), "4 · Card")
+        for tab in (TAB_REVIEW, TAB_STATEMENT, TAB_CARD):
+            self.tabs.setTabEnabled(tab, False)
+        layout = QVBoxLayout(self)
+        layout.addLayout(bar)
+        layout.addWidget(self.status)
+        layout.addWidget(self.tabs, 1)
+
+    def _dataset_tab(self) -> QWidget:
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("JSON Lines, JSON, CSV or Parquet")
+        self.path_edit.returnPressed.connect(lambda: self.choose_dataset(self.path_edit.text()))
+        browse = QPushButton("Choose file…")
+        browse.clicked.connect(self.choose_dialog)
+        self.shape_label = QLabel("")
+        self.shape_label.setWordWrap(True)
+        self.field_boxes: dict[str, QComboBox] = {}
+        fields = QFormLayout()
+        for role, label in FIELD_ROLES:
+            box = QComboBox()
+            box.addItem(AUTOMATIC)
+            self.field_boxes[role] = box
+            fields.addRow(label, box)
+        self.apply_fields_button = QPushButton("Use these fields")
+        self.apply_fields_button.setToolTip("Read the file again with the fields named here")
+        self.apply_fields_button.setEnabled(False)
+        self.apply_fields_button.clicked.connect(self.apply_fields)
+        fields.addRow("", self.apply_fields_button)
+        self.preview = _table(["Row", "Prompt", "Response"])
+        self.match_button = QPushButton("Match with the ledger")
+        self.match_button.setEnabled(False)
+        self.match_button.clicked.connect(self.start_match)
+        row = QHBoxLayout()
+        row.addWidget(self.path_edit, 1)
+        row.addWidget(browse)
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addLayout(row)
+        layout.addWidget(self.shape_label)
+        layout.addLayout(fields)
+        layout.addWidget(QLabel("First rows"))
+        layout.addWidget(self.preview, 1)
+        layout.addWidget(self.match_button, 0, Qt.AlignmentFlag.AlignRight)
+        return page
+
+    def _review_tab(self) -> QWidget:
+        self.shares_label = QLabel("")
+        self.shares_label.setWordWrap(True)
+        self.untraced_table = _table(["Row", "Prompt", "Response"])
+        self.near_table = _table(["Row", "Generation", "Score", "Response"])
+        self.export_button = QPushButton("Export untraced rows…")
+        self.export_button.setEnabled(False)
+        self.export_button.clicked.connect(self.export_dialog)
+        self.models_table = _table(["Model", "Quantization", "Generations", "sha256"])
+        self.screening_label = QLabel("")
+        self.screening_label.setWordWrap(True)
+        self.screen_check = QCheckBox("Screen the traced workflows with the audit")
+        self.screen_check.setChecked(True)
+        self.next_button = QPushButton("Next: declare and write")
+        self.next_button.setEnabled(False)
+        self.next_button.clicked.connect(lambda: self.tabs.setCurrentIndex(TAB_STATEMENT))
+        sub = QTabWidget()
+        sub.addTab(self.untraced_table, "Untraced rows")
+        sub.addTab(self.near_table, "Edited rows (near)")
+        sub.addTab(self.models_table, "Models")
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.shares_label)
+        layout.addWidget(sub, 1)
+        layout.addWidget(self.screening_label)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.screen_check)
+        buttons.addStretch(1)
+        buttons.addWidget(self.export_button)
+        buttons.addWidget(self.next_button)
+        layout.addLayout(buttons)
+        return page
+
+    def _statement_tab(self) -> QWidget:
+        self.name_edit = QLineEdit()
+        self.license_box = QComboBox()
+        self.license_box.setEditable(True)
+        self.license_box.addItems(LICENSES)
+        self.description_edit = QPlainTextEdit()
+        self.description_edit.setPlaceholderText("What the dataset holds and how it was made")
+        self.intended_edit = QPlainTextEdit()
+        self.intended_edit.setPlaceholderText("What the dataset is meant to be used for")
+        self.out_edit = QLineEdit()
+        choose = QPushButton("Choose folder…")
+        choose.clicked.connect(self.out_dialog)
+        out_row = QHBoxLayout()
+        out_row.addWidget(self.out_edit, 1)
+        out_row.addWidget(choose)
+        self.force_check = QCheckBox("Overwrite a README.md that Stillroom did not write")
+        self.write_button = QPushButton("Write the three files")
+        self.write_button.clicked.connect(self.write)
+        page = QWidget()
+        form = QFormLayout(page)
+        form.addRow("Name", self.name_edit)
+        form.addRow("License", self.license_box)
+        form.addRow("Description", self.description_edit)
+        form.addRow("Intended use", self.intended_edit)
+        form.addRow("Output folder", out_row)
+        form.addRow("", self.force_check)
+        form.addRow("", self.write_button)
+        return page
+
+    def _card_tab(self) -> QWidget:
+        self.paths_label = QLabel("")
+        self.paths_label.setWordWrap(True)
+        self.paths_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.card = QTextBrowser()
+        page = QWidget()
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.paths_label)
+        layout.addWidget(self.card, 1)
+        return page
+
+    # -- actions ---------------------------------------------------------------------------------
+
+    def choose_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose the dataset", str(Path.home()), DATASET_FILTER)
+        if path:
+            self.choose_dataset(path)
+
+    def choose_dataset(self, path: str | Path, fields: dict[str, str] | None = None) -> None:
+        """Detect the file's shape and show its first rows (on a worker)."""
+        path = Path(str(path).strip())
+        self.path_edit.setText(str(path))
+        self.report = self.predicate = self.paths = None
+        for tab in (TAB_REVIEW, TAB_STATEMENT, TAB_CARD):
+            self.tabs.setTabEnabled(tab, False)
+        self.match_button.setEnabled(False)
+        self._start(detect_job(path, fields), "detect", f"Reading {path.name}…")
+
+    def apply_fields(self) -> None:
+        """Read the file again with the fields chosen in the boxes."""
+        fields = {role: box.currentText() for role, box in self.field_boxes.items()
+                  if box.currentIndex() > 0}
+        if self.detected is not None:
+            self.choose_dataset(self.detected.path, fields)
+
+    def start_match(self) -> None:
+        """Match the detected dataset with the ledger (on a worker), then prepare the review."""
+        if self.detected is None:
+            return
+        self.tabs.setTabEnabled(TAB_REVIEW, True)
+        self.tabs.setCurrentIndex(TAB_REVIEW)
+        self.next_button.setEnabled(False)
+        self.export_button.setEnabled(False)
+        self._start(match_job(self.detected.path, self._ledger_path, self.detected.shape), "match",
+                    "Matching with the ledger…")
+
+    def export_dialog(self) -> None:
+        if self.report is None:
+            return
+        default = Path(self.report.dataset_path).with_suffix(".untraced.jsonl")
+        path, _ = QFileDialog.getSaveFileName(self, "Export the untraced rows", str(default), "JSON Lines (*.jsonl)")
+        if path:
+            self.export_untraced(Path(path))
+
+    def export_untraced(self, path: Path) -> None:
+        """Write the untraced rows to `path` as JSON Lines (on a worker)."""
+        if self.report is not None:
+            self._start(export_job(self.report, path), "export", f"Writing {path.name}…")
+
+    def out_dialog(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Choose the output folder", self.out_edit.text())
+        if path:
+            self.out_edit.setText(path)
+
+    def declared(self) -> Declared:
+        """What the publisher entered; empty fields stay undeclared."""
+        def text(value: str) -> str | None:
+            return value.strip() or None
+        return Declared(license=text(self.license_box.currentText()), description=text(self.description_edit.toPlainText()),
+                        intended_use=text(self.intended_edit.toPlainText()), name=text(self.name_edit.text()))
+
+    def write(self) -> None:
+        """Write the card, Croissant file and signed statement to the output folder (on a worker)."""
+        if self.report is None:
+            return
+        out = self.out_edit.text().strip()
+        if not out:
+            show_error(self, "No output folder", "Choose the folder the three files are written to.")
+            return
+        self._start(write_job(self.report, self._ledger_path, self.declared(), Path(out), self._key_dir,
+                              self.screen_check.isChecked(), self.force_check.isChecked()),
+                    "write", "Writing the provenance files…")
+
+    def cancel(self) -> None:
+        """Ask the running job to stop."""
+        if self._thread is not None:
+            self._thread.cancel()
+            self.cancel_button.setEnabled(False)
+            self.status.setText("Cancelling…")
+
+    def shutdown(self) -> None:
+        """Cancel a running job and wait for its thread (window close)."""
+        if self._thread is not None:
+            self._thread.cancel()
+            self._thread.wait()
+
+    @property
+    def busy(self) -> bool:
+        """True while a job runs."""
+        return self._thread is not None
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    def _start(self, factory: Any, kind: str, message: str) -> None:
+        if self._thread is not None:
+            return
+        thread = GeneratorThread(factory, f"provenance-{kind}", self)
+        thread.yielded.connect(self._on_item)
+        thread.errored.connect(self._on_error)
+        thread.done.connect(self._on_done)
+        self._thread, self._kind = thread, kind
+        self.status.setText(message)
+        self.cancel_button.setEnabled(True)
+        self.write_button.setEnabled(False)
+        self.progress.setRange(0, 0)
+        self.progress.setVisible(True)
+        thread.start()
+
+    def _on_item(self, item: object) -> None:
+        if isinstance(item, (MatchProgress, StatementProgress)):
+            name = PHASES.get(item.phase, item.phase) if isinstance(item, MatchProgress) else item.stage.capitalize()
+            self.status.setText(f"{name}…")
+            if item.total:
+                self.progress.setRange(0, 1000)
+                self.progress.setValue(int(1000 * min(item.done, item.total) / item.total))
+            else:
+                self.progress.setRange(0, 0)
+        elif isinstance(item, Finished):
+            self._finished(item.value)
+
+    def _finished(self, value: Any) -> None:
+        kind = self._kind
+        if kind == "detect":
+            self._show_detected(value)
+        elif kind == "match":
+            self._show_report(value)
+        elif kind == "review":
+            self._show_review_rows(value)
+        elif kind == "statement":
+            self._show_statement(value)
+        elif kind == "export":
+            self.status.setText(f"Wrote {value} untraced rows.")
+        elif kind == "write":
+            self._show_written(value)
+
+    def _on_error(self, exc: Exception) -> None:
+        if self._thread is not None and self._thread.cancel_token.cancelled:
+            return  # the job stopped because it was asked to
+        if self._kind == "detect":
+            self.detected = None
+            self.shape_label.setText(str(exc))
+            self.preview.setRowCount(0)
+        show_error(self, "Provenance", str(exc))
+
+    def _on_done(self) -> None:
+        thread, self._thread = self._thread, None
+        kind = self._kind
+        if thread is not None:
+            thread.wait()
+            thread.deleteLater()
+        self.cancel_button.setEnabled(False)
+        self.write_button.setEnabled(self.report is not None)
+        self.progress.setVisible(False)
+        if thread is not None and thread.cancel_token.cancelled:
+            self.status.setText("Cancelled." if kind != "match" else "Matching cancelled; nothing was reported.")
+            return
+        follow = {"match": self._after_match, "review": self._after_review}.get(kind)
+        if follow is not None and self.report is not None:
+            follow()
+
+    def _after_match(self) -> None:
+        assert self.report is not None
+        self._start(review_job(self.report), "review", "Reading the untraced rows…")
+
+    def _after_review(self) -> None:
+        assert self.report is not None
+        self._start(statement_job(self.report, self._ledger_path, self.screen_check.isChecked()), "statement",
+                    "Collecting models and screening for the review…")
+
+    # -- showing results -------------------------------------------------------------------------
+
+    def _show_detected(self, detected: Detected) -> None:
+        self.detected = detected
+        shape = detected.shape
+        self.shape_label.setText(f"Detected: {shape.describe()}")
+        for role, box in self.field_boxes.items():
+            current = shape.fields.get(role)
+            box.blockSignals(True)
+            box.clear()
+            box.addItem(AUTOMATIC)
+            box.addItems(list(shape.columns))
+            if current:
+                box.setCurrentText(current)
+            box.blockSignals(False)
+        self.apply_fields_button.setEnabled(bool(shape.columns))
+        rows = []
+        for item in detected.preview:
+            if isinstance(item, RowProblem):
+                rows.append([item.index, "malformed", item.reason])
+            else:
+                rows.append([item.index, _clip(item.prompt), _clip(item.response)])
+        _fill(self.preview, rows)
+        self.match_button.setEnabled(True)
+        self.status.setText(f"{detected.path.name}: check the shape and the first rows, then match.")
+
+    def _show_report(self, report: MatchReport) -> None:
+        self.report = report
+        counts = report.counts
+        parts = [f"{report.rows:,} rows"]
+        for status, label in ((TRACED_EXACT, "traced exactly"), (TRACED_NEAR, "traced after edits"),
+                              (UNTRACED, "untraced")):
+            parts.append(f"{label}: {counts.get(status, 0):,} ({report.share(status):.1%})")
+        if report.malformed:
+            parts.append(f"malformed: {report.malformed:,}")
+        self.shares_label.setText(" · ".join(parts) + f" · {len(report.traced_ids):,} generations")
+        self.export_button.setEnabled(bool(report.untraced))
+        self.tabs.setTabEnabled(TAB_STATEMENT, True)
+        if not self.out_edit.text():
+            self.out_edit.setText(str(Path(report.dataset_path).parent))
+        if not self.name_edit.text():
+            self.name_edit.setText(Path(report.dataset_name).stem)
+
+    def _show_review_rows(self, review: ReviewRows) -> None:
+        assert self.report is not None
+        report = self.report
+        blank = ("", "")
+        _fill(self.untraced_table, [[i, _clip(review.texts.get(i, blank)[0]), _clip(review.texts.get(i, blank)[1])]
+                                    for i in report.untraced[:REVIEW_ROWS]])
+        _fill(self.near_table, [[i, gid, f"{score:.2f}", _clip(review.texts.get(i, blank)[1])]
+                                for i, gid, score in report.near[:REVIEW_ROWS]])
+        self.next_button.setEnabled(True)
+
+    def _show_statement(self, predicate: dict[str, Any]) -> None:
+        self.predicate = predicate
+        _fill(self.models_table, [[m.get("name"), m.get("quantization"), m.get("generations"), str(m.get("sha256"))[:16]]
+                                  for m in predicate.get("models", [])])
+        self.screening_label.setText(screening_text(predicate.get("screening", {})))
+        self.status.setText("Review what was traced, then declare the license and description and write.")
+
+    def _show_written(self, paths: dict[str, Path]) -> None:
+        self.paths = paths
+        self.tabs.setTabEnabled(TAB_CARD, True)
+        self.tabs.setCurrentIndex(TAB_CARD)
+        self.paths_label.setText("Written: " + ", ".join(str(p) for p in paths.values()))
+        self.card.setMarkdown(Path(paths["card"]).read_text(encoding="utf-8").split("\n---\n", 1)[-1])
+        self.status.setText(f"Wrote the dataset card, Croissant file and signed statement to {paths['card'].parent}.")
+        self.written.emit(paths)
+
+
+def screening_text(screening: dict[str, Any]) -> str:
+    """One paragraph about the audit's screening of the traced workflows."""
+    if screening.get("status") != "run":
+        return f"Screening: not run ({screening.get('reason', 'unknown')})."
+    parts = []
+    for workflow in screening.get("workflows", []):
+        flagged = [f"{r['name']} ({r['level']})" for r in workflow.get("resemblances", [])]
+        parts.append(f"{workflow['name']}: " + (", ".join(flagged) if flagged else "no resemblance"))
+    version = screening.get("library_version", "?")
+    return f"Screening (pattern library {version}): " + ("; ".join(parts) if parts else "no workflows")

@@ -156,3 +156,22 @@ def test_server_answers_the_openai_client_on_loopback_only(home: Path, guard_log
         assert rows.head()[2] == 2 and rows.verify().ok
     finally:
         rows.close()
+
+
+def test_provenance_with_screening_and_verify(home: Path, guard_log: Path, tmp_path: Path) -> None:
+    """Matching, the audit screening (embeddings), Croissant, signing and offline verification."""
+    responses = [f"Lantern {i} burned a steady {['yellow', 'white', 'orange'][i % 3]} light until dawn." for i in range(6)]
+    ledger = Ledger.open(home / "ledger.db")
+    ledger.append_many([record(i, workflow="lanterns", response=responses[i]) for i in range(6)])
+    ledger.close()
+    dataset = tmp_path / "release" / "lanterns.jsonl"
+    dataset.parent.mkdir()
+    dataset.write_text("".join(json.dumps({"prompt": record(i)["prompt"], "response": responses[i]}) + "\n"
+                               for i in range(6)), encoding="utf-8")
+    done = stillroom(guard_log, "provenance", str(dataset), "--license", "cc-by-4.0", "--description", "Lanterns.",
+                     "--intended-use", "Tests.")
+    assert done.returncode == 0, done.stderr
+    statement = dataset.parent / "provenance.dsse.json"
+    assert statement.exists() and (dataset.parent / "croissant.json").exists()
+    checked = stillroom(guard_log, "verify", str(statement), str(dataset), "--ledger", str(home / "ledger.db"))
+    assert checked.returncode == 0 and checked.stdout.strip().endswith("verified"), checked.stdout + checked.stderr

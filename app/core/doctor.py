@@ -108,17 +108,14 @@ def iter_checks(home: Path | None = None, *, quick: bool = False,
     home: the data folder (default: STILLROOM_HOME or the platform's). quick: compare model
     files by size only instead of hashing them (hashing 253 MB takes about a second).
     """
+    folder = home if home is not None else _env_home()
     yield _stillroom_check()
-    steps = [_llama_checks, _thread_check]
-    for step in steps:
-        if cancel.cancelled:
-            return
-        yield from step(home)
     if cancel.cancelled:
         return
-    folder = _data_folder(home)
+    yield from _llama_checks(folder)
+    yield _thread_check()
     yield from _data_dir_checks(folder)
-    if folder is None or cancel.cancelled:
+    if folder is None or not folder.is_dir() or cancel.cancelled:
         return
     yield from _ledger_and_models(folder, quick, cancel)
     if cancel.cancelled:
@@ -140,7 +137,7 @@ def _stillroom_check() -> Check:
                  data={"version": __version__, "python": platform.python_version()})
 
 
-def _llama_checks(home: Path | None) -> Iterator[Check]:
+def _llama_checks(folder: Path | None) -> Iterator[Check]:
     try:
         from app.core.models.runner import gpu_offload_supported, llama_cpp_version, llama_system_info
 
@@ -154,7 +151,7 @@ def _llama_checks(home: Path | None) -> Iterator[Check]:
     features = [part.split("=")[0].split(":")[-1].strip() for part in system.split("|") if part.strip().endswith("= 1")]
     yield Check("llama.cpp", OK, f"llama-cpp-python {version} (uses {' '.join(features) or 'no special CPU features'})",
                 data={"llama_cpp_python": version, "system_info": system})
-    wanted = _configured_gpu_layers(home)
+    wanted = _configured_gpu_layers(folder)
     if gpu:
         yield Check("GPU offload", OK, "this build can offload layers to a GPU (choose GPU layers when loading)",
                     data={"supported": True, "configured_layers": wanted})
@@ -168,9 +165,8 @@ def _llama_checks(home: Path | None) -> Iterator[Check]:
                     data={"supported": False, "configured_layers": wanted})
 
 
-def _configured_gpu_layers(home: Path | None) -> int:
+def _configured_gpu_layers(folder: Path | None) -> int:
     """GPU layers saved by the window's Load options (settings.ini), 0 when none are set."""
-    folder = home if home is not None else _env_home()
     if folder is None:
         return 0
     parser = configparser.ConfigParser(interpolation=None)
@@ -181,11 +177,11 @@ def _configured_gpu_layers(home: Path | None) -> int:
         return 0
 
 
-def _thread_check(home: Path | None) -> Iterator[Check]:
+def _thread_check() -> Check:
     cores = os.cpu_count() or 1
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     detail = f"{cores} CPU cores ({usable} usable by this process); generation uses {usable} threads unless set"
-    yield Check("Threads", OK, detail, data={"cpu_count": cores, "usable": usable})
+    return Check("Threads", OK, detail, data={"cpu_count": cores, "usable": usable})
 
 
 # -- data folder -------------------------------------------------------------------------------
@@ -196,12 +192,6 @@ def _env_home() -> Path | None:
         return data_dir()
     except OSError:
         return None
-
-
-def _data_folder(home: Path | None) -> Path | None:
-    if home is not None:
-        return home
-    return _env_home()
 
 
 def _data_dir_checks(folder: Path | None) -> Iterator[Check]:

@@ -126,7 +126,9 @@ def test_damaged_database_pages_fail_integrity(filled: Path) -> None:
             handle.write(b"\xde\xad\xbe\xef" * 64)
     report = run_doctor(filled, quick=True)
     failed = {check.name for check in report.failures}
-    assert "Ledger integrity" in failed and "damage" in named(report, "Ledger integrity")[0].detail
+    # Depending on which pages were hit, SQLite refuses to open the file or integrity_check lists damage.
+    assert failed & {"Ledger", "Ledger integrity"}
+    assert any("damage" in check.detail or "malformed" in check.detail for check in report.failures)
     assert not report.ok
     for check in report.failures:
         assert check.fix

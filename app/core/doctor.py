@@ -8,6 +8,7 @@ here writes: the ledger is opened read-only, models are hashed from disk, never 
 from __future__ import annotations
 
 import configparser
+import ctypes.util
 import importlib.util
 import os
 import platform
@@ -317,14 +318,21 @@ def _offline_check() -> Check:
 
 
 def _display_check() -> Check:
-    if importlib.util.find_spec("PySide6") is None:
+    spec = importlib.util.find_spec("PySide6")
+    if spec is None:
         return Check("Desktop", WARN, "PySide6 is not installed; only the command line works",
                      "pip install PySide6-Essentials")
     platform_name = os.environ.get("QT_QPA_PLATFORM")
     if platform_name:
         return Check("Desktop", OK, f"Qt platform set to {platform_name}", data={"platform": platform_name})
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+    if not sys.platform.startswith("linux"):
+        return Check("Desktop", OK, "Qt is installed for the window")
+    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
         return Check("Desktop", INFO, "no display here (DISPLAY and WAYLAND_DISPLAY unset); "
                      "the command line works, the window needs a desktop session",
                      "run it from a desktop session, or under xvfb-run")
+    if not os.environ.get("WAYLAND_DISPLAY") and ctypes.util.find_library("xcb-cursor") is None:
+        return Check("Desktop", WARN, "Qt's X11 platform needs libxcb-cursor, which is not installed; "
+                     "the window will not open", "install libxcb-cursor0 (Debian, Ubuntu) or xcb-util-cursor "
+                     "(Fedora, Arch)")
     return Check("Desktop", OK, "a display is available for the window")

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import codecs
 import hashlib
-import json
-from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -30,31 +28,20 @@ from app.core.errors import StillroomError
 from app.core.ingest.containers import Issue, RawRecord
 from app.core.ingest.errors import ImportFileError, RecordError
 from app.core.ingest.formats import open_source, sniff_container
-from app.core.ingest.readers.datasets import PAIR_FIELDS as IMPORT_PAIR_FIELDS
-from app.core.ingest.readers.datasets import read_alpaca, read_sharegpt
-from app.core.ingest.readers.openai import read_messages
-from app.core.ingest.records import ReadOptions, kind_of
+from app.core.provenance.shapes import (
+    EXPECTED,
+    FIELD_ROLES,
+    KIND_NAMES,
+    KINDS,
+    PAIR_FIELDS,
+    ShapeError,
+    column_types,
+    extract,
+    shape_of,
+)
 
 FILE_FORMATS = ("jsonl", "json", "csv", "parquet")
-KINDS = ("prompt_response", "alpaca", "sharegpt", "openai_messages", "custom")
-KIND_NAMES = {
-    "prompt_response": "prompt/response pairs",
-    "alpaca": "Alpaca (instruction, input, output)",
-    "sharegpt": "ShareGPT conversations",
-    "openai_messages": "OpenAI chat messages",
-    "custom": "fields named by hand",
-}
 FORMAT_NAMES = {"jsonl": "JSON Lines", "json": "JSON", "csv": "CSV", "parquet": "Parquet"}
-# Field pairs recognized as (prompt, response), in order of preference: the import's, then more.
-PAIR_FIELDS: tuple[tuple[str, str], ...] = IMPORT_PAIR_FIELDS + (
-    ("text", "completion"), ("prompt", "output"), ("prompt", "answer"), ("question", "response"),
-    ("instruction", "response"), ("input", "response"), ("query", "answer"), ("input", "target"),
-    ("source", "target"),
-)
-FIELD_ROLES = ("prompt", "response", "input", "system", "messages", "conversations")
-EXPECTED = ("expected records with prompt/response fields (or instruction/output, question/answer, "
-            "input/output, text/completion), Alpaca instruction/input/output, ShareGPT "
-            '"conversations" or OpenAI "messages"; or name the fields by hand')
 SAMPLE_RECORDS = 50
 SAMPLE_ITEMS = 500
 SNIFF_BYTES = 64 * 1024
@@ -140,7 +127,7 @@ class RowReader:
                 yield RowProblem(index, f"{item.unit} {item.position}: {item.message}")
                 continue
             try:
-                prompt, response = extract(item.value, shape)
+                prompt, response = extract(item.value, shape.kind, shape.fields)
             except RecordError as exc:
                 yield RowProblem(index, f"{unit} {item.position}: {exc}")
                 continue
@@ -197,7 +184,10 @@ def detect_shape(path: Path | str, fields: dict[str, str] | None = None) -> Data
         sample, columns, types = _parquet_sample(path)
     else:
         sample, columns, types = _text_sample(path, file_format, container, delimiter)
-    kind, found = _shape_of(path, sample, columns, fields)
+    try:
+        kind, found = shape_of(sample, columns, fields)
+    except ShapeError as exc:
+        raise DatasetError(f"{path}: {exc}") from exc
     return DatasetShape(file_format, kind, found, columns, types, container, delimiter)
 
 
@@ -266,7 +256,7 @@ def _text_sample(path: Path, file_format: str, container: str,
     for value in records:
         if isinstance(value, dict):
             columns.update((str(key), None) for key in value)
-    types = _column_types(records, tuple(columns), csv=file_format == "csv")
+    types = column_types(records, tuple(columns), csv=file_format == "csv")
     return records, tuple(columns), types
 
 
@@ -310,163 +300,7 @@ def _parquet_sample(path: Path) -> tuple[list[Any], tuple[str, ...], dict[str, s
     return sample, columns, types
 
 
-def _column_types(records: list[Any], columns: tuple[str, ...], csv: bool) -> dict[str, str]:
-    """column -> text | integer | float | boolean | json, from the sampled values (best effort)."""
-    types: dict[str, str] = {}
-    for name in columns:
-        seen = {_value_type(record.get(name), csv) for record in records
-                if isinstance(record, dict) and record.get(name) not in (None, "")}
-        if not seen:
-            types[name] = "text"
-        elif len(seen) == 1:
-            types[name] = seen.pop()
-        elif seen == {"integer", "float"}:
-            types[name] = "float"
-        else:
-            types[name] = "json" if "json" in seen else "text"
-    return types
-
-
-def _value_type(value: Any, csv: bool) -> str:
-    if csv and isinstance(value, str):
-        text = value.strip()
-        if text.lower() in ("true", "false"):
-            return "boolean"
-        for kind, convert in (("integer", int), ("float", float)):
-            try:
-                convert(text)
-                return kind
-            except ValueError:
-                pass
-        return "text"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "float"
-    if isinstance(value, str):
-        return "text"
-    return "json"
-
-
-def _lookup(columns: tuple[str, ...], name: str) -> str | None:
-    """The column that is `name`, exactly or ignoring case and surrounding space."""
-    if name in columns:
-        return name
-    low = name.strip().lower()
-    return next((column for column in columns if column.strip().lower() == low), None)
-
-
-def _shape_of(path: Path, sample: list[Any], columns: tuple[str, ...],
-              fields: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """(kind, role -> field) from hand-named fields, else from what most sampled records look like."""
-    if fields:
-        found: dict[str, str] = {}
-        for role, name in fields.items():
-            column = _lookup(columns, name)
-            if column is None:
-                raise DatasetError(f'{path}: no field "{name}" (named for the {role}); '
-                                   f"the file has: {', '.join(columns) or 'no named fields'}")
-            found[role] = column
-        if "messages" in found:
-            return "openai_messages", found
-        if "conversations" in found:
-            return "sharegpt", found
-        if "prompt" not in found or "response" not in found:
-            raise DatasetError("name both the prompt and the response field "
-                               "(or a messages or conversations field)")
-        return ("alpaca" if "input" in found else "custom"), found
-    votes: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
-    for record in sample:
-        if isinstance(record, dict):
-            guess = _guess(tuple(str(key) for key in record))
-            if guess is not None:
-                votes[(guess[0], tuple(guess[1].items()))] += 1
-    if not votes:
-        first = next((r for r in sample if isinstance(r, dict)), None)
-        detail = (f"its first record has the fields: {', '.join(map(str, list(first)[:12])) or 'none'}"
-                  if first is not None else f"its first record is {kind_of(sample[0])}, not an object")
-        raise DatasetError(f"{path}: not a dataset shape Stillroom knows: {detail}; {EXPECTED}")
-    (kind, pairs), _ = votes.most_common(1)[0]
-    return kind, dict(pairs)
-
-
-def _guess(keys: tuple[str, ...]) -> tuple[str, dict[str, str]] | None:
-    """The shape one record's keys suggest, with its fields, or None."""
-    messages = _lookup(keys, "messages")
-    if messages:
-        return "openai_messages", {"messages": messages}
-    conversations = _lookup(keys, "conversations") or _lookup(keys, "conversation")
-    if conversations:
-        return "sharegpt", {"conversations": conversations}
-    instruction, output = _lookup(keys, "instruction"), _lookup(keys, "output")
-    if instruction and output:
-        found = {"prompt": instruction, "response": output}
-        extra = _lookup(keys, "input")
-        if extra:
-            found["input"] = extra
-        return "alpaca", found
-    for prompt, response in PAIR_FIELDS:
-        p, r = _lookup(keys, prompt), _lookup(keys, response)
-        if p and r:
-            return "prompt_response", {"prompt": p, "response": r}
-    return None
-
-
-# -- one record -> (prompt, response) -------------------------------------------------------
-
-
-def extract(value: Any, shape: DatasetShape) -> tuple[str, str]:
-    """(prompt, response) of one decoded record; RecordError saying what is wrong with it."""
-    if not isinstance(value, dict):
-        raise RecordError(f"the record should be an object, got {kind_of(value)}")
-    fields = shape.fields
-    options = ReadOptions()
-    if shape.kind in ("openai_messages", "sharegpt"):
-        role = "messages" if shape.kind == "openai_messages" else "conversations"
-        turns = _maybe_json(value.get(fields[role]), fields[role])
-        record = {role: turns}
-        if "system" in fields and value.get(fields["system"]) is not None:
-            record["system"] = value[fields["system"]]
-        if shape.kind == "openai_messages":
-            found = read_messages(record, options)[-1]
-            if found.response is None:
-                raise RecordError("the last message is not the assistant's: no response")
-        else:
-            found = read_sharegpt(record, options)[-1]
-        return found.prompt or "", found.response or ""
-    if fields["prompt"] not in value:
-        raise RecordError(f'no "{fields["prompt"]}" field')
-    if fields["response"] not in value:
-        raise RecordError(f'no "{fields["response"]}" field')
-    if shape.kind == "alpaca":
-        record = {"instruction": value[fields["prompt"]], "output": value[fields["response"]],
-                  "input": value.get(fields["input"]) if "input" in fields else None}
-        found = read_alpaca(record, options)[0]
-        return found.prompt or "", found.response or ""
-    return _text(value[fields["prompt"]], fields["prompt"]), _text(value[fields["response"]], fields["response"])
-
-
-def _text(value: Any, name: str) -> str:
-    if isinstance(value, str):
-        return value
-    raise RecordError(f"{name} should be text, got {kind_of(value)}")
-
-
-def _maybe_json(value: Any, name: str) -> Any:
-    """A list given as JSON text (a CSV cell) decoded; anything else as it is."""
-    if value is None:
-        raise RecordError(f'no "{name}" field')
-    if isinstance(value, str) and value.lstrip().startswith("["):
-        try:
-            return json.loads(value)
-        except ValueError as exc:
-            raise RecordError(f"{name} is not valid JSON ({exc})") from exc
-    return value
-
-
 __all__ = [
-    "DatasetError", "DatasetRow", "DatasetShape", "FILE_FORMATS", "KINDS", "RowProblem", "RowReader",
-    "detect_shape", "extract", "file_sha256", "iter_rows", "preview",
+    "DatasetError", "DatasetRow", "DatasetShape", "FILE_FORMATS", "KINDS", "PAIR_FIELDS", "RowProblem", "RowReader",
+    "detect_shape", "file_sha256", "iter_rows", "preview",
 ]

@@ -12,23 +12,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
-    QComboBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
-    QLineEdit,
-    QPlainTextEdit,
     QProgressBar,
     QPushButton,
-    QTableWidget,
-    QTableWidgetItem,
     QTabWidget,
-    QTextBrowser,
     QVBoxLayout,
     QWidget,
 )
@@ -36,6 +27,16 @@ from PySide6.QtWidgets import (
 from app.core.provenance import TRACED_EXACT, TRACED_NEAR, UNTRACED, Declared, MatchProgress, MatchReport, RowProblem
 from app.core.provenance.statement import StatementProgress
 from app.ui.dialogs import show_error
+from app.ui.provenance.provenance_pages import (
+    AUTOMATIC,
+    DATASET_FILTER,
+    TAB_CARD,
+    TAB_REVIEW,
+    TAB_STATEMENT,
+    ProvenancePages,
+    clip,
+    fill,
+)
 from app.ui.provenance.provenance_tasks import (
     REVIEW_ROWS,
     Detected,
@@ -50,42 +51,11 @@ from app.ui.provenance.provenance_tasks import (
 )
 from app.workers.generator_thread import GeneratorThread
 
-TAB_DATASET, TAB_REVIEW, TAB_STATEMENT, TAB_CARD = range(4)
-AUTOMATIC = "(detected)"
-FIELD_ROLES = (("prompt", "Prompt field"), ("response", "Response field"), ("input", "Input field (Alpaca)"))
-LICENSES = ("", "cc-by-4.0", "cc-by-sa-4.0", "cc0-1.0", "mit", "apache-2.0", "odc-by", "other")
-DATASET_FILTER = "Datasets (*.jsonl *.ndjson *.json *.csv *.tsv *.parquet);;All files (*)"
 PHASES = {"hashing": "Hashing the file", "reading": "Reading rows and matching exactly",
           "indexing": "Indexing the ledger's responses", "near": "Looking for edited rows"}
-CLIP = 160
 
 
-def _clip(text: str) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= CLIP else flat[:CLIP - 1] + "…"
-
-
-def _table(headers: list[str]) -> QTableWidget:
-    table = QTableWidget(0, len(headers))
-    table.setHorizontalHeaderLabels(headers)
-    table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QTableWidget.SelectionBehavior.SelectRows)
-    table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(len(headers) - 1, QHeaderView.ResizeMode.Stretch)
-    return table
-
-
-def _fill(table: QTableWidget, rows: list[list[Any]]) -> None:
-    table.setRowCount(len(rows))
-    for r, values in enumerate(rows):
-        for c, value in enumerate(values):
-            item = QTableWidgetItem(str(value))
-            item.setToolTip(str(value))
-            table.setItem(r, c, item)
-    table.resizeColumnsToContents()
-
-
-class ProvenanceView(QWidget):
+class ProvenanceView(ProvenancePages, QWidget):
     """The walk from a dataset file to its provenance files. Emits written(dict) with the paths."""
 
     written = Signal(object)
@@ -132,116 +102,6 @@ class ProvenanceView(QWidget):
         layout.addLayout(bar)
         layout.addWidget(self.status)
         layout.addWidget(self.tabs, 1)
-
-    def _dataset_tab(self) -> QWidget:
-        self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText("JSON Lines, JSON, CSV or Parquet")
-        self.path_edit.returnPressed.connect(lambda: self.choose_dataset(self.path_edit.text()))
-        browse = QPushButton("Choose file…")
-        browse.clicked.connect(self.choose_dialog)
-        self.shape_label = QLabel("")
-        self.shape_label.setWordWrap(True)
-        self.field_boxes: dict[str, QComboBox] = {}
-        fields = QFormLayout()
-        for role, label in FIELD_ROLES:
-            box = QComboBox()
-            box.addItem(AUTOMATIC)
-            self.field_boxes[role] = box
-            fields.addRow(label, box)
-        self.apply_fields_button = QPushButton("Use these fields")
-        self.apply_fields_button.setToolTip("Read the file again with the fields named here")
-        self.apply_fields_button.setEnabled(False)
-        self.apply_fields_button.clicked.connect(self.apply_fields)
-        fields.addRow("", self.apply_fields_button)
-        self.preview = _table(["Row", "Prompt", "Response"])
-        self.match_button = QPushButton("Match with the ledger")
-        self.match_button.setEnabled(False)
-        self.match_button.clicked.connect(self.start_match)
-        row = QHBoxLayout()
-        row.addWidget(self.path_edit, 1)
-        row.addWidget(browse)
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addLayout(row)
-        layout.addWidget(self.shape_label)
-        layout.addLayout(fields)
-        layout.addWidget(QLabel("First rows"))
-        layout.addWidget(self.preview, 1)
-        layout.addWidget(self.match_button, 0, Qt.AlignmentFlag.AlignRight)
-        return page
-
-    def _review_tab(self) -> QWidget:
-        self.shares_label = QLabel("")
-        self.shares_label.setWordWrap(True)
-        self.untraced_table = _table(["Row", "Prompt", "Response"])
-        self.near_table = _table(["Row", "Generation", "Score", "Response"])
-        self.export_button = QPushButton("Export untraced rows…")
-        self.export_button.setEnabled(False)
-        self.export_button.clicked.connect(self.export_dialog)
-        self.models_table = _table(["Model", "Quantization", "Generations", "sha256"])
-        self.screening_label = QLabel("")
-        self.screening_label.setWordWrap(True)
-        self.screen_check = QCheckBox("Screen the traced workflows with the audit")
-        self.screen_check.setChecked(True)
-        self.next_button = QPushButton("Next: declare and write")
-        self.next_button.setEnabled(False)
-        self.next_button.clicked.connect(lambda: self.tabs.setCurrentIndex(TAB_STATEMENT))
-        sub = QTabWidget()
-        sub.addTab(self.untraced_table, "Untraced rows")
-        sub.addTab(self.near_table, "Edited rows (near)")
-        sub.addTab(self.models_table, "Models")
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.shares_label)
-        layout.addWidget(sub, 1)
-        layout.addWidget(self.screening_label)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.screen_check)
-        buttons.addStretch(1)
-        buttons.addWidget(self.export_button)
-        buttons.addWidget(self.next_button)
-        layout.addLayout(buttons)
-        return page
-
-    def _statement_tab(self) -> QWidget:
-        self.name_edit = QLineEdit()
-        self.license_box = QComboBox()
-        self.license_box.setEditable(True)
-        self.license_box.addItems(LICENSES)
-        self.description_edit = QPlainTextEdit()
-        self.description_edit.setPlaceholderText("What the dataset holds and how it was made")
-        self.intended_edit = QPlainTextEdit()
-        self.intended_edit.setPlaceholderText("What the dataset is meant to be used for")
-        self.out_edit = QLineEdit()
-        choose = QPushButton("Choose folder…")
-        choose.clicked.connect(self.out_dialog)
-        out_row = QHBoxLayout()
-        out_row.addWidget(self.out_edit, 1)
-        out_row.addWidget(choose)
-        self.force_check = QCheckBox("Overwrite a README.md that Stillroom did not write")
-        self.write_button = QPushButton("Write the three files")
-        self.write_button.clicked.connect(self.write)
-        page = QWidget()
-        form = QFormLayout(page)
-        form.addRow("Name", self.name_edit)
-        form.addRow("License", self.license_box)
-        form.addRow("Description", self.description_edit)
-        form.addRow("Intended use", self.intended_edit)
-        form.addRow("Output folder", out_row)
-        form.addRow("", self.force_check)
-        form.addRow("", self.write_button)
-        return page
-
-    def _card_tab(self) -> QWidget:
-        self.paths_label = QLabel("")
-        self.paths_label.setWordWrap(True)
-        self.paths_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.card = QTextBrowser()
-        page = QWidget()
-        layout = QVBoxLayout(page)
-        layout.addWidget(self.paths_label)
-        layout.addWidget(self.card, 1)
-        return page
 
     # -- actions ---------------------------------------------------------------------------------
 
@@ -432,8 +292,8 @@ class ProvenanceView(QWidget):
             if isinstance(item, RowProblem):
                 rows.append([item.index, "malformed", item.reason])
             else:
-                rows.append([item.index, _clip(item.prompt), _clip(item.response)])
-        _fill(self.preview, rows)
+                rows.append([item.index, clip(item.prompt), clip(item.response)])
+        fill(self.preview, rows)
         self.match_button.setEnabled(True)
         self.status.setText(f"{detected.path.name}: check the shape and the first rows, then match.")
 
@@ -458,15 +318,15 @@ class ProvenanceView(QWidget):
         assert self.report is not None
         report = self.report
         blank = ("", "")
-        _fill(self.untraced_table, [[i, _clip(review.texts.get(i, blank)[0]), _clip(review.texts.get(i, blank)[1])]
+        fill(self.untraced_table, [[i, clip(review.texts.get(i, blank)[0]), clip(review.texts.get(i, blank)[1])]
                                     for i in report.untraced[:REVIEW_ROWS]])
-        _fill(self.near_table, [[i, gid, f"{score:.2f}", _clip(review.texts.get(i, blank)[1])]
+        fill(self.near_table, [[i, gid, f"{score:.2f}", clip(review.texts.get(i, blank)[1])]
                                 for i, gid, score in report.near[:REVIEW_ROWS]])
         self.next_button.setEnabled(True)
 
     def _show_statement(self, predicate: dict[str, Any]) -> None:
         self.predicate = predicate
-        _fill(self.models_table, [[m.get("name"), m.get("quantization"), m.get("generations"), str(m.get("sha256"))[:16]]
+        fill(self.models_table, [[m.get("name"), m.get("quantization"), m.get("generations"), str(m.get("sha256"))[:16]]
                                   for m in predicate.get("models", [])])
         self.screening_label.setText(screening_text(predicate.get("screening", {})))
         self.status.setText("Review what was traced, then declare the license and description and write.")

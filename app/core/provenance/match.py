@@ -14,14 +14,16 @@
    best score reaches NEAR_MIN, or when it is a truncation: at least TRUNC_MIN_SHARE of the
    generation's length whose text matches the generation's beginning (similarity >= TRUNC_PREFIX_MIN);
    a truncation's score is still the whole-text similarity (a row that keeps half scores ~0.67).
-   Short responses need their prompts to be similar as well (>= PROMPT_MIN).
+   Short responses need their prompts to be similar as well (>= PROMPT_MIN). A near score of 1.0
+   means the row differs from its generation only in case, punctuation or spacing.
 
-Why MinHash LSH + rapidfuzz, not one of them alone or embeddings: rapidfuzz alone compares every
-row with every generation (10^10 pairs at 100k x 100k); embeddings cost ~6 ms per text on this CPU
-(10 minutes for 100k) and score paraphrases as near, which is not provenance. datasketch's
-MinHash objects cost ~0.3 ms per text and its LSH keeps a Python set per band entry (hundreds of
-MB at 100k); the same MinHash/LSH computed with numpy for a batch of texts at once costs a few
-microseconds per text and keeps 8 bytes per band per generation. LSH finds candidates; the exact
+Why MinHash LSH + rapidfuzz, not one of them alone or embeddings (measured on a 2-core machine
+with the benchmark's ~900-character responses): rapidfuzz alone compares every row with every
+generation, 30 us a pair, 83 hours at 100k x 100k; embeddings cost ~5 ms a text here (DESIGN.md:
+170-230 texts/s, 8 minutes per 100k) and score paraphrases as near, which is not provenance.
+datasketch's MinHash + MinHashLSH with the same 64 permutations and 16 bands cost 2.3 ms and ~5 KB
+a text (4 minutes and ~500 MB for a 100k ledger); the same MinHash/LSH computed with numpy for a
+batch of texts at once (minhash.py) costs 35 us and 272 bytes a text. LSH finds candidates; the
 edit similarity decides and gives a score people can read.
 
 Both sides are streamed: the dataset row by row (unmatched rows are spilled to a temporary file),

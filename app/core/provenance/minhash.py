@@ -11,8 +11,8 @@ candidates when any band is equal, which happens with probability 1 - (1 - J^ROW
 Jaccard similarity J (J 0.7: 0.99, J 0.8: 0.9998, J 0.3: 0.12).
 
 Truncated texts keep their beginning; they are also found by a key of their first PREFIX_WORDS
-words. The index keeps only integers (ledger id, BANDS band keys, the prefix key), sorted per
-band for binary search: 8 * (BANDS + 3) bytes per generation.
+words. The index keeps only integers, each band's keys sorted with their ledger ids for binary
+search, and the prefix keys likewise: 8 * (2 * BANDS + 2) = 272 bytes per generation.
 """
 
 from __future__ import annotations

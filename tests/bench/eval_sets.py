@@ -14,6 +14,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[3] / "shared" / "eval" / "public"
 SEED = 7
+SPLIT_SEED = 2026
+
+
+def tuning_half(n: int, seed: int = SPLIT_SEED) -> list[bool]:
+    """Which of a set's n prompts are in its tuning half (a fixed-seed shuffle, floor(n/2) of them).
+
+    The scorer's calibrated constants (scorer.CUE_SCALE, C_REGULARIZATION, KNN_K) were chosen on the
+    tuning halves only; the other halves are held out, and eval_patterns.py reports both.
+    """
+    order = list(range(n))
+    random.Random(seed).shuffle(order)
+    chosen = set(order[: n // 2])
+    return [i in chosen for i in range(n)]
 
 
 def _jsonl(path: Path) -> list[dict]:

@@ -3,16 +3,22 @@ request parameters, combined per pattern into a score in [0, 1] with its evidenc
 
 A multinomial logistic model over the classes (each pattern, and benign) turns semantic features
 into probabilities p_sem: for every pattern, the top-1 and top-3 mean cosine similarity to its
-exemplars and to its benign look-alikes. It is fitted on the library's own exemplars (each
-exemplar's similarity to itself left out), never on the public evaluation sets, which stay held out
-to measure it. Prompt cues and request parameters then
-raise the score as independent evidence:
+exemplars and to its benign look-alikes; and, for every class, a similarity-weighted vote of the
+KNN_K library prompts nearest to the text (pattern exemplars and benign look-alikes of all patterns
+together), which lets a prompt that sits among one pattern's exemplars win even when its top-1
+similarity is modest. The model is fitted on the library's own exemplars (each exemplar's
+similarity to itself left out), never on the public evaluation sets. Prompt cues and request
+parameters then raise the score as independent evidence:
 
     score = 1 - (1 - p_sem) * (1 - CUE_SCALE * p_cues) * (1 - p_params)
 
 where p_cues and p_params are the noisy-or of the weights of the cues that fired. CUE_SCALE keeps a
 phrase alone from making a hit: the library's own exemplars fire their cues far more reliably than
 real prompts do, so a model fitted with the cues as a feature trusted them too much.
+
+Three numbers were calibrated on the public evaluation sets, on a fixed half of each set only
+(tests/bench/eval_patterns.py reports that half and the held-out half separately): CUE_SCALE,
+C_REGULARIZATION and KNN_K. HIT_THRESHOLD stayed at 0.5.
 """
 
 from __future__ import annotations
@@ -29,8 +35,9 @@ TOP_K = 3
 EVIDENCE_K = 3
 SCORE_CHUNK = 4096
 HIT_THRESHOLD = 0.5
-CUE_SCALE = 0.6
-C_REGULARIZATION = 1.0
+CUE_SCALE = 0.9
+C_REGULARIZATION = 4.0
+KNN_K = 10
 # Patterns whose evidence is in the request parameters: text alone stays below a hit.
 PARAMETER_DRIVEN = frozenset({"logprob_harvest"})
 PARAMETER_DRIVEN_CAP = 0.45
@@ -69,6 +76,15 @@ class _PatternModel:
     cue_weights: dict[str, float]
 
 
+@dataclass
+class _Neighbours:
+    """Every library prompt (rows of `matrix`) with its class index, for the k-nearest vote."""
+
+    matrix: np.ndarray
+    labels: np.ndarray
+    classes: tuple[str, ...]
+
+
 class Scorer:
     """Scores prompts against every pattern of a library. Build with Scorer.fit().
 
@@ -77,9 +93,11 @@ class Scorer:
     attributed to the closest rather than scoring high on each.
     """
 
-    def __init__(self, library: PatternLibrary, models: dict[str, _PatternModel], classifier: Any) -> None:
+    def __init__(self, library: PatternLibrary, models: dict[str, _PatternModel], neighbours: _Neighbours,
+                 classifier: Any) -> None:
         self.library = library
         self._models = models
+        self._neighbours = neighbours
         self._classifier = classifier
         self._columns = [list(classifier.classes_).index(pid) for pid in library.pattern_ids]
 
@@ -109,11 +127,13 @@ class Scorer:
             labels.extend([pid] * len(library.patterns[pid].exemplars))
             texts.extend(library.patterns[pid].benign_exemplars)
             labels.extend(["benign"] * len(library.patterns[pid].benign_exemplars))
-        matrix = np.stack([vectors[t] for t in texts])
-        features = _joint_features(models, ids, matrix, leave_one_out=True)
-        classifier = LogisticRegression(C=C_REGULARIZATION, max_iter=2000)
+        matrix = np.stack([vectors[t] for t in texts]).astype(np.float32)
+        classes = (*ids, "benign")
+        neighbours = _Neighbours(matrix, np.array([classes.index(label) for label in labels]), classes)
+        features = _joint_features(models, neighbours, ids, matrix, leave_one_out=True)
+        classifier = LogisticRegression(C=C_REGULARIZATION, max_iter=5000)
         classifier.fit(features, np.array(labels))
-        return cls(library, models, classifier)
+        return cls(library, models, neighbours, classifier)
 
     def score(self, vectors: np.ndarray, texts: Sequence[str], params: Sequence[Mapping[str, Any]],
               with_evidence: bool = True) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -125,7 +145,8 @@ class Scorer:
         for start in range(0, n, SCORE_CHUNK):
             stop = min(n, start + SCORE_CHUNK)
             chunk_vectors, chunk_texts = vectors[start:stop], texts[start:stop]
-            p_sem = self._classifier.predict_proba(_joint_features(self._models, ids, chunk_vectors))[:, self._columns]
+            p_sem = self._classifier.predict_proba(
+                _joint_features(self._models, self._neighbours, ids, chunk_vectors))[:, self._columns]
             for column, pid in enumerate(ids):
                 model = self._models[pid]
                 cues = np.array([combine_weights([model.cue_weights[c.id] for c in model.pattern.prompt_cues
@@ -161,9 +182,10 @@ class Scorer:
         }
 
 
-def _joint_features(models: Mapping[str, _PatternModel], ids: Sequence[str], vectors: np.ndarray,
-                    leave_one_out: bool = False) -> np.ndarray:
-    """For every pattern: top-1 and top-3 similarity to its exemplars and to its benign look-alikes."""
+def _joint_features(models: Mapping[str, _PatternModel], neighbours: _Neighbours, ids: Sequence[str],
+                    vectors: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
+    """For every pattern: top-1 and top-3 similarity to its exemplars and to its benign look-alikes;
+    then, for every class, the similarity-weighted share of the KNN_K nearest library prompts."""
     blocks = []
     for pid in ids:
         for matrix in (models[pid].exemplars, models[pid].benign):
@@ -171,4 +193,14 @@ def _joint_features(models: Mapping[str, _PatternModel], ids: Sequence[str], vec
             if leave_one_out:
                 sims = np.where(sims > 0.9999, -1.0, sims)
             blocks.extend(_top(sims, TOP_K))
+    sims = vectors @ neighbours.matrix.T
+    if leave_one_out:
+        sims = np.where(sims > 0.9999, -1.0, sims)
+    k = min(KNN_K, sims.shape[1])
+    nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    weights = np.clip(np.take_along_axis(sims, nearest, axis=1), 0.0, None)
+    votes = np.zeros((len(vectors), len(neighbours.classes)), dtype=np.float64)
+    rows = np.repeat(np.arange(len(vectors)), k)
+    np.add.at(votes, (rows, neighbours.labels[nearest].ravel()), weights.ravel())
+    blocks.extend(votes[:, j] / k for j in range(votes.shape[1]))
     return np.column_stack(blocks).astype(np.float64)

@@ -283,3 +283,16 @@ def test_a_latin1_csv_with_an_ascii_header_is_not_utf8(tmp_path: Path) -> None:
     path.write_bytes("prompt,response\ncaf\u00e9,cr\u00e8me\nna\u00efve,r\u00e9sum\u00e9\n".encode("latin-1"))
     with pytest.raises(DatasetError, match="not UTF-8 text: none of its first records can be read"):
         detect_shape(path)
+
+
+def test_tsv_and_a_json_stream(tmp_path: Path) -> None:
+    tsv = tmp_path / "pairs.tsv"
+    tsv.write_text("question\tanswer\nWhy, really?\tBecause, simply.\n", encoding="utf-8")
+    shape = detect_shape(tsv)
+    assert (shape.file_format, shape.delimiter, shape.fields) == ("csv", "\t", {"prompt": "question", "response": "answer"})
+    assert texts(list(iter_rows(tsv, shape))) == [(0, "Why, really?", "Because, simply.")]
+    stream = tmp_path / "pretty.json"
+    stream.write_text("\n".join(json.dumps(p, indent=2) for p in PAIRS), encoding="utf-8")
+    shape = detect_shape(stream)
+    assert (shape.file_format, shape.container) == ("json", "json-stream")
+    assert len(texts(list(iter_rows(stream, shape)))) == 3

@@ -24,7 +24,7 @@ from app import __version__
 from app.core.cancel import NEVER, CancelToken
 from app.core.doctor_files import model_checks, permission_checks
 from app.core.errors import StillroomError
-from app.core.paths import HOME_ENV, LEDGER_FILE, data_dir
+from app.core.paths import HOME_ENV, LEDGER_FILE, data_dir_path
 from app.core.privacy import OFFLINE_ENV, offline_env_problems
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
@@ -109,19 +109,18 @@ def iter_checks(home: Path | None = None, *, quick: bool = False,
     home: the data folder (default: STILLROOM_HOME or the platform's). quick: compare model
     files by size only instead of hashing them (hashing 253 MB takes about a second).
     """
-    folder = home if home is not None else _env_home()
+    folder = home if home is not None else data_dir_path()
     yield _stillroom_check()
     if cancel.cancelled:
         return
     yield from _llama_checks(folder)
     yield _thread_check()
-    yield from _data_dir_checks(folder)
-    if folder is None or not folder.is_dir() or cancel.cancelled:
-        return
-    yield from _ledger_and_models(folder, quick, cancel)
-    if cancel.cancelled:
-        return
-    yield from permission_checks(folder)
+    yield _data_dir_check(folder)
+    if folder.is_dir():
+        yield from _ledger_and_models(folder, quick, cancel)
+        if cancel.cancelled:
+            return
+        yield from permission_checks(folder)
     yield _embedding_check()
     yield _default_model_package_check()
     yield _offline_check()
@@ -188,31 +187,29 @@ def _thread_check() -> Check:
 # -- data folder -------------------------------------------------------------------------------
 
 
-def _env_home() -> Path | None:
-    try:
-        return data_dir()
-    except OSError:
-        return None
-
-
-def _data_dir_checks(folder: Path | None) -> Iterator[Check]:
-    if folder is None or not folder.is_dir():
-        where = os.environ.get(HOME_ENV) or "the platform's user data folder"
-        yield Check("Data folder", FAIL, f"the data folder ({where}) cannot be created",
-                    f"make sure the folder's parent exists and is writable, or set {HOME_ENV} to a writable folder")
-        return
+def _data_dir_check(folder: Path) -> Check:
+    data: dict[str, Any] = {"path": str(folder)}
+    if folder.exists() and not folder.is_dir():
+        return Check("Data folder", FAIL, f"{folder} is a file, not a folder",
+                     f"move the file away, or set {HOME_ENV} to another folder", data)
+    if not folder.exists():
+        parent = next((p for p in folder.parents if p.exists()), None)
+        if parent is not None and os.access(parent, os.W_OK | os.X_OK):
+            return Check("Data folder", INFO, f"{folder} does not exist yet; Stillroom creates it (mode 0700) "
+                         "on first use", data=data)
+        return Check("Data folder", FAIL, f"{folder} cannot be created ({parent} is not writable)",
+                     f"make {parent} writable, or set {HOME_ENV} to a writable folder", data)
     usage = shutil.disk_usage(folder)
     free = _human_bytes(usage.free)
-    data = {"path": str(folder), "free_bytes": usage.free}
+    data["free_bytes"] = usage.free
     if not os.access(folder, os.W_OK | os.X_OK):
-        yield Check("Data folder", FAIL, f"{folder} is not writable", f"chmod u+rwx '{folder}'", data)
-    elif usage.free < LOW_SPACE_FAIL_BYTES:
-        yield Check("Data folder", FAIL, f"{folder}: only {free} free; the ledger cannot grow safely",
-                    "free some disk space (nothing already logged is lost)", data)
-    elif usage.free < LOW_SPACE_WARN_BYTES:
-        yield Check("Data folder", WARN, f"{folder}: {free} free", "free some space before adding models", data)
-    else:
-        yield Check("Data folder", OK, f"{folder} ({free} free)", data=data)
+        return Check("Data folder", FAIL, f"{folder} is not writable", f"chmod u+rwx '{folder}'", data)
+    if usage.free < LOW_SPACE_FAIL_BYTES:
+        return Check("Data folder", FAIL, f"{folder}: only {free} free; the ledger cannot grow safely",
+                     "free some disk space (nothing already logged is lost)", data)
+    if usage.free < LOW_SPACE_WARN_BYTES:
+        return Check("Data folder", WARN, f"{folder}: {free} free", "free some space before adding models", data)
+    return Check("Data folder", OK, f"{folder} ({free} free)", data=data)
 
 
 def _human_bytes(count: float) -> str:

@@ -15,10 +15,15 @@ LEDGER_FILE = "ledger.db"
 MODELS_SUBDIR = "models"
 
 
+def data_dir_path() -> Path:
+    """Where the data folder is (STILLROOM_HOME, else platformdirs' user data folder), without creating it."""
+    override = os.environ.get(HOME_ENV)
+    return Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME, False))
+
+
 def data_dir() -> Path:
     """The data folder, created owner-only if missing. STILLROOM_HOME overrides platformdirs."""
-    override = os.environ.get(HOME_ENV)
-    path = Path(override).expanduser() if override else Path(platformdirs.user_data_dir(APP_NAME, False))
+    path = data_dir_path()
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     return path
 

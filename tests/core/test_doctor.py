@@ -170,3 +170,19 @@ def test_cancel_stops_between_checks(filled: Path) -> None:
     token.cancel()
     report = run_doctor(filled, cancel=token)
     assert len(report.checks) < 3
+
+
+def test_a_folder_not_made_yet_is_information_and_is_not_created(tmp_path: Path) -> None:
+    folder = tmp_path / "not-yet" / "Stillroom"
+    report = run_doctor(folder, quick=True)
+    (check,) = named(report, "Data folder")
+    assert check.status == INFO and "creates it" in check.detail
+    assert not folder.exists() and report.ok
+    assert named(report, "Embedding model")[0].status == OK  # the other checks still run
+
+
+def test_a_file_where_the_folder_should_be_fails(tmp_path: Path) -> None:
+    folder = tmp_path / "Stillroom"
+    folder.write_text("not a folder")
+    (check,) = named(run_doctor(folder, quick=True), "Data folder")
+    assert check.status == FAIL and "is a file" in check.detail and check.fix

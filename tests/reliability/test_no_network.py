@@ -9,6 +9,7 @@ switches), so it is Stillroom's own startup that keeps the libraries offline.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -29,10 +30,11 @@ from tests.core.records import record
 
 REPO = Path(__file__).resolve().parents[2]
 GUARD_DIR = Path(__file__).resolve().parent / "no_network"
-sys.path.insert(0, str(GUARD_DIR))
-import sitecustomize as netguard  # noqa: E402  (the guard module itself, imported by path)
-
-sys.path.remove(str(GUARD_DIR))
+# The guard module itself, loaded by path (a `sitecustomize` may already be imported under that name).
+_spec = importlib.util.spec_from_file_location("stillroom_netguard", GUARD_DIR / "sitecustomize.py")
+assert _spec and _spec.loader
+netguard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(netguard)
 # TEST-NET-3 (RFC 5737): never routed, so even an unguarded attempt would not reach anyone.
 OUTSIDE = ("203.0.113.7", 443)
 SERVER_START_S = 120

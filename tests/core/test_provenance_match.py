@@ -298,3 +298,19 @@ def test_judge_scores() -> None:
 @given(st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=40))
 def test_fast_normalize_is_textnorm(text: str) -> None:
     assert fast_normalize(text) == normalize(text)
+
+
+def test_templated_generations_sharing_openings_and_sentences(tmp_path: Path) -> None:
+    """Batch outputs look alike: each edited row still traces to its own generation, and a foreign
+    row made of the same opening and sentences stays untraced."""
+    opening = "Sure! Here is a short explanation written for a curious reader:"
+    rng = random.Random(11)
+    pairs = [(f"Explain item {i}", f"{opening} " + " ".join(rng.sample(SENTENCES, 6))) for i in range(300)]
+    ledger = make_ledger(tmp_path / "l.db", pairs)
+    picks = rng.sample(range(300), 40)
+    kinds = ["truncation", "word", "case", "typos"]
+    rows = [(pairs[i][0], edited(pairs[i][1], kinds[k % 4])) for k, i in enumerate(picks)]
+    rows += [(f"Foreign {j}", f"{opening} " + " ".join(rng.sample(SENTENCES, 6))) for j in range(20)]
+    report = run_match(write_rows(tmp_path / "d.jsonl", rows), ledger)
+    assert [(index, gid) for index, gid, _ in report.near] == [(k, i + 1) for k, i in enumerate(picks)]
+    assert report.untraced == list(range(40, 60))

@@ -8,8 +8,8 @@
    "Yes.") identifies nothing by itself: it is exact only when the prompt matches too.
 2. Near: the rows left over are compared with every generation's response for edits made after
    generation (case, punctuation, spacing, truncation, small word edits). Candidates come from
-   MinHash LSH over word bigrams of case- and punctuation-folded text, plus a key of the first
-   words for truncations (minhash.py); each candidate is then scored with rapidfuzz's Indel
+   MinHash LSH over word bigrams of case- and punctuation-folded text, plus keys of the opening
+   words for truncations, filtered by the signatures' similarity estimate (minhash.py); each candidate is then scored with rapidfuzz's Indel
    similarity (the `fuzz.ratio` measure, 0..1) of the folded texts. A row is traced-near when the
    best score reaches NEAR_MIN, or when it is a truncation: at least TRUNC_MIN_SHARE of the
    generation's length whose text matches the generation's beginning (similarity >= TRUNC_PREFIX_MIN);
@@ -23,7 +23,7 @@ generation, 30 us a pair, 83 hours at 100k x 100k; embeddings cost ~5 ms a text 
 170-230 texts/s, 8 minutes per 100k) and score paraphrases as near, which is not provenance.
 datasketch's MinHash + MinHashLSH with the same 64 permutations and 16 bands cost 2.3 ms and ~5 KB
 a text (4 minutes and ~500 MB for a 100k ledger); the same MinHash/LSH computed with numpy for a
-batch of texts at once (minhash.py) costs 35 us and 272 bytes a text. LSH finds candidates; the
+batch of texts at once (minhash.py) costs 35 us and 576 bytes a text. LSH finds candidates; the
 edit similarity decides and gives a score people can read.
 
 Both sides are streamed: the dataset row by row (unmatched rows are spilled to a temporary file),
@@ -297,35 +297,46 @@ def _fetch(db: Any, ledger_path: Path | str, ids: list[int]) -> dict[int, tuple[
 
 def _best(text: str, prompt: str, found: list[int], ledger: dict[int, tuple[str, str]],
           state: _State) -> tuple[int, float] | None:
-    """(generation, score) of the best accepted candidate, or None."""
-    best: tuple[float, int, int] | None = None
+    """(generation, score) of the best accepted candidate, or None: the closest match (of the
+    whole text, or of the generation's beginning for a truncation), then the higher score, then a
+    generation no other row has claimed, then the earliest."""
+    best: tuple[float, float, int, int] | None = None
     for gid in found:
         if gid not in ledger:
             continue
         response, their_prompt = ledger[gid]
-        score = judge(text, response, prompt, their_prompt)
-        if score is None:
+        assessed = assess(text, response, prompt, their_prompt)
+        if assessed is None:
             continue
-        rank = (score, 0 if state.is_claimed(gid) else 1, -gid)
+        rank = (assessed[1], assessed[0], 0 if state.is_claimed(gid) else 1, -gid)
         if best is None or rank > best:
             best = rank
-    return None if best is None else (-best[2], best[0])
+    return None if best is None else (-best[3], best[1])
+
+
+def assess(text: str, generation: str, prompt: str = "", their_prompt: str = "") -> tuple[float, float] | None:
+    """(score, closeness) of a row (folded `text`, `prompt`) as a near copy of a generation, or None
+    if it is not one. The score is the whole-text similarity; closeness is the same, or for a
+    truncation the similarity to the generation's beginning."""
+    if not text or not generation:
+        return None
+    score = Indel.normalized_similarity(text, generation)
+    closeness = score
+    if TRUNC_MIN_SHARE * len(generation) <= len(text) < len(generation):
+        closeness = max(score, Indel.normalized_similarity(text, generation[:len(text)]))
+    accepted = score >= NEAR_MIN or closeness >= TRUNC_PREFIX_MIN
+    if accepted and len(text) < SHORT_CHARS:
+        accepted = bool(prompt and their_prompt) and Indel.normalized_similarity(prompt, their_prompt) >= PROMPT_MIN
+    return (score, closeness) if accepted else None
 
 
 def judge(text: str, generation: str, prompt: str = "", their_prompt: str = "") -> float | None:
     """The score of a row (folded `text`, `prompt`) as a near copy of a generation, or None if it is not one."""
-    if not text or not generation:
-        return None
-    score = Indel.normalized_similarity(text, generation)
-    accepted = score >= NEAR_MIN
-    if not accepted and TRUNC_MIN_SHARE * len(generation) <= len(text) < len(generation):
-        accepted = Indel.normalized_similarity(text, generation[:len(text)]) >= TRUNC_PREFIX_MIN
-    if accepted and len(text) < SHORT_CHARS:
-        accepted = bool(prompt and their_prompt) and Indel.normalized_similarity(prompt, their_prompt) >= PROMPT_MIN
-    return score if accepted else None
+    assessed = assess(text, generation, prompt, their_prompt)
+    return None if assessed is None else assessed[0]
 
 
 __all__ = [
     "MatchCancelled", "MatchProgress", "MatchReport", "STATUSES", "TRACED_EXACT", "TRACED_NEAR", "UNTRACED",
-    "export_untraced", "judge", "match_dataset", "method_description", "run_match",
+    "assess", "export_untraced", "judge", "match_dataset", "method_description", "run_match",
 ]

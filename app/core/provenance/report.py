@@ -90,9 +90,10 @@ def method_description() -> dict[str, Any]:
                   "hash": "sha256", "normalization": NORMALIZATION},
         "near": {
             "candidates": "MinHash LSH over word bigrams of case- and punctuation-folded text, "
-                          "plus the first words for truncations",
+                          "plus opening word windows for truncations, filtered by estimated Jaccard similarity",
             "num_perm": minhash.NUM_PERM, "bands": minhash.BANDS, "rows_per_band": minhash.ROWS,
-            "prefix_words": minhash.PREFIX_WORDS,
+            "opening_windows": minhash.WINDOWS, "window_words": minhash.PREFIX_WORDS, "signature_min": minhash.SIGNATURE_MIN,
+            "truncation_signature_min": minhash.TRUNCATION_MIN,
             "score": "Indel similarity (rapidfuzz fuzz.ratio / 100) of the folded response texts",
             "threshold": NEAR_MIN,
             "truncation": {"min_share": TRUNC_MIN_SHARE, "prefix_similarity": TRUNC_PREFIX_MIN},

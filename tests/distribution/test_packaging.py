@@ -140,3 +140,12 @@ def test_appimage_script_assembles_the_appdir_and_names_what_it_needs(tmp_path: 
     assert (appdir / "stillroom.desktop").is_file() and (appdir / ".DirIcon").resolve().is_file()
     assert os.access(appdir / "usr" / "bin" / "stillroom", os.X_OK)
     assert sys.platform.startswith("linux")
+
+
+def test_smoke_test_script_refuses_without_a_build(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    (root / "packaging").mkdir(parents=True)
+    shutil.copy2(PACKAGING / "smoke_test.sh", root / "packaging")
+    assert subprocess.run(["bash", "-n", str(root / "packaging" / "smoke_test.sh")]).returncode == 0
+    done = subprocess.run(["bash", str(root / "packaging" / "smoke_test.sh")], capture_output=True, text=True)
+    assert done.returncode == 2 and "make package" in done.stderr

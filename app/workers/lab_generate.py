@@ -1,0 +1,41 @@
+"""The lab's teacher calls in the desktop app: generations run on the model thread, in order with
+chat turns, batch runs and server requests, through ModelWorker.serve_job (generate_logged, the
+same logged path as everywhere else).
+
+ServiceGenerate is created on the UI thread and called from the lab's worker thread: each call
+queues a Job to the model thread and blocks until its ledger row is committed. The lab's cancel
+token is the job's token, so cancelling the step stops the running generation within one token
+(it is logged as cancelled) and skips a job that has not started.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QObject, Signal
+
+from app.core.cancel import CancelToken
+from app.core.generation import LogContext, LoggedGeneration
+from app.core.models.sampling import GenerationRequest
+from app.core.serve.model_host import Job
+from app.workers.model_service import ModelService
+
+
+class ServiceGenerate(QObject):
+    """A lab Generate backed by the window's model thread. Emits nothing the caller sees."""
+
+    _submit = Signal(object)
+
+    def __init__(self, service: ModelService, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._submit.connect(service.worker.serve_job)  # queued to the model thread
+
+    def __call__(self, request: GenerationRequest, context: LogContext,
+                 cancel: CancelToken) -> LoggedGeneration | None:
+        """Run one generation on the model thread and wait for it (a worker thread, never the UI
+        thread or the model thread); None when it was cancelled before it started."""
+        job = Job(request, context, cancel)
+        self._submit.emit(job)
+        final: LoggedGeneration | None = None
+        for item in job.stream():
+            if isinstance(item, LoggedGeneration):
+                final = item
+        return final

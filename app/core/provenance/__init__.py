@@ -13,6 +13,7 @@ from app.core.provenance.dataset import (
     DatasetRow,
     DatasetShape,
     RowProblem,
+    ShapeUnknownError,
     detect_shape,
     file_sha256,
     iter_rows,
@@ -35,7 +36,7 @@ from app.core.provenance.write import ProvenanceWriteError, iter_provenance, wri
 
 __all__ = [
     "DatasetError", "DatasetRow", "DatasetShape", "MatchCancelled", "MatchProgress", "MatchReport",
-    "RowProblem", "TRACED_EXACT", "TRACED_NEAR", "UNTRACED", "detect_shape", "export_untraced",
+    "RowProblem", "ShapeUnknownError", "TRACED_EXACT", "TRACED_NEAR", "UNTRACED", "detect_shape", "export_untraced",
     "file_sha256", "iter_rows", "match_dataset", "run_match",
     "Declared", "ProvenanceWriteError", "StatementError", "StatementProgress", "VerifyResult", "build_statement",
     "iter_provenance", "iter_statement", "key_fingerprint", "load_or_create_key", "public_key_pem",

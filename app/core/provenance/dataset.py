@@ -55,6 +55,15 @@ class DatasetError(StillroomError):
     """A dataset file that cannot be read at all: missing, empty, not UTF-8, not JSON, of no known shape."""
 
 
+class ShapeUnknownError(DatasetError):
+    """The file reads, but its records fit no known shape or the hand-named fields: `columns` are
+    the field names it has, for naming the fields by hand."""
+
+    def __init__(self, message: str, columns: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.columns = columns
+
+
 @dataclass(frozen=True)
 class DatasetShape:
     """What a dataset file holds and where each role's text is.
@@ -180,15 +189,19 @@ def detect_shape(path: Path | str, fields: dict[str, str] | None = None) -> Data
     if unknown:
         raise DatasetError(f"unknown field role(s) {', '.join(sorted(unknown))}; use {', '.join(FIELD_ROLES)}")
     file_format, container, delimiter = _sniff(path)
-    if file_format == "parquet":
-        sample, columns, types = _parquet_sample(path)
-    else:
-        sample, columns, types = _text_sample(path, file_format, container, delimiter)
+    sample, columns, types = _sample(path, file_format, container, delimiter)
     try:
         kind, found = shape_of(sample, columns, fields)
     except ShapeError as exc:
-        raise DatasetError(f"{path}: {exc}") from exc
+        raise ShapeUnknownError(f"{path}: {exc}", columns) from exc
     return DatasetShape(file_format, kind, found, columns, types, container, delimiter)
+
+
+def _sample(path: Path, file_format: str, container: str,
+            delimiter: str) -> tuple[list[Any], tuple[str, ...], dict[str, str]]:
+    if file_format == "parquet":
+        return _parquet_sample(path)
+    return _text_sample(path, file_format, container, delimiter)
 
 
 def _sniff(path: Path) -> tuple[str, str, str]:
@@ -302,5 +315,6 @@ def _parquet_sample(path: Path) -> tuple[list[Any], tuple[str, ...], dict[str, s
 
 __all__ = [
     "DatasetError", "DatasetRow", "DatasetShape", "FILE_FORMATS", "KINDS", "PAIR_FIELDS", "RowProblem", "RowReader",
+    "ShapeUnknownError",
     "detect_shape", "file_sha256", "iter_rows", "preview",
 ]

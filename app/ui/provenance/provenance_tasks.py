@@ -15,10 +15,11 @@ from typing import Any
 
 from app.core.cancel import CancelToken
 from app.core.provenance import (
-    Declared,
     DatasetRow,
     DatasetShape,
+    Declared,
     MatchReport,
+    ShapeUnknownError,
     detect_shape,
     export_untraced,
     iter_provenance,
@@ -61,11 +62,25 @@ def _finish(generator: Generator[Any, None, Any], cancel: CancelToken) -> Iterat
         yield Finished(value)
 
 
+@dataclass
+class Undetected:
+    """A readable file of no known shape (or whose named fields are missing): its columns and why."""
+
+    path: Path
+    columns: tuple[str, ...]
+    reason: str
+
+
 def detect_job(path: Path, fields: dict[str, str] | None) -> Job:
-    """Detect the file's shape and read its first rows."""
+    """Detect the file's shape and read its first rows: Finished(Detected), or Finished(Undetected)
+    when the fields must be named by hand."""
 
     def run(cancel: CancelToken) -> Iterator[Any]:
-        shape = detect_shape(path, fields or None)
+        try:
+            shape = detect_shape(path, fields or None)
+        except ShapeUnknownError as exc:
+            yield Finished(Undetected(path, exc.columns, str(exc)))
+            return
         rows = list(islice(iter_rows(path, shape), PREVIEW_ROWS))
         if not cancel.cancelled:
             yield Finished(Detected(path, shape, rows))

@@ -42,6 +42,7 @@ from app.ui.provenance.provenance_tasks import (
     Detected,
     Finished,
     ReviewRows,
+    Undetected,
     detect_job,
     export_job,
     match_job,
@@ -66,6 +67,7 @@ class ProvenanceView(ProvenancePages, QWidget):
         self._thread: GeneratorThread | None = None
         self._kind = ""
         self.detected: Detected | None = None
+        self._dataset_path: Path | None = None
         self.report: MatchReport | None = None
         self.predicate: dict[str, Any] | None = None
         self.paths: dict[str, Path] | None = None
@@ -112,7 +114,11 @@ class ProvenanceView(ProvenancePages, QWidget):
 
     def choose_dataset(self, path: str | Path, fields: dict[str, str] | None = None) -> None:
         """Detect the file's shape and show its first rows (on a worker)."""
+        if self.busy:
+            return
         path = Path(str(path).strip())
+        self._dataset_path = path
+        self.detected = None
         self.path_edit.setText(str(path))
         self.report = self.predicate = self.paths = None
         for tab in (TAB_REVIEW, TAB_STATEMENT, TAB_CARD):
@@ -124,12 +130,12 @@ class ProvenanceView(ProvenancePages, QWidget):
         """Read the file again with the fields chosen in the boxes."""
         fields = {role: box.currentText() for role, box in self.field_boxes.items()
                   if box.currentIndex() > 0}
-        if self.detected is not None:
-            self.choose_dataset(self.detected.path, fields)
+        if self._dataset_path is not None:
+            self.choose_dataset(self._dataset_path, fields)
 
     def start_match(self) -> None:
         """Match the detected dataset with the ledger (on a worker), then prepare the review."""
-        if self.detected is None:
+        if self.detected is None or self.busy:
             return
         self.tabs.setTabEnabled(TAB_REVIEW, True)
         self.tabs.setCurrentIndex(TAB_REVIEW)
@@ -148,7 +154,7 @@ class ProvenanceView(ProvenancePages, QWidget):
 
     def export_untraced(self, path: Path) -> None:
         """Write the untraced rows to `path` as JSON Lines (on a worker)."""
-        if self.report is not None:
+        if self.report is not None and not self.busy:
             self._start(export_job(self.report, path), "export", f"Writing {path.name}…")
 
     def out_dialog(self) -> None:
@@ -165,7 +171,7 @@ class ProvenanceView(ProvenancePages, QWidget):
 
     def write(self) -> None:
         """Write the card, Croissant file and signed statement to the output folder (on a worker)."""
-        if self.report is None:
+        if self.report is None or self.busy:
             return
         out = self.out_edit.text().strip()
         if not out:
@@ -224,7 +230,9 @@ class ProvenanceView(ProvenancePages, QWidget):
 
     def _finished(self, value: Any) -> None:
         kind = self._kind
-        if kind == "detect":
+        if kind == "detect" and isinstance(value, Undetected):
+            self._show_undetected(value)
+        elif kind == "detect":
             self._show_detected(value)
         elif kind == "match":
             self._show_report(value)
@@ -273,20 +281,28 @@ class ProvenanceView(ProvenancePages, QWidget):
 
     # -- showing results -------------------------------------------------------------------------
 
+    def _set_columns(self, columns: tuple[str, ...], fields: dict[str, str]) -> None:
+        for role, box in self.field_boxes.items():
+            box.blockSignals(True)
+            box.clear()
+            box.addItem(AUTOMATIC)
+            box.addItems(list(columns))
+            if fields.get(role):
+                box.setCurrentText(fields[role])
+            box.blockSignals(False)
+        self.apply_fields_button.setEnabled(bool(columns))
+
+    def _show_undetected(self, undetected: Undetected) -> None:
+        self._set_columns(undetected.columns, {})
+        self.shape_label.setText(undetected.reason)
+        self.preview.setRowCount(0)
+        self.status.setText(f"{undetected.path.name}: name the prompt and response fields, then use them.")
+
     def _show_detected(self, detected: Detected) -> None:
         self.detected = detected
         shape = detected.shape
         self.shape_label.setText(f"Detected: {shape.describe()}")
-        for role, box in self.field_boxes.items():
-            current = shape.fields.get(role)
-            box.blockSignals(True)
-            box.clear()
-            box.addItem(AUTOMATIC)
-            box.addItems(list(shape.columns))
-            if current:
-                box.setCurrentText(current)
-            box.blockSignals(False)
-        self.apply_fields_button.setEnabled(bool(shape.columns))
+        self._set_columns(shape.columns, shape.fields)
         rows = []
         for item in detected.preview:
             if isinstance(item, RowProblem):

@@ -1,13 +1,9 @@
-"""Batch runs with the real model: spec validation, output rows, pause/cancel, SIGKILL and resume."""
+"""Batch runs with the real model: spec validation, output rows, pause/cancel and resume (SIGKILL and
+resume: tests/reliability/test_sigkill.py)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,8 +14,6 @@ from app.core.batch.spec import BatchSpecError, build_spec, load_spec
 from app.core.models.runner import Runner
 from app.core.store import Ledger
 from app.core.store.queries import LogFilter, list_generations
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def write_job(folder: Path, items: int = 3, samples: int = 2, max_tokens: int = 6, **extra: object) -> Path:
@@ -107,45 +101,3 @@ def test_cancel_mid_generation_logs_it_and_resume_redoes_it(runner: Runner, ledg
     finished = list(run_batch(ledger, runner, job.id))[-1]
     assert finished.status == "done" and finished.done == 2
     assert len(output_lines(Path(job.output_path))) == 2
-
-
-def test_sigkill_during_batch_then_resume_has_no_duplicates_and_no_gaps(home: Path, tmp_path: Path) -> None:
-    job_file = write_job(tmp_path, items=6, samples=2, max_tokens=16)
-    env = os.environ.copy()
-    process = subprocess.Popen([sys.executable, "-m", "app", "batch", "run", str(job_file), "--n-ctx", "512",
-                                "--threads", "1"], cwd=REPO, env=env, stderr=subprocess.PIPE, text=True)
-    ledger_file = home / "ledger.db"
-    deadline = time.monotonic() + 120
-    try:
-        while True:
-            assert time.monotonic() < deadline, "the batch did not commit rows in time"
-            if process.poll() is not None:
-                raise AssertionError(f"the batch exited early ({process.returncode}): {process.stderr.read()}")
-            if ledger_file.exists():
-                ledger = Ledger.open(ledger_file)
-                count = len(list_generations(ledger.db, LogFilter(workflow="batch-test"), limit=None))
-                ledger.close()
-                if count >= 4:
-                    break
-            time.sleep(0.05)
-        time.sleep(0.1)
-        os.kill(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(timeout=10)
-        process.stderr.close()
-    resumed = subprocess.run([sys.executable, "-m", "app", "batch", "resume", "1", "--n-ctx", "512"], cwd=REPO,
-                             env=env, capture_output=True, text=True, timeout=300)
-    assert resumed.returncode == 0, resumed.stderr
-    lines = output_lines(tmp_path / "out" / "result.jsonl")
-    assert [(line["item"], line["sample"]) for line in lines] == [(i, s) for i in range(6) for s in range(2)]
-    ledger = Ledger.open(ledger_file)
-    assert ledger.verify().ok
-    ok_rows = list_generations(ledger.db, LogFilter(workflow="batch-test", status="ok"), limit=None)
-    assert sorted(line["ledger_id"] for line in lines) == sorted(row["id"] for row in ok_rows)
-    ledger.close()
-    listed = subprocess.run([sys.executable, "-m", "app", "batch", "list"], cwd=REPO, env=env, capture_output=True,
-                            text=True, timeout=60)
-    assert "done" in listed.stdout and "12/12" in listed.stdout

@@ -1,5 +1,5 @@
-"""Take the README's screenshot of the Audit view on a seeded ledger (flagged and ordinary workflows
-side by side). Run under a virtual X server:
+"""Take the README's screenshots of the Audit view (map, then timeline) on a seeded ledger (flagged and
+ordinary workflows side by side). Run under a virtual X server:
 
     xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python assets/make_audit_screenshot.py [assets/screenshot-audit.png]
 """
@@ -38,6 +38,11 @@ window.show_view("audit")
 view = window.stack.currentWidget()
 view.run_audit()
 wait(lambda: not view.running)
+view.table.select_workflow("judge-run")
 for _ in range(50): app.processEvents(); time.sleep(0.02)
 window.grab().save(str(OUT)); print(f"wrote {OUT}")
+view.plots.setCurrentIndex(1)  # the timeline
+for _ in range(50): app.processEvents(); time.sleep(0.02)
+TIMELINE = OUT.with_name(OUT.stem + "-timeline.png")
+window.grab().save(str(TIMELINE)); print(f"wrote {TIMELINE}")
 window.close(); QApplication.quit()

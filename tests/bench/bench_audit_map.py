@@ -106,10 +106,14 @@ def main() -> None:
         report("level-of-detail update when the view settles", timed(settle, 5))
         (x0, x1), (y0, y1) = box.viewRange()
         cx, cy = data.points[0]
-        w = (x1 - x0) / 12
-        box.setRange(xRange=(cx - w, cx + w), yRange=(cy - w, cy + w), padding=0)
-        panel.update_lod()
-        viewport.repaint()
+        w = (x1 - x0) / 4
+        while True:  # zoom in on one cluster until its points are drawn one by one
+            box.setRange(xRange=(cx - w, cx + w), yRange=(cy - w, cy + w), padding=0)
+            panel.update_lod()
+            viewport.repaint()
+            if not panel.density_shown:
+                break
+            w /= 2
         print(f"  zoomed in: density image {panel.density_shown}, {len(panel.shown):,} points drawn one by one")
         report("pan step zoomed in (points)", timed(pan, args.steps))
         report("level-of-detail update zoomed in", timed(settle, 5))

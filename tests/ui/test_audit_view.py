@@ -131,6 +131,10 @@ def test_audit_report_map_detail_and_export(qtbot: Any, view: AuditView, seeded:
     assert view.tabs.currentIndex() == TAB_PATTERN
     about = view.pattern_info.toPlainText()
     assert library.patterns["autograding"].name in about and "Why it is flagged" in about and "Sources" in about
+    dialog = view.present_pattern()  # for a classroom projector: the same panel, large type
+    assert dialog is not None and library.patterns["autograding"].name in dialog.browser.toPlainText()
+    assert dialog.browser.font().pointSizeF() > view.pattern_info.font().pointSizeF()
+    dialog.close()
     # every colouring changes the brushes and the legend (widget -> map)
     seen = {}
     for mode in COLOUR_MODES:

@@ -18,6 +18,7 @@ import os
 import pickle
 import queue
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,8 @@ def _fit_umap(vectors: np.ndarray, cancel: CancelToken, events: queue.Queue, cac
     try:
         if cache_root is not None:
             configure_numba_cache(cache_root)
+        # umap-learn warns on import that TensorFlow (for ParametricUMAP, unused here) is missing
+        warnings.filterwarnings("ignore", message="Tensorflow not installed", category=ImportWarning)
         import umap  # noqa: PLC0415 - ~20 s, only when a UMAP map is asked for
 
         if cancel.cancelled:

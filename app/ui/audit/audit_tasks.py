@@ -14,13 +14,35 @@ from pathlib import Path
 
 from app.core.audit.embeddings import Encoder
 from app.core.audit.map_data import MapData, build_map
-from app.core.audit.patterns import PatternLibrary
+from app.core.audit.patterns import PatternLibrary, load_library
 from app.core.audit.projection import ProjectionProgress, ProjectionStore
 from app.core.audit.run import AuditProgress, AuditResult, run_audit
 from app.core.cancel import CancelToken
 from app.core.store import open_db
 
 Progress = AuditProgress | ProjectionProgress
+
+
+class LazyModels:
+    """The encoder and the pattern library, made on the audit thread the first time they are needed
+    (torch is imported then) and kept for later runs. Not a QObject and holding no widget, so the
+    worker's factory makes no reference cycle through the view."""
+
+    def __init__(self, encoder: Encoder | None = None, library: PatternLibrary | None = None) -> None:
+        self.encoder_made, self.library_made = encoder, library
+
+    def encoder(self) -> Encoder:
+        """The encoder, its model loaded (worker thread)."""
+        if self.encoder_made is None:
+            self.encoder_made = Encoder()
+        self.encoder_made.model()
+        return self.encoder_made
+
+    def library(self) -> PatternLibrary:
+        """The pattern library (worker thread)."""
+        if self.library_made is None:
+            self.library_made = load_library()
+        return self.library_made
 
 
 @dataclass

@@ -18,7 +18,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QLabel,
     QMenu,
@@ -32,17 +31,25 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.audit.embeddings import Encoder
-from app.core.audit.patterns import PatternLibrary, load_library
+from app.core.audit.patterns import PatternLibrary
 from app.core.audit.report import to_html, to_markdown
 from app.core.audit.projection import METHOD_NAMES, ProjectionProgress, ProjectionStore
 from app.core.audit.run import AuditProgress
 from app.core.audit.selection import export_selection
 from app.core.store.queries import get_generation
-from app.ui.audit.audit_tasks import AuditOutcome, audit_job, map_job
+from app.ui.audit.audit_tasks import AuditOutcome, LazyModels, audit_job, map_job
 from app.ui.audit.map_panel import MapPanel
+from app.ui.audit.plot_export import ask_save_path
 from app.ui.audit.selection_panel import SelectionPanel
 from app.ui.audit.timeline_panel import TimelinePanel
-from app.ui.audit.report_panel import NO_SELECTION, InfoBrowser, ReportTable, pattern_html, workflow_html
+from app.ui.audit.report_panel import (
+    NO_SELECTION,
+    InfoBrowser,
+    PresentDialog,
+    ReportTable,
+    pattern_html,
+    workflow_html,
+)
 from app.ui.dialogs import show_error
 from app.ui.ledger.detail_pane import DetailPane
 from app.workers.db_executor import DbExecutor
@@ -60,28 +67,6 @@ PLOT_MAP, PLOT_TIMELINE = 0, 1
 REFRESH_DELAY_MS = 1_500
 
 
-class LazyModels:
-    """The encoder and the pattern library, made on the audit thread the first time they are needed
-    (torch is imported then) and kept for later runs. Not a QObject and holding no widget, so the
-    worker's factory makes no reference cycle through the view."""
-
-    def __init__(self, encoder: Encoder | None = None, library: PatternLibrary | None = None) -> None:
-        self.encoder_made, self.library_made = encoder, library
-
-    def encoder(self) -> Encoder:
-        """The encoder, its model loaded (worker thread)."""
-        if self.encoder_made is None:
-            self.encoder_made = Encoder()
-        self.encoder_made.model()
-        return self.encoder_made
-
-    def library(self) -> PatternLibrary:
-        """The pattern library (worker thread)."""
-        if self.library_made is None:
-            self.library_made = load_library()
-        return self.library_made
-
-
 class AuditView(QWidget):
     """Toolbar (Run audit, Cancel, progress, Export), the report and details on the left, the map on
     the right (UI thread)."""
@@ -96,6 +81,8 @@ class AuditView(QWidget):
         self.store = ProjectionStore(ledger_path.parent)
         self._thread: GeneratorThread | None = None
         self._job_kind = ""
+        self._failed = False
+        self.shown_pattern = ""
         self._refresh_pending = False
         self.outcome: AuditOutcome | None = None
         self.refresh_timer = QTimer(self)
@@ -152,7 +139,16 @@ class AuditView(QWidget):
         self.detail = DetailPane()
         self.tabs = QTabWidget()
         self.tabs.addTab(self.workflow_info, "Workflow")
-        self.tabs.addTab(self.pattern_info, "About the pattern")
+        self.present_button = QPushButton("Present")
+        self.present_button.setToolTip("Show this pattern's about panel full screen in large type (a classroom projector)")
+        self.present_button.setEnabled(False)
+        self.present_button.clicked.connect(self.present_pattern)
+        about = QWidget()
+        about_layout = QVBoxLayout(about)
+        about_layout.setContentsMargins(0, 0, 0, 0)
+        about_layout.addWidget(self.pattern_info, 1)
+        about_layout.addWidget(self.present_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.tabs.addTab(about, "About the pattern")
         self.tabs.addTab(self.detail, "Generation")
         self.selection = SelectionPanel()
         self.selection.generation_activated.connect(self.show_generation)
@@ -251,7 +247,19 @@ class AuditView(QWidget):
         if library is None or pattern_id not in library.patterns:
             return
         self.pattern_info.setHtml(pattern_html(library, pattern_id))
+        self.shown_pattern = pattern_id
+        self.present_button.setEnabled(True)
         self.tabs.setCurrentIndex(TAB_PATTERN)
+
+    def present_pattern(self) -> PresentDialog | None:
+        """Open the shown pattern's about panel maximized, in large type."""
+        library = self.outcome.library if self.outcome else self.models.library_made
+        if library is None or self.shown_pattern not in library.patterns:
+            return None
+        dialog = PresentDialog(pattern_html(library, self.shown_pattern), library.patterns[self.shown_pattern].name, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.showMaximized()
+        return dialog
 
     def show_generation(self, generation_id: int) -> None:
         """Read a generation on the database thread and show it in the Generation tab."""
@@ -294,12 +302,8 @@ class AuditView(QWidget):
 
     def export_report_dialog(self) -> None:
         """Ask for a file and export the report."""
-        path, chosen = QFileDialog.getSaveFileName(self, "Export the audit report", str(Path.home() / "audit.html"),
-                                                   ";;".join(REPORT_FILTERS))
-        if path:
-            target = Path(path)
-            if target.suffix.lower() not in (".html", ".htm", ".md"):
-                target = target.with_suffix(REPORT_FILTERS.get(chosen, ".html"))
+        target = ask_save_path(self, "Export the audit report", "audit.html", REPORT_FILTERS, (".html", ".htm", ".md"))
+        if target is not None:
             try:
                 self.export_report(target)
             except OSError as exc:
@@ -307,12 +311,8 @@ class AuditView(QWidget):
 
     def export_plot_dialog(self, which: str) -> None:
         """Ask for a file and save the map or the timeline as PNG or SVG."""
-        path, chosen = QFileDialog.getSaveFileName(self, f"Export the {which}", str(Path.home() / f"audit-{which}.png"),
-                                                   ";;".join(PLOT_FILTERS))
-        if path:
-            target = Path(path)
-            if target.suffix.lower() not in (".png", ".svg"):
-                target = target.with_suffix(PLOT_FILTERS.get(chosen, ".png"))
+        target = ask_save_path(self, f"Export the {which}", f"audit-{which}.png", PLOT_FILTERS, (".png", ".svg"))
+        if target is not None:
             try:
                 self.export_plot(which, target)
             except OSError as exc:
@@ -320,12 +320,8 @@ class AuditView(QWidget):
 
     def export_selection_dialog(self) -> None:
         """Ask for a file and export the selected generations."""
-        path, chosen = QFileDialog.getSaveFileName(self, "Export the selection", str(Path.home() / "selection.jsonl"),
-                                                   ";;".join(SELECTION_FILTERS))
-        if path:
-            target = Path(path)
-            if target.suffix.lower() not in (".jsonl", ".csv"):
-                target = target.with_suffix(SELECTION_FILTERS.get(chosen, ".jsonl"))
+        target = ask_save_path(self, "Export the selection", "selection.jsonl", SELECTION_FILTERS, (".jsonl", ".csv"))
+        if target is not None:
             self.export_selection(target)
 
     # -- signals -----------------------------------------------------------------------------------
@@ -343,7 +339,8 @@ class AuditView(QWidget):
             self._show(item)
 
     def _on_error(self, exc: Exception) -> None:
-        show_error(self, "The audit failed", str(exc))
+        self._failed = True
+        show_error(self, "The map could not be projected" if self._job_kind == "map" else "The audit failed", str(exc))
 
     def _on_done(self) -> None:
         thread, self._thread = self._thread, None
@@ -360,7 +357,11 @@ class AuditView(QWidget):
             self.method.blockSignals(True)
             self.method.setCurrentIndex(self.method.findData(shown))
             self.method.blockSignals(False)
-        if thread is not None and thread.cancel_token.cancelled:
+        failed, self._failed = self._failed, False
+        if failed:
+            self.status.setText("The map could not be projected; the map is unchanged." if kind == "map" else
+                                "The audit failed; what was scored is kept for the next run.")
+        elif thread is not None and thread.cancel_token.cancelled:
             self.status.setText("Projection cancelled; the map is unchanged." if kind == "map" else
                                 "Audit cancelled; what was scored is kept for the next run.")
         elif self.outcome is not None:

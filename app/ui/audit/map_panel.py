@@ -101,6 +101,8 @@ class MapPanel(QWidget):
         self._colouring: Colouring | None = None
         self._index: ViewIndex | None = None
         self._sizes = np.zeros(0)
+        self._workflow_names: list[str] = []
+        self._workflow_codes = np.zeros(0, dtype=np.int64)
         self._build()
 
     def _build(self) -> None:
@@ -166,6 +168,11 @@ class MapPanel(QWidget):
         current pan and zoom (an incremental refresh)."""
         self.data = data
         self._index = ViewIndex(data.points)
+        names = sorted(set(data.workflows))
+        lookup = {name: i for i, name in enumerate(names)}
+        self._workflow_names = names
+        self._workflow_codes = np.fromiter((lookup[w] for w in data.workflows), dtype=np.int64,
+                                           count=len(data.workflows))
         self.selected = self.selected[self.selected < len(data.generation_ids)] if keep_view else \
             np.zeros(0, dtype=np.int64)
         self.method_label.setText(f"({data.method.upper()}, {len(data.generation_ids):,} generations)")
@@ -267,8 +274,8 @@ class MapPanel(QWidget):
         (x0, x1), (y0, y1) = self.view_box.viewRange()
         visible = self._index.in_rect(x0, x1, y0, y1)
         chosen = np.zeros(len(data.generation_ids), dtype=bool)
-        if self.highlighted:
-            chosen = np.array([w == self.highlighted for w in data.workflows], dtype=bool)
+        if self.highlighted in self._workflow_names:
+            chosen = self._workflow_codes == self._workflow_names.index(self.highlighted)
         plain = visible[~chosen[visible]]
         marked = visible[chosen[visible]][:POINTS_LIMIT]
         if len(visible) <= POINTS_LIMIT:

@@ -1,4 +1,4 @@
-"""Export a plot widget as PNG or SVG (UI thread).
+"""Export a plot widget as PNG or SVG, and ask where to save (UI thread).
 
 SVG goes through QSvgGenerator painting the widget: lines, regions and text stay vectors, point
 markers come out as small images. (pyqtgraph's own SVGExporter cannot parse the paths Qt 6 writes.)
@@ -11,7 +11,7 @@ from pathlib import Path
 from PySide6.QtCore import QRect, QSize
 from PySide6.QtGui import QPainter
 from PySide6.QtSvg import QSvgGenerator
-from PySide6.QtWidgets import QWidget
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 
 def save_png(widget: QWidget, path: Path) -> bool:
@@ -37,3 +37,15 @@ def save_svg(widget: QWidget, path: Path, title: str) -> None:
         painter.end()
     if not path.exists() or path.stat().st_size == 0:
         raise OSError(f"could not write {path}")
+
+
+def ask_save_path(parent: QWidget, title: str, default_name: str, filters: dict[str, str],
+                  accepted: tuple[str, ...]) -> Path | None:
+    """A save dialog; the chosen filter's suffix is added when the name has none of `accepted`."""
+    path, chosen = QFileDialog.getSaveFileName(parent, title, str(Path.home() / default_name), ";;".join(filters))
+    if not path:
+        return None
+    target = Path(path)
+    if target.suffix.lower() not in accepted:
+        target = target.with_suffix(filters.get(chosen, next(iter(filters.values()))))
+    return target

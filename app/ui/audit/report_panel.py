@@ -7,7 +7,16 @@ import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableWidget, QTableWidgetItem, QTextBrowser
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QHeaderView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
 
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.report import INTRO, LEVEL_COLOURS, _signal_rows
@@ -175,3 +184,19 @@ class InfoBrowser(QTextBrowser):
             from PySide6.QtGui import QDesktopServices
 
             QDesktopServices.openUrl(url)
+
+
+PRESENT_ZOOM = 10
+
+
+class PresentDialog(QDialog):
+    """A pattern's about panel in large type, maximized, for a classroom projector (Esc closes)."""
+
+    def __init__(self, html_text: str, title: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle(title)
+        self.browser = InfoBrowser()
+        self.browser.setHtml(html_text)
+        self.browser.zoomIn(PRESENT_ZOOM)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.browser)

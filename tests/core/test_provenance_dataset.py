@@ -296,3 +296,12 @@ def test_tsv_and_a_json_stream(tmp_path: Path) -> None:
     shape = detect_shape(stream)
     assert (shape.file_format, shape.container) == ("json", "json-stream")
     assert len(texts(list(iter_rows(stream, shape)))) == 3
+
+
+def test_damaged_parquet_data_is_a_dataset_error(tmp_path: Path) -> None:
+    path = write_parquet(tmp_path / "d.parquet", [{"prompt": f"p{i}", "response": "r" * 50} for i in range(100)])
+    data = bytearray(path.read_bytes())
+    data[200:400] = b"\xff" * 200  # inside the first row group's pages
+    path.write_bytes(bytes(data))
+    with pytest.raises(DatasetError, match="Parquet"):
+        list(iter_rows(path, detect_shape(path)))

@@ -147,7 +147,14 @@ class RowReader:
     def _parquet_records(self) -> Iterator[RawRecord]:
         wanted = [name for name in self.shape.fields.values() if name in self.shape.columns]
         position = 0
-        for batch in _parquet_file(self.path).iter_batches(batch_size=PARQUET_BATCH, columns=wanted or None):
+        batches = _parquet_file(self.path).iter_batches(batch_size=PARQUET_BATCH, columns=wanted or None)
+        while True:
+            try:
+                batch = next(batches, None)
+            except Exception as exc:  # noqa: BLE001 - pyarrow raises several types for damaged data
+                raise DatasetError(f"{self.path}: the Parquet data cannot be read after row {position} ({exc})") from exc
+            if batch is None:
+                return
             for value in batch.to_pylist():
                 position += 1
                 self.done = position

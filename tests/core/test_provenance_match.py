@@ -17,6 +17,7 @@ from app.core.cancel import CancelToken
 from app.core.errors import LedgerError
 from app.core.ingest import run_import
 from app.core.provenance import (
+    DatasetError,
     TRACED_EXACT,
     TRACED_NEAR,
     UNTRACED,
@@ -254,6 +255,10 @@ def test_export_untraced(tmp_path: Path, pairs: list[tuple[str, str]], ledger_pa
     exported = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert exported == [{"row": 1, "prompt": foreign[0][0], "response": foreign[0][1]},
                         {"row": 3, "prompt": foreign[1][0], "response": foreign[1][1]}]
+    with (tmp_path / "d.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"prompt": "late", "response": "A row added after the match."}) + "\n")
+    with pytest.raises(DatasetError, match="changed since it was matched"):
+        export_untraced(report, out)
 
 
 def test_csv_and_parquet_datasets_match_too(tmp_path: Path, pairs: list[tuple[str, str]], ledger_path: Path) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 from app.core.errors import StillroomError
 from app.core.provenance import minhash
-from app.core.provenance.dataset import DatasetError, DatasetRow, DatasetShape, RowProblem, iter_rows
+from app.core.provenance.dataset import DatasetError, DatasetRow, DatasetShape, RowProblem, file_sha256, iter_rows
 from app.core.textnorm import NORMALIZATION
 
 TRACED_EXACT, TRACED_NEAR, UNTRACED = "traced-exact", "traced-near", "untraced"
@@ -111,7 +111,10 @@ def _version(name: str) -> str | None:
 
 
 def export_untraced(report: MatchReport, out_path: Path | str) -> int:
-    """Write the untraced rows as JSON Lines ({"row", "prompt", "response"}) and return how many."""
+    """Write the untraced rows as JSON Lines ({"row", "prompt", "response"}) and return how many.
+    DatasetError when the dataset file changed since it was matched (its rows would not be the same)."""
+    if file_sha256(report.dataset_path) != report.dataset_sha256:
+        raise DatasetError(f"{report.dataset_path}: the file changed since it was matched; match it again")
     wanted = report.untraced
     written = 0
     position = 0

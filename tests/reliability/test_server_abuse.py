@@ -9,8 +9,9 @@ client still gets an answer. Faults injected and what was observed:
   not JSONDecodeError, for these): 400 invalid_json (were 500 internal errors before);
 - wrong types and missing fields (model, messages, prompt, n, stream, max_tokens, stop, ...): 400
   naming the parameter;
-- a lone UTF-16 surrogate in a prompt (valid JSON, not encodable text): 400 (was a 500 and a ledger
-  row that could not be hashed);
+- a lone UTF-16 surrogate in a prompt or message (valid JSON, not encodable text): 400 naming the
+  parameter, refused before it reaches the model (it was a 400 carrying the tokenizer's codec error,
+  after a failed attempt to log an error row that could not be hashed), nothing logged;
 - an unknown model: 404 model_not_found; n above the limit and options the server cannot honour
   (tools, functions, logit_bias, best_of > 1, suffix, echo): 400 unsupported_parameter;
 - Content-Length of 100 MB with no body: 413 at once, nothing read; a 20 MB body: read away, 413;
@@ -243,11 +244,13 @@ def test_text_that_is_not_unicode_is_refused_and_nothing_is_logged(served: tuple
                                                                    client: openai.OpenAI) -> None:
     server, ledger_file = served
     before = _row_count(ledger_file)
-    for path, field in (("/v1/chat/completions", "messages"), ("/v1/completions", "prompt")):
-        body = chat_body(prompt="Hi \ud800 there") if field == "prompt" else json.dumps(
+    for path, param in (("/v1/chat/completions", "messages[0].content"), ("/v1/completions", "prompt")):
+        body = chat_body(prompt="Hi \ud800 there") if param == "prompt" else json.dumps(
             {"model": MODEL, "max_tokens": 1, "messages": [{"role": "user", "content": "Hi \udfff"}]}).encode()
-        status, headers, raw = exchange(server, post(path, body))
-        assert_openai_error(status, headers, raw, 400)
+        for stream in (False, True):
+            request = json.loads(body) | {"stream": stream}
+            status, headers, raw = exchange(server, post(path, json.dumps(request).encode()))
+            assert_openai_error(status, headers, raw, 400, "invalid_value", param)
     assert _row_count(ledger_file) == before
     still_answers(client)
     _assert_ledger_intact(ledger_file)

@@ -158,6 +158,7 @@ def parse_completion(body: Any) -> ParsedRequest:
     if not isinstance(prompt, str):
         raise ApiError(400, "'prompt' must be a string (token arrays and batches are not supported)",
                        "prompt", "invalid_type")
+    prompt = _unicode(prompt, "prompt")
     logprobs = _integer(body, "logprobs", None, 0, 20)
     params = [_params(body, COMPLETION_DEFAULT_MAX_TOKENS, logprobs, None if seed is None else seed + i)
               for i in range(n)]
@@ -165,12 +166,22 @@ def parse_completion(body: Any) -> ParsedRequest:
     return ParsedRequest("completions", model, choices, stream, include_usage, logprobs is not None, extras)
 
 
+def _unicode(text: str, param: str) -> str:
+    """`text` if it can be written as UTF-8; JSON's \\u escapes can carry lone surrogates that cannot."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ApiError(400, f"'{param}' is not valid Unicode text (a lone surrogate at position {exc.start})",
+                       param, "invalid_value") from exc
+    return text
+
+
 def _message_text(message: dict[str, Any], index: int) -> str:
     content = message.get("content")
     if content is None:
         return ""
     if isinstance(content, str):
-        return content
+        return _unicode(content, f"messages[{index}].content")
     if isinstance(content, list):
         texts = []
         for part in content:
@@ -178,7 +189,7 @@ def _message_text(message: dict[str, Any], index: int) -> str:
                 raise ApiError(400, f"messages[{index}]: only text content parts are supported",
                                f"messages[{index}].content", "unsupported_content")
             texts.append(part["text"])
-        return "\n".join(texts)
+        return _unicode("\n".join(texts), f"messages[{index}].content")
     raise ApiError(400, f"messages[{index}].content must be a string or a list of text parts",
                    f"messages[{index}].content", "invalid_type")
 

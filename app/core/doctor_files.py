@@ -31,7 +31,7 @@ def model_checks(db: Database, folder: Path, quick: bool, cancel: CancelToken) -
     """One check per registered model: is the file there, and is it still the file that was
     registered (sha256, or size when quick)? `folder` is the data folder, where the default
     model is assembled."""
-    from app.core.doctor import FAIL, INFO, OK, Check
+    from app.core.doctor import FAIL, INFO, OK, WARN, Check
 
     try:
         rows = list_models(db)
@@ -48,12 +48,18 @@ def model_checks(db: Database, folder: Path, quick: bool, cancel: CancelToken) -
         label = f"Model {row['file_name']}"
         data = {"path": str(path), "sha256": row["sha256"], "name": row["name"]}
         default = path.parent == (folder / MODELS_SUBDIR).resolve() and path.name == DEFAULT_MODEL_FILE
-        restore = ("delete it if it is still there; Stillroom assembles the default model again from its "
+        restore = ("delete it; Stillroom assembles the default model again from its "
                    "package on the next start" if default else
                    f"put the original file back at {path}; a different file is a different model to the "
                    "ledger: add it with `stillroom models add PATH`")
         if not path.is_file():
-            yield Check(label, FAIL, f"missing: {path} (registered as sha256 {row['sha256'][:12]})", restore, data)
+            # A warning, not a failure: the ledger keeps the model's metadata for its generations and
+            # statements, so nothing recorded is lost; the model just cannot be loaded from there.
+            moved = ("Stillroom assembles the default model again from its package on the next start"
+                     if default else
+                     f"if you moved it, `stillroom models add NEW_PATH` records its new place; if you deleted it "
+                     "on purpose, nothing needs doing: the ledger keeps what it knew about the model")
+            yield Check(label, WARN, f"missing: {path} (registered as sha256 {row['sha256'][:12]})", moved, data)
             continue
         size = path.stat().st_size
         if size != row["size_bytes"]:

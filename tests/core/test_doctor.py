@@ -63,13 +63,13 @@ def test_healthy_folder_passes_with_every_check(filled: Path) -> None:
     assert report.to_dict()["ok"] is True
 
 
-def test_deleted_model_fails_with_the_fix(filled: Path) -> None:
+def test_deleted_model_warns_with_the_fix(filled: Path) -> None:
     model = next((filled / "models").glob("*.gguf"))
     model.unlink()  # a hard link into the shared store: the store keeps its copy
     report = run_doctor(filled)
-    assert not report.ok
+    assert report.ok  # the ledger keeps the model's metadata; the model just cannot load from there
     (check,) = named(report, "Model ")
-    assert check.status == FAIL and "missing" in check.detail and str(model) in check.detail
+    assert check.status == WARN and "missing" in check.detail and str(model) in check.detail
     assert "assembles the default model again" in (check.fix or "")
 
 

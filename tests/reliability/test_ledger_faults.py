@@ -140,8 +140,9 @@ def test_locked_ledger_during_generation_and_batch(runner: Runner, tmp_path: Pat
     with lock_held_by_another_process(path):
         with pytest.raises(LedgerError, match=LOCKED):
             run_to_end(runner, ledger, completion(1), LogContext("cli", workflow="locked"))
-        with pytest.raises(LedgerError, match=LOCKED):
+        with pytest.raises(LedgerError, match=LOCKED) as info:
             list(run_batch(ledger, runner, job_id))
+        assert str(path) in str(info.value)
     assert run_to_end(runner, ledger, completion(1), LogContext("cli", workflow="locked")).result.status == "ok"
     finished = finish_batch(ledger, runner, job_id)
     assert (finished.status, finished.done) == ("done", 2)
@@ -300,8 +301,9 @@ def test_generation_and_batch_on_a_full_disk(runner: Runner, tmp_path: Path) -> 
     filler = fill_up(ledger)
     with pytest.raises(LedgerError, match=FULL):
         run_to_end(runner, ledger, completion(1), LogContext("cli", workflow="full"))
-    with pytest.raises(LedgerError, match=FULL):
+    with pytest.raises(LedgerError, match=FULL) as info:
         list(run_batch(ledger, runner, job_id))
+    assert str(path) in str(info.value)
     ledger.db.execute(f"PRAGMA max_page_count = {UNLIMITED_PAGES}")
     finished = finish_batch(ledger, runner, job_id)
     assert (finished.status, finished.done) == ("done", 2) and get_job(ledger.db, job_id).status == "done"

@@ -45,9 +45,14 @@ def create_job(db: Database, spec: BatchSpec) -> BatchJob:
     row = {"name": spec.name, "workflow": spec.workflow, "spec": spec.to_json(), "spec_sha256": spec.sha256(),
            "output_path": spec.output, "status": "created", "total": spec.total, "created_at": now,
            "updated_at": now, "error": None}
-    with translate_errors("batch_jobs"), db.conn:
+    with translate_errors(database_file(db)), db.conn:
         job_id = db["batch_jobs"].insert(row).last_pk
     return get_job(db, int(job_id))
+
+
+def database_file(db: Database) -> str:
+    """The file of the database `db` is connected to, for error messages."""
+    return str(db.execute("PRAGMA database_list").fetchone()[2])
 
 
 def get_job(db: Database, job_id: int) -> BatchJob:
@@ -70,7 +75,7 @@ def list_jobs(db: Database) -> list[BatchJob]:
 def set_status(db: Database, job_id: int, status: str, error: str | None = None) -> None:
     """Record a job's status."""
     assert status in STATUSES
-    with translate_errors("batch_jobs"), db.conn:
+    with translate_errors(database_file(db)), db.conn:
         db.execute("UPDATE batch_jobs SET status = ?, error = ?, updated_at = ? WHERE id = ?",
                    [status, error, utc_now(), job_id])
 

@@ -8,6 +8,7 @@ generated, committed, and appended to the output as it finishes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -18,6 +19,7 @@ from typing import Any
 
 from app.core.batch.jobs import done_keys, done_rows, get_job, output_line, set_status
 from app.core.cancel import CancelToken
+from app.core.errors import LedgerError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
 from app.core.models.runner import Runner
 from app.core.models.sampling import GenerationRequest
@@ -138,8 +140,10 @@ def run_batch(ledger: Ledger, runner: Runner, job_id: int,
                     continue
                 break
     except BaseException as exc:
-        set_status(ledger.db, job_id, "failed" if not isinstance(exc, (KeyboardInterrupt, GeneratorExit))
-                   else "paused", None if isinstance(exc, (KeyboardInterrupt, GeneratorExit)) else str(exc))
+        interrupted = isinstance(exc, (KeyboardInterrupt, GeneratorExit))
+        # When the ledger itself failed (locked, full), recording the status fails too: report the first error.
+        with contextlib.suppress(LedgerError):
+            set_status(ledger.db, job_id, "paused" if interrupted else "failed", None if interrupted else str(exc))
         raise
     set_status(ledger.db, job_id, status, error)
     yield BatchFinished(job_id, status, count, job.total, error)

@@ -38,6 +38,8 @@ window.show_view("audit")
 view = window.stack.currentWidget()
 view.run_audit()
 wait(lambda: not view.running)
+view.project("umap")  # the first fit takes a minute or two
+wait(lambda: not view.running, timeout=900)
 view.table.select_workflow("judge-run")
 for _ in range(50): app.processEvents(); time.sleep(0.02)
 window.grab().save(str(OUT)); print(f"wrote {OUT}")

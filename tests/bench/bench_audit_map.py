@@ -4,7 +4,8 @@ Synthetic 2-D clusters stand in for a projection (the redraw does not depend on 
 placed). For each size it reports: the first draw (set_data, level of detail, paint); a pan step
 and a zoom step while moving (the view transform and a repaint of what is drawn); the level-of-detail
 update once the view settles (density image or visible points, then a repaint); and a pan step
-zoomed in far enough that the points are drawn one by one. Target: a pan step under 50 ms at 100k.
+zoomed in far enough that the points are drawn one by one; and, side by side, a pan step of a bare
+pyqtgraph ScatterPlotItem holding every point. Target: a pan step under 50 ms at 100k.
 
     QT_QPA_PLATFORM=offscreen python tests/bench/bench_audit_map.py [--sizes 100000 1000000] [--steps 20]
 """
@@ -120,6 +121,36 @@ def main() -> None:
         panel.close()
         panel.deleteLater()
         app.processEvents()
+        baseline(app, data, args.steps)
+
+
+def baseline(app: QApplication, data: MapData, steps: int) -> None:
+    """Side by side: a bare pyqtgraph ScatterPlotItem of every point (one brush), no level of detail."""
+    import pyqtgraph as pg  # noqa: PLC0415
+
+    plot = pg.PlotWidget()
+    plot.resize(1000, 700)
+    plot.show()
+    app.processEvents()
+    viewport = plot.viewport()
+    start = time.perf_counter()
+    item = pg.ScatterPlotItem(pos=data.points, size=7, pen=None, brush=pg.mkBrush("#1f77b4"))
+    plot.addItem(item)
+    plot.autoRange()
+    viewport.repaint()
+    print(f"  {'baseline: bare ScatterPlotItem, first draw':<44} {(time.perf_counter() - start) * 1000:7.1f} ms")
+    box = plot.getViewBox()
+
+    def pan() -> None:
+        (x0, x1), (y0, y1) = box.viewRange()
+        dx = (x1 - x0) * 0.03
+        box.setRange(xRange=(x0 + dx, x1 + dx), yRange=(y0, y1), padding=0)
+        viewport.repaint()
+
+    report("baseline: bare ScatterPlotItem, pan step", timed(pan, max(3, steps // 4)))
+    plot.close()
+    plot.deleteLater()
+    app.processEvents()
 
 
 if __name__ == "__main__":

@@ -63,12 +63,13 @@ class PcaModel:
 
     @classmethod
     def fit(cls, vectors: np.ndarray) -> PcaModel:
-        """Fit the first two principal components of `vectors` (n x dim) with an SVD."""
+        """Fit the first two principal components of `vectors` (n x dim): the top eigenvectors of
+        the dim x dim covariance (one pass over the data, then a small eigendecomposition)."""
         data = np.asarray(vectors, dtype=np.float64)
         mean = data.mean(axis=0)
-        _, _, vt = np.linalg.svd(data - mean, full_matrices=False)
-        components = np.zeros((2, data.shape[1]))
-        components[: min(2, vt.shape[0])] = vt[:2]
+        centred = data - mean
+        _, eigenvectors = np.linalg.eigh(centred.T @ centred)
+        components = np.ascontiguousarray(eigenvectors[:, ::-1][:, :2].T)
         for row in components:  # a deterministic sign, so that the map does not flip between fits
             if row[np.argmax(np.abs(row))] < 0:
                 row *= -1

@@ -26,7 +26,8 @@ from app.ui.audit.plot_export import save_png, save_svg
 from app.ui.audit.map_style import COLOUR_MODES, PALETTE, POINT_SIZE, Colouring, colouring, point_sizes
 
 SELECT_MODES = {"pan": "Pan and zoom", "box": "Box select", "lasso": "Lasso select"}
-HIGHLIGHT_SIZE, DIMMED_ALPHA, EXEMPLAR_SIZE = 12, 50, 6
+HIGHLIGHT_SIZE, DIMMED_ALPHA, EXEMPLAR_SIZE, EXEMPLAR_ALPHA = 12, 90, 6, 120
+LABEL_GAP = 0.04           # share of the map's height kept between two pattern labels
 POINTS_LIMIT = 12_000      # more points than this in view: a density image instead
 DENSITY_CELL_PX = 2        # screen pixels per density cell
 LOD_DELAY_MS = 40
@@ -36,6 +37,40 @@ RANGE_PADDING = 0.05
 def colour(index: int) -> QColor:
     """The index-th category colour."""
     return QColor(PALETTE[index % len(PALETTE)])
+
+
+def faded(index: int) -> QColor:
+    """The index-th category colour, translucent (the library's examples stay behind the prompts)."""
+    shade = colour(index)
+    shade.setAlpha(EXEMPLAR_ALPHA)
+    return shade
+
+
+def spread_labels(centres: dict[str, np.ndarray], points: np.ndarray) -> dict[str, tuple[float, float]]:
+    """Label positions near each pattern's centre, moved apart vertically so that labels whose
+    centres are close do not print over each other."""
+    if not centres:
+        return {}
+    low, high = points.min(axis=0), points.max(axis=0)
+    gap_y, near_x = (high[1] - low[1]) * LABEL_GAP, (high[0] - low[0]) * 0.35
+    placed: list[tuple[float, float]] = []
+    out: dict[str, tuple[float, float]] = {}
+    for pid, (x, y) in sorted(centres.items(), key=lambda item: item[1][1]):
+        y = float(y)
+        for px, py in placed:
+            if abs(px - x) < near_x and y - py < gap_y:
+                y = py + gap_y
+        placed.append((float(x), y))
+        out[pid] = (float(x), y)
+    return out
+
+
+def label_anchor(x: float, points: np.ndarray) -> float:
+    """Horizontal anchor of a label at x: left-aligned in the left third of the map, right-aligned in
+    the right third, centred between, so that labels near an edge are not cut off."""
+    low, high = float(points[:, 0].min()), float(points[:, 0].max())
+    where = (x - low) / (high - low) if high > low else 0.5
+    return 0.0 if where < 1 / 3 else 1.0 if where > 2 / 3 else 0.5
 
 
 class _Tip:
@@ -180,6 +215,9 @@ class MapPanel(QWidget):
             self.plot.removeItem(item)
         self._region_items, self._label_items = [], []
         patterns = np.array(data.exemplar_patterns)
+        label_positions = spread_labels({pid: np.median(data.exemplar_points[patterns == pid], axis=0)
+                                         for pid in data.pattern_ids if (patterns == pid).any()},
+                                        data.exemplar_points)
         for index, pid in enumerate(data.pattern_ids):
             mine = data.exemplar_points[patterns == pid] if len(patterns) else np.zeros((0, 2))
             if not len(mine):
@@ -191,15 +229,16 @@ class MapPanel(QWidget):
             region = pg.PlotCurveItem(hull[:, 0], hull[:, 1], pen=pg.mkPen(line, width=1), brush=pg.mkBrush(fill),
                                       fillLevel=None)
             region.setZValue(-10)
-            label = pg.TextItem(data.pattern_names[pid], color=colour(index).darker(130), anchor=(0.5, 0.5))
-            label.setPos(*np.median(mine, axis=0))
+            label = pg.TextItem(data.pattern_names[pid], color=colour(index).darker(130),
+                                anchor=(label_anchor(label_positions[pid][0], data.exemplar_points), 0.5))
+            label.setPos(*label_positions[pid])
             label.setZValue(-5)
             self.plot.addItem(region)
             self.plot.addItem(label)
             self._region_items.append(region)
             self._label_items.append(label)
         self.exemplars.setData(pos=data.exemplar_points,
-                               brush=[pg.mkBrush(colour(data.pattern_ids.index(p))) for p in data.exemplar_patterns],
+                               brush=[pg.mkBrush(faded(data.pattern_ids.index(p))) for p in data.exemplar_patterns],
                                data=[data.pattern_names[p] for p in data.exemplar_patterns])
         if not keep_view:
             self.reset_view()

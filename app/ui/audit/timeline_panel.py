@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.core.audit.map_data import MapData
@@ -34,13 +35,17 @@ class TimelinePanel(QWidget):
         self.volume = self.graphics.addPlot(row=0, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
         self.volume.setLabel("left", "generations")
         self.volume.setTitle("Generations per bin, by workflow")
-        self.volume_legend = self.volume.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        text = self.palette().color(QPalette.ColorRole.WindowText)
+        back = self.palette().color(QPalette.ColorRole.Base)
+        back.setAlpha(210)
+        legend = {"labelTextSize": "8pt", "labelTextColor": text, "brush": pg.mkBrush(back)}
+        self.volume_legend = self.volume.addLegend(offset=(-10, 10), **legend)
         self.scores = self.graphics.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
         self.scores.setLabel("left", "mean score")
         self.scores.setTitle("Mean pattern score per bin")
         self.scores.setXLink(self.volume)
         self.scores.setYRange(0, 1)
-        self.scores_legend = self.scores.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.scores_legend = self.scores.addLegend(offset=(-10, 10), **legend)
         top = QHBoxLayout()
         top.addWidget(QLabel("Timeline"))
         top.addStretch(1)

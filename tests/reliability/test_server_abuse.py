@@ -19,6 +19,9 @@ client still gets an answer. Faults injected and what was observed:
   a chunked body (no Content-Length): 411;
 - a client that sends its headers (or half its body) and then stops: only its own thread waits
   (other clients are served meanwhile); after the read timeout it gets 408;
+- the ledger locked by another process while a request runs: 503 ledger_unavailable naming the
+  lock (was a 400 invalid_request, as if the client were at fault), nothing half-written, and the
+  next request is answered and logged once the lock is gone;
 - unknown paths: 404; unknown methods (PUT, DELETE, PATCH, OPTIONS, HEAD...): 405 with JSON (was
   http.server's 501 HTML page); a 70 KB header line, 150 headers, a 70 KB request line: 431/414
   with JSON (were HTML pages); garbage instead of a request line: 400 JSON.
@@ -42,6 +45,7 @@ from app.core.serve import server as server_module
 from app.core.serve.server import MAX_BODY_BYTES, StillroomServer
 from app.core.store import Ledger
 from tests.conftest import make_home
+from tests.reliability.faults import lock_held_by_another_process
 
 MODEL = "gemma-3-270m-q4_k_m"
 SOCKET_TIMEOUT_S = 60
@@ -368,6 +372,21 @@ def test_headers_with_invalid_utf8_are_harmless(served: tuple[StillroomServer, P
     status, _, raw = exchange(served[0], request)
     assert status == 200 and json.loads(raw)["choices"]
     still_answers(client)
+
+
+def test_a_locked_ledger_is_a_503_and_the_server_recovers(served: tuple[StillroomServer, Path],
+                                                          client: openai.OpenAI) -> None:
+    ledger_file = served[1]
+    before = _row_count(ledger_file)
+    with lock_held_by_another_process(ledger_file):  # the server waits out its 10 s busy timeout
+        with pytest.raises(openai.APIStatusError) as info:
+            client.completions.create(model=MODEL, prompt="Locked?", max_tokens=1, seed=1)
+    assert info.value.status_code == 503 and info.value.body["code"] == "ledger_unavailable"
+    assert "locked by another program" in info.value.message
+    assert _row_count(ledger_file) == before
+    still_answers(client)
+    assert _row_count(ledger_file) == before + 1
+    _assert_ledger_intact(ledger_file)
 
 
 def test_the_ledger_is_intact_after_the_abuse(served: tuple[StillroomServer, Path]) -> None:

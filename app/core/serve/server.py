@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.core.errors import ContextLengthError, StillroomError
+from app.core.errors import ContextLengthError, LedgerError, StillroomError
 from app.core.generation import LogContext, LoggedGeneration
 from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
 from app.core.serve.api_keys import ApiKey, has_live_keys, lookup_key
@@ -282,16 +282,24 @@ class _Handler(BaseHTTPRequestHandler):
             raise
 
 
+def _api_error(exc: Exception) -> ApiError:
+    """A failed generation as the client sees it: its request's fault (400), or the ledger's (503:
+    locked by another program, read-only, disk full; the server cannot log, so it does not answer)."""
+    if isinstance(exc, ContextLengthError):
+        return ApiError(400, str(exc), "messages", "context_length_exceeded")
+    if isinstance(exc, LedgerError):
+        return ApiError(503, f"the generation could not be logged: {exc}", None, "ledger_unavailable", "server_error")
+    return ApiError(400, str(exc), None, "invalid_request")
+
+
 def _collect(job: Job) -> LoggedGeneration:
     final = None
     try:
         for item in job.stream():
             if isinstance(item, LoggedGeneration):
                 final = item
-    except ContextLengthError as exc:
-        raise ApiError(400, str(exc), "messages", "context_length_exceeded") from exc
     except (StillroomError, ValueError) as exc:
-        raise ApiError(400, str(exc), None, "invalid_request") from exc
+        raise _api_error(exc) from exc
     assert final is not None
     if final.result.status == "error":
         raise ApiError(500, f"generation failed: {final.result.error}", None, "generation_failed", "server_error")
@@ -331,10 +339,8 @@ def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_i
     streams = [job.stream() for job in jobs]
     try:
         first = next(streams[0])
-    except ContextLengthError as exc:
-        raise ApiError(400, str(exc), "messages", "context_length_exceeded") from exc
     except (StillroomError, ValueError) as exc:
-        raise ApiError(400, str(exc), None, "invalid_request") from exc
+        raise _api_error(exc) from exc
     handler.send_response(200)
     handler.send_header("Content-Type", "text/event-stream")
     handler.send_header("Cache-Control", "no-cache")
@@ -372,7 +378,7 @@ def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_i
                     finals.append(item)
                     send(chunk(index, {} if chat else "", finish_reason(item.result.finish_reason)))
         except (StillroomError, ValueError) as exc:
-            send({"error": ApiError(400, str(exc), None, "invalid_request").body()["error"]})
+            send({"error": _api_error(exc).body()["error"]})
             return
     if parsed.include_usage:
         usage = _usage(finals)

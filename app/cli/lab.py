@@ -41,7 +41,7 @@ def run_command(ledger: Ledger, style: str, samples: int, seed: int, out: Path |
     """Run the teacher, train the students, compare them and audit the lab's workflows."""
     tasks = load_tasks()
     config = LabConfig(style, samples, seed).check(tasks)
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     runner = load_runner(ledger, kwargs)
     state: LabState | None = None
     try:
@@ -62,6 +62,7 @@ def run_command(ledger: Ledger, style: str, samples: int, seed: int, out: Path |
         sys.stderr.write("\n")
     assert state is not None
     state.timings["total"] = time.perf_counter() - started
+    state.timings["cpu"] = time.process_time() - cpu_started  # all threads: on a busy machine, what it needed
     folder = out or data_dir() / "lab" / state.run_id
     lesson = write_lesson(state, tasks, folder / "lesson.html")
     (folder / "lab.json").write_text(state.to_json(), encoding="utf-8")

@@ -14,7 +14,8 @@ Faults injected and what was observed:
   root), a read-only connection, a read-only mounted file system: "the ledger is read-only; check
   the permissions of the file and its folder". Reading from a folder where SQLite cannot create the
   -shm file now fails at open with that message (it was an unhandled sqlite3.OperationalError at
-  the first query).
+  the first query). A new ledger in a folder that cannot be written: "permission denied; check the
+  permissions of the file and its folder", nothing created.
 - disk full, both as a 512 KiB tmpfs that really fills up (where this process may mount one) and
   as SQLite's PRAGMA max_page_count (which raises SQLITE_FULL exactly like a full disk): "the disk
   is full; free some space, nothing already logged was lost"; after space is freed the next append
@@ -208,6 +209,26 @@ def test_read_only_file_or_folder(target: str) -> None:
         else:  # SQLite cannot create ledger.db-shm beside it, not even to read: one clear error
             assert READ_ONLY in seen["rows"] and "folder" in seen["rows"], seen
         assert_intact(path, 3)
+
+
+def create_in(path: str) -> dict[str, Any]:
+    try:
+        Ledger.open(path).close()
+        return {"open": "created"}
+    except LedgerError as exc:
+        return {"open": str(exc)}
+
+
+def test_new_ledger_in_a_folder_that_cannot_be_written() -> None:
+    with shared_folder() as base:
+        folder = base / "home"
+        folder.mkdir()
+        give_to_child(base)
+        folder.chmod(0o500)
+        seen = run_as_user(create_in, str(folder / "ledger.db"))
+        folder.chmod(0o700)
+        assert "permission denied" in seen["open"] and "folder" in seen["open"], seen
+        assert not (folder / "ledger.db").exists()
 
 
 def test_read_only_connection_refuses_writes(tmp_path: Path) -> None:

@@ -88,7 +88,8 @@ def translate_errors(path: Path | str) -> Iterator[None]:
     except sqlite3.Error as exc:
         raise LedgerError(f"{path}: {describe_sqlite_error(exc, path)}") from exc
     except PermissionError as exc:
-        raise LedgerError(f"{path}: permission denied ({exc.strerror})") from exc
+        raise LedgerError(f"{path}: permission denied; check the permissions of the file and its folder "
+                          f"({exc.strerror})") from exc
     except OSError as exc:
         raise LedgerError(f"{path}: {exc.strerror or exc}") from exc
 

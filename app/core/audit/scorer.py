@@ -78,11 +78,13 @@ class _PatternModel:
 
 @dataclass
 class _Neighbours:
-    """Every library prompt (rows of `matrix`) with its class index, for the k-nearest vote."""
+    """Every library prompt (rows of `matrix`) with its class index, for the k-nearest vote; `spans`
+    gives, per pattern in library order, the rows of its exemplars and of its benign look-alikes."""
 
     matrix: np.ndarray
     labels: np.ndarray
     classes: tuple[str, ...]
+    spans: tuple[tuple[slice, slice], ...]
 
 
 class Scorer:
@@ -122,15 +124,20 @@ class Scorer:
                   for pid in ids}
         texts: list[str] = []
         labels: list[str] = []
+        spans: list[tuple[slice, slice]] = []
         for pid in ids:
+            start = len(texts)
             texts.extend(library.patterns[pid].exemplars)
             labels.extend([pid] * len(library.patterns[pid].exemplars))
+            middle = len(texts)
             texts.extend(library.patterns[pid].benign_exemplars)
             labels.extend(["benign"] * len(library.patterns[pid].benign_exemplars))
+            spans.append((slice(start, middle), slice(middle, len(texts))))
         matrix = np.stack([vectors[t] for t in texts]).astype(np.float32)
         classes = (*ids, "benign")
-        neighbours = _Neighbours(matrix, np.array([classes.index(label) for label in labels]), classes)
-        features = _joint_features(models, neighbours, ids, matrix, leave_one_out=True)
+        neighbours = _Neighbours(matrix, np.array([classes.index(label) for label in labels]), classes,
+                                 tuple(spans))
+        features = _joint_features(neighbours, matrix, leave_one_out=True)
         classifier = LogisticRegression(C=C_REGULARIZATION, max_iter=5000)
         classifier.fit(features, np.array(labels))
         return cls(library, models, neighbours, classifier)
@@ -146,7 +153,7 @@ class Scorer:
             stop = min(n, start + SCORE_CHUNK)
             chunk_vectors, chunk_texts = vectors[start:stop], texts[start:stop]
             p_sem = self._classifier.predict_proba(
-                _joint_features(self._models, self._neighbours, ids, chunk_vectors))[:, self._columns]
+                _joint_features(self._neighbours, chunk_vectors))[:, self._columns]
             for column, pid in enumerate(ids):
                 model = self._models[pid]
                 cues = np.array([combine_weights([model.cue_weights[c.id] for c in model.pattern.prompt_cues
@@ -154,7 +161,8 @@ class Scorer:
                 p_text = 1.0 - (1.0 - p_sem[:, column]) * (1.0 - CUE_SCALE * cues)
                 for offset in range(stop - start):
                     index = start + offset
-                    fired_params = param_cue_hits(model.pattern, params[index])
+                    # no parameters, no parameter cue (an absent field never matches)
+                    fired_params = param_cue_hits(model.pattern, params[index]) if params[index] else []
                     p_params = combine_weights([c.weight for c in model.pattern.param_cues if c.id in fired_params])
                     text_part = p_text[offset]
                     if pid in PARAMETER_DRIVEN and not fired_params:
@@ -182,25 +190,20 @@ class Scorer:
         }
 
 
-def _joint_features(models: Mapping[str, _PatternModel], neighbours: _Neighbours, ids: Sequence[str],
-                    vectors: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
+def _joint_features(neighbours: _Neighbours, vectors: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
     """For every pattern: top-1 and top-3 similarity to its exemplars and to its benign look-alikes;
-    then, for every class, the similarity-weighted share of the KNN_K nearest library prompts."""
-    blocks = []
-    for pid in ids:
-        for matrix in (models[pid].exemplars, models[pid].benign):
-            sims = vectors @ matrix.T
-            if leave_one_out:
-                sims = np.where(sims > 0.9999, -1.0, sims)
-            blocks.extend(_top(sims, TOP_K))
+    then, for every class, the similarity-weighted share of the KNN_K nearest library prompts.
+    One product with the whole library serves both."""
     sims = vectors @ neighbours.matrix.T
     if leave_one_out:
         sims = np.where(sims > 0.9999, -1.0, sims)
+    blocks = []
+    for exemplars, benign in neighbours.spans:
+        blocks.extend(_top(sims[:, exemplars], TOP_K))
+        blocks.extend(_top(sims[:, benign], TOP_K))
     k = min(KNN_K, sims.shape[1])
     nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
     weights = np.clip(np.take_along_axis(sims, nearest, axis=1), 0.0, None)
-    votes = np.zeros((len(vectors), len(neighbours.classes)), dtype=np.float64)
-    rows = np.repeat(np.arange(len(vectors)), k)
-    np.add.at(votes, (rows, neighbours.labels[nearest].ravel()), weights.ravel())
-    blocks.extend(votes[:, j] / k for j in range(votes.shape[1]))
+    labels = neighbours.labels[nearest]
+    blocks.extend((weights * (labels == j)).sum(axis=1) / k for j in range(len(neighbours.classes)))
     return np.column_stack(blocks).astype(np.float64)

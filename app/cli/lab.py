@@ -32,7 +32,8 @@ def lab() -> None:
               help="How the teacher is asked (logged under the workflow lab:<style>).")
 @click.option("--samples", type=int, default=DEFAULT_SAMPLES, show_default=True,
               help="Teacher samples per task for the largest student (the curve doubles up to it).")
-@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Seed for the split, sampling and training.")
+@click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
+              help="Seed for the split, sampling and training.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Folder for lesson.html, lab.json and the SVG plots (default: lab/<run> in the data folder).")
 @model_options

@@ -75,7 +75,8 @@ def render_lesson(state: LabState, tasks: TaskSet) -> str:
              f"{config.samples} teacher samples per task \u00b7 seed {config.seed}</p>",
              "<h2>What distillation is</h2>", _p(explain.WHAT_IS_DISTILLATION),
              "<h2>Why labs flag it</h2>", _p(explain.WHY_FLAGGED)]
-    parts += ["<h2>1. Teacher</h2>", _p(explain.STEP_TEACHER), f"<p class='note'>{esc(explain.STYLE_NOTES[config.style])}</p>"]
+    parts += ["<h2>1. Teacher</h2>", _p(explain.STEP_TEACHER),
+              f"<p class='note'>{esc(explain.STYLE_NOTES[config.style])}</p>"]
     teacher = state.teacher
     if teacher is None:
         parts.append(_pending("teacher"))
@@ -112,8 +113,9 @@ def render_lesson(state: LabState, tasks: TaskSet) -> str:
                      "<th>hard-label student</th><th>soft-label student</th><th>majority baseline</th></tr>")
         for p in student.points:
             soft = "\u2013" if p.soft_agreement is None else f"{p.soft_agreement:.0%}"
-            parts.append(f"<tr><td>{p.samples}</td><td>{p.teacher_calls}</td><td>{p.tokens}</td><td>{p.seconds:.1f}</td>"
-                         f"<td>{p.hard_agreement:.0%}</td><td>{soft}</td><td>{p.baseline_agreement:.0%}</td></tr>")
+            parts.append(f"<tr><td>{p.samples}</td><td>{p.teacher_calls}</td><td>{p.tokens}</td>"
+                         f"<td>{p.seconds:.1f}</td><td>{p.hard_agreement:.0%}</td><td>{soft}</td>"
+                         f"<td>{p.baseline_agreement:.0%}</td></tr>")
         held = student.held_out_cost
         parts.append(f"</table><p class='muted'>Agreement is measured on {student.held_out} held-out inputs, which "
                      f"cost the teacher {held['calls']:.0f} more calls ({held['tokens']:.0f} tokens, "

@@ -53,7 +53,8 @@ class LabState:
     def summary(self) -> dict[str, Any]:
         """The numbers of the run as plain JSON-ready data."""
         data: dict[str, Any] = {"run": self.run_id, "style": self.config.style, "samples": self.config.samples,
-                                "seed": self.config.seed, "timings_s": {k: round(v, 2) for k, v in self.timings.items()}}
+                                "seed": self.config.seed,
+                                "timings_s": {k: round(v, 2) for k, v in self.timings.items()}}
         if self.teacher is not None:
             data["teacher"] = {"workflow": self.teacher.workflow, "calls": self.teacher.calls,
                                "tokens": self.teacher.tokens, "seconds": round(self.teacher.seconds, 2),

@@ -69,15 +69,20 @@ def main() -> None:
             fitted_on = min(n, FIT_LIMIT) if method == "umap" else n
             start = time.perf_counter()
             rest = fitted.transform(data[:1_000])
+            first_place = time.perf_counter() - start
+            start = time.perf_counter()
+            fitted.transform(data[1_000:2_000])
             place = time.perf_counter() - start
             assert rest.shape == (1_000, 2) and np.isfinite(rest).all()
-            total = seconds
-            if method == "umap" and n > FIT_LIMIT:
+            total = seconds  # plus placing what the fit did not lay out: all of it for PCA, the rest for UMAP
+            unplaced = n if method == "pca" else max(0, n - FIT_LIMIT)
+            if unplaced:
                 start = time.perf_counter()
-                fitted.transform(data[FIT_LIMIT:])
+                fitted.transform(data[:unplaced])
                 total += time.perf_counter() - start
             print(f"{method.upper():4} {n:>7,} points: fit on {fitted_on:,} in {seconds:6.1f} s; whole map "
-                  f"{total:6.1f} s; placing 1,000 new points {place * 1000:7.1f} ms")
+                  f"{total:6.1f} s; placing 1,000 new points {place * 1000:7.1f} ms "
+                  f"(the first time in the process {first_place * 1000:.0f} ms)")
 
 
 if __name__ == "__main__":

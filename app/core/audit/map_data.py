@@ -93,9 +93,10 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
     exemplar_keys = [text_key(t) for t in exemplar_texts]
     keys = exemplar_keys + [r[2] for r in rows]
     projection = store.get(library.content_hash, method)
+    fresh = projection is None
     if projection is None:
         fitted: FittedProjection | None = None
-        for item in fit_projection(method, load_vectors(db, keys, encoder.name), cancel, store.folder):
+        for item in fit_projection(method, load_vectors(db, keys, encoder.name), cancel, store.folder, keys):
             if isinstance(item, FittedProjection):
                 fitted = item
             else:
@@ -116,7 +117,7 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
             yield item
     if placed is None or cancel.cancelled:
         return
-    if missing:
+    if missing or fresh:
         store.save_coords(library.content_hash, method)
     scores = np.array([json.loads(r[3]) for r in rows], dtype=np.float32).reshape(len(rows), len(ids))
     top = scores.argmax(axis=1) if len(rows) else np.zeros(0, dtype=int)

@@ -172,12 +172,13 @@ def _fit_umap(vectors: np.ndarray, cancel: CancelToken, events: queue.Queue, cac
         events.put(("error", exc))
 
 
-def fit_projection(method: str, vectors: np.ndarray, cancel: CancelToken = NEVER,
-                   cache_root: Path | None = None) -> Iterator[ProjectionProgress | FittedProjection]:
+def fit_projection(method: str, vectors: np.ndarray, cancel: CancelToken = NEVER, cache_root: Path | None = None,
+                   keys: Sequence[str] | None = None) -> Iterator[ProjectionProgress | FittedProjection]:
     """Fit a projection of `vectors`; yields progress, then one FittedProjection (nothing if cancelled).
 
     Runs on the caller's thread (an audit worker). UMAP fits on at most FIT_LIMIT rows (an even
-    sample); place() then puts every point, sampled or not, with the fitted transform.
+    sample); with `keys` (one per vector) the rows it was fitted on keep their fitted coordinates,
+    and place() puts the others with the fitted transform.
     """
     if method not in METHODS:
         raise ValueError(f"unknown projection method {method!r}; expected one of {', '.join(METHODS)}")
@@ -188,8 +189,10 @@ def fit_projection(method: str, vectors: np.ndarray, cancel: CancelToken = NEVER
         yield ProjectionProgress("fitting", 0, 0)
         yield FittedProjection("pca", PcaModel.fit(data))
         return
+    rows = np.arange(len(data))
     if len(data) > FIT_LIMIT:
-        data = data[np.linspace(0, len(data) - 1, FIT_LIMIT).astype(int)]
+        rows = np.linspace(0, len(data) - 1, FIT_LIMIT).astype(int)
+        data = data[rows]
     yield ProjectionProgress("loading", 0, 0)
     events: queue.Queue = queue.Queue()
     worker = threading.Thread(target=_fit_umap, args=(data, cancel, events, cache_root), name="stillroom-umap-fit",
@@ -205,7 +208,11 @@ def fit_projection(method: str, vectors: np.ndarray, cancel: CancelToken = NEVER
         if isinstance(event, ProjectionProgress):
             yield event
         elif event[0] == "model":
-            yield FittedProjection("umap", event[1])
+            fitted = FittedProjection("umap", event[1])
+            if keys is not None:
+                layout = np.asarray(event[1].embedding_, dtype=np.float64)
+                fitted.coords = {keys[row]: (float(x), float(y)) for row, (x, y) in zip(rows, layout)}
+            yield fitted
             return
         elif isinstance(event[1], ProjectionCancelled):
             return

@@ -13,10 +13,12 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from app.core.audit.map_data import MapData
 from app.core.audit.timeline import Timeline, build_timeline, pick_unit
 from app.ui.audit.plot_export import save_png, save_svg
+from app.ui.audit.report_panel import short_name
 from app.ui.audit.map_style import PALETTE
 
 UNIT_CHOICES = {"auto": "Automatic bins", "hour": "Per hour", "day": "Per day"}
 BAR_SHARE = 0.85
+LEGEND_COLUMNS = 3
 
 
 class TimelinePanel(QWidget):
@@ -38,7 +40,7 @@ class TimelinePanel(QWidget):
         text = self.palette().color(QPalette.ColorRole.WindowText)
         back = self.palette().color(QPalette.ColorRole.Base)
         back.setAlpha(210)
-        legend = {"labelTextSize": "8pt", "labelTextColor": text, "brush": pg.mkBrush(back)}
+        legend = {"labelTextSize": "8pt", "labelTextColor": text, "brush": pg.mkBrush(back), "colCount": LEGEND_COLUMNS}
         self.volume_legend = self.volume.addLegend(offset=(-10, 10), **legend)
         self.scores = self.graphics.addPlot(row=1, col=0, axisItems={"bottom": pg.DateAxisItem(utcOffset=0)})
         self.scores.setLabel("left", "mean score")
@@ -100,6 +102,8 @@ class TimelinePanel(QWidget):
         for i, pid in enumerate(timeline.pattern_ids):
             curve = self.scores.plot(centres, timeline.pattern_means[i], pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2),
                                      symbol="o", symbolSize=4, symbolBrush=PALETTE[i % len(PALETTE)], connect="finite")
-            self.scores_legend.addItem(curve, data.pattern_names.get(pid, pid))
+            self.scores_legend.addItem(curve, short_name(pid))
+        self.volume.setTitle(f"Generations per {unit}, by workflow")
+        self.scores.setTitle(f"Mean pattern score per {unit} (legend: the report's column titles)")
         self.volume.setXRange(timeline.bin_starts[0], timeline.bin_starts[-1] + timeline.seconds, padding=0.02)
         self.scores.setYRange(0, 1)

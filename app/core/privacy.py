@@ -56,6 +56,33 @@ def create_private_file(path: Path) -> None:
         return
 
 
+def write_atomically(path: Path, data: bytes, mode: int | None = None) -> None:
+    """Write `data` to `path` so that a reader (or a process killed half-way) sees either the old
+    file or the whole new one, never a partial one: a temporary file beside it, fsync, rename.
+    `mode` sets the permission bits before the data is written (e.g. PRIVATE_FILE_MODE); without it
+    the file gets what a plain open() would give (0666 less the umask)."""
+    import tempfile
+
+    if mode is None:
+        umask = os.umask(0)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(temp, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise
+
+
 def is_owner_only(path: Path) -> bool:
     """True when neither group nor others have any permission on `path`."""
     return not (path.stat().st_mode & _GROUP_OTHER_BITS)

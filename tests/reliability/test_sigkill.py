@@ -16,9 +16,9 @@ Faults injected and what was observed:
   same import again skips them and writes exactly the rest;
 - `stillroom provenance` killed while matching the dataset: the ledger is untouched (provenance
   only reads it), no statement files are left; the rerun writes them and `stillroom verify`
-  passes. Known gaps (strict xfail below): output files and the signing key are written in place,
-  so a kill in the instant between creating one and writing it leaves an empty file that the rerun
-  refuses.
+  passes. Output files and the signing key are written to a temporary file and renamed (linked)
+  into place, so a kill leaves the old file or none; an empty card or key left by an older
+  version's kill is replaced on the rerun (tested below).
 """
 
 from __future__ import annotations
@@ -279,19 +279,15 @@ def test_sigkill_during_provenance_then_rerun_verifies(home: Path, tmp_path: Pat
     assert assert_intact(ledger_file) == PROVENANCE_ROWS
 
 
-@pytest.mark.xfail(strict=True, reason="provenance writes README.md in place: a kill between creating it and "
-                                       "writing it leaves an empty card that the rerun takes for the user's own "
-                                       "and refuses to overwrite (write to a temporary file and rename instead)")
 def test_rerun_after_a_kill_that_left_an_empty_card(home: Path, tmp_path: Path) -> None:
     dataset = provenance_fixture(home, tmp_path / "release", 20)
     (dataset.parent / "README.md").write_text("")  # what a kill right after open(..., "w") leaves
     done = stillroom("provenance", str(dataset), "--no-screening", check=False)
     assert done.returncode == 0, done.stderr
+    assert "stillroom" in (dataset.parent / "README.md").read_text().lower()
+    assert not list(dataset.parent.glob(".*.tmp"))
 
 
-@pytest.mark.xfail(strict=True, reason="the signing key is created with O_EXCL and then written: a kill in "
-                                       "between leaves an empty key file, and every later run fails on it "
-                                       "(write the key to a temporary file and link or rename it into place)")
 def test_rerun_after_a_kill_that_left_an_empty_key(home: Path, tmp_path: Path) -> None:
     dataset = provenance_fixture(home, tmp_path / "release", 20)
     keys = home / "keys"
@@ -300,3 +296,6 @@ def test_rerun_after_a_kill_that_left_an_empty_key(home: Path, tmp_path: Path) -
     os.chmod(keys / "provenance-ed25519.pem", 0o600)
     done = stillroom("provenance", str(dataset), "--no-screening", check=False)
     assert done.returncode == 0, done.stderr
+    key = keys / "provenance-ed25519.pem"
+    assert b"PRIVATE KEY" in key.read_bytes() and (key.stat().st_mode & 0o777) == 0o600
+    assert [p.name for p in keys.iterdir()] == ["provenance-ed25519.pem"]  # no temporary file left

@@ -45,24 +45,51 @@ def key_dir_path(key_dir: Path | str | None = None) -> Path:
 
 
 def load_or_create_key(key_dir: Path | str | None = None) -> SigningKey:
-    """The publisher's private key, created (0600, in a 0700 folder) the first time it is asked for."""
+    """The publisher's private key, created (0600, in a 0700 folder) the first time it is asked for.
+
+    The key is written to a temporary file and linked into place, so a process killed while
+    creating it leaves no key file rather than an empty one; an empty key file (from an older
+    version killed at that instant) held no key, signed nothing, and is replaced.
+    """
     folder = key_dir_path(key_dir)
     path = folder / PRIVATE_KEY_FILE
-    if path.exists():
+    if path.exists() and not _is_empty(path):
         return _read_private_key(path)
     folder.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     os.chmod(folder, PRIVATE_DIR_MODE)
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
+    temp = folder / f".{PRIVATE_KEY_FILE}.{os.getpid()}.tmp"
     try:
-        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, PRIVATE_FILE_MODE)
-    except FileExistsError:  # another process made it first: use theirs
-        return _read_private_key(path)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(pem)
-    os.chmod(path, PRIVATE_FILE_MODE)
+        fd = os.open(temp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, PRIVATE_FILE_MODE)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(pem)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, PRIVATE_FILE_MODE)
+        if path.exists():  # the empty leftover: replace it
+            os.replace(temp, path)
+        else:
+            try:
+                os.link(temp, path)  # fails if another process made the key first
+            except FileExistsError:
+                return _read_private_key(path)  # use theirs
+    except OSError as exc:
+        raise SigningError(f"{path}: cannot create the signing key ({exc.strerror or exc})") from exc
+    finally:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
     return key
+
+
+def _is_empty(path: Path) -> bool:
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def _read_private_key(path: Path) -> SigningKey:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import StillroomError
+from app.core.privacy import write_atomically
 from app.core.provenance.card import CARD_MARKER, render_card
 from app.core.provenance.croissant import croissant_document
 from app.core.provenance.signing import (
@@ -47,7 +48,7 @@ def relative_data_path(dataset_path: Path, out_dir: Path) -> str:
 
 def _check_overwrite(out_dir: Path, force: bool) -> None:
     card = out_dir / CARD_FILE
-    if force or not card.exists():
+    if force or not card.exists() or card.stat().st_size == 0:  # an empty file holds nothing to lose
         return
     try:
         head = card.read_text(encoding="utf-8", errors="replace")[:4096]
@@ -98,7 +99,7 @@ def iter_provenance(report: MatchReport, ledger_path: Path | str, declared: Decl
     }
     for name, path in paths.items():
         try:
-            path.write_text(texts[name], encoding="utf-8")
+            write_atomically(path, texts[name].encode("utf-8"))
         except OSError as exc:
             raise ProvenanceWriteError(f"{path}: cannot write ({exc.strerror or exc})") from exc
     return paths

@@ -76,6 +76,11 @@ class _PatternModel:
     cue_weights: dict[str, float]
 
 
+def _cue_strength(model: _PatternModel, text: str) -> float:
+    """Noisy-or of the weights of the pattern's prompt cues that fire on `text`."""
+    return combine_weights([model.cue_weights[c.id] for c in model.pattern.prompt_cues if c.matches(text)])
+
+
 @dataclass
 class _Neighbours:
     """Every library prompt (rows of `matrix`) with its class index, for the k-nearest vote; `spans`
@@ -156,21 +161,24 @@ class Scorer:
                 _joint_features(self._neighbours, chunk_vectors))[:, self._columns]
             for column, pid in enumerate(ids):
                 model = self._models[pid]
-                cues = np.array([combine_weights([model.cue_weights[c.id] for c in model.pattern.prompt_cues
-                                                  if c.matches(t)]) for t in chunk_texts])
+                cues = np.array([_cue_strength(model, t) for t in chunk_texts])
                 p_text = 1.0 - (1.0 - p_sem[:, column]) * (1.0 - CUE_SCALE * cues)
+                # no parameters, no parameter cue (an absent field never matches)
+                fired = [param_cue_hits(model.pattern, params[i]) if params[i] else [] for i in range(start, stop)]
+                p_params = np.array([combine_weights([c.weight for c in model.pattern.param_cues if c.id in hits])
+                                     if hits else 0.0 for hits in fired])
+                if pid in PARAMETER_DRIVEN:
+                    capped = np.minimum(p_text, PARAMETER_DRIVEN_CAP)
+                    p_text = np.where([not hits for hits in fired], capped, p_text)
+                column_scores = 1.0 - (1.0 - p_text) * (1.0 - p_params)
+                scores[start:stop, column] = column_scores
+                if not with_evidence:
+                    continue
                 for offset in range(stop - start):
-                    index = start + offset
-                    # no parameters, no parameter cue (an absent field never matches)
-                    fired_params = param_cue_hits(model.pattern, params[index]) if params[index] else []
-                    p_params = combine_weights([c.weight for c in model.pattern.param_cues if c.id in fired_params])
-                    text_part = p_text[offset]
-                    if pid in PARAMETER_DRIVEN and not fired_params:
-                        text_part = min(text_part, PARAMETER_DRIVEN_CAP)
-                    scores[index, column] = 1.0 - (1.0 - text_part) * (1.0 - p_params)
-                    if with_evidence and (scores[index, column] >= HIT_THRESHOLD / 2 or fired_params):
-                        evidence[index][pid] = self._evidence(model, chunk_vectors[offset], chunk_texts[offset],
-                                                              fired_params, float(text_part))
+                    if column_scores[offset] >= HIT_THRESHOLD / 2 or fired[offset]:
+                        evidence[start + offset][pid] = self._evidence(model, chunk_vectors[offset],
+                                                                       chunk_texts[offset], fired[offset],
+                                                                       float(p_text[offset]))
         return scores, evidence
 
     @staticmethod

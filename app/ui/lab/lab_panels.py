@@ -77,7 +77,8 @@ class CurvePanel(QWidget):
         self.soft = self.plot.plot([], [], name="soft labels", pen=pg.mkPen(SOFT_COLOUR, width=2),
                                    symbol="o", symbolBrush=SOFT_COLOUR, symbolSize=7)
         self.baseline = self.plot.plot([], [], name="majority baseline",
-                                       pen=pg.mkPen(BASELINE_COLOUR, width=2, style=pg.QtCore.Qt.PenStyle.DashLine))
+                                       pen=pg.mkPen(BASELINE_COLOUR, width=2, style=pg.QtCore.Qt.PenStyle.DashLine),
+                                       symbol="s", symbolBrush=BASELINE_COLOUR, symbolSize=6)
         legend.setLabelTextColor("#1f2328")
         self.kl_plot = pg.PlotWidget()
         self.kl_plot.setBackground("w")

@@ -10,6 +10,7 @@ Emits (UI thread) step_finished(step) after a step that was not cancelled.
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
-    QFormLayout,
     QHBoxLayout,
     QLabel,
     QProgressBar,
@@ -50,8 +50,9 @@ STEP_TITLES = {"teacher": "1. Teacher", "student": "2. Student", "compare": "3. 
 STEP_TEXT = {"teacher": explain.STEP_TEACHER, "student": explain.STEP_STUDENT, "compare": explain.STEP_COMPARE}
 
 
-def _wrapped(text: str, name: str = "") -> QLabel:
+def _wrapped(text: str, name: str = "", rich: bool = False) -> QLabel:
     label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.RichText if rich else Qt.TextFormat.PlainText)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     if name:
@@ -85,8 +86,16 @@ class LabView(QWidget):
     def _build(self) -> None:
         title = QLabel("Lab")
         title.setObjectName("ViewTitle")
-        intro = _wrapped(f"{explain.WHAT_IS_DISTILLATION} {explain.WHY_FLAGGED}")
-        legit = _wrapped(explain.WHAT_IS_LEGITIMATE, "Muted")
+        about = QWidget()
+        about_layout = QVBoxLayout(about)
+        for heading, text in (("What distillation is", explain.WHAT_IS_DISTILLATION),
+                              ("Why labs flag it", explain.WHY_FLAGGED),
+                              ("What is legitimate", explain.WHAT_IS_LEGITIMATE)):
+            about_layout.addWidget(_wrapped(f"<b>{heading}</b><br>{html.escape(text)}", rich=True))
+        sources = "".join(f"<li>{html.escape(source.citation())}</li>"
+                          for source in explain.sources_for("what", "why", "legitimate", "logprobs"))
+        about_layout.addWidget(_wrapped(f"<b>Sources</b><ol>{sources}</ol>", "Muted", rich=True))
+        about_layout.addStretch(1)
         self.style_combo = QComboBox()
         for style in STYLES:
             self.style_combo.addItem(STYLE_TITLES[style], style)
@@ -95,30 +104,33 @@ class LabView(QWidget):
         self.samples_spin = QSpinBox()
         self.samples_spin.setRange(2, self.tasks.max_samples())
         self.samples_spin.setValue(min(DEFAULT_SAMPLES, self.tasks.max_samples()))
+        self.samples_spin.setToolTip("Teacher samples per task for the largest student; the curve doubles up to it")
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
         self.seed_spin.setValue(DEFAULT_SEED)
         self.style_note = _wrapped(explain.STYLE_NOTES[DEFAULT_STYLE], "Muted")
-        form = QFormLayout()
-        form.addRow("Collection style", self.style_combo)
-        form.addRow("Teacher samples per task", self.samples_spin)
-        form.addRow("Seed", self.seed_spin)
-        form.addRow("", self.style_note)
+        settings = QHBoxLayout()
+        for text, widget in (("Collection style", self.style_combo), ("Samples per task", self.samples_spin),
+                             ("Seed", self.seed_spin)):
+            settings.addWidget(QLabel(text))
+            settings.addWidget(widget)
+        settings.addStretch(1)
 
         self.tabs = QTabWidget()
+        self.tabs.addTab(about, "About")
         self.answers = AnswersTable(self.tasks)
         self.curve = CurvePanel()
         self.summary = _wrapped("")
         self.levels = AuditLevels()
-        pages: dict[str, QWidget] = {}
+        audit_hint = _wrapped("The Audit view shows these workflows on its map and in its report, with the reasons "
+                              "for each level.", "Muted")
         for step, widgets in (("teacher", [self.answers]), ("student", [self.curve]),
-                              ("compare", [self.summary, self.levels])):
+                              ("compare", [self.summary, self.levels, audit_hint])):
             page = QWidget()
             layout = QVBoxLayout(page)
             layout.addWidget(_wrapped(STEP_TEXT[step]))
             for widget in widgets:
-                layout.addWidget(widget, 1 if widget is not self.summary else 0)
-            pages[step] = page
+                layout.addWidget(widget, 1 if widget in (self.answers, self.curve, self.levels) else 0)
             self.tabs.addTab(page, STEP_TITLES[step])
 
         self.step_buttons = {step: QPushButton(text) for step, text in
@@ -148,9 +160,8 @@ class LabView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 12)
         layout.addWidget(title)
-        layout.addWidget(intro)
-        layout.addWidget(legit)
-        layout.addLayout(form)
+        layout.addLayout(settings)
+        layout.addWidget(self.style_note)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(controls)
         layout.addWidget(self.status)
@@ -200,7 +211,7 @@ class LabView(QWidget):
             return
         self.running = step
         self.last_error = ""
-        self.tabs.setCurrentIndex(STEPS.index(step))
+        self.tabs.setCurrentIndex(1 + STEPS.index(step))
         self.progress.setRange(0, 0)
         self.status.setText(f"{STEP_TITLES[step]}: starting…")
         thread = GeneratorThread(factory, f"lab-{step}", self)

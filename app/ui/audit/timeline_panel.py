@@ -19,6 +19,7 @@ from app.ui.audit.map_style import PALETTE
 UNIT_CHOICES = {"auto": "Automatic bins", "hour": "Per hour", "day": "Per day"}
 BAR_SHARE = 0.85
 LEGEND_COLUMNS = 3
+LEGEND_HEADROOM = 0.35  # room above the data for the legends
 
 
 class TimelinePanel(QWidget):
@@ -106,4 +107,5 @@ class TimelinePanel(QWidget):
         self.volume.setTitle(f"Generations per {unit}, by workflow")
         self.scores.setTitle(f"Mean pattern score per {unit} (legend: the report's column titles)")
         self.volume.setXRange(timeline.bin_starts[0], timeline.bin_starts[-1] + timeline.seconds, padding=0.02)
-        self.scores.setYRange(0, 1)
+        self.scores.setYRange(0, 1 + LEGEND_HEADROOM)
+        self.volume.setYRange(0, max(1.0, float(base.max())) * (1 + LEGEND_HEADROOM), padding=0)

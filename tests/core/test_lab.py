@@ -17,10 +17,10 @@ from app.core.generation import LogContext, run_to_end
 from app.core.lab.lesson import agreement_chart, write_lesson
 from app.core.lab.run import LabProgress, run_lab
 from app.core.lab.state import LabConfig, LabState
-from app.core.lab.student import sample_counts
+from app.core.lab.student import StudentResult, run_student, sample_counts
 from app.core.lab.styles import STYLES, build_request, match_label, parse_label, soft_labels
 from app.core.lab.tasks import HELD_OUT_PER_TASK, LabError, load_tasks
-from app.core.lab.teacher import direct_generate
+from app.core.lab.teacher import TeacherResult, direct_generate, run_teacher
 from app.core.models.registry import ModelRecord
 from app.core.models.runner import LoadOptions, Runner
 from app.core.store import Ledger
@@ -80,9 +80,10 @@ def test_reduced_lab_end_to_end(runner: Runner, ledger: Ledger, encoder: Encoder
     assert json.loads(state.to_json())["curve"][-1]["samples"] == SAMPLES
 
 
-def test_soft_labels_from_real_logprobs(default_model: ModelRecord, ledger: Ledger) -> None:
+def test_soft_labels_from_real_logprobs(default_model: ModelRecord, ledger: Ledger, encoder: Encoder) -> None:
     """The logprobs style asks for the top-20 log-probabilities of one token; the soft label is a
-    distribution over the task's labels whose argmax is the teacher's answer."""
+    distribution over the task's labels whose argmax is the teacher's answer; a student trained on
+    soft labels ends closer to the teacher's probabilities than one trained on hard labels."""
     runner = Runner()
     runner.load(default_model.sha256, default_model.info, LoadOptions(n_ctx=1024, n_threads=2, logits_all=True))
     try:
@@ -96,9 +97,18 @@ def test_soft_labels_from_real_logprobs(default_model: ModelRecord, ledger: Ledg
             assert soft is not None and math.isclose(sum(soft), 1.0)
             label = parse_label(task, "logprobs", final.result.text)
             assert label == task.labels[soft.index(max(soft))]
-        assert [label for label in ("positive", "negative")] == list(task.labels)
+        assert task.labels == ("positive", "negative")
         row = ledger.db.execute("SELECT logprobs_requested, logprobs FROM generations ORDER BY id DESC").fetchone()
         assert row[0] == 1 and json.loads(row[1])["top_logprobs"]
+
+        tasks = load_tasks()
+        teacher = [item for item in run_teacher(direct_generate(runner, ledger), tasks, "logprobs", 2, 7, "soft-test")
+                   if isinstance(item, TeacherResult)][0]
+        assert teacher.has_soft and all(a.soft is not None for a in teacher.answers)
+        student = [item for item in run_student(teacher, tasks, encoder) if isinstance(item, StudentResult)][0]
+        point = student.final
+        assert point.soft_agreement is not None and point.hard_kl is not None and point.soft_kl is not None
+        assert point.soft_kl < point.hard_kl, point.as_dict()
     finally:
         runner.unload()
 

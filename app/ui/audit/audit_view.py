@@ -64,7 +64,7 @@ PLOT_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
 SELECTION_FILTERS = {"JSON Lines (*.jsonl)": ".jsonl", "CSV (*.csv)": ".csv"}
 TAB_WORKFLOW, TAB_PATTERN, TAB_GENERATION, TAB_SELECTION = 0, 1, 2, 3
 PLOT_MAP, PLOT_TIMELINE = 0, 1
-REFRESH_DELAY_MS = 1_500
+REFRESH_DELAY_MS = 2_000
 
 
 class AuditView(QWidget):
@@ -208,7 +208,7 @@ class AuditView(QWidget):
             return
         if self._thread is not None:
             self._refresh_pending = True
-        else:
+        elif not self.refresh_timer.isActive():  # a throttle, not a debounce: a long batch still refreshes
             self.refresh_timer.start()
 
     def _refresh_now(self) -> None:

@@ -126,6 +126,17 @@ def test_incremental_audit_embeds_and_scores_nothing_twice(ledger: Ledger, encod
     assert ledger.db.execute("SELECT count(*) FROM embeddings").fetchone()[0] == embedded + 1
 
 
+
+def test_a_changed_scorer_rescores_without_embedding_again(ledger: Ledger, encoder: Encoder,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    ledger.append_many([record(i, workflow="rescore", prompt=p) for i, p in enumerate(ORDINARY[:6])])
+    assert audit(ledger, encoder).newly_scored == 6
+    embedded = ledger.db.execute("SELECT count(*) FROM embeddings").fetchone()[0]
+    monkeypatch.setattr("app.core.audit.scorer.SCORER_VERSION", "test-changed")
+    assert audit(ledger, encoder).newly_scored == 6  # old scores are not reused by a different scorer
+    assert ledger.db.execute("SELECT count(*) FROM embeddings").fetchone()[0] == embedded
+
+
 def test_cli_json_schema_markdown_and_html(home: Path, encoder: Encoder, tmp_path: Path) -> None:
     ledger = Ledger.open(home / "ledger.db")
     ledger.append_many([record(i, workflow="cli-audit", prompt=p) for i, p in enumerate(ORDINARY[:5])])

@@ -20,7 +20,7 @@ from sqlite_utils import Database
 from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
 from app.core.audit.levels import PatternVerdict, judge
 from app.core.audit.patterns import PatternLibrary
-from app.core.audit.scorer import Scorer
+from app.core.audit.scorer import Scorer, scores_key
 from app.core.audit.signals import (
     WorkflowSignals,
     audit_text,
@@ -97,6 +97,8 @@ def fitted_scorer(db: Database, encoder: Encoder, library: PatternLibrary,
     yield scorer
 
 
+# audit_scores.library_hash holds scorer.scores_key(library): the library's content hash combined
+# with the scorer's version, so neither a new library nor a new scorer reuses old scores.
 def _unscored(db: Database, library_hash: str, workflows: Sequence[str] | None) -> list[dict[str, Any]]:
     where, params = "", [library_hash]
     if workflows:
@@ -128,7 +130,7 @@ def _score_new(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
         for row, text, key, param, row_scores, row_evidence in zip(batch, batch_texts, keys, params, scores,
                                                                    evidence):
             skeleton, prefix, suffix = template_signatures(row.get("prompt") or text)
-            records.append((row["id"], library.content_hash, row.get("workflow") or NO_WORKFLOW, row["started_at"],
+            records.append((row["id"], scores_key(library), row.get("workflow") or NO_WORKFLOW, row["started_at"],
                             key, json.dumps([round(float(s), 5) for s in row_scores]), json.dumps(row_evidence),
                             generation_flags(library, row, text, param), skeleton, prefix, suffix))
         with translate_errors("audit_scores"), db.conn:
@@ -144,7 +146,7 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
     library = scorer.library
     names = [row[0] for row in db.execute(
         "SELECT DISTINCT workflow FROM audit_scores WHERE library_hash = ? ORDER BY workflow",
-        [library.content_hash]).fetchall()]
+        [scores_key(library)]).fetchall()]
     if workflows:
         names = [name for name in names if name in workflows]
     for done, name in enumerate(names):
@@ -152,7 +154,7 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
             return
         rows = db.execute("SELECT generation_id, started_at, text_key, scores, flags, skeleton, prefix_sig, "
                           "suffix_sig FROM audit_scores WHERE library_hash = ? AND workflow = ? ORDER BY generation_id",
-                          [library.content_hash, name]).fetchall()
+                          [scores_key(library), name]).fetchall()
         ids = [r[0] for r in rows]
         matrix = np.array([json.loads(r[3]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
         sample_keys = [r[2] for r in rows]
@@ -166,7 +168,7 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
         for column, pid in enumerate(scorer.pattern_ids):
             column_scores = matrix[:, column]
             top = [ids[i] for i in np.argsort(-column_scores)[:3]]
-            evidence = _evidence(db, library.content_hash, top)
+            evidence = _evidence(db, scores_key(library), top)
             verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
                                   {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
         yield AuditProgress("workflows", done + 1, len(names))
@@ -197,7 +199,7 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
             yield item
     if scorer is None:
         return
-    rows = _unscored(db, library.content_hash, workflows)
+    rows = _unscored(db, scores_key(library), workflows)
     if rows:
         yield from _score_new(db, encoder, scorer, rows, cancel)
     result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=len(rows))

@@ -23,6 +23,7 @@ C_REGULARIZATION and KNN_K. HIT_THRESHOLD stayed at 0.5.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,8 @@ HIT_THRESHOLD = 0.5
 CUE_SCALE = 0.9
 C_REGULARIZATION = 4.0
 KNN_K = 10
+# Bump whenever scoring changes for the same library: stored scores are keyed by library and scorer.
+SCORER_VERSION = "2"
 # Patterns whose evidence is in the request parameters: text alone stays below a hit.
 PARAMETER_DRIVEN = frozenset({"logprob_harvest"})
 PARAMETER_DRIVEN_CAP = 0.45
@@ -215,3 +218,9 @@ def _joint_features(neighbours: _Neighbours, vectors: np.ndarray, leave_one_out:
     labels = neighbours.labels[nearest]
     blocks.extend((weights * (labels == j)).sum(axis=1) / k for j in range(len(neighbours.classes)))
     return np.column_stack(blocks).astype(np.float64)
+
+
+def scores_key(library: PatternLibrary) -> str:
+    """The key stored scores are kept under: the library's content hash and SCORER_VERSION, so a
+    changed library or a changed scorer re-scores every generation instead of reusing old scores."""
+    return hashlib.sha256(f"{library.content_hash}:scorer-{SCORER_VERSION}".encode()).hexdigest()

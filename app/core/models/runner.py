@@ -103,6 +103,22 @@ def llama_system_info() -> str:
     return " ".join(llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").split())
 
 
+def _close_null_files_at_exit() -> None:
+    """llama-cpp-python opens os.devnull twice when imported and never closes it, so the interpreter
+    warns about unclosed files as it exits; close them at exit instead (nothing writes to them then)."""
+    import atexit
+
+    from llama_cpp import _utils
+
+    def close() -> None:
+        for name in ("outnull_file", "errnull_file"):
+            handle = getattr(_utils, name, None)
+            if handle is not None and not handle.closed:
+                handle.close()
+
+    atexit.register(close)
+
+
 _log_callback: Any = None
 LLAMA_LOG = logging.getLogger("stillroom.llama_cpp")
 _GGML_LOG_LEVEL_ERROR = 4  # ggml: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 cont
@@ -116,6 +132,8 @@ def _route_llama_logs() -> None:
     import ctypes
 
     import llama_cpp
+
+    _close_null_files_at_exit()
 
     @llama_cpp.llama_log_callback
     def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:

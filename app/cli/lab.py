@@ -21,6 +21,8 @@ from app.core.paths import data_dir
 from app.core.store import Ledger
 from app.cli.common import echo_err, load_runner, model_options, with_ledger
 
+ALL_STYLES = "all"
+
 
 @click.group()
 def lab() -> None:
@@ -28,8 +30,9 @@ def lab() -> None:
 
 
 @lab.command("run")
-@click.option("--style", type=click.Choice(STYLES), default=DEFAULT_STYLE, show_default=True,
-              help="How the teacher is asked (logged under the workflow lab:<style>).")
+@click.option("--style", type=click.Choice((*STYLES, ALL_STYLES)), default=DEFAULT_STYLE, show_default=True,
+              help="How the teacher is asked (logged under the workflow lab:<style>); 'all' runs the lab once "
+                   "per style, so the audit shows every style side by side.")
 @click.option("--samples", type=int, default=DEFAULT_SAMPLES, show_default=True,
               help="Teacher samples per task for the largest student (the curve doubles up to it).")
 @click.option("--seed", type=int, default=DEFAULT_SEED, show_default=True,
@@ -41,12 +44,30 @@ def lab() -> None:
 def run_command(ledger: Ledger, style: str, samples: int, seed: int, out: Path | None, **kwargs: Any) -> None:
     """Run the teacher, train the students, compare them and audit the lab's workflows."""
     tasks = load_tasks()
-    config = LabConfig(style, samples, seed).check(tasks)
-    started, cpu_started = time.perf_counter(), time.process_time()
+    styles = list(STYLES) if style == ALL_STYLES else [style]
+    configs = [LabConfig(name, samples, seed).check(tasks) for name in styles]
     runner = load_runner(ledger, kwargs)
+    encoder, library = Encoder(), load_library()
+    try:
+        for config in configs:
+            if len(configs) > 1:
+                click.echo(f"== style {config.style}")
+            state = _run_one(runner, ledger, encoder, library, tasks, config)
+            folder = out / config.style if out is not None and len(configs) > 1 else out
+            folder = folder or data_dir() / "lab" / state.run_id
+            lesson = write_lesson(state, tasks, folder / "lesson.html")
+            (folder / "lab.json").write_text(state.to_json(), encoding="utf-8")
+            _print_summary(state)
+            echo_err(f"lesson report: {lesson}")
+    finally:
+        runner.unload()
+
+
+def _run_one(runner: Any, ledger: Ledger, encoder: Encoder, library: Any, tasks: Any, config: LabConfig) -> LabState:
+    started, cpu_started = time.perf_counter(), time.process_time()
     state: LabState | None = None
     try:
-        for item in run_lab(direct_generate(runner, ledger), ledger, Encoder(), load_library(), tasks, config):
+        for item in run_lab(direct_generate(runner, ledger), ledger, encoder, library, tasks, config):
             if isinstance(item, LabProgress):
                 if sys.stderr.isatty():
                     sys.stderr.write(f"\r{item.step} {item.done}/{item.total}: {item.message[:70]:<70}")
@@ -57,18 +78,12 @@ def run_command(ledger: Ledger, style: str, samples: int, seed: int, out: Path |
         sys.stderr.write("\n")
         echo_err("stopped; the teacher calls made so far are in the ledger")
         raise SystemExit(130) from None
-    finally:
-        runner.unload()
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     assert state is not None
     state.timings["total"] = time.perf_counter() - started
     state.timings["cpu"] = time.process_time() - cpu_started  # all threads: on a busy machine, what it needed
-    folder = out or data_dir() / "lab" / state.run_id
-    lesson = write_lesson(state, tasks, folder / "lesson.html")
-    (folder / "lab.json").write_text(state.to_json(), encoding="utf-8")
-    _print_summary(state)
-    echo_err(f"lesson report: {lesson}")
+    return state
 
 
 def _print_summary(state: LabState) -> None:

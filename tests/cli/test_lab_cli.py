@@ -44,3 +44,5 @@ def test_lab_run_names_bad_settings(home: Path) -> None:
     assert done.returncode != 0 and "--samples must be at most 36" in done.stderr
     done = stillroom("lab", "run", "--style", "loud")
     assert done.returncode != 0 and "loud" in done.stderr
+    done = stillroom("lab", "run", "--style", "all", "--samples", "500")  # every style checked before any runs
+    assert done.returncode != 0 and "--samples must be at most 36" in done.stderr

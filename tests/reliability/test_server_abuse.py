@@ -24,7 +24,10 @@ client still gets an answer. Faults injected and what was observed:
   next request is answered and logged once the lock is gone;
 - unknown paths: 404; unknown methods (PUT, DELETE, PATCH, OPTIONS, HEAD...): 405 with JSON (was
   http.server's 501 HTML page); a 70 KB header line, 150 headers, a 70 KB request line: 431/414
-  with JSON (were HTML pages); garbage instead of a request line: 400 JSON.
+  with JSON (were HTML pages); garbage instead of a request line: 400 JSON;
+- more connections at once than the server serves (MAX_CONNECTIONS, lowered to 2 for the test, both
+  held by stalled clients): 503 too_many_connections at once, no thread started; the slots come
+  back when those clients go.
 """
 
 from __future__ import annotations
@@ -408,3 +411,26 @@ def _assert_ledger_intact(ledger_file: Path) -> None:
         assert ledger.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     finally:
         ledger.close()
+
+
+def test_connections_beyond_the_cap_get_503_at_once(served: tuple[StillroomServer, Path], client: openai.OpenAI,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    server = served[0]
+    httpd = server._httpd
+    assert httpd is not None
+    held = httpd.slots.in_use  # the openai client's kept-alive connection holds one
+    monkeypatch.setattr(httpd.slots, "limit", held + 2)
+    stalled = [socket.create_connection((server.host, server.port), timeout=SOCKET_TIMEOUT_S) for _ in range(2)]
+    try:
+        for sock in stalled:
+            sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n")  # and then nothing
+        time.sleep(0.5)  # both accepted and waiting on their threads
+        assert_openai_error(*exchange(server, post("/v1/models", b"")), 503, "too_many_connections")
+    finally:
+        for sock in stalled:
+            sock.close()
+    deadline = time.monotonic() + 30
+    while httpd.slots.in_use > held and time.monotonic() < deadline:  # the closed connections give theirs back
+        time.sleep(0.05)
+    assert httpd.slots.in_use <= held
+    still_answers(client)

@@ -31,6 +31,7 @@ DEFAULT_PORT = 8765
 MAX_BODY_BYTES = 8 * 1024 * 1024  # larger request bodies get 413
 MAX_DISCARD_BYTES = 64 * 1024 * 1024  # up to this much of a refused body is read away, so the client sees the 413
 IDLE_TIMEOUT_S = 120  # a client silent this long (mid-headers or mid-body) is dropped (408 once headers came)
+MAX_CONNECTIONS = 64  # connections served at once (a thread each); one more gets 503 at once
 ALLOWED_METHODS = "GET, POST"
 WORKFLOW_HEADER = "X-Stillroom-Workflow"
 DEFAULT_WORKFLOW = "api"
@@ -125,11 +126,64 @@ class _HTTPServer(ThreadingHTTPServer):
 
     def __init__(self, address: tuple[str, int], handler: type, app: StillroomServer) -> None:
         self.app = app
+        self.slots = _Slots(MAX_CONNECTIONS)
         if ":" in address[0]:
             import socket
 
             self.address_family = socket.AF_INET6
         super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        """A thread per connection, up to MAX_CONNECTIONS; beyond that a 503 written at once on the
+        accepting thread, so stalled or abusive clients cannot make the server start threads without end."""
+        if not self.slots.take():
+            _refuse_busy(request)
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.give_back()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.give_back()
+
+
+class _Slots:
+    """How many connections are being served, against a limit (which may change while serving)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.in_use = 0
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self._lock:
+            if self.in_use >= self.limit:
+                return False
+            self.in_use += 1
+            return True
+
+    def give_back(self) -> None:
+        with self._lock:
+            self.in_use -= 1
+
+
+def _refuse_busy(request: Any) -> None:
+    body = json.dumps({"error": {"message": f"the server is already serving {MAX_CONNECTIONS} connections; "
+                                            "try again shortly", "type": "server_busy", "param": None,
+                                 "code": "too_many_connections"}}).encode("utf-8")
+    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode("ascii")
+    try:
+        request.settimeout(1.0)
+        request.sendall(head + body)
+    except OSError:
+        pass  # the client is gone or not reading: nothing more to do for it
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from app.core.cancel import CancelToken
-from app.core.models.registry import list_models, sha256_file
+from app.core.hashing import sha256_file
+from app.core.models.registry import list_models
 from app.core.paths import LEDGER_FILE, MODELS_SUBDIR
 from app.core.privacy import is_owner_only, mode_text
 

@@ -10,7 +10,8 @@ from app.core.errors import ModelFileError, NotFoundError
 from app.core.models.chat_format import PLAIN, TEMPLATE, choose_chat_format, render_chat
 from app.core.models.gguf_info import read_gguf_info
 from app.core.models.memory import check_fits, estimate_bytes
-from app.core.models.registry import ModelRecord, find_model, list_models, register_model, sha256_file
+from app.core.hashing import sha256_file
+from app.core.models.registry import ModelRecord, find_model, list_models, register_model
 from app.core.models.runner import LoadOptions, Runner
 from app.core.store import Ledger
 from tests.core.gguf_files import write_corrupt_header, write_huge_sparse_gguf, write_truncated

@@ -15,7 +15,6 @@ What is written, and when:
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -23,6 +22,7 @@ from typing import Any
 
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import LedgerError
+from app.core.hashing import sha256_file
 from app.core.ingest.containers import Issue
 from app.core.ingest.dedup import AlreadyImported
 from app.core.ingest.errors import ImportFileError, ImportFormatError, RecordError
@@ -35,7 +35,6 @@ from app.core.store.ledger import Ledger, utc_now
 BATCH_ROWS = 500
 PROGRESS_EVERY = 1000  # records between progress reports when nothing is committed (skipping)
 MAX_ISSUES = 1000  # issues kept for the summary; all are counted
-HASH_CHUNK = 1 << 20
 BATCH_FORMATS = ("openai-batch-input", "openai-batch-output")
 
 
@@ -110,16 +109,10 @@ class _Tally:
 
 def file_sha256(path: Path, cancel: CancelToken = NEVER) -> str | None:
     """sha256 hex of a file, read in chunks; None if cancelled."""
-    digest = hashlib.sha256()
     try:
-        with path.open("rb") as handle:
-            while chunk := handle.read(HASH_CHUNK):
-                if cancel.cancelled:
-                    return None
-                digest.update(chunk)
+        return sha256_file(path, cancel) or None
     except OSError as exc:
         raise ImportFileError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    return digest.hexdigest()
 
 
 def _pair(path: Path, join: Path, fmt: str, options: ReadOptions) -> tuple[Path, Detected, Path]:

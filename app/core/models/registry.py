@@ -6,7 +6,6 @@ row per distinct file content (sha256), with the metadata the ledger's rows refe
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,11 +15,11 @@ from typing import Any
 from sqlite_utils import Database
 
 from app.core.errors import NotFoundError
+from app.core.hashing import sha256_file
 from app.core.models.gguf_info import GGUFInfo, read_gguf_info
 from app.core.store.db import translate_errors
 from app.core.store.ledger import utc_now
 
-HASH_BLOCK = 4 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,15 +33,6 @@ class ModelRecord:
     def short_sha(self) -> str:
         """The first 12 hex digits of the sha256, for display."""
         return self.sha256[:12]
-
-
-def sha256_file(path: Path) -> str:
-    """sha256 hex of a file's bytes, read in blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def cached_sha256(db: Database, path: Path) -> str:

@@ -17,7 +17,6 @@ a RowProblem with its position and reason and reading goes on.
 from __future__ import annotations
 
 import codecs
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import islice
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import StillroomError
+from app.core.hashing import sha256_file
 from app.core.ingest.containers import Issue, RawRecord
 from app.core.ingest.errors import ImportFileError, RecordError
 from app.core.ingest.formats import open_source, sniff_container
@@ -45,7 +45,6 @@ FORMAT_NAMES = {"jsonl": "JSON Lines", "json": "JSON", "csv": "CSV", "parquet": 
 SAMPLE_RECORDS = 50
 SAMPLE_ITEMS = 500
 SNIFF_BYTES = 64 * 1024
-HASH_CHUNK = 1 << 20
 PARQUET_MAGIC = b"PAR1"
 PARQUET_BATCH = 2048
 _UNITS = {"jsonl": "line", "json": "record", "csv": "row", "parquet": "row"}
@@ -173,14 +172,10 @@ def preview(path: Path | str, shape: DatasetShape, limit: int = 20) -> list[Data
 
 def file_sha256(path: Path | str) -> str:
     """sha256 hex of the file's bytes, read in chunks."""
-    digest = hashlib.sha256()
     try:
-        with Path(path).open("rb") as handle:
-            while chunk := handle.read(HASH_CHUNK):
-                digest.update(chunk)
+        return sha256_file(path)
     except OSError as exc:
         raise DatasetError(f"{path}: cannot be read ({exc.strerror or exc})") from exc
-    return digest.hexdigest()
 
 
 # -- detection -----------------------------------------------------------------------------

@@ -9,7 +9,6 @@ verifies. A failure's reason names what changed.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import StillroomError
+from app.core.hashing import sha256_file
 from app.core.provenance.signing import (
     PAYLOAD_TYPE,
     PREDICATE_TYPE,
@@ -35,7 +35,6 @@ from app.core.store.db import translate_errors
 from app.core.store.schema import GENERATION_COLUMNS
 
 FETCH_CHUNK = 500
-HASH_BLOCK = 4 * 1024 * 1024
 _COLUMNS = ", ".join(GENERATION_COLUMNS)
 
 
@@ -71,15 +70,6 @@ class VerifyResult:
         """Record a check; returns ok."""
         self.checks.append(Check(name, ok, detail))
         return ok
-
-
-def file_digest(path: Path) -> str:
-    """sha256 hex of a file's bytes."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _key_from(public_key: PublicKey | Path | str | None) -> PublicKey | None:
@@ -138,7 +128,7 @@ def _check_dataset(result: VerifyResult, statement: dict[str, Any], dataset_path
         result.add("dataset", False, "the statement names no subject digest")
         return
     try:
-        actual = file_digest(dataset_path)
+        actual = sha256_file(dataset_path)
     except OSError as exc:
         result.add("dataset", False, f"{dataset_path}: cannot read the dataset ({exc.strerror or exc})")
         return

@@ -20,6 +20,7 @@ from app.core.audit.projection import FittedProjection, ProjectionProgress, Proj
 from app.core.audit.run import AuditProgress, AuditResult
 from app.core.audit.scorer import scores_key
 from app.core.cancel import NEVER, CancelToken
+from app.core.progress import relay
 
 EXCERPT_CHARS = 160
 NO_MODEL = "(unknown model)"
@@ -96,12 +97,8 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
     projection = store.get(library.content_hash, method)
     fresh = projection is None
     if projection is None:
-        fitted: FittedProjection | None = None
-        for item in fit_projection(method, load_vectors(db, keys, encoder.name), cancel, store.folder, keys):
-            if isinstance(item, FittedProjection):
-                fitted = item
-            else:
-                yield item
+        fitted = yield from relay(fit_projection(method, load_vectors(db, keys, encoder.name), cancel,
+                                                 store.folder, keys), FittedProjection)
         if fitted is None or cancel.cancelled:
             return
         store.put(library.content_hash, fitted)

@@ -18,6 +18,7 @@ from app.core.audit.run import AuditProgress, AuditResult, WorkflowAudit, run_au
 from app.core.cancel import NEVER, CancelToken
 from app.core.lab.student import CurvePoint, StudentResult
 from app.core.lab.teacher import TeacherResult
+from app.core.progress import relay
 
 LAB_PREFIX = "lab:"
 
@@ -55,12 +56,7 @@ def run_compare(db: Database, encoder: Encoder, library: PatternLibrary, teacher
     names = lab_workflows(db)
     if teacher.workflow not in names:
         names.append(teacher.workflow)
-    result: AuditResult | None = None
-    for item in run_audit(db, encoder, library, names, cancel):
-        if isinstance(item, AuditResult):
-            result = item
-        else:
-            yield item
+    result = yield from relay(run_audit(db, encoder, library, names, cancel), AuditResult)
     if result is None or cancel.cancelled:
         return
     ordered = sorted(result.workflows, key=lambda w: (w.name != teacher.workflow, w.name))

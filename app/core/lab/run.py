@@ -19,6 +19,7 @@ from app.core.lab.state import LabConfig, LabState, new_run_id
 from app.core.lab.student import StudentProgress, StudentResult, run_student
 from app.core.lab.tasks import TaskSet
 from app.core.lab.teacher import Generate, TeacherProgress, TeacherResult, run_teacher
+from app.core.progress import relay
 from app.core.store import Ledger
 
 STEPS = ("teacher", "student", "compare")
@@ -52,30 +53,22 @@ def run_lab(generate: Generate, ledger: Ledger, encoder: Encoder, library: Patte
     config.check(tasks)
     state = LabState(config, new_run_id(config))
     started = time.perf_counter()
-    for item in run_teacher(generate, tasks, config.style, config.samples, config.seed, state.run_id, cancel):
-        if isinstance(item, TeacherResult):
-            state.teacher = item
-        else:
-            yield progress_of("teacher", item)
+    state.teacher = yield from relay(
+        run_teacher(generate, tasks, config.style, config.samples, config.seed, state.run_id, cancel),
+        TeacherResult, lambda item: progress_of("teacher", item))
     state.timings["teacher"] = time.perf_counter() - started
     if state.teacher is None or cancel.cancelled:
         yield state
         return
     started = time.perf_counter()
-    for step_item in run_student(state.teacher, tasks, encoder, cancel):
-        if isinstance(step_item, StudentResult):
-            state.student = step_item
-        else:
-            yield progress_of("student", step_item)
+    state.student = yield from relay(run_student(state.teacher, tasks, encoder, cancel), StudentResult,
+                                     lambda item: progress_of("student", item))
     state.timings["student"] = time.perf_counter() - started
     if state.student is None or cancel.cancelled:
         yield state
         return
     started = time.perf_counter()
-    for compare_item in run_compare(ledger.db, encoder, library, state.teacher, state.student, cancel):
-        if isinstance(compare_item, CompareResult):
-            state.compare = compare_item
-        else:
-            yield progress_of("compare", compare_item)
+    state.compare = yield from relay(run_compare(ledger.db, encoder, library, state.teacher, state.student, cancel),
+                                     CompareResult, lambda item: progress_of("compare", item))
     state.timings["compare"] = time.perf_counter() - started
     yield state

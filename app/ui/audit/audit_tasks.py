@@ -18,6 +18,7 @@ from app.core.audit.patterns import PatternLibrary, load_library
 from app.core.audit.projection import ProjectionProgress, ProjectionStore
 from app.core.audit.run import AuditProgress, AuditResult, run_audit
 from app.core.cancel import CancelToken
+from app.core.progress import relay
 from app.core.store import open_db
 
 Progress = AuditProgress | ProjectionProgress
@@ -64,12 +65,7 @@ def audit_job(ledger_path: Path, encoder: Callable[[], Encoder], library: Callab
         the_encoder = encoder()
         db = open_db(ledger_path)
         try:
-            result: AuditResult | None = None
-            for item in run_audit(db, the_encoder, the_library, None, cancel):
-                if isinstance(item, AuditResult):
-                    result = item
-                else:
-                    yield item
+            result = yield from relay(run_audit(db, the_encoder, the_library, None, cancel), AuditResult)
             if result is None or cancel.cancelled:
                 return
             yield from _with_map(db, the_encoder, the_library, store, method, result, cancel)

@@ -25,7 +25,7 @@ client still gets an answer. Faults injected and what was observed:
 - unknown paths: 404; unknown methods (PUT, DELETE, PATCH, OPTIONS, HEAD...): 405 with JSON (was
   http.server's 501 HTML page); a 70 KB header line, 150 headers, a 70 KB request line: 431/414
   with JSON (were HTML pages); garbage instead of a request line: 400 JSON;
-- more connections at once than the server serves (MAX_CONNECTIONS, lowered to 2 for the test, both
+- more connections at once than the server serves (http_server.MAX_CONNECTIONS, lowered to 2 for the test, both
   held by stalled clients): 503 too_many_connections at once, no thread started; the slots come
   back when those clients go.
 """

@@ -11,7 +11,7 @@ import json
 from http import HTTPStatus
 import logging
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from app.core.errors import ContextLengthError, LedgerError, StillroomError
 from app.core.generation import LogContext, LoggedGeneration
 from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
 from app.core.serve.api_keys import ApiKey, has_live_keys, lookup_key
+from app.core.serve.http_server import LimitedHTTPServer
 from app.core.serve.model_host import HostBusyError, Job, ModelHost
 from app.core.serve.openai_api import ApiError, ParsedRequest, chat_logprobs, finish_reason, new_id, now
 from app.core.serve.openai_api import parse_chat, parse_completion
@@ -31,7 +32,6 @@ DEFAULT_PORT = 8765
 MAX_BODY_BYTES = 8 * 1024 * 1024  # larger request bodies get 413
 MAX_DISCARD_BYTES = 64 * 1024 * 1024  # up to this much of a refused body is read away, so the client sees the 413
 IDLE_TIMEOUT_S = 120  # a client silent this long (mid-headers or mid-body) is dropped (408 once headers came)
-MAX_CONNECTIONS = 64  # connections served at once (a thread each); one more gets 503 at once
 ALLOWED_METHODS = "GET, POST"
 WORKFLOW_HEADER = "X-Stillroom-Workflow"
 DEFAULT_WORKFLOW = "api"
@@ -62,7 +62,7 @@ class StillroomServer:
         self.model_host = model_host or ModelHost(ledger_path, model_ref, options)
         self._keys_db = open_db(ledger_path)
         self._keys_lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: LimitedHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -78,7 +78,7 @@ class StillroomServer:
                                  "`stillroom keys create --workflow NAME`")
         loaded = self.model_host.start()
         try:
-            self._httpd = _HTTPServer((self.host, self.port), _Handler, self)
+            self._httpd = LimitedHTTPServer((self.host, self.port), _Handler, self)
         except OSError as exc:
             self.model_host.stop()
             raise StillroomError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from exc
@@ -119,77 +119,10 @@ class StillroomServer:
         return key
 
 
-class _HTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    request_queue_size = 128
-    allow_reuse_address = True
-
-    def __init__(self, address: tuple[str, int], handler: type, app: StillroomServer) -> None:
-        self.app = app
-        self.slots = _Slots(MAX_CONNECTIONS)
-        if ":" in address[0]:
-            import socket
-
-            self.address_family = socket.AF_INET6
-        super().__init__(address, handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        """A thread per connection, up to MAX_CONNECTIONS; beyond that a 503 written at once on the
-        accepting thread, so stalled or abusive clients cannot make the server start threads without end."""
-        if not self.slots.take():
-            _refuse_busy(request)
-            self.shutdown_request(request)
-            return
-        try:
-            super().process_request(request, client_address)
-        except BaseException:
-            self.slots.give_back()
-            raise
-
-    def process_request_thread(self, request: Any, client_address: Any) -> None:
-        try:
-            super().process_request_thread(request, client_address)
-        finally:
-            self.slots.give_back()
-
-
-class _Slots:
-    """How many connections are being served, against a limit (which may change while serving)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.in_use = 0
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        with self._lock:
-            if self.in_use >= self.limit:
-                return False
-            self.in_use += 1
-            return True
-
-    def give_back(self) -> None:
-        with self._lock:
-            self.in_use -= 1
-
-
-def _refuse_busy(request: Any) -> None:
-    body = json.dumps({"error": {"message": f"the server is already serving {MAX_CONNECTIONS} connections; "
-                                            "try again shortly", "type": "server_busy", "param": None,
-                                 "code": "too_many_connections"}}).encode("utf-8")
-    head = (f"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n").encode("ascii")
-    try:
-        request.settimeout(1.0)
-        request.sendall(head + body)
-    except OSError:
-        pass  # the client is gone or not reading: nothing more to do for it
-
-
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT_S
-    server: _HTTPServer
+    server: LimitedHTTPServer
     server_version = f"Stillroom/{__version__}"
 
     def log_message(self, fmt: str, *args: Any) -> None:  # noqa: D102 - http.server hook

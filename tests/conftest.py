@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -48,6 +49,28 @@ def make_home(path: Path, model_store: Path) -> Path:
         except OSError:
             shutil.copy2(item, models / item.name)
     return path
+
+
+@contextmanager
+def running_server(home: Path, n_ctx: int = TEST_N_CTX) -> Iterator[tuple[object, Path]]:
+    """The real local server on a free loopback port over `home`'s ledger (created if missing), with
+    STILLROOM_HOME pointing at `home` while it runs; yields (StillroomServer, ledger path)."""
+    from app.core.serve.server import StillroomServer
+
+    ledger_file = home / "ledger.db"
+    Ledger.open(ledger_file).close()
+    previous = os.environ.get("STILLROOM_HOME")
+    os.environ["STILLROOM_HOME"] = str(home)
+    server = StillroomServer(ledger_file, None, port=0, options=LoadOptions(n_ctx=n_ctx, n_threads=2))
+    try:
+        server.start()
+        yield server, ledger_file
+    finally:
+        server.stop()
+        if previous is None:
+            os.environ.pop("STILLROOM_HOME", None)
+        else:
+            os.environ["STILLROOM_HOME"] = previous
 
 
 @pytest.fixture

@@ -23,10 +23,9 @@ import openai
 import pytest
 
 from app.core.audit.levels import LEVELS
-from app.core.models.runner import LoadOptions
-from app.core.serve.server import WORKFLOW_HEADER, StillroomServer
+from app.core.serve.server import WORKFLOW_HEADER
 from app.core.store import Ledger
-from tests.conftest import make_home
+from tests.conftest import make_home, running_server
 from tests.core.audit_workflows import BENIGN_WORKFLOWS, PATTERN_WORKFLOWS, TOPICS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,13 +40,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def audited(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Iterator[dict]:
     home = make_home(tmp_path_factory.mktemp("audit-server") / "home", model_store)
-    ledger_file = home / "ledger.db"
-    Ledger.open(ledger_file).close()
-    previous = os.environ.get("STILLROOM_HOME")
-    os.environ["STILLROOM_HOME"] = str(home)
-    server = StillroomServer(ledger_file, None, port=0, options=LoadOptions(n_ctx=512, n_threads=2))
-    try:
-        server.start()
+    with running_server(home, n_ctx=512) as (server, ledger_file):
         client = openai.OpenAI(base_url=server.url, api_key="not-needed-on-loopback", max_retries=0, timeout=120)
         for pid, prompts in PATTERN_WORKFLOWS.items():
             for prompt in prompts:
@@ -62,12 +55,6 @@ def audited(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Iter
                 client.chat.completions.create(
                     model="default", messages=[{"role": "user", "content": prompt}], max_tokens=ANSWER_TOKENS,
                     temperature=0, extra_headers={WORKFLOW_HEADER: f"benign:{name}"})
-    finally:
-        server.stop()
-        if previous is None:
-            os.environ.pop("STILLROOM_HOME", None)
-        else:
-            os.environ["STILLROOM_HOME"] = previous
     env = {**os.environ, "STILLROOM_HOME": str(home)}
     done = subprocess.run([sys.executable, "-m", "app", "audit", "--json"], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=600)

@@ -11,31 +11,19 @@ from pathlib import Path
 import openai
 import pytest
 
-from app.core.models.runner import LoadOptions
 from app.core.serve.api_keys import create_key
 from app.core.serve.server import StillroomServer, is_loopback
 from app.core.store import Ledger, open_db
 from app.core.store.queries import LogFilter, list_generations
-from tests.conftest import make_home
+from tests.conftest import make_home, running_server
 
 MODEL = "gemma-3-270m-q4_k_m"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Iterator[tuple[StillroomServer, Path]]:
-    home = make_home(tmp_path_factory.mktemp("server") / "home", model_store)
-    ledger_file = home / "ledger.db"
-    Ledger.open(ledger_file).close()
-    import os
-
-    os.environ["STILLROOM_HOME"] = str(home)
-    server = StillroomServer(ledger_file, None, port=0, options=LoadOptions(n_ctx=1024, n_threads=2))
-    try:
-        server.start()
-        yield server, ledger_file
-    finally:
-        server.stop()
-        os.environ.pop("STILLROOM_HOME", None)
+    with running_server(make_home(tmp_path_factory.mktemp("server") / "home", model_store)) as served:
+        yield served
 
 
 @pytest.fixture

@@ -33,7 +33,6 @@ client still gets an answer. Faults injected and what was observed:
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
 import time
@@ -43,11 +42,10 @@ from pathlib import Path
 import openai
 import pytest
 
-from app.core.models.runner import LoadOptions
 from app.core.serve import server as server_module
 from app.core.serve.server import MAX_BODY_BYTES, StillroomServer
 from app.core.store import Ledger
-from tests.conftest import make_home
+from tests.conftest import make_home, running_server
 from tests.reliability.faults import lock_held_by_another_process
 
 MODEL = "gemma-3-270m-q4_k_m"
@@ -57,21 +55,8 @@ STALL_TIMEOUT_S = 5
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Iterator[tuple[StillroomServer, Path]]:
-    home = make_home(tmp_path_factory.mktemp("abuse") / "home", model_store)
-    ledger_file = home / "ledger.db"
-    Ledger.open(ledger_file).close()
-    previous = os.environ.get("STILLROOM_HOME")
-    os.environ["STILLROOM_HOME"] = str(home)
-    server = StillroomServer(ledger_file, None, port=0, options=LoadOptions(n_ctx=512, n_threads=2))
-    try:
-        server.start()
-        yield server, ledger_file
-    finally:
-        server.stop()
-        if previous is None:
-            os.environ.pop("STILLROOM_HOME", None)
-        else:
-            os.environ["STILLROOM_HOME"] = previous
+    with running_server(make_home(tmp_path_factory.mktemp("abuse") / "home", model_store), n_ctx=512) as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -10,13 +10,14 @@ from typing import Any
 import click
 
 from app.core.audit.embeddings import Encoder
-from app.core.audit.patterns import load_library
+from app.core.audit.patterns import PatternLibrary, load_library
 from app.core.lab.lesson import write_lesson
 from app.core.lab.run import LabProgress, run_lab
 from app.core.lab.state import DEFAULT_SAMPLES, DEFAULT_SEED, LabConfig, LabState
 from app.core.lab.styles import DEFAULT_STYLE, STYLES
-from app.core.lab.tasks import load_tasks
+from app.core.lab.tasks import TaskSet, load_tasks
 from app.core.lab.teacher import direct_generate
+from app.core.models.runner import Runner
 from app.core.paths import data_dir
 from app.core.store import Ledger
 from app.cli.common import echo_err, load_runner, model_options, with_ledger
@@ -63,7 +64,8 @@ def run_command(ledger: Ledger, style: str, samples: int, seed: int, out: Path |
         runner.unload()
 
 
-def _run_one(runner: Any, ledger: Ledger, encoder: Encoder, library: Any, tasks: Any, config: LabConfig) -> LabState:
+def _run_one(runner: Runner, ledger: Ledger, encoder: Encoder, library: PatternLibrary, tasks: TaskSet,
+             config: LabConfig) -> LabState:
     started, cpu_started = time.perf_counter(), time.process_time()
     state: LabState | None = None
     try:

@@ -15,11 +15,13 @@ import random
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedError
+from app.core.models import cpu_backend
 from app.core.models.chat_format import choose_chat_format, render_chat
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
@@ -145,6 +147,26 @@ def _route_llama_logs() -> None:
     llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
 
 
+@contextmanager
+def _model_params(*, use_extra_bufts: bool) -> Iterator[None]:
+    """Load with llama.cpp's extra buffer types on or off: llama-cpp-python's Llama() has no argument
+    for it, so its default model parameters are adjusted while the runner (the only loader) loads."""
+    import llama_cpp.llama_cpp as lib
+
+    original = lib.llama_model_default_params
+
+    def params() -> Any:
+        values = original()
+        values.use_extra_bufts = use_extra_bufts
+        return values
+
+    lib.llama_model_default_params = params
+    try:
+        yield
+    finally:
+        lib.llama_model_default_params = original
+
+
 def _counting_llama_class() -> type:
     """A Llama subclass that counts the tokens it samples, so streamed runs know exact counts."""
     from llama_cpp import Llama
@@ -189,16 +211,18 @@ class Runner:
             chat_format = choose_chat_format(info.architecture, info.has_chat_template, options.chat_format)
             threads = options.n_threads or max(1, os.cpu_count() or 1)
             llama_class = _counting_llama_class()
+            backend = cpu_backend.current()
             try:
-                self._llm = llama_class(
-                    model_path=info.path,
-                    n_ctx=options.n_ctx,
-                    n_gpu_layers=options.n_gpu_layers,
-                    n_threads=threads,
-                    seed=options.seed if options.seed is not None else random.randrange(SEED_RANGE),
-                    logits_all=options.logits_all,
-                    verbose=False,
-                )
+                with _model_params(use_extra_bufts=backend.use_extra_bufts):
+                    self._llm = llama_class(
+                        model_path=info.path,
+                        n_ctx=options.n_ctx,
+                        n_gpu_layers=options.n_gpu_layers,
+                        n_threads=threads,
+                        seed=options.seed if options.seed is not None else random.randrange(SEED_RANGE),
+                        logits_all=options.logits_all,
+                        verbose=False,
+                    )
             except (ValueError, RuntimeError, OSError) as exc:
                 self._llm = None
                 raise ModelFileError(f"{info.path}: llama.cpp could not load this model ({exc})") from exc
@@ -271,6 +295,7 @@ class Runner:
             runtime = {
                 "llama_cpp_python": llama_cpp_version(), "n_ctx": n_ctx, "n_gpu_layers": loaded.options.n_gpu_layers,
                 "n_threads": loaded.n_threads, "logits_all": loaded.options.logits_all,
+                "cpu_backend": cpu_backend.current().row_fields(),
             }
             grammar = _grammar_for(params.grammar, params.response_format)
             llm.sampled, llm.last_token = 0, -1

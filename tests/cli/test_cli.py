@@ -134,3 +134,15 @@ def test_user_mistakes_are_errors_not_tracebacks(home: Path) -> None:
 def test_version_and_help(home: Path) -> None:
     assert "stillroom" in stillroom("--version").stdout
     assert "verify" in stillroom("log", "--help").stdout
+
+
+def test_generate_in_a_subprocess_exits_0_and_logs_its_cpu_path(home: Path) -> None:
+    """The first decode on this CPU, in its own process: a crash in llama.cpp would show as a signal here."""
+    done = subprocess.run([sys.executable, "-m", "app", "generate", "--max-tokens", "6", "--seed", "1", "The sky is"],
+                          capture_output=True, text=True, env=os.environ.copy(), cwd=REPO, timeout=180)
+    assert done.returncode == 0, f"exit {done.returncode}: {done.stderr[-2000:]}"
+    row = json.loads(stillroom("log", "show", "1", "--json").stdout)
+    backend = row["runtime"]["cpu_backend"]
+    assert backend["amx_path_avoided"] is True
+    assert backend["isa"] and "AVX" in backend["build_features"] or backend["isa"] in ("NEON", "SVE")
+    assert isinstance(backend["use_extra_bufts"], bool)

@@ -129,6 +129,7 @@ def render_card(statement: dict[str, Any], data_path: str) -> str:
              f"- traced nearly (edited after generation): {near} rows ({_pct(shares.get('traced-near', 0))})",
              f"- untraced (not found in the ledger): {untraced} rows ({_pct(shares.get('untraced', 0))})", "",
              f"Matching: {method_text(matching.get('method'))}.", "",
+             *_backend_lines(runtime),
              f"Generated between {timeframe['first_generation'] or UNKNOWN} and "
              f"{timeframe['last_generation'] or UNKNOWN}, in the workflow(s) "
              + (", ".join(f"`{w['name']}` ({w['generations']})" for w in statement["workflows"]) or "none") + ".", "",
@@ -155,6 +156,20 @@ def render_card(statement: dict[str, Any], data_path: str) -> str:
              "when the statement was made). Check it with:", "",
              "```", f"stillroom verify provenance.dsse.json {data_path}", "```", ""]
     return "\n".join(lines)
+
+
+def _backend_lines(runtime: dict[str, Any]) -> list[str]:
+    """Which llama.cpp CPU code made the traced rows (logged per row), as Markdown lines."""
+    backends = runtime.get("cpu_backends") or []
+    if not backends:
+        return []
+    lines = ["llama.cpp CPU code path of the traced generations (logged with each row):", ""]
+    for item in backends:
+        extra = "on" if item.get("use_extra_bufts") else "off"
+        avoided = "avoided" if item.get("amx_path_avoided") else "NOT avoided"
+        lines.append(f"- {item.get('isa', UNKNOWN)} ({item.get('build_features', '')}), extra buffer types {extra}, "
+                     f"AMX path {avoided}: {item.get('generations', 0)} generations")
+    return [*lines, ""]
 
 
 def _runtime_text(runtime: dict[str, Any]) -> str:

@@ -239,7 +239,16 @@ def _model_entries(db: Any, per_model: Counter[str], names: dict[str, str]) -> l
     return models
 
 
-def _runtime_entry(logged: Counter[str], traced: int) -> dict[str, Any]:
+def _backend_key(runtime: dict[str, Any]) -> str:
+    """A row's CPU path as one line (ISA variant, extra buffer types, AMX avoided), or '' if not logged."""
+    backend = runtime.get("cpu_backend")
+    if not isinstance(backend, dict):
+        return ""
+    return json.dumps({k: backend.get(k) for k in ("isa", "build_features", "use_extra_bufts", "amx_path_avoided")},
+                      sort_keys=True)
+
+
+def _runtime_entry(logged: Counter[str], traced: int, backends: Counter[str] | None = None) -> dict[str, Any]:
     installed = installed_version("llama_cpp_python")
     entry: dict[str, Any] = {"llama_cpp_python_installed": installed,
                              "llama_cpp": "the llama.cpp bundled with llama-cpp-python"}
@@ -251,6 +260,11 @@ def _runtime_entry(logged: Counter[str], traced: int) -> dict[str, Any]:
             entry["not_logged"] = missing
     else:
         entry["source"] = "not logged with the generations; the version installed when the statement was made"
+    if backends:
+        entry["cpu_backends"] = [json.loads(key) | {"generations": n} for key, n in backends.most_common() if key]
+        unknown = backends.get("", 0) + traced - sum(backends.values())
+        if unknown:
+            entry["cpu_backend_not_logged"] = unknown
     return entry
 
 
@@ -304,6 +318,7 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
         params, per_model = ParamSummary(), Counter[str]()
         names: dict[str, str] = {}
         runtimes, workflows, sources = Counter[str](), Counter[str](), Counter[str]()
+        backends = Counter[str]()
         first = last = None
         hashes: list[str] = []
         found_ids: list[int] = []
@@ -326,6 +341,7 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
                 runtime = _load(raw_runtime)
                 if isinstance(runtime, dict) and runtime.get("llama_cpp_python"):
                     runtimes[str(runtime["llama_cpp_python"])] += 1
+                    backends[_backend_key(runtime)] += 1
                 workflows[workflow or NO_WORKFLOW] += 1
                 sources[source or UNKNOWN] += 1
                 if started:
@@ -369,7 +385,7 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
         "matching": {"counts": dict(report.counts), "shares": shares, "method": report.method,
                      "exact_normalization": NORMALIZATION},
         "models": models,
-        "runtime": _runtime_entry(runtimes, len(found_ids)),
+        "runtime": _runtime_entry(runtimes, len(found_ids), backends),
         "sampling": params.summary(),
         "timeframe": {"first_generation": first, "last_generation": last},
         "workflows": [{"name": name, "generations": count} for name, count in workflows.most_common()],

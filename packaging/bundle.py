@@ -94,7 +94,7 @@ def binaries(check_portable: bool = True) -> list[tuple[str, str]]:
             sys.path.insert(0, str(PACKAGING_DIR))
         import cpu_targets
 
-        cpu_targets.check_portable(sorted({Path(source) for source, _ in found}))
+        cpu_targets.check_portable(sorted({Path(source).resolve() for source, _ in found}))
     return found
 
 

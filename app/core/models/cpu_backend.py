@@ -28,7 +28,7 @@ BUILD_FLAGS_FILE = ".llama-cmake-args"
 # CPU flags worth reporting (Linux /proc/cpuinfo names); the rest of the list is noise for this purpose.
 REPORTED_FLAGS = (
     "sse4_2", "avx", "avx2", "fma", "f16c", "bmi2", "avx_vnni", "avx512f", "avx512bw", "avx512vl",
-    "avx512_vnni", "avx512_vbmi", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve", "i8mm",
+    "avx512_vnni", "avx512vbmi", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "sve", "i8mm",
 )
 AMX_CPU_FLAGS = ("amx_tile", "amx_int8")
 _FEATURE = re.compile(r"([A-Z0-9_]+)\s*=\s*1")

@@ -68,14 +68,16 @@ bench: setup
 	HF_HUB_OFFLINE=1 $(PY) tests/bench/run_all.py
 
 # The one-folder app in dist/stillroom (see packaging/README.md); then packaging/build_appimage.sh.
-# It always bundles the portable llama.cpp build (installed into the venv for the build).
-package:
-	$(MAKE) --no-print-directory setup
+# It bundles the portable llama.cpp build (installed into the venv for the build, the venv's own put back after).
+PORTABLE_WHEELS = $(shell $(MAKE) --no-print-directory -s llama-wheel-dir LLAMA_BUILD=portable)
+package: setup
 	$(MAKE) --no-print-directory llama-wheel LLAMA_BUILD=portable PY=$(abspath $(PY))
-	$(PY) -m pip install --quiet --force-reinstall --no-deps --no-index \
-	  --find-links "$$($(MAKE) --no-print-directory -s llama-wheel-dir LLAMA_BUILD=portable)" "$(LLAMA_CPP_SPEC)"
 	$(PY) -m pip install --quiet -e ".[package]"
-	HF_HUB_OFFLINE=1 $(PY) -m PyInstaller packaging/stillroom.spec --noconfirm --distpath dist --workpath build
+	$(PY) -m pip install --quiet --force-reinstall --no-deps --no-index --find-links "$(PORTABLE_WHEELS)" "$(LLAMA_CPP_SPEC)"
+	HF_HUB_OFFLINE=1 $(PY) -m PyInstaller packaging/stillroom.spec --noconfirm --distpath dist --workpath build; \
+	  status=$$?; \
+	  $(PY) -m pip install --quiet --force-reinstall --no-deps --no-index --find-links "$(LLAMA_WHEELS)" "$(LLAMA_CPP_SPEC)"; \
+	  exit $$status
 
 llama-wheel-dir:
 	@echo "$(LLAMA_WHEELS)"

@@ -99,17 +99,20 @@ def summary_line(report: DoctorReport) -> str:
     return ", ".join(parts) + " (see the fix under each)."
 
 
-def run_doctor(home: Path | None = None, *, quick: bool = False, cancel: CancelToken = NEVER) -> DoctorReport:
+def run_doctor(home: Path | None = None, *, quick: bool = False, generate: bool = True,
+               cancel: CancelToken = NEVER) -> DoctorReport:
     """Run every check (see iter_checks) and return the report."""
-    return DoctorReport(list(iter_checks(home, quick=quick, cancel=cancel)))
+    return DoctorReport(list(iter_checks(home, quick=quick, generate=generate, cancel=cancel)))
 
 
-def iter_checks(home: Path | None = None, *, quick: bool = False,
+def iter_checks(home: Path | None = None, *, quick: bool = False, generate: bool = True,
                 cancel: CancelToken = NEVER) -> Iterator[Check]:
     """Yield the checks one by one, on the caller's thread; stops early when `cancel` is set.
 
     home: the data folder (default: STILLROOM_HOME or the platform's). quick: compare model
     files by size only instead of hashing them (hashing 253 MB takes about a second).
+    generate: generate a few tokens with the default model in a child process (a few seconds);
+    when False the Generation check says it was not tried.
     """
     folder = home if home is not None else data_dir_path()
     yield _stillroom_check()
@@ -128,7 +131,9 @@ def iter_checks(home: Path | None = None, *, quick: bool = False,
     yield _default_model_package_check()
     if cancel.cancelled:
         return
-    yield generation_check(folder)
+    yield generation_check(folder) if generate else Check(
+        "Generation", INFO, "not tried (--no-generate): a crash of llama.cpp would go unnoticed",
+        "run `stillroom doctor` without --no-generate")
     yield _offline_check()
     yield desktop_check()
 

@@ -12,7 +12,8 @@ import pytest
 
 from tests.qt_plugin_files import ABSENT_NAME, plugin_missing_a_library
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Qt's plugins need system libraries on Linux")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="Qt's plugins need system libraries on Linux")
 REPO = Path(__file__).resolve().parents[2]
 QT_VARIABLES = ("QT_QPA_PLATFORM", "QT_QPA_PLATFORM_PLUGIN_PATH", "DISPLAY", "WAYLAND_DISPLAY", "XDG_SESSION_TYPE")
 

@@ -18,7 +18,8 @@ from app.core.qt_platform import (
 )
 from tests.qt_plugin_files import ABSENT_NAME, plugin_missing_a_library
 
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Qt's plugins need system libraries on Linux")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"),
+                                reason="Qt's plugins need system libraries on Linux")
 
 
 @pytest.fixture

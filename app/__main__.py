@@ -15,6 +15,12 @@ def main() -> None:
 
         cli(prog_name="stillroom")
         return
+    from app.core.qt_platform import EXIT_GUI_UNAVAILABLE, gui_start_problem
+
+    problem = gui_start_problem()  # before Qt loads its platform plugin (it would abort)
+    if problem:
+        print(problem, file=sys.stderr)
+        sys.exit(EXIT_GUI_UNAVAILABLE)
     try:
         from app.ui.application import run_gui
     except ImportError:

@@ -2,13 +2,14 @@
 
 Qt-free. `iter_checks()` is a generator yielding one Check at a time (so a window can show them
 as they come and cancel between them); `run_doctor()` collects them into a DoctorReport. Nothing
-here writes: the ledger is opened read-only, models are hashed from disk, never from the cache.
+here writes to the data folder: the ledger is opened read-only, models are hashed from disk, never
+from the cache, and the check that generates a few tokens runs in a child process against a
+throwaway data folder (app/core/doctor_runtime.py), so a crash of llama.cpp is reported, not suffered.
 """
 
 from __future__ import annotations
 
 import configparser
-import ctypes.util
 import importlib.util
 import os
 import platform
@@ -23,6 +24,7 @@ from typing import Any
 from app import __version__
 from app.core.cancel import NEVER, CancelToken
 from app.core.doctor_files import model_checks, permission_checks
+from app.core.doctor_runtime import cpu_path_check, desktop_check, generation_check
 from app.core.errors import StillroomError
 from app.core.paths import HOME_ENV, LEDGER_FILE, data_dir_path
 from app.core.privacy import OFFLINE_ENV, offline_env_problems
@@ -97,23 +99,27 @@ def summary_line(report: DoctorReport) -> str:
     return ", ".join(parts) + " (see the fix under each)."
 
 
-def run_doctor(home: Path | None = None, *, quick: bool = False, cancel: CancelToken = NEVER) -> DoctorReport:
+def run_doctor(home: Path | None = None, *, quick: bool = False, generate: bool = True,
+               cancel: CancelToken = NEVER) -> DoctorReport:
     """Run every check (see iter_checks) and return the report."""
-    return DoctorReport(list(iter_checks(home, quick=quick, cancel=cancel)))
+    return DoctorReport(list(iter_checks(home, quick=quick, generate=generate, cancel=cancel)))
 
 
-def iter_checks(home: Path | None = None, *, quick: bool = False,
+def iter_checks(home: Path | None = None, *, quick: bool = False, generate: bool = True,
                 cancel: CancelToken = NEVER) -> Iterator[Check]:
     """Yield the checks one by one, on the caller's thread; stops early when `cancel` is set.
 
     home: the data folder (default: STILLROOM_HOME or the platform's). quick: compare model
     files by size only instead of hashing them (hashing 253 MB takes about a second).
+    generate: generate a few tokens with the default model in a child process (a few seconds);
+    when False the Generation check says it was not tried.
     """
     folder = home if home is not None else data_dir_path()
     yield _stillroom_check()
     if cancel.cancelled:
         return
     yield from _llama_checks(folder)
+    yield cpu_path_check()
     yield _thread_check()
     yield _data_dir_check(folder)
     if folder.is_dir():
@@ -123,8 +129,13 @@ def iter_checks(home: Path | None = None, *, quick: bool = False,
         yield from permission_checks(folder)
     yield _embedding_check()
     yield _default_model_package_check()
+    if cancel.cancelled:
+        return
+    yield generation_check(folder) if generate else Check(
+        "Generation", INFO, "not tried (--no-generate): a crash of llama.cpp would go unnoticed",
+        "run `stillroom doctor` without --no-generate")
     yield _offline_check()
-    yield _display_check()
+    yield desktop_check()
 
 
 # -- software ----------------------------------------------------------------------------------
@@ -317,24 +328,3 @@ def _offline_check() -> Check:
                      + " ".join(f"{name}={OFFLINE_ENV[name]}" for name in problems))
     return Check("Offline mode", OK, "Hugging Face hub, transformers and telemetry switched off "
                  "(" + ", ".join(sorted(OFFLINE_ENV)) + ")")
-
-
-def _display_check() -> Check:
-    spec = importlib.util.find_spec("PySide6")
-    if spec is None:
-        return Check("Desktop", WARN, "PySide6 is not installed; only the command line works",
-                     "pip install PySide6-Essentials")
-    platform_name = os.environ.get("QT_QPA_PLATFORM")
-    if platform_name:
-        return Check("Desktop", OK, f"Qt platform set to {platform_name}", data={"platform": platform_name})
-    if not sys.platform.startswith("linux"):
-        return Check("Desktop", OK, "Qt is installed for the window")
-    if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
-        return Check("Desktop", INFO, "no display here (DISPLAY and WAYLAND_DISPLAY unset); "
-                     "the command line works, the window needs a desktop session",
-                     "run it from a desktop session, or under xvfb-run")
-    if not os.environ.get("WAYLAND_DISPLAY") and ctypes.util.find_library("xcb-cursor") is None:
-        return Check("Desktop", WARN, "Qt's X11 platform needs libxcb-cursor, which is not installed; "
-                     "the window will not open", "install libxcb-cursor0 (Debian, Ubuntu) or xcb-util-cursor "
-                     "(Fedora, Arch)")
-    return Check("Desktop", OK, "a display is available for the window")

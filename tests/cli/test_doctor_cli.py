@@ -43,6 +43,12 @@ def test_healthy_exits_zero_and_json_lists_every_check(home: Path) -> None:
     assert by_name["Offline mode"]["status"] == "ok"  # `stillroom` sets the switches itself
     assert by_name["Data folder"]["data"]["path"] == str(home)
     assert any(name.startswith("Model gemma-3-270m") for name in by_name)
+    # The CPU path in use, and a real generation in a child process that ended well.
+    cpu = by_name["CPU path"]["data"]
+    assert cpu["amx_path_avoided"] is True and cpu["build_features"] and "use_extra_bufts" in cpu
+    generation = by_name["Generation"]
+    assert generation["status"] == "ok" and generation["data"]["returncode"] == 0
+    assert generation["data"]["result"]["completion_tokens"] >= 1
 
 
 def test_broken_ledger_and_missing_model_exit_one_with_fixes(home: Path) -> None:
@@ -52,7 +58,7 @@ def test_broken_ledger_and_missing_model_exit_one_with_fixes(home: Path) -> None
     conn.commit()
     conn.close()
     next((home / "models").glob("*.gguf")).unlink()
-    done = doctor("--quick")
+    done = doctor("--quick", "--no-generate")
     assert done.returncode == 1
     out = done.stdout
     assert "FAIL  Ledger chain: the hash chain breaks at row 2" in out

@@ -49,7 +49,7 @@ def named(report: DoctorReport, prefix: str) -> list:
 
 
 def test_healthy_folder_passes_with_every_check(filled: Path) -> None:
-    report = run_doctor(filled)
+    report = run_doctor(filled, generate=False)
     assert report.ok, [c for c in report.checks if c.status == FAIL]
     assert not report.warnings, report.warnings
     names = {check.name for check in report.checks}
@@ -66,7 +66,7 @@ def test_healthy_folder_passes_with_every_check(filled: Path) -> None:
 def test_deleted_model_warns_with_the_fix(filled: Path) -> None:
     model = next((filled / "models").glob("*.gguf"))
     model.unlink()  # a hard link into the shared store: the store keeps its copy
-    report = run_doctor(filled)
+    report = run_doctor(filled, generate=False)
     assert report.ok  # the ledger keeps the model's metadata; the model just cannot load from there
     (check,) = named(report, "Model ")
     assert check.status == WARN and "missing" in check.detail and str(model) in check.detail
@@ -88,13 +88,13 @@ def test_one_changed_byte_is_found_by_hashing_not_by_quick(filled: Path, tmp_pat
         handle.write(bytes([byte[0] ^ 0xFF]))
     os.utime(copy, ns=(before.st_atime_ns, before.st_mtime_ns))  # even the mtime is put back
 
-    report = run_doctor(filled)
+    report = run_doctor(filled, generate=False)
     broken = [c for c in named(report, "Model ") if c.data["path"] == str(copy)]
     assert broken[0].status == FAIL and "changed since it was registered" in broken[0].detail
     assert "stillroom models add" in (broken[0].fix or "")
     assert not report.ok
 
-    quick = run_doctor(filled, quick=True)
+    quick = run_doctor(filled, quick=True, generate=False)
     sized = [c for c in named(quick, "Model ") if c.data["path"] == str(copy)]
     assert sized[0].status == OK and "not hashed" in sized[0].detail
 
@@ -104,7 +104,7 @@ def test_edited_ledger_row_breaks_the_chain_at_that_row(filled: Path) -> None:
     conn.execute("UPDATE generations SET response = 'rewritten later' WHERE id = 3")
     conn.commit()
     conn.close()
-    report = run_doctor(filled, quick=True)
+    report = run_doctor(filled, quick=True, generate=False)
     chain = named(report, "Ledger chain")[0]
     assert chain.status == FAIL and chain.data["bad_id"] == 3 and "row 3" in chain.detail
     assert "backup" in (chain.fix or "")
@@ -124,7 +124,7 @@ def test_damaged_database_pages_fail_integrity(filled: Path) -> None:
         for offset in range(page * 3, size - page, page * 2):
             handle.seek(offset + 8)
             handle.write(b"\xde\xad\xbe\xef" * 64)
-    report = run_doctor(filled, quick=True)
+    report = run_doctor(filled, quick=True, generate=False)
     failed = {check.name for check in report.failures}
     # Depending on which pages were hit, SQLite refuses to open the file or integrity_check lists damage.
     assert failed & {"Ledger", "Ledger integrity"}
@@ -136,7 +136,7 @@ def test_damaged_database_pages_fail_integrity(filled: Path) -> None:
 
 def test_loose_permissions_are_a_warning_with_chmod(filled: Path) -> None:
     os.chmod(filled / "ledger.db", 0o644)
-    report = run_doctor(filled, quick=True)
+    report = run_doctor(filled, quick=True, generate=False)
     (check,) = named(report, "Permissions")
     assert check.status == WARN and "ledger.db (0644)" in check.detail
     assert f"chmod 600 '{filled / 'ledger.db'}'" in (check.fix or "")
@@ -146,7 +146,7 @@ def test_loose_permissions_are_a_warning_with_chmod(filled: Path) -> None:
 def test_gpu_layers_set_on_a_cpu_build_is_a_warning(filled: Path) -> None:
     (filled / "settings.ini").write_text("[model]\nn_gpu_layers=20\n")
     os.chmod(filled / "settings.ini", 0o600)
-    (check,) = named(run_doctor(filled, quick=True), "GPU offload")
+    (check,) = named(run_doctor(filled, quick=True, generate=False), "GPU offload")
     if gpu_offload_supported():
         assert check.status == OK and check.data["configured_layers"] == 20
     else:
@@ -154,14 +154,14 @@ def test_gpu_layers_set_on_a_cpu_build_is_a_warning(filled: Path) -> None:
 
 
 def test_no_ledger_yet_is_information(home: Path) -> None:
-    report = run_doctor(home, quick=True)
+    report = run_doctor(home, quick=True, generate=False)
     assert named(report, "Ledger")[0].status == INFO
     assert report.ok
 
 
 def test_offline_variables_missing_are_reported(filled: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HF_HUB_DISABLE_TELEMETRY")
-    (check,) = named(run_doctor(filled, quick=True), "Offline mode")
+    (check,) = named(run_doctor(filled, quick=True, generate=False), "Offline mode")
     assert check.status == WARN and "HF_HUB_DISABLE_TELEMETRY" in check.detail
 
 
@@ -174,7 +174,7 @@ def test_cancel_stops_between_checks(filled: Path) -> None:
 
 def test_a_folder_not_made_yet_is_information_and_is_not_created(tmp_path: Path) -> None:
     folder = tmp_path / "not-yet" / "Stillroom"
-    report = run_doctor(folder, quick=True)
+    report = run_doctor(folder, quick=True, generate=False)
     (check,) = named(report, "Data folder")
     assert check.status == INFO and "creates it" in check.detail
     assert not folder.exists() and report.ok
@@ -184,7 +184,7 @@ def test_a_folder_not_made_yet_is_information_and_is_not_created(tmp_path: Path)
 def test_a_file_where_the_folder_should_be_fails(tmp_path: Path) -> None:
     folder = tmp_path / "Stillroom"
     folder.write_text("not a folder")
-    (check,) = named(run_doctor(folder, quick=True), "Data folder")
+    (check,) = named(run_doctor(folder, quick=True, generate=False), "Data folder")
     assert check.status == FAIL and "is a file" in check.detail and check.fix
 
 

@@ -39,6 +39,8 @@ def test_checks_fill_the_table_and_a_broken_chain_shows_its_fix(home: Path, qtbo
     shown = rows(dialog)
     assert shown["Ledger chain"][0] == "ok" and "3 rows" in shown["Ledger chain"][1]
     assert shown["llama.cpp"][0] == "ok" and done.args[0].ok
+    assert shown["Generation"][0] == "ok" and "child process" in shown["Generation"][1]  # a real one
+    assert "AMX path avoided" in shown["CPU path"][1]
     assert len(shown) == len(done.args[0].checks)
 
     conn = sqlite3.connect(home / "ledger.db")

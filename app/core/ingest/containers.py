@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from app.core.cancel import NEVER, CancelToken
+
 CHUNK_BYTES = 1 << 20
 MAX_RECORD_BYTES = 64 << 20  # one record (a line, a JSON element) larger than this is refused
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -46,10 +48,12 @@ class Issue:
 
 
 class Source:
-    """Base of the container readers: iterate for RawRecord | Issue; `done`/`total` in `unit`."""
+    """Base of the container readers: iterate for RawRecord | Issue; `done`/`total` in `unit`.
+    `cancel` is checked by a reader that can block inside one read (SQLite); the caller sets it."""
 
     unit = "record"
     progress_unit = "bytes"
+    cancel: CancelToken = NEVER
 
     def __init__(self, path: Path) -> None:
         self.path = path

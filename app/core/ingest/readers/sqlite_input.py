@@ -33,9 +33,9 @@ class Guard:
     Call `step()` whenever a row has been handed over (the budget starts again); `reason` names why a
     statement was interrupted (None when it was not)."""
 
-    def __init__(self, cancel: CancelToken = NEVER, budget_s: float = STEP_BUDGET_S) -> None:
+    def __init__(self, cancel: CancelToken = NEVER, budget_s: float | None = None) -> None:
         self.cancel = cancel
-        self.budget_s = budget_s
+        self.budget_s = STEP_BUDGET_S if budget_s is None else budget_s
         self.reason: str | None = None
         self._since = time.monotonic()
 

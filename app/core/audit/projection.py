@@ -26,6 +26,7 @@ import os
 import queue
 import threading
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,7 +260,7 @@ def read_arrays(path: Path | None, names: Sequence[str]) -> dict[str, np.ndarray
         with np.load(path, allow_pickle=False) as saved:
             arrays = {name: saved[name] for name in names}
             recorded = str(saved[CHECKSUM_KEY])
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, NotImplementedError, zipfile.BadZipFile):
         return None
     return arrays if recorded == _checksum(arrays) else None
 

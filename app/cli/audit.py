@@ -11,6 +11,7 @@ from app.core.audit.embeddings import Encoder
 from app.core.audit.patterns import load_library
 from app.core.audit.report import to_html, to_json, to_markdown
 from app.core.audit.run import AuditProgress, AuditResult, run_audit
+from app.core.outfiles import replace_file
 from app.core.store import Ledger
 from app.cli.common import echo_err, with_ledger
 
@@ -40,7 +41,8 @@ def audit(ledger: Ledger, workflows: tuple[str, ...], fmt: str | None, out: Path
     assert result is not None
     text = {"json": to_json, "markdown": to_markdown, "html": to_html}[fmt or "json"](result)
     if out:
-        out.write_text(text, encoding="utf-8")
+        with replace_file(out) as handle:  # owner-only: the report quotes prompts
+            handle.write(text)
         echo_err(f"wrote the audit of {len(result.workflows)} workflow(s) to {out}")
     else:
         click.echo(text)

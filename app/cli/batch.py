@@ -10,7 +10,7 @@ import click
 
 from app.core.batch.jobs import create_job, get_job, list_jobs
 from app.core.batch.run import BatchControl, BatchFinished, BatchProgress, run_batch
-from app.core.batch.spec import load_spec
+from app.core.batch.spec import check_output_free, load_spec
 from app.core.store import Ledger
 from app.cli.common import echo_err, load_runner, model_options, with_ledger
 
@@ -52,11 +52,19 @@ def batch() -> None:
 
 @batch.command("run")
 @model_options
+@click.option("--allow-outside-output", is_flag=True,
+              help="Let the job's output be an absolute path, start with ~ or leave the job file's folder.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists already.")
 @click.argument("job_file", type=click.Path(path_type=Path))
 @with_ledger
-def run_command(ledger: Ledger, job_file: Path, **kwargs: Any) -> None:
-    """Create a job from JOB_FILE (YAML) and run it."""
-    job = create_job(ledger.db, load_spec(job_file))
+def run_command(ledger: Ledger, job_file: Path, allow_outside_output: bool, force: bool, **kwargs: Any) -> None:
+    """Create a job from JOB_FILE (YAML) and run it.
+
+    The output is written beside the job file: a job whose output is elsewhere is refused unless
+    --allow-outside-output, and an existing output file is not replaced unless --force."""
+    spec = load_spec(job_file, allow_outside=allow_outside_output)
+    check_output_free(spec.output, force)
+    job = create_job(ledger.db, spec)
     _run(ledger, job.id, kwargs)
 
 

@@ -64,7 +64,7 @@ def test_store_keeps_projection_and_coordinates_on_disk(tmp_path: Path) -> None:
     assert np.allclose(list(other.place(["x", "y"], data[:2]))[-1], placed)
     assert np.allclose(other.transform(data[:5]), projection.transform(data[:5]))
     assert ProjectionStore(tmp_path).get("b" * 64, "pca") is None
-    (tmp_path / "projections" / f"{'a' * 16}-pca.pickle").write_bytes(b"not a pickle")
+    (tmp_path / "projections" / f"{'a' * 16}-pca-model.npz").write_bytes(b"not an npz")
     assert ProjectionStore(tmp_path).get("a" * 64, "pca") is None  # a broken cache is refitted, not fatal
 
 

@@ -7,6 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QMessageBox
+
+from app.ui.dialogs import CONFIRM_DIALOG
 
 from app.ui.main_window import MainWindow
 from tests.ui.helpers import ledger_rows
@@ -26,6 +29,16 @@ def fill_form(qtbot: Any, window: MainWindow, name: str, inputs: list[str], outp
     form.output_edit.setText(str(output))
 
 
+def start_outside_home(qtbot: Any, view: Any) -> None:
+    """Click Start; the output (under the test's temporary folder, outside the home folder) is asked
+    about first: confirm it with the dialog's own button."""
+    qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+    box = view.findChild(QMessageBox, CONFIRM_DIALOG)
+    assert box is not None and "outside your home folder" in box.text()
+    button = next(b for b in box.buttons() if b.text() == "Write there")
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
 def test_batch_from_the_form_runs_to_the_total_and_writes_rows(qtbot: Any, window: MainWindow, home: Path,
                                                                tmp_path: Path) -> None:
     view = window.batch
@@ -43,7 +56,7 @@ def test_batch_from_the_form_runs_to_the_total_and_writes_rows(qtbot: Any, windo
     progress: list[Any] = []
     window.service.batch_progress.connect(progress.append)
     with qtbot.waitSignal(window.service.batch_finished, timeout=BATCH_TIMEOUT_MS) as finished:
-        qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+        start_outside_home(qtbot, view)
         assert view.pause_button.isEnabled() and not view.start_button.isEnabled()
     assert finished.args[0].status == "done" and finished.args[0].done == 3
     # model -> widgets: progress bar, done/total, tok/s, the output rows table
@@ -72,7 +85,7 @@ def test_pause_then_resume_completes_without_duplicates(qtbot: Any, window: Main
     window.service.worker.batch_progress.connect(
         lambda p: view.control.pause() if p.done == 1 and view.control else None, Qt.ConnectionType.DirectConnection)
     with qtbot.waitSignal(window.service.batch_finished, timeout=BATCH_TIMEOUT_MS) as paused:
-        qtbot.mouseClick(view.start_button, Qt.MouseButton.LeftButton)
+        start_outside_home(qtbot, view)
     assert paused.args[0].status == "paused" and paused.args[0].done == 1
     qtbot.waitUntil(lambda: view.jobs_table.rowCount() == 1 and view.jobs_table.item(0, 3).text() == "paused",
                     timeout=5_000)

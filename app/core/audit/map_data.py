@@ -95,6 +95,8 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
     exemplar_keys = [text_key(t) for t in exemplar_texts]
     keys = exemplar_keys + [r[2] for r in rows]
     projection = store.get(library.content_hash, method)
+    if projection is not None and not projection.can_place(keys):
+        projection = None  # coordinates saved without their model (UMAP): new prompts need a refit
     fresh = projection is None
     if projection is None:
         fitted = yield from relay(fit_projection(method, load_vectors(db, keys, encoder.name), cancel,

@@ -5,6 +5,13 @@ the generations known at that time, then kept in memory and on disk (``projectio
 folder); generations that arrive later are placed with the fitted ``transform``, without refitting.
 Coordinates already computed are cached by text key, so a refresh transforms only new prompts.
 
+On disk nothing is unpickled: a PCA model is saved as arrays (``.npz``, loaded with
+``allow_pickle=False``) and the coordinate cache likewise, each with a SHA-256 of its contents that
+is checked when it is read back; a file that does not check out is ignored and the projection
+refitted. A UMAP model can only be saved with pickle, so it is kept in memory only: a later session
+reuses its saved coordinates, and refits when it has new prompts to place. Pickle files left by
+earlier versions are never opened.
+
 UMAP is slow to start: ``import umap`` takes ~20 s (numba) and the first fit pays ~60 s of JIT
 compilation; numba's cache goes to ``numba-cache/`` in the data folder (NUMBA_CACHE_DIR) so the next
 start is faster. ``fit_projection`` yields ProjectionProgress and honours a CancelToken: the epochs of
@@ -14,11 +21,12 @@ interruptible, so a cancel there returns at once and lets the abandoned fit end 
 
 from __future__ import annotations
 
+import hashlib
 import os
-import pickle
 import queue
 import threading
 import warnings
+import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from app.core.cancel import NEVER, CancelToken
+from app.core.outfiles import replace_file
 
 METHODS = ("pca", "umap")
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP"}
@@ -39,6 +48,8 @@ POLL_S = 0.2
 NUMBA_CACHE_SUBDIR = "numba-cache"
 PROJECTIONS_SUBDIR = "projections"
 COORDS_SUFFIX = "-coords.npz"
+MODEL_SUFFIX = "-model.npz"
+CHECKSUM_KEY = "sha256"
 
 
 class ProjectionCancelled(Exception):
@@ -108,14 +119,17 @@ class FittedProjection:
             out[i] = self.coords[key]
         yield out
 
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickle the model only; coordinates are saved apart (they change with every refresh)."""
-        return {"method": self.method, "model": self.model, "coords": {}}
+    def can_place(self, keys: Sequence[str]) -> bool:
+        """True when every key has coordinates already or there is a model to place the others."""
+        return self.model is not None or all(key in self.coords for key in keys)
 
     def transform(self, vectors: np.ndarray) -> np.ndarray:
-        """(n, 2) coordinates of new vectors, with the fitted model."""
+        """(n, 2) coordinates of new vectors, with the fitted model (ValueError when only the saved
+        coordinates of a projection were loaded, without its model)."""
         if len(vectors) == 0:
             return np.zeros((0, 2))
+        if self.model is None:
+            raise ValueError(f"the {METHOD_NAMES[self.method]} model is not loaded; refit the projection")
         return np.asarray(self.model.transform(np.asarray(vectors, dtype=np.float32)), dtype=np.float64)
 
 
@@ -166,7 +180,7 @@ def _fit_umap(vectors: np.ndarray, cancel: CancelToken, events: queue.Queue, cac
                           tqdm_kwds={"file": writer, "disable": False, "mininterval": 0.25, "ascii": True,
                                      "bar_format": "Epochs completed: {n}/{total}\n"})
         model.fit(vectors)
-        model.tqdm_kwds = {"disable": True}  # the writer holds the queue and token: not for transform or pickle
+        model.tqdm_kwds = {"disable": True}  # the writer holds the queue and token: not for transform
         events.put(("model", model))
     except BaseException as exc:  # noqa: BLE001 - handed to the generator on the worker thread
         events.put(("error", exc))
@@ -220,18 +234,47 @@ def fit_projection(method: str, vectors: np.ndarray, cancel: CancelToken = NEVER
             raise event[1]
 
 
-def _read_coords(path: Path | None) -> dict[str, tuple[float, float]]:
-    if path is None or not path.exists():
-        return {}
+def _checksum(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 over the names, dtypes, shapes and bytes of `arrays` (in name order)."""
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
+        digest.update(f"{name}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
+
+
+def write_arrays(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Save `arrays` as an .npz with their checksum, atomically (a mkstemp file renamed into place)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with replace_file(path, binary=True) as handle:
+        np.savez(handle, **arrays, **{CHECKSUM_KEY: np.array(_checksum(arrays))})
+
+
+def read_arrays(path: Path | None, names: Sequence[str]) -> dict[str, np.ndarray] | None:
+    """The arrays `names` of an .npz written by write_arrays, or None when the file is missing,
+    unreadable, lacks one, holds objects (never unpickled) or does not match its checksum."""
+    if path is None or not path.is_file():
+        return None
     try:
-        with np.load(path) as saved:
-            return {str(k): (float(x), float(y)) for k, (x, y) in zip(saved["keys"], saved["xy"])}
-    except (OSError, ValueError, KeyError):
+        with np.load(path, allow_pickle=False) as saved:
+            arrays = {name: saved[name] for name in names}
+            recorded = str(saved[CHECKSUM_KEY])
+    except (OSError, ValueError, KeyError, EOFError, NotImplementedError, zipfile.BadZipFile):
+        return None
+    return arrays if recorded == _checksum(arrays) else None
+
+
+def _read_coords(path: Path | None) -> dict[str, tuple[float, float]]:
+    saved = read_arrays(path, ("keys", "xy"))
+    if saved is None or saved["xy"].shape != (len(saved["keys"]), 2):
         return {}
+    return {str(k): (float(x), float(y)) for k, (x, y) in zip(saved["keys"], saved["xy"])}
 
 
 class ProjectionStore:
-    """Fitted projections by (library hash, method), in memory and as pickles in `folder`.
+    """Fitted projections by (library hash, method), in memory and as checksummed .npz files in
+    `folder` (PCA models and coordinates; UMAP models stay in memory, see the module docstring).
 
     Used from one worker thread at a time (the audit view runs one job at a time)."""
 
@@ -240,56 +283,48 @@ class ProjectionStore:
         self._memory: dict[tuple[str, str], FittedProjection] = {}
         self._lock = threading.Lock()
 
-    def _file(self, library_hash: str, method: str, suffix: str = ".pickle") -> Path | None:
+    def _file(self, library_hash: str, method: str, suffix: str = MODEL_SUFFIX) -> Path | None:
         return self.folder / PROJECTIONS_SUBDIR / f"{library_hash[:16]}-{method}{suffix}" if self.folder else None
 
     def get(self, library_hash: str, method: str) -> FittedProjection | None:
-        """The fitted projection, from memory or disk (None if never fitted or unreadable)."""
+        """The fitted projection, from memory or disk (None if never fitted, unreadable or failing
+        its checksum). A UMAP projection from disk has its coordinates but no model (can_place)."""
         with self._lock:
             found = self._memory.get((library_hash, method))
             if found is not None:
                 return found
-            path = self._file(library_hash, method)
-            if path is None or not path.exists():
+            coords = _read_coords(self._file(library_hash, method, COORDS_SUFFIX))
+            if method == "pca":
+                saved = read_arrays(self._file(library_hash, method), ("mean", "components"))
+                if saved is None or saved["components"].ndim != 2 or saved["components"].shape[0] != 2 \
+                        or saved["mean"].shape != (saved["components"].shape[1],):
+                    return None
+                found = FittedProjection("pca", PcaModel(saved["mean"].astype(np.float64),
+                                                         saved["components"].astype(np.float64)), coords)
+            elif coords:
+                found = FittedProjection(method, None, coords)
+            else:
                 return None
-            if method == "umap" and self.folder is not None:
-                configure_numba_cache(self.folder)
-            try:
-                with path.open("rb") as handle:
-                    found = pickle.load(handle)  # noqa: S301 - our own file in the owner-only data folder
-            except Exception:  # noqa: BLE001 - a stale or broken cache is refitted
-                return None
-            if not isinstance(found, FittedProjection) or found.method != method:
-                return None
-            found.coords = _read_coords(self._file(library_hash, method, COORDS_SUFFIX))
             self._memory[(library_hash, method)] = found
             return found
 
     def put(self, library_hash: str, projection: FittedProjection) -> None:
-        """Keep a fitted projection (memory) and save its model (disk); coordinates follow in save()."""
+        """Keep a fitted projection (memory) and save a PCA model (disk); coordinates follow in save_coords()."""
         with self._lock:
             self._memory[(library_hash, projection.method)] = projection
         path = self._file(library_hash, projection.method)
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_suffix(".partial")
-            with partial.open("wb") as handle:
-                pickle.dump(projection, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            partial.replace(path)
+        if path is not None and isinstance(projection.model, PcaModel):
+            write_arrays(path, {"mean": projection.model.mean, "components": projection.model.components})
 
     def save_coords(self, library_hash: str, method: str) -> None:
-        """Write the coordinate cache of a projection held in memory (atomic replace)."""
+        """Write the coordinate cache of a projection held in memory (atomic replace, checksummed)."""
         path = self._file(library_hash, method, COORDS_SUFFIX)
         projection = self._memory.get((library_hash, method))
         if path is None or projection is None:
             return
-        path.parent.mkdir(parents=True, exist_ok=True)
         keys = np.array(list(projection.coords), dtype="U64")
         xy = np.array(list(projection.coords.values()), dtype=np.float64).reshape(len(keys), 2)
-        partial = path.with_name(path.name + ".partial")
-        with partial.open("wb") as handle:
-            np.savez(handle, keys=keys, xy=xy)
-        partial.replace(path)
+        write_arrays(path, {"keys": keys, "xy": xy})
 
     def forget(self) -> None:
         """Drop what is held in memory (the files stay)."""

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from app.core.outfiles import replace_file
 from app.core.store.queries import get_generation
 
 FORMATS = (".jsonl", ".csv")
@@ -33,13 +34,13 @@ def selection_rows(db: Database, generation_ids: Sequence[int],
 
 def export_selection(db: Database, generation_ids: Sequence[int], path: Path,
                      audit: Mapping[int, Mapping[str, Any]] | None = None) -> int:
-    """Write the selected generations to `path` (.jsonl or .csv by suffix); returns the row count."""
+    """Write the selected generations to `path` (.jsonl or .csv by suffix, created 0600, replaced
+    atomically); returns the row count."""
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise ValueError(f"cannot export a selection as {suffix or 'a file without a suffix'}; use .jsonl or .csv")
     rows = selection_rows(db, generation_ids, audit)
-    partial = path.with_name(path.name + ".partial")
-    with partial.open("w", encoding="utf-8", newline="") as handle:
+    with replace_file(path, newline="") as handle:  # owner-only: it holds prompts and responses
         if suffix == ".jsonl":
             for row in rows:
                 handle.write(json.dumps(row, ensure_ascii=False) + "\n")
@@ -47,5 +48,4 @@ def export_selection(db: Database, generation_ids: Sequence[int], path: Path,
             writer = csv.DictWriter(handle, fieldnames=list(FIELDS))
             writer.writeheader()
             writer.writerows(rows)
-    partial.replace(path)
     return len(rows)

@@ -9,7 +9,6 @@ generated, committed, and appended to the output as it finishes.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from app.core.errors import LedgerError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
 from app.core.models.runner import Runner
 from app.core.models.sampling import GenerationRequest
+from app.core.outfiles import replace_file
 from app.core.store import Ledger
 
 
@@ -70,15 +70,11 @@ class BatchFinished:
 
 def _rewrite_output(ledger: Ledger, job_id: int, path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
     count = 0
-    with partial.open("w", encoding="utf-8") as handle:
+    with replace_file(path) as handle:  # owner-only: it holds prompts and responses
         for row in done_rows(ledger.db, job_id):
             handle.write(output_line(row) + "\n")
             count += 1
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
     return count
 
 

@@ -11,6 +11,11 @@ A job file is YAML:
     samples: 2                     # generations per input
     params: {temperature: 0.7, max_tokens: 64, seed: 1}
     output: capitals.jsonl         # relative to the YAML
+
+A job file may come from someone else, so its output stays in the job file's folder: an absolute
+path, `~`, or a path that leaves the folder (`../`, a symbolic link out of it) is refused with
+OutputOutsideError unless the caller confirmed it (`allow_outside`), and an existing file is never
+replaced without confirmation (`check_output_free` raises OutputExistsError).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import string
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,6 +40,22 @@ DEFAULT_SLOT = "input"
 
 class BatchSpecError(StillroomError):
     """A job file or its inputs cannot be used; the message names the file and the problem."""
+
+
+class OutputOutsideError(BatchSpecError):
+    """The output path is absolute, starts with ~ or leaves the job's folder, and was not confirmed."""
+
+    def __init__(self, message: str, path: Path, base: Path) -> None:
+        super().__init__(message)
+        self.path, self.base = path, base
+
+
+class OutputExistsError(BatchSpecError):
+    """The output file exists already and replacing it was not confirmed."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 @dataclass
@@ -137,8 +159,45 @@ def _item(value: Any, where: str) -> dict[str, str]:
     raise BatchSpecError(f"{where}: an input must be a string or an object, got {type(value).__name__}")
 
 
-def load_spec(path: Path) -> BatchSpec:
-    """Read and validate a job file. Every input must fill every slot of the template."""
+def resolve_output(value: Any, base: Path, origin: str = "job", allow_outside: bool = False) -> Path:
+    """The output file named by a job: relative to `base` (the job file's folder). An absolute path,
+    one starting with ~, or one whose resolved location is not inside `base` raises
+    OutputOutsideError unless `allow_outside`."""
+    text = str(value).strip()
+    if not text or "\x00" in text:
+        raise BatchSpecError(f"{origin}: 'output' must be a file name")
+    named = Path(text)
+    home_relative = text.startswith("~")
+    folder = base.resolve()
+    path = (folder / named.expanduser()).resolve()
+    if path == folder or text.endswith(("/", os.sep)):
+        raise BatchSpecError(f"{origin}: 'output' names a folder ({text!r}); name a file such as out.jsonl")
+    outside = named.is_absolute() or home_relative or not path.is_relative_to(folder)
+    if outside and not allow_outside:
+        raise OutputOutsideError(
+            f"{origin}: the output {text!r} is outside the job's folder {folder} (it resolves to {path}); "
+            "outputs are written beside the job file unless you confirm another place "
+            "(stillroom batch run --allow-outside-output)", path, folder)
+    return path
+
+
+def check_output_free(path: Path | str, force: bool = False) -> None:
+    """Raise OutputExistsError when something is at `path` already (a file, a folder or a symbolic
+    link) and `force` is not set; a folder is never replaced."""
+    target = Path(path)
+    if not os.path.lexists(target):
+        return
+    if target.is_dir() and not target.is_symlink():
+        raise BatchSpecError(f"{target}: the batch output is a folder, not a file")
+    if not force:
+        raise OutputExistsError(f"{target}: the batch output exists already and would be replaced; "
+                                "choose another output, move the file away, or confirm with "
+                                "stillroom batch run --force", target)
+
+
+def load_spec(path: Path, allow_outside: bool = False) -> BatchSpec:
+    """Read and validate a job file. Every input must fill every slot of the template; the output
+    must stay in the job file's folder unless `allow_outside` (see resolve_output)."""
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -147,11 +206,12 @@ def load_spec(path: Path) -> BatchSpec:
         raise BatchSpecError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(raw, dict):
         raise BatchSpecError(f"{path}: a job file is a YAML mapping with name, template, inputs and output")
-    return build_spec(raw, path.parent, str(path))
+    return build_spec(raw, path.parent, str(path), allow_outside)
 
 
-def build_spec(raw: dict[str, Any], base: Path, origin: str = "job") -> BatchSpec:
-    """Validate a job given as a mapping (from YAML or the GUI)."""
+def build_spec(raw: dict[str, Any], base: Path, origin: str = "job", allow_outside: bool = False) -> BatchSpec:
+    """Validate a job given as a mapping (from YAML or the GUI); `base` is the folder relative paths
+    are read from and the output must stay in unless `allow_outside`."""
     missing = [key for key in ("name", "template", "inputs", "output") if not raw.get(key)]
     if missing:
         raise BatchSpecError(f"{origin}: missing {', '.join(missing)}")
@@ -178,7 +238,7 @@ def build_spec(raw: dict[str, Any], base: Path, origin: str = "job") -> BatchSpe
         if absent:
             raise BatchSpecError(f"{origin}: input {index + 1} has no value for slot(s) {', '.join(absent)} "
                                  f"(it has {', '.join(sorted(item)) or 'nothing'})")
-    output = str((base / str(raw["output"])).expanduser().resolve())
+    output = str(resolve_output(raw["output"], base, origin, allow_outside))
     return BatchSpec(name=str(raw["name"]), workflow=str(raw.get("workflow") or raw["name"]), mode=mode,
                      template=template, items=items, samples=samples, system=raw.get("system"), params=params,
                      output=output, model=raw.get("model"))

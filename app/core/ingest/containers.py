@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from app.core.cancel import NEVER, CancelToken
+
 CHUNK_BYTES = 1 << 20
 MAX_RECORD_BYTES = 64 << 20  # one record (a line, a JSON element) larger than this is refused
+MAX_DEPTH = 64  # arrays and objects nested deeper than this in one record are refused
 UTF8_BOM = b"\xef\xbb\xbf"
 _LOOKAHEAD = 16  # characters from the end of the buffer where a JSON error may be a cut
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
@@ -46,10 +49,12 @@ class Issue:
 
 
 class Source:
-    """Base of the container readers: iterate for RawRecord | Issue; `done`/`total` in `unit`."""
+    """Base of the container readers: iterate for RawRecord | Issue; `done`/`total` in `unit`.
+    `cancel` is checked by a reader that can block inside one read (SQLite); the caller sets it."""
 
     unit = "record"
     progress_unit = "bytes"
+    cancel: CancelToken = NEVER
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -80,14 +85,37 @@ def read_lines(handle: BinaryIO, on_bytes: Any = None) -> Iterator[bytes | None]
         yield line
 
 
+def nesting_depth(value: Any, limit: int = MAX_DEPTH) -> int:
+    """How deeply arrays and objects nest in `value` (a scalar is 0), counted without recursion and
+    stopping at limit + 1."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def check_depth(value: Any) -> Any:
+    """`value` itself; ValueError when it nests deeper than MAX_DEPTH."""
+    if nesting_depth(value) > MAX_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels of arrays and objects")
+    return value
+
+
 def parse_json_text(text: str) -> Any:
-    """json.loads with a message-bearing ValueError for the two ways it fails besides bad syntax."""
+    """json.loads with a message-bearing ValueError for the ways it fails besides bad syntax
+    (nested too deeply for the parser, or deeper than MAX_DEPTH)."""
     try:
-        return json.loads(text)
+        return check_depth(json.loads(text))
     except json.JSONDecodeError as exc:
         raise ValueError(f"invalid JSON ({exc.msg} at column {exc.colno})") from exc
     except RecursionError as exc:
-        raise ValueError("invalid JSON (nested too deeply)") from exc
+        raise ValueError(f"nested deeper than {MAX_DEPTH} levels of arrays and objects") from exc
 
 
 class JsonLinesSource(Source):
@@ -121,6 +149,10 @@ class JsonLinesSource(Source):
 
 class _Malformed(Exception):
     pass
+
+
+class _Deep(Exception):
+    """A whole record was read but nests too deeply: it costs only itself."""
 
 
 class _TextBuffer:
@@ -161,6 +193,8 @@ class _TextBuffer:
                 value, end = decoder.raw_decode(self.text, self.pos)
                 if end < len(self.text) or self.eof:
                     self.pos = end
+                    if nesting_depth(value) > MAX_DEPTH:
+                        raise _Deep(f"nested deeper than {MAX_DEPTH} levels of arrays and objects")
                     return value
                 # It reaches the end of what is read: a number or the file may go on.
             except json.JSONDecodeError as exc:
@@ -170,7 +204,7 @@ class _TextBuffer:
                 if self.eof or settled:
                     raise _Malformed(f"invalid JSON ({exc.msg})") from exc
             except RecursionError as exc:
-                raise _Malformed("invalid JSON (nested too deeply)") from exc
+                raise _Malformed(f"nested deeper than {MAX_DEPTH} levels of arrays and objects") from exc
             pending = len(self.text) - self.pos
             if pending > MAX_RECORD_BYTES:
                 raise _Malformed(f"invalid JSON or a record larger than {MAX_RECORD_BYTES >> 20} MiB")
@@ -219,6 +253,8 @@ class JsonSource(Source):
             index += 1
             try:
                 yield index, RawRecord(index, buffer.value(decoder))
+            except _Deep as exc:
+                yield index, Issue(index, self.unit, str(exc))
             except _Malformed as exc:
                 yield index, Issue(index, self.unit, f"{exc}; the rest of the file cannot be read")
                 return

@@ -158,6 +158,7 @@ def import_file(ledger: Ledger, path: Path | str, workflow: str, fmt: str = "aut
     summary = ImportSummary(file=str(path), file_sha256="", format=detected.format, workflow=workflow,
                             join_file=str(index.path) if index else None)
     source = detected.source(path)
+    source.cancel = cancel
 
     def progress() -> ImportProgress:
         return ImportProgress(str(path), detected.format, tally.records, tally.written, tally.skipped,

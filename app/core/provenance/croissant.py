@@ -8,7 +8,6 @@ result and `mlcroissant load` reads its records, offline.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,6 @@ DATA_TYPES = {"text": "sc:Text", "integer": "sc:Integer", "float": "sc:Float", "
               "json": "sc:Text"}
 TSV = "text/tab-separated-values"
 SAMPLE_ROWS = 200
-MAX_JSON_SAMPLE_BYTES = 64 * 1024 * 1024
 FILE_ID = "data-file"
 RECORD_SET = "records"
 
@@ -50,27 +48,11 @@ def _slug(name: str) -> str:
 
 def nested_keys(dataset_path: Path, file_format: str, columns: list[str]) -> dict[str, tuple[bool, list[str]]]:
     """For each column holding objects: (is a list of objects, the keys seen in the first rows)."""
-    samples: list[dict[str, Any]] = []
-    try:
-        if file_format == "jsonl":
-            with dataset_path.open(encoding="utf-8", errors="replace") as handle:
-                for line in handle:
-                    if len(samples) >= SAMPLE_ROWS:
-                        break
-                    try:
-                        item = json.loads(line)
-                    except json.JSONDecodeError:
-                        continue
-                    if isinstance(item, dict):
-                        samples.append(item)
-        elif file_format == "json" and dataset_path.stat().st_size <= MAX_JSON_SAMPLE_BYTES:
-            data = json.loads(dataset_path.read_text(encoding="utf-8", errors="replace"))
-            samples = [item for item in (data if isinstance(data, list) else [])[:SAMPLE_ROWS] if isinstance(item, dict)]
-        elif file_format == "parquet":
-            import pyarrow.parquet as pq
+    from app.core.provenance.dataset import DatasetError, sample_records  # noqa: PLC0415
 
-            samples = pq.ParquetFile(dataset_path).read_row_group(0).slice(0, SAMPLE_ROWS).to_pylist()
-    except (OSError, ValueError):
+    try:  # the dataset reader's bounds: nesting depth, Parquet sizes, record size
+        samples = [item for item in sample_records(dataset_path, SAMPLE_ROWS) if isinstance(item, dict)]
+    except DatasetError:
         samples = []
     found: dict[str, tuple[bool, list[str]]] = {}
     for column in columns:

@@ -10,6 +10,13 @@ built exactly the way an imported record's is (Alpaca: the instruction, then a b
 input when there is one; chats: the last user message). Parquet is read by record batches with
 pyarrow. Nothing holds the whole file in memory.
 
+A few hundred bytes of Parquet can declare millions of values (run-length and dictionary encoding),
+so before any column is read its declared sizes are checked in every row group: at most
+PARQUET_MAX_VALUES_PER_ROW values per row on average (a list column of one row holding millions of
+entries) and PARQUET_MAX_CHUNK_BYTES uncompressed per column chunk; and a decoded batch larger than
+PARQUET_MAX_BATCH_BYTES is refused. Each refusal is a DatasetError naming the row group and column.
+JSON records nested deeper than the import's MAX_DEPTH become RowProblems.
+
 A file that cannot be read at all raises DatasetError naming the problem; a malformed row becomes
 a RowProblem with its position and reason and reading goes on.
 """
@@ -47,6 +54,9 @@ SAMPLE_ITEMS = 500
 SNIFF_BYTES = 64 * 1024
 PARQUET_MAGIC = b"PAR1"
 PARQUET_BATCH = 2048
+PARQUET_MAX_VALUES_PER_ROW = 10_000  # values of one column per row, averaged over a row group
+PARQUET_MAX_CHUNK_BYTES = 2 << 30  # declared uncompressed bytes of one column in one row group
+PARQUET_MAX_BATCH_BYTES = 512 << 20  # decoded bytes of one batch of rows
 _UNITS = {"jsonl": "line", "json": "record", "csv": "row", "parquet": "row"}
 
 
@@ -146,7 +156,9 @@ class RowReader:
     def _parquet_records(self) -> Iterator[RawRecord]:
         wanted = [name for name in self.shape.fields.values() if name in self.shape.columns]
         position = 0
-        batches = _parquet_file(self.path).iter_batches(batch_size=PARQUET_BATCH, columns=wanted or None)
+        parquet = _parquet_file(self.path)
+        check_parquet_bounds(parquet, self.path, wanted or None)
+        batches = parquet.iter_batches(batch_size=PARQUET_BATCH, columns=wanted or None)
         while True:
             try:
                 batch = next(batches, None)
@@ -154,6 +166,7 @@ class RowReader:
                 raise DatasetError(f"{self.path}: the Parquet data cannot be read after row {position} ({exc})") from exc
             if batch is None:
                 return
+            _check_batch(batch, self.path, position)
             for value in batch.to_pylist():
                 position += 1
                 self.done = position
@@ -284,10 +297,48 @@ def _parquet_file(path: Path) -> Any:
         raise DatasetError(f"{path}: not a readable Parquet file ({exc})") from exc
 
 
+def check_parquet_bounds(parquet: Any, path: Path, columns: list[str] | None = None) -> None:
+    """DatasetError when a row group declares more than the limits above for one of `columns` (all
+    when None): values per row, or uncompressed bytes of a column chunk."""
+    metadata = parquet.metadata
+    wanted = None if columns is None else set(columns)
+    for group_index in range(metadata.num_row_groups):
+        group = metadata.row_group(group_index)
+        rows = max(1, group.num_rows)
+        for column_index in range(group.num_columns):
+            chunk = group.column(column_index)
+            name = chunk.path_in_schema
+            if wanted is not None and name.split(".", 1)[0] not in wanted:
+                continue
+            where = f"{path}: row group {group_index + 1}, column {name!r}"
+            if chunk.num_values > rows * PARQUET_MAX_VALUES_PER_ROW:
+                raise DatasetError(f"{where} declares {chunk.num_values:,} values for {group.num_rows:,} rows "
+                                   f"(more than {PARQUET_MAX_VALUES_PER_ROW:,} per row); not read")
+            if chunk.total_uncompressed_size > PARQUET_MAX_CHUNK_BYTES:
+                raise DatasetError(f"{where} declares {chunk.total_uncompressed_size:,} bytes uncompressed "
+                                   f"(more than {PARQUET_MAX_CHUNK_BYTES >> 20} MiB); not read")
+
+
+def _check_batch(batch: Any, path: Path, position: int) -> None:
+    size = batch.nbytes
+    if size > PARQUET_MAX_BATCH_BYTES:
+        raise DatasetError(f"{path}: rows {position + 1}-{position + batch.num_rows} decode to {size >> 20} MiB "
+                           f"(more than {PARQUET_MAX_BATCH_BYTES >> 20} MiB); not read")
+
+
+def sample_records(path: Path | str, limit: int = SAMPLE_RECORDS) -> list[Any]:
+    """The first records of a dataset file (at most `limit`), read with the same bounds as the rows;
+    DatasetError when the file cannot be read."""
+    path = Path(path)
+    file_format, container, delimiter = _sniff(path)
+    return _sample(path, file_format, container, delimiter)[0][:limit]
+
+
 def _parquet_sample(path: Path) -> tuple[list[Any], tuple[str, ...], dict[str, str]]:
     import pyarrow as pa  # noqa: PLC0415
 
     parquet = _parquet_file(path)
+    check_parquet_bounds(parquet, path)
     schema = parquet.schema_arrow
     columns = tuple(schema.names)
     types: dict[str, str] = {}
@@ -306,8 +357,11 @@ def _parquet_sample(path: Path) -> tuple[list[Any], tuple[str, ...], dict[str, s
     sample: list[Any] = []
     try:
         for batch in parquet.iter_batches(batch_size=SAMPLE_RECORDS):
+            _check_batch(batch, path, 0)
             sample = batch.to_pylist()
             break
+    except DatasetError:
+        raise
     except Exception as exc:  # noqa: BLE001
         raise DatasetError(f"{path}: the Parquet data cannot be read ({exc})") from exc
     if not sample:
@@ -318,5 +372,5 @@ def _parquet_sample(path: Path) -> tuple[list[Any], tuple[str, ...], dict[str, s
 __all__ = [
     "DatasetError", "DatasetRow", "DatasetShape", "FILE_FORMATS", "KINDS", "PAIR_FIELDS", "RowProblem", "RowReader",
     "ShapeUnknownError",
-    "detect_shape", "file_sha256", "iter_rows", "preview",
+    "check_parquet_bounds", "detect_shape", "file_sha256", "iter_rows", "preview", "sample_records",
 ]

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from app.core.errors import StillroomError
+from app.core.outfiles import replace_file
 from app.core.provenance import minhash
 from app.core.provenance.dataset import DatasetError, DatasetRow, DatasetShape, RowProblem, file_sha256, iter_rows
 from app.core.textnorm import NORMALIZATION
@@ -120,7 +121,7 @@ def export_untraced(report: MatchReport, out_path: Path | str) -> int:
     position = 0
     out = Path(out_path)
     try:
-        with out.open("w", encoding="utf-8") as handle:
+        with replace_file(out) as handle:  # owner-only: it holds prompts and responses
             for item in iter_rows(report.dataset_path, report.shape):
                 if position >= len(wanted):
                     break

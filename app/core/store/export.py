@@ -5,30 +5,30 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+from app.core.outfiles import replace_file
 
 EXPORT_FORMATS = ("jsonl", "markdown", "sharegpt")
 _SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt", "tool": "tool"}
 
 
 def export_rows(rows: Iterable[dict[str, Any]], fmt: str, out: Path) -> int:
-    """Write `rows` (decoded generation rows, id order) to `out` in `fmt`; returns records written."""
+    """Write `rows` (decoded generation rows, id order) to `out` in `fmt`; returns records written.
+    The file is created owner-only (0600) and replaces `out` atomically once complete."""
     if fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     writer = {"jsonl": _write_jsonl, "markdown": _write_markdown, "sharegpt": _write_sharegpt}[fmt]
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".partial")
-    count = writer(rows, tmp)
-    tmp.replace(out)
-    return count
+    with replace_file(out) as handle:  # owner-only (it holds prompts and responses), replaced atomically
+        return writer(rows, handle)
 
 
-def _write_jsonl(rows: Iterable[dict[str, Any]], out: Path) -> int:
+def _write_jsonl(rows: Iterable[dict[str, Any]], handle: IO[str]) -> int:
     count = 0
-    with out.open("w", encoding="utf-8") as handle:
-        for row in rows:
-            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            count += 1
+    for row in rows:
+        handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+        count += 1
     return count
 
 
@@ -46,7 +46,7 @@ def conversation_turns(row: dict[str, Any]) -> list[dict[str, str]]:
     return turns
 
 
-def _write_sharegpt(rows: Iterable[dict[str, Any]], out: Path) -> int:
+def _write_sharegpt(rows: Iterable[dict[str, Any]], handle: IO[str]) -> int:
     """One record per conversation (its last successful turn carries the whole history)."""
     records: dict[str, dict[str, Any]] = {}
     for row in rows:
@@ -62,8 +62,7 @@ def _write_sharegpt(rows: Iterable[dict[str, Any]], out: Path) -> int:
                 for turn in conversation_turns(row)
             ],
         }
-    with out.open("w", encoding="utf-8") as handle:
-        json.dump(list(records.values()), handle, ensure_ascii=False, indent=1)
+    json.dump(list(records.values()), handle, ensure_ascii=False, indent=1)
     return len(records)
 
 
@@ -76,21 +75,20 @@ def _fence(text: str) -> str:
     return "`" * max(3, longest + 1)
 
 
-def _write_markdown(rows: Iterable[dict[str, Any]], out: Path) -> int:
+def _write_markdown(rows: Iterable[dict[str, Any]], handle: IO[str]) -> int:
     count = 0
-    with out.open("w", encoding="utf-8") as handle:
-        handle.write("# Stillroom ledger export\n")
-        for row in rows:
-            count += 1
-            handle.write(
-                f"\n## Generation {row['id']}\n\n"
-                f"- started: {row.get('started_at')}\n- model: {row.get('model_name')} "
-                f"(sha256 {str(row.get('model_sha256') or '')[:12]})\n"
-                f"- source: {row.get('source')}, workflow: {row.get('workflow')}, status: {row.get('status')}\n"
-                f"- tokens: {row.get('prompt_tokens')} in, {row.get('completion_tokens')} out\n"
-            )
-            for turn in conversation_turns(row):
-                text = turn["content"]
-                fence = _fence(text)
-                handle.write(f"\n### {turn['role']}\n\n{fence}text\n{text}\n{fence}\n")
+    handle.write("# Stillroom ledger export\n")
+    for row in rows:
+        count += 1
+        handle.write(
+            f"\n## Generation {row['id']}\n\n"
+            f"- started: {row.get('started_at')}\n- model: {row.get('model_name')} "
+            f"(sha256 {str(row.get('model_sha256') or '')[:12]})\n"
+            f"- source: {row.get('source')}, workflow: {row.get('workflow')}, status: {row.get('status')}\n"
+            f"- tokens: {row.get('prompt_tokens')} in, {row.get('completion_tokens')} out\n"
+        )
+        for turn in conversation_turns(row):
+            text = turn["content"]
+            fence = _fence(text)
+            handle.write(f"\n### {turn['role']}\n\n{fence}text\n{text}\n{fence}\n")
     return count

@@ -36,6 +36,7 @@ from app.core.audit.report import to_html, to_markdown
 from app.core.audit.projection import METHOD_NAMES, ProjectionProgress, ProjectionStore
 from app.core.audit.run import AuditProgress
 from app.core.audit.selection import export_selection
+from app.core.outfiles import replace_file
 from app.core.store.queries import get_generation
 from app.ui.audit.audit_tasks import AuditOutcome, LazyModels, audit_job, map_job
 from app.ui.audit.map_panel import MapPanel
@@ -273,7 +274,8 @@ class AuditView(QWidget):
             raise RuntimeError("no audit to export yet")
         text = to_html(self.outcome.result) if path.suffix.lower() in (".html", ".htm") else \
             to_markdown(self.outcome.result)
-        path.write_text(text, encoding="utf-8")
+        with replace_file(path) as handle:  # owner-only: the report quotes prompts
+            handle.write(text)
 
     def export_map_png(self, path: Path) -> bool:
         """Write the map as a PNG."""

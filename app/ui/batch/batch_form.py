@@ -108,6 +108,7 @@ class BatchForm(QWidget):
         self.mode_combo.currentIndexChanged.connect(self._on_edit)
         self.samples_spin.valueChanged.connect(self._on_edit)
         self.sampling.changed.connect(self._on_edit)
+        self.chosen_output: Path | None = None
         self.set_input_file(None)
 
     # -- public ----------------------------------------------------------------------------------
@@ -125,9 +126,17 @@ class BatchForm(QWidget):
                 "system": (self.sampling.system_text or None) if chat else None,
                 "output": self.output_edit.text().strip()}
 
-    def spec(self) -> BatchSpec:
-        """The validated job; BatchSpecError names what is wrong."""
-        return build_spec(self.raw(), Path.home(), "this job")
+    def spec(self, allow_outside: bool = False) -> BatchSpec:
+        """The validated job; BatchSpecError names what is wrong. A relative output is in the home
+        folder; one elsewhere raises OutputOutsideError unless `allow_outside` or it was chosen with
+        Choose… (the save dialog is the confirmation)."""
+        raw = self.raw()
+        chosen = self.chosen_output is not None and raw["output"] == str(self.chosen_output)
+        return build_spec(raw, Path.home(), "this job", allow_outside or chosen)
+
+    def output_confirmed(self, output: str) -> bool:
+        """True when `output` is the file picked with Choose… (whose dialog asked before replacing)."""
+        return self.chosen_output is not None and Path(output) == self.chosen_output.resolve()
 
     def update_preview(self) -> None:
         """Show the first rendered prompts, or what stops the template from rendering."""
@@ -183,6 +192,7 @@ class BatchForm(QWidget):
         """Choose where the output JSONL is written."""
         path, _ = QFileDialog.getSaveFileName(self, "Batch output", str(Path.home() / "batch.jsonl"), OUTPUT_FILTER)
         if path:
+            self.chosen_output = Path(path)
             self.output_edit.setText(path)
 
     # -- internals -------------------------------------------------------------------------------

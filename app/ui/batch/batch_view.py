@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
 
 from app.core.batch.jobs import BatchJob, done_keys, list_jobs
 from app.core.batch.run import BatchControl, BatchFinished, BatchProgress
-from app.core.batch.spec import BatchSpecError
+from app.core.batch.spec import BatchSpec, BatchSpecError, OutputExistsError, OutputOutsideError, check_output_free
 from app.ui.batch.batch_form import BatchForm
-from app.ui.dialogs import show_error
+from app.ui.dialogs import ask_confirmation, show_error
 from app.workers.db_executor import DbExecutor
 from app.workers.model_service import ModelService
 
@@ -93,7 +93,7 @@ class BatchView(QWidget):
 
         self.start_button = QPushButton("Start")
         self.start_button.setObjectName("PrimaryButton")
-        self.start_button.clicked.connect(self.start)
+        self.start_button.clicked.connect(lambda: self.start())
         self.pause_button = QPushButton("Pause")
         self.pause_button.clicked.connect(self.pause)
         self.resume_button = QPushButton("Resume")
@@ -144,14 +144,31 @@ class BatchView(QWidget):
         """Read the job list again (database thread)."""
         self._db.submit(lambda db: [(job, len(done_keys(db, job.id))) for job in list_jobs(db)], self._show_jobs)
 
-    def start(self) -> None:
-        """Validate the form and run the new job on the model thread."""
+    def start(self, allow_outside: bool = False, replace: bool = False) -> None:
+        """Validate the form and run the new job on the model thread. An output outside the home
+        folder, or one that exists already, is asked about first (unless picked with Choose…);
+        the job starts when the user confirms."""
         try:
-            spec = self.form.spec()
+            spec = self.form.spec(allow_outside)
+            if not (replace or self.form.output_confirmed(spec.output)):
+                check_output_free(spec.output)
+        except OutputOutsideError as exc:
+            ask_confirmation(self, "Write the batch output outside your home folder?",
+                             f"The output {exc.path} is not inside {exc.base}. Write it there?", "Write there",
+                             lambda: self.start(allow_outside=True, replace=replace))
+            return
+        except OutputExistsError as exc:
+            ask_confirmation(self, "Replace the existing file?",
+                             f"{exc.path} exists already; the batch output would replace it.", "Replace",
+                             lambda: self.start(allow_outside=True, replace=True))
+            return
         except BatchSpecError as exc:
             self.form.error_label.setText(str(exc))
             show_error(self, "The batch job cannot start", str(exc))
             return
+        self._run_new(spec)
+
+    def _run_new(self, spec: BatchSpec) -> None:
         self.output_table.setRowCount(0)
         self._begin(spec.total)
         self.control = self._service.start_batch(spec)

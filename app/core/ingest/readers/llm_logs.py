@@ -4,6 +4,8 @@ Columns used where present (llm adds them over its migrations): id, model, resol
 system, prompt_json, options_json, response, response_json, conversation_id, duration_ms,
 datetime_utc, input_tokens, output_tokens. Rows are read in insertion (rowid) order; a record's
 position is its 1-based place in that order, and it is de-duplicated by llm's own response id.
+The file is read through sqlite_input's guarded connection (read-only, bounded in time and size;
+a `responses` view is read at most MAX_VIEW_ROWS rows).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from app.core.ingest.containers import Issue, RawRecord, Source, parse_json_text
 from app.core.ingest.errors import ImportFormatError, RecordError
+from app.core.ingest.readers.sqlite_input import MAX_VIEW_BYTES, MAX_VIEW_ROWS, Guard, connect_guarded, is_view, row_bytes
 from app.core.ingest.records import (
     ImportedRecord,
     ReadOptions,
@@ -37,10 +40,11 @@ REQUIRED_COLUMNS = ("id", "model", "prompt", "response")
 LLM_ID_KEY = "llm_id"
 
 
-def connect_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection to an SQLite file; ImportFormatError when it cannot be opened."""
+def connect_readonly(path: Path, guard: Guard | None = None) -> sqlite3.Connection:
+    """A read-only, guarded connection to an SQLite file (see sqlite_input); ImportFormatError when
+    it cannot be opened."""
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        conn = connect_guarded(path, guard)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
         raise ImportFormatError(f"{path}: the SQLite database cannot be read ({exc})") from exc
@@ -81,8 +85,10 @@ class LlmLogsSource(Source):
         self.total = None
 
     def __iter__(self) -> Iterator[RawRecord | Issue]:
-        conn = connect_readonly(self.path)
+        guard = Guard(self.cancel)
+        conn = connect_readonly(self.path, guard)
         position = 0
+        size = 0
         try:
             present = set(table_columns(conn, "responses"))
             names = [name for name in RESPONSE_COLUMNS if name in present]
@@ -92,14 +98,25 @@ class LlmLogsSource(Source):
                 select += ", c.name"
                 names.append("conversation_name")
                 join = "LEFT JOIN conversations c ON c.id = r.conversation_id"
-            self.total = conn.execute("SELECT count(*) FROM responses").fetchone()[0]
-            cursor = conn.execute(f"SELECT {select} FROM responses r {join} ORDER BY r.rowid")
+            view = is_view(conn, "responses")
+            # a view is computed, not stored: counting it may never end, and it has no rowid
+            self.total = None if view else conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+            order = "" if view else "ORDER BY r.rowid"
+            cursor = conn.execute(f"SELECT {select} FROM responses r {join} {order}")
+            guard.step()
             for values in cursor:
+                size += row_bytes(values)
+                if view and (position >= MAX_VIEW_ROWS or size > MAX_VIEW_BYTES):
+                    yield Issue(position + 1, self.unit, f"`responses` is a view, not llm's table, and gives more than "
+                                f"{MAX_VIEW_ROWS} rows or {MAX_VIEW_BYTES >> 20} MiB; the rest was not read")
+                    return
                 position += 1
                 self.done = position
                 yield RawRecord(position, dict(zip(names, values)))
+                guard.step()  # the time the consumer took is not SQLite's
         except sqlite3.Error as exc:
-            yield Issue(position + 1, self.unit, f"the database cannot be read from here on ({exc})")
+            reason = guard.reason or f"the database cannot be read from here on ({exc})"
+            yield Issue(position + 1, self.unit, reason)
         finally:
             conn.close()
 

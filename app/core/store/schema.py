@@ -54,3 +54,66 @@ WRITABLE_COLUMNS = tuple(name for name in GENERATION_COLUMNS if name not in ("id
 SOURCES = ("chat", "cli", "batch", "server", "import", "lab")
 STATUSES = ("ok", "cancelled", "error")
 FTS_COLUMNS = ("prompt", "response", "system_prompt")
+
+# The event log (app.core.store.events): its own chain over EVENT_CHAIN_COLUMNS, its head in event_head.
+EVENTS_TABLE = "events"
+EVENT_HEAD_TABLE = "event_head"
+EVENT_COLUMNS: dict[str, str] = {
+    "id": "INTEGER",
+    "at": "TEXT",
+    "kind": "TEXT",
+    "summary": "TEXT",  # one line for people
+    "details": "TEXT",  # JSON: paths, counts, names, digests
+    "prev_hash": "TEXT",
+    "row_hash": "TEXT",
+}
+EVENT_CHAIN_COLUMNS = tuple(name for name in EVENT_COLUMNS if name != "row_hash")
+
+# Usage per UTC day (app.core.usage), kept by a trigger so statistics never scan the whole log.
+# A missing workflow or model is stored as '' so that the key stays unique.
+USAGE_DAILY_TABLE = "usage_daily"
+USAGE_DAILY_SQL = f"""
+CREATE TABLE {USAGE_DAILY_TABLE} (
+    day TEXT NOT NULL,
+    model_sha256 TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    workflow TEXT NOT NULL,
+    source TEXT NOT NULL,
+    generations INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    PRIMARY KEY (day, model_sha256, workflow, source)
+)"""
+_USAGE_KEY_EXPRESSIONS = (
+    ("day", "coalesce(date({r}.started_at), substr({r}.started_at, 1, 10))"),
+    ("model_sha256", "coalesce({r}.model_sha256, '')"),
+    ("model_name", "coalesce({r}.model_name, '')"),
+    ("workflow", "coalesce({r}.workflow, '')"),
+    ("source", "coalesce({r}.source, '')"),
+)
+_USAGE_VALUES = ", ".join(expression for _, expression in _USAGE_KEY_EXPRESSIONS)
+_USAGE_ALIASED = ", ".join(f"{expression.format(r='g')} AS {name}" for name, expression in _USAGE_KEY_EXPRESSIONS)
+USAGE_TRIGGER_SQL = f"""
+CREATE TRIGGER {GENERATIONS_TABLE}_usage_daily AFTER INSERT ON {GENERATIONS_TABLE} BEGIN
+    INSERT INTO {USAGE_DAILY_TABLE} (day, model_sha256, model_name, workflow, source, generations, errors,
+                                     prompt_tokens, completion_tokens, duration_ms)
+    VALUES ({_USAGE_VALUES.format(r="NEW")}, 1, NEW.status != 'ok', coalesce(NEW.prompt_tokens, 0),
+            coalesce(NEW.completion_tokens, 0), coalesce(NEW.duration_ms, 0))
+    ON CONFLICT (day, model_sha256, workflow, source) DO UPDATE SET
+        generations = generations + 1,
+        errors = errors + excluded.errors,
+        prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = completion_tokens + excluded.completion_tokens,
+        duration_ms = duration_ms + excluded.duration_ms,
+        model_name = CASE WHEN excluded.model_name != '' THEN excluded.model_name ELSE model_name END;
+END"""
+USAGE_BACKFILL_SQL = f"""
+INSERT INTO {USAGE_DAILY_TABLE} (day, model_sha256, model_name, workflow, source, generations, errors,
+                                 prompt_tokens, completion_tokens, duration_ms)
+SELECT day, model_sha256, max(model_name), workflow, source, count(*), sum(status != 'ok'),
+       sum(coalesce(prompt_tokens, 0)), sum(coalesce(completion_tokens, 0)), sum(coalesce(duration_ms, 0))
+FROM (SELECT {_USAGE_ALIASED}, g.status, g.prompt_tokens, g.completion_tokens, g.duration_ms
+      FROM {GENERATIONS_TABLE} AS g)
+GROUP BY day, model_sha256, workflow, source"""

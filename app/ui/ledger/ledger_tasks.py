@@ -7,11 +7,12 @@ DbExecutor's connection while they run.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 from app.core.cancel import CancelToken
 from app.core.store import Ledger, open_db
-from app.core.store.export import export_rows
+from app.core.store.export import export_rows, record_export
 from app.core.store.ledger import VerifyProgress, VerifyResult
 from app.core.store.queries import LogFilter, iter_generations, list_generations
 
@@ -49,9 +50,15 @@ def export_job(ledger_path: Path, out: Path, fmt: str, flt: LogFilter,
                                                 newest_first=newest_first):
                         picked[row["id"]] = row
                 rows = iter([picked[key] for key in sorted(picked)])
-            yield export_rows(rows, fmt, out)
+            count = export_rows(rows, fmt, out)
         finally:
             db.close()
+        writer = open_db(ledger_path)
+        try:
+            record_export(writer, out, fmt, count, {**asdict(flt), "selected_ranges": ranges})
+        finally:
+            writer.close()
+        yield count
 
     return run
 

@@ -1,4 +1,4 @@
-"""The Ledger view's long jobs, as generators for GeneratorThread: export and chain verification.
+"""The Ledger view's long jobs, as generators for GeneratorThread: export, backup and chain verification.
 
 Each opens its own read-only connection on the worker thread, so the table keeps scrolling on the
 DbExecutor's connection while they run.
@@ -12,6 +12,7 @@ from pathlib import Path
 
 from app.core.cancel import CancelToken
 from app.core.store import Ledger, open_db
+from app.core.store.backup import BackupResult, backup_ledger
 from app.core.store.export import export_rows, record_export
 from app.core.store.ledger import VerifyProgress, VerifyResult
 from app.core.store.queries import LogFilter, iter_generations, list_generations
@@ -72,5 +73,19 @@ def verify_job(ledger_path: Path):
             yield from ledger.iter_verify(cancel)
         finally:
             ledger.close()
+
+    return run
+
+
+def backup_job(ledger_path: Path, out: Path, force: bool):
+    """A generator factory that backs the ledger up to `out` (SQLite's online backup, a consistent
+    snapshot while others write) and logs the backup event; it yields the BackupResult."""
+
+    def run(_cancel: CancelToken) -> Iterator[BackupResult]:
+        writer = open_db(ledger_path)
+        try:
+            yield backup_ledger(writer, ledger_path, out, force=force)
+        finally:
+            writer.close()
 
     return run

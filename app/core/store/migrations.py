@@ -154,8 +154,9 @@ def m009_event_log(db: Database) -> None:
 
 @migrations()
 def m010_usage_daily(db: Database) -> None:
-    """Usage per UTC day, model, workflow and source, kept by a trigger on every generation insert
+    """Usage per UTC day and model, workflow or source, kept by a trigger on every generation insert
     and filled from the rows already logged; usage statistics read it instead of the whole log."""
     db.execute(USAGE_DAILY_SQL)
     db.execute(USAGE_TRIGGER_SQL)
-    db.execute(USAGE_BACKFILL_SQL)
+    for statement in USAGE_BACKFILL_SQL:
+        db.execute(statement)

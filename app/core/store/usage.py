@@ -2,8 +2,8 @@
 the last N days and all time.
 
 Read from `usage_daily`, the per-day aggregate a trigger keeps on every generation insert (see
-schema.py), so a report costs a few grouped reads over days x models x workflows x sources rather
-than a scan of the log. Days are UTC calendar days; "the last 7 days" is today and the 6 before.
+schema.py): one row per day and model, workflow or source, so a report reads a few thousand rows a
+year whatever the size of the log. Days are UTC calendar days; "the last 7 days" is today and the 6 before.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from app.core.store.schema import USAGE_DAILY_TABLE
 
 WINDOWS: tuple[int | None, ...] = (7, 30, 90, None)  # None: all time
 DIMENSIONS = ("model", "workflow", "source")
-_KEYS = {"model": "model_sha256", "workflow": "workflow", "source": "source"}
+TOTALS_DIMENSION = "source"  # every generation has exactly one source: its rows sum to the totals
 _SUMS = ("sum(generations), sum(errors), sum(prompt_tokens), sum(completion_tokens), sum(duration_ms)")
 NO_WORKFLOW = "(no workflow)"
 UNKNOWN_MODEL = "(unknown model)"
@@ -96,14 +96,15 @@ def usage_window(db: Database, days: int | None, *, today: date | None = None, d
     """Usage over the last `days` days ending `today` (UTC; None: all time), with per-model,
     per-workflow and per-source groups and, when `daily`, the per-day series."""
     since = window_start(days, today or utc_today())
-    where, params = ("WHERE day >= ?", [since]) if since else ("", [])
+    where, params = ("AND day >= ?", [since]) if since else ("", [])
     with translate_errors(USAGE_DAILY_TABLE):
-        totals = _totals(db.execute(f"SELECT {_SUMS} FROM {USAGE_DAILY_TABLE} {where}", params).fetchone())
+        totals = _totals(db.execute(f"SELECT {_SUMS} FROM {USAGE_DAILY_TABLE} WHERE dimension = ? {where}",
+                                    [TOTALS_DIMENSION, *params]).fetchone())
         groups = {dim: _groups(db, dim, where, params) for dim in DIMENSIONS}
         series = []
         if daily:
-            rows = db.execute(f"SELECT day, {_SUMS} FROM {USAGE_DAILY_TABLE} {where} GROUP BY day ORDER BY day",
-                              params).fetchall()
+            rows = db.execute(f"SELECT day, {_SUMS} FROM {USAGE_DAILY_TABLE} WHERE dimension = ? {where} "
+                              "GROUP BY day ORDER BY day", [TOTALS_DIMENSION, *params]).fetchall()
             series = [(row[0], _totals(row[1:])) for row in rows]
     return UsageWindow(days, since, totals, groups, series)
 
@@ -118,20 +119,19 @@ def usage_report(db: Database, windows: Sequence[int | None] = WINDOWS, *,
 
 
 def _groups(db: Database, dimension: str, where: str, params: list[Any]) -> list[UsageGroup]:
-    column = _KEYS[dimension]
     rows = db.execute(
-        f"SELECT {column}, max(model_name), {_SUMS} FROM {USAGE_DAILY_TABLE} {where} GROUP BY {column}",
-        params).fetchall()
+        f"SELECT key, max(label), {_SUMS} FROM {USAGE_DAILY_TABLE} WHERE dimension = ? {where} GROUP BY key",
+        [dimension, *params]).fetchall()
     groups = [UsageGroup(row[0], _label(dimension, row[0], row[1]), _totals(row[2:])) for row in rows]
     groups.sort(key=lambda g: (-g.totals.total_tokens, -g.totals.generations, g.label))
     return groups
 
 
-def _label(dimension: str, key: str, model_name: str | None) -> str:
+def _label(dimension: str, key: str, name: str | None) -> str:
     if dimension == "model":
         if not key:
             return UNKNOWN_MODEL
-        return f"{model_name} · {key[:8]}" if model_name else key[:12]
+        return f"{name} · {key[:8]}" if name else key[:12]
     if dimension == "workflow":
         return key or NO_WORKFLOW
     return key

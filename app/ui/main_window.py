@@ -65,6 +65,8 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(MINIMUM_SIZE)
         self.setAcceptDrops(True)
         self.service = ModelService(self)
+        self.settings.on_change = lambda summary, details: self.service.record_event(
+            "settings_changed", summary, details)
         self.db = DbExecutor(self.ledger_path, self)
         self.chat = ChatView(self.service, self.db, self.settings)
         self.models = ModelView(self.service, self.db, self.settings)

@@ -133,3 +133,39 @@ def test_ledger_view_backs_up_and_lists_events(qtbot: Any, day_of_work: Path, ex
     assert str(out) in view.events.details.toPlainText()  # the newest event's details are shown
     view.events.table.selectRow(2)
     assert '"workflow": "grading"' in view.events.details.toPlainText()
+
+
+def test_settings_changes_reach_the_event_log(qtbot: Any, tmp_path: Path) -> None:
+    from app.core.models.sampling import SamplingParams
+    from app.core.store.events import list_events
+    from app.ui.settings import AppSettings
+    from app.workers.model_service import ModelService
+
+    path = tmp_path / "ledger.db"
+    service = ModelService()
+    with qtbot.waitSignal(service.ledger_ready, timeout=10_000):
+        service.start(path)
+    settings = AppSettings(tmp_path / "settings.ini")
+    settings.on_change = lambda summary, details: service.record_event("settings_changed", summary, details)
+    try:
+        settings.theme = "dark"
+        settings.set_sampling(SamplingParams())  # the defaults again: nothing changed, nothing logged
+        settings.set_sampling(SamplingParams(temperature=0.2, top_k=7))
+        settings.system_prompt = "Answer in French."
+        settings.system_prompt = "Answer in French."  # unchanged
+
+        def logged() -> list:
+            reader = Ledger.open(path)
+            try:
+                return list_events(reader.db, kind="settings_changed")
+            finally:
+                reader.close()
+        qtbot.waitUntil(lambda: len(logged()) == 3, timeout=10_000)
+    finally:
+        service.shutdown()
+    events = logged()[::-1]
+    assert events[0].details == {"theme": {"from": "system", "to": "dark"}}
+    assert events[1].details == {"temperature": {"from": SamplingParams().temperature, "to": 0.2},
+                                 "top_k": {"from": SamplingParams().top_k, "to": 7}}
+    assert events[2].details == {"system_prompt_chars": {"from": 0, "to": 17}}
+    assert "French" not in events[2].summary  # the prompt's text stays out of the log

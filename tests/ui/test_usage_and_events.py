@@ -77,7 +77,8 @@ def test_usage_view_shows_a_days_work(qtbot: Any, day_of_work: Path, executor: D
                for r in range(view.tables["source"].rowCount())}
     assert sources == {"chat": "300", "batch": "2"}
     heights = np.asarray(view.tokens_bars.opts["height"])
-    assert len(heights) == 7 and heights.sum() == 432 and heights[-2:].sum() == 432  # all of it today (or just past midnight)
+    # seven days, all of the work on the last bar (or the last two, just after midnight UTC)
+    assert len(heights) == 7 and heights.sum() == 432 and heights[-2:].sum() == 432
     _, generations = view.generations_line.getData()
     assert generations.sum() == 5
     # widget -> model: choosing all time reads again and takes in the row from 40 days ago

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 
@@ -114,3 +115,15 @@ def with_ledger(func: Callable[..., Any]) -> Callable[..., Any]:
             ledger.close()
 
     return wrapper
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with control and format characters (escape sequences, carriage returns, bidi overrides)
+    shown as escapes, so that details that came from outside cannot drive the terminal."""
+    out = []
+    for char in text:
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    return "".join(out)

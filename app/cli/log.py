@@ -1,4 +1,4 @@
-"""`stillroom log ...`: list, show, export and verify the ledger."""
+"""`stillroom log ...`: list, show, export, back up and verify the ledger; list its events."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ from typing import Any
 import click
 
 from app.core.store import Ledger
-from app.core.store.export import EXPORT_FORMATS, export_rows
+from app.core.store.backup import backup_ledger
+from app.core.store.events import EVENT_KINDS, list_events, verify_events
+from app.core.store.export import EXPORT_FORMATS, export_rows, record_export
 from app.core.store.queries import LogFilter, get_generation, iter_generations, list_generations
-from app.cli.common import echo_err, with_ledger
+from app.cli.common import echo_err, terminal_safe, with_ledger
 
 EXCERPT = 60
 
@@ -93,6 +95,7 @@ def show_command(ledger: Ledger, generation_id: int, as_json: bool) -> None:
 def export_command(ledger: Ledger, fmt: str, out: Path, **filters: Any) -> None:
     """Write the (filtered) generations to a file."""
     count = export_rows(iter_generations(ledger.db, LogFilter(**filters)), fmt, out)
+    record_export(ledger.db, out, fmt, count, filters)
     echo_err(f"wrote {count} record(s) to {out}")
 
 
@@ -101,11 +104,53 @@ def export_command(ledger: Ledger, fmt: str, out: Path, **filters: Any) -> None:
 def verify_command(ledger: Ledger) -> None:
     """Recompute the hash chain. Exit 0 and print the chain head when intact; else name the first bad row."""
     result = ledger.verify()
-    if result.ok:
-        if result.head_hash is None:
-            click.echo("ledger intact: empty")
-        else:
-            click.echo(f"ledger intact: {result.rows} rows, chain head {result.head_hash} (row {result.head_id})")
+    if not result.ok:
+        raise click.ClickException(f"ledger broken at row {result.bad_id}: {result.problem} "
+                                   f"({result.rows} rows before it verified)")
+    if result.head_hash is None:
+        click.echo("ledger intact: empty")
+    else:
+        click.echo(f"ledger intact: {result.rows} rows, chain head {result.head_hash} (row {result.head_id})")
+    events = verify_events(ledger.db)
+    if not events.ok:
+        raise click.ClickException(f"event log broken at event {events.bad_id}: {events.problem} "
+                                   f"({events.rows} events before it verified)")
+    if events.head_hash is None:
+        click.echo("event log intact: empty")
+    else:
+        click.echo(f"event log intact: {events.rows} events, chain head {events.head_hash} (event {events.head_id})")
+
+
+@log.command("backup")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--force", is_flag=True, help="Overwrite OUT if it exists.")
+@with_ledger
+def backup_command(ledger: Ledger, out: Path, force: bool) -> None:
+    """Copy the ledger to OUT as one consistent file (SQLite's online backup; safe while the app runs).
+
+    Copying ledger.db by hand can miss the newest rows, which live in ledger.db-wal until a checkpoint.
+    """
+    result = backup_ledger(ledger.db, ledger.path, out, force=force)
+    head = f", chain head {result.head_hash} (row {result.head_id})" if result.head_hash else ""
+    click.echo(f"backed up {result.generations} generations and {result.events} events to {result.path} "
+               f"({result.size_bytes} bytes{head})")
+
+
+@log.command("events")
+@click.option("--limit", type=int, default=50, show_default=True, help="At most this many, newest first.")
+@click.option("--kind", type=click.Choice(EVENT_KINDS), default=None, help="Only events of this kind.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON events.")
+@with_ledger
+def events_command(ledger: Ledger, limit: int, kind: str | None, as_json: bool) -> None:
+    """What happened besides generations: exports, imports, statements, keys, models, settings, backups."""
+    if limit < 1:
+        raise click.BadParameter("must be at least 1", param_hint="--limit")
+    events = list_events(ledger.db, limit=limit, kind=kind)
+    if as_json:
+        click.echo(json.dumps([event.to_dict() for event in events], ensure_ascii=False, indent=2))
         return
-    raise click.ClickException(f"ledger broken at row {result.bad_id}: {result.problem} "
-                               f"({result.rows} rows before it verified)")
+    if not events:
+        echo_err("no events recorded" + (f" of kind {kind}" if kind else ""))
+        return
+    for event in events:
+        click.echo(f"#{event.id:<5} {event.at[:19]}  {event.kind:<16} {terminal_safe(event.summary)}")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from app.core.models.registry import find_model, list_models, register_model
+from app.core.models.registry import find_model, list_models, register_model, remove_model
 from app.core.store import Ledger
 from app.cli.common import with_ledger
 
@@ -64,3 +64,12 @@ def info_command(ledger: Ledger, ref: str, as_json: bool) -> None:
                 "context_length", "has_chat_template", "added_at"):
         click.echo(f"{key:>17}: {model.get(key)}")
     click.echo(f"{'size':>17}: {model['size_bytes'] / MIB:.1f} MiB")
+
+
+@models.command("remove")
+@click.argument("ref")
+@with_ledger
+def remove_command(ledger: Ledger, ref: str) -> None:
+    """Forget a registered model (by path or sha256 prefix). The file and the ledger rows that name it stay."""
+    model = remove_model(ledger.db, ref)
+    click.echo(f"removed {model['name']} ({model['sha256'][:12]}) from the registry; the file {model['path']} is kept")

@@ -41,6 +41,7 @@ from app.ui.server.server_view import ServerView
 from app.ui.settings import THEMES, AppSettings
 from app.ui.status_bar import StatusBar, ledger_stats
 from app.ui.theme import apply_theme, colors, current_scheme
+from app.ui.usage import UsageView
 from app.workers.db_executor import DbExecutor
 from app.workers.generator_thread import stop_all
 from app.workers.model_service import ModelService
@@ -64,6 +65,8 @@ class MainWindow(QMainWindow):
         self.setMinimumSize(MINIMUM_SIZE)
         self.setAcceptDrops(True)
         self.service = ModelService(self)
+        self.settings.on_change = lambda summary, details: self.service.record_event(
+            "settings_changed", summary, details)
         self.db = DbExecutor(self.ledger_path, self)
         self.chat = ChatView(self.service, self.db, self.settings)
         self.models = ModelView(self.service, self.db, self.settings)
@@ -71,6 +74,7 @@ class MainWindow(QMainWindow):
         self.batch = BatchView(self.service, self.db)
         self.server = ServerView(self.service, self.db, self.ledger_path)
         self.audit = AuditView(self.db, self.ledger_path)
+        self.usage = UsageView(self.db)
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self._view_keys: list[str] = []
@@ -84,6 +88,7 @@ class MainWindow(QMainWindow):
         self.add_view("audit", "Audit", self.audit)
         self.add_view("provenance", "Provenance", ProvenanceView(self.ledger_path))
         self.add_view("lab", "Lab", LabView(self.service, self.db, self.ledger_path))
+        self.add_view("usage", "Usage", self.usage)
         self._connect()
         self._restore()
         self._started = False
@@ -219,6 +224,7 @@ class MainWindow(QMainWindow):
         self.ledger.refresh()
         self.chat.reload_conversations()
         self.audit.ledger_changed()
+        self.usage.ledger_changed()
 
     def shutdown(self) -> None:
         """Save settings and stop every thread (waits for them; never terminates one)."""

@@ -6,6 +6,7 @@ the UI thread.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,10 @@ class AppSettings:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         create_private_file(self.path)
         self._q = QSettings(str(self.path), QSettings.Format.IniFormat)
+        # Called as on_change(summary, {setting: {"from": old, "to": new}}) when a preference that
+        # shapes generations or the app changes (theme, sampling defaults, system prompt, load options);
+        # the window logs it in the event log. Window layout is not reported.
+        self.on_change: Callable[[str, dict[str, Any]], None] | None = None
 
     def sync(self) -> None:
         """Write pending changes to disk."""
@@ -72,7 +77,9 @@ class AppSettings:
     def theme(self, value: str) -> None:
         if value not in THEMES:
             raise ValueError(f"theme must be one of {', '.join(THEMES)}")
+        before = self.theme
         self._q.setValue("appearance/theme", value)
+        self._report("theme", {"theme": before}, {"theme": value})
 
     # -- chat ------------------------------------------------------------------------------------
 
@@ -90,9 +97,13 @@ class AppSettings:
             return defaults
 
     def set_sampling(self, params: SamplingParams) -> None:
+        before = self.sampling()
         for key in _SAMPLING_TYPES:
             self._q.setValue(f"sampling/{key}", getattr(params, key))
         self._q.setValue("sampling/seed", "" if params.seed is None else params.seed)
+        after = self.sampling()
+        self._report("sampling defaults", {k: getattr(before, k) for k in SAMPLING_KEYS},
+                     {k: getattr(after, k) for k in SAMPLING_KEYS})
 
     @property
     def system_prompt(self) -> str:
@@ -100,7 +111,11 @@ class AppSettings:
 
     @system_prompt.setter
     def system_prompt(self, text: str) -> None:
+        before = self.system_prompt
         self._q.setValue("chat/system_prompt", text)
+        if before != text:  # the text itself stays out of the event log; its length says it changed
+            self._report("default system prompt", {"system_prompt_chars": len(before)},
+                         {"system_prompt_chars": len(text)}, force=True)
 
     @property
     def last_conversation(self) -> str | None:
@@ -133,12 +148,25 @@ class AppSettings:
         )
 
     def set_load_options(self, options: LoadOptions) -> None:
+        before = self.load_options()
         self._q.setValue("model/n_ctx", options.n_ctx)
         self._q.setValue("model/n_gpu_layers", options.n_gpu_layers)
         self._q.setValue("model/n_threads", options.n_threads or 0)
         self._q.setValue("model/chat_format", options.chat_format)
+        after = self.load_options()
+        fields = ("n_ctx", "n_gpu_layers", "n_threads", "chat_format")
+        self._report("model load options", {k: getattr(before, k) for k in fields},
+                     {k: getattr(after, k) for k in fields})
 
     # -- helpers ---------------------------------------------------------------------------------
+
+    def _report(self, what: str, before: dict[str, Any], after: dict[str, Any], force: bool = False) -> None:
+        """Tell on_change which values of `what` changed (nothing when none did)."""
+        changed = {key: {"from": before[key], "to": after[key]} for key in after
+                   if force or before.get(key) != after[key]}
+        if changed and self.on_change is not None:
+            self.on_change(f"{what} changed: " + ", ".join(
+                f"{key} {value['from']!r} -> {value['to']!r}" for key, value in changed.items()), changed)
 
     def _typed(self, key: str, default: Any, kind: type) -> Any:
         value = self._q.value(key, default)

@@ -58,6 +58,7 @@ class ModelService(QObject):
     _unload = Signal()
     _chat = Signal(object)
     _rename = Signal(str, str)
+    _record_event = Signal(str, str, object)
     _shutdown = Signal()
     _start_batch = Signal(object, object)
     _run_batch = Signal(int, object)
@@ -73,7 +74,7 @@ class ModelService(QObject):
                               (self._load, worker.load_model), (self._unload, worker.unload_model),
                               (self._chat, worker.run_chat), (self._rename, worker.rename_conversation),
                               (self._shutdown, worker.shutdown), (self._start_batch, worker.start_batch),
-                              (self._run_batch, worker.run_batch)):
+                              (self._run_batch, worker.run_batch), (self._record_event, worker.record_event)):
             request.connect(slot)
         self.loaded: LoadedModel | None = None
         self.busy_text = ""
@@ -141,6 +142,10 @@ class ModelService(QObject):
     def rename_conversation(self, conversation_id: str, title: str) -> None:
         """Store a new title for a conversation."""
         self._rename.emit(conversation_id, title)
+
+    def record_event(self, kind: str, summary: str, details: dict) -> None:
+        """Log an event (e.g. settings_changed) in the ledger's event log, on the model thread."""
+        self._record_event.emit(kind, summary, details)
 
     def shutdown(self, timeout_ms: int = SHUTDOWN_WAIT_MS) -> None:
         """Stop any turn, unload, close the ledger and wait for the model thread to end (UI thread)."""

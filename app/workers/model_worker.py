@@ -33,6 +33,7 @@ from app.core.models.sampling import GenerationRequest
 from app.core.serve.model_host import Job, fail_job, serve_job
 from app.core.store import Ledger
 from app.core.store.conversations import Conversation, rename_conversation, save_conversation
+from app.core.store.events import record_event
 from app.core.store.ledger import utc_now
 
 LOG = logging.getLogger(__name__)
@@ -250,6 +251,17 @@ class ModelWorker(QObject):
         assert finished is not None
         self.ledger_changed.emit()
         self.batch_finished.emit(finished)
+
+    @Slot(str, str, object)
+    def record_event(self, kind: str, summary: str, details: object) -> None:
+        """Append an event to the ledger's event log (model thread)."""
+        ledger = self._require_ledger()
+        if ledger is None:
+            return
+        try:
+            record_event(ledger.db, kind, summary, details if isinstance(details, dict) else {})
+        except StillroomError as exc:
+            self.failed.emit("The event could not be logged", str(exc))
 
     @Slot(str, str)
     def rename_conversation(self, conversation_id: str, title: str) -> None:

@@ -30,6 +30,7 @@ from app.core.ingest.formats import Detected, detect
 from app.core.ingest.readers import READERS
 from app.core.ingest.readers.batch_join import RequestIndex
 from app.core.ingest.records import ReadOptions, checked_row
+from app.core.store.events import record_event
 from app.core.store.ledger import Ledger, utc_now
 
 BATCH_ROWS = 500
@@ -166,7 +167,10 @@ def import_file(ledger: Ledger, path: Path | str, workflow: str, fmt: str = "aut
 
     def finish(cancelled: bool) -> ImportSummary:
         unmatched = index.unmatched if index is not None and not cancelled else 0
-        return _summary(summary, tally, cancelled, unmatched, index)
+        result = _summary(summary, tally, cancelled, unmatched, index)
+        if result.file_sha256 and (not cancelled or result.rows_written):
+            _record_import(ledger, result)
+        return result
 
     sha = file_sha256(path, cancel)
     if sha is None:
@@ -251,6 +255,15 @@ def _commit(ledger: Ledger, pending: list[dict[str, Any]], tally: _Tally) -> Non
     tally.written += len(ids)
     tally.first_id = tally.first_id or ids[0]
     tally.last_id = ids[-1]
+
+
+def _record_import(ledger: Ledger, summary: ImportSummary) -> None:
+    """Log the import in the event log (also a cancelled one that wrote rows)."""
+    state = "cancelled after" if summary.cancelled else "imported"
+    record_event(ledger.db, "import",
+                 f"{state} {summary.rows_written} row(s) from {Path(summary.file).name} ({summary.format}) "
+                 f"into workflow {summary.workflow!r}",
+                 {key: value for key, value in summary.as_dict().items() if key != "issues"})
 
 
 def _summary(base: ImportSummary, tally: _Tally, cancelled: bool, unmatched_requests: int,

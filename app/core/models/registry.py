@@ -18,6 +18,7 @@ from app.core.errors import NotFoundError
 from app.core.hashing import sha256_file
 from app.core.models.gguf_info import GGUFInfo, read_gguf_info
 from app.core.store.db import translate_errors
+from app.core.store.events import record_event
 from app.core.store.ledger import utc_now
 
 
@@ -88,6 +89,9 @@ def register_model(db: Database, path: Path | str,
         existing = db.execute("SELECT added_at FROM models WHERE sha256 = ?", [digest]).fetchone()
         row["added_at"] = existing[0] if existing else utc_now()
         db["models"].upsert(row, pk="sha256")
+    if not existing:
+        record_event(db, "model_added", f"model {info.name} added ({info.file_name})",
+                     {"sha256": digest, "name": info.name, "path": info.path, "size_bytes": info.size_bytes})
     return ModelRecord(digest, info)
 
 
@@ -123,4 +127,15 @@ def find_model(db: Database, ref: str) -> dict[str, Any]:
         raise NotFoundError(f"{ref!r} matches {len(found)} models; give more of the sha256")
     model = found[0]
     model["metadata"] = json.loads(model["metadata"] or "{}")
+    return model
+
+
+def remove_model(db: Database, ref: str) -> dict[str, Any]:
+    """Forget a registered model (by path or sha256 prefix); its file and the ledger rows that name
+    it are kept. Returns the removed record."""
+    model = find_model(db, ref)
+    with translate_errors("models"), db.conn:
+        db.execute("DELETE FROM models WHERE sha256 = ?", [model["sha256"]])
+        record_event(db, "model_removed", f"model {model['name']} removed from the registry ({model['file_name']})",
+                     {"sha256": model["sha256"], "name": model["name"], "path": model["path"]})
     return model

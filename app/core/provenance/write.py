@@ -26,6 +26,7 @@ from app.core.provenance.signing import (
     sign_envelope,
 )
 from app.core.provenance.statement import Declared, StatementProgress, iter_statement
+from app.core.store.events import record_event_at
 
 if TYPE_CHECKING:
     from app.core.audit.embeddings import Encoder
@@ -102,6 +103,11 @@ def iter_provenance(report: MatchReport, ledger_path: Path | str, declared: Decl
             write_atomically(path, texts[name].encode("utf-8"))
         except OSError as exc:
             raise ProvenanceWriteError(f"{path}: cannot write ({exc.strerror or exc})") from exc
+    record_event_at(ledger_path, "statement",
+                    f"provenance statement for {report.dataset_name} written to {out_dir}",
+                    {"dataset": report.dataset_name, "dataset_sha256": report.dataset_sha256,
+                     "out_dir": str(out_dir), "files": {name: str(path) for name, path in paths.items()},
+                     "keyids": [sig.get("keyid") for sig in envelope.get("signatures", [])]})
     return paths
 
 

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from app.core.errors import NotFoundError
 from app.core.store.db import translate_errors
+from app.core.store.events import record_event
 from app.core.store.ledger import utc_now
 
 KEY_PREFIX = "sk-stillroom-"
@@ -44,6 +45,8 @@ def create_key(db: Database, name: str, workflow: str) -> tuple[ApiKey, str]:
            "workflow": workflow.strip(), "created_at": utc_now(), "revoked_at": None}
     with translate_errors("api_keys"), db.conn:
         key_id = db["api_keys"].insert(row).last_pk
+    record_event(db, "key_created", f"API key {row['name']!r} created for workflow {row['workflow']!r}",
+                 {"key_id": key_id, "name": row["name"], "prefix": row["prefix"], "workflow": row["workflow"]})
     return ApiKey(int(key_id), row["name"], row["prefix"], row["workflow"], row["created_at"], None), secret
 
 
@@ -68,6 +71,10 @@ def revoke_key(db: Database, key_id: int) -> None:
                             [utc_now(), key_id])
     if cursor.rowcount == 0:
         raise NotFoundError(f"no live API key with id {key_id}")
+    name, prefix, workflow = db.execute("SELECT name, prefix, workflow FROM api_keys WHERE id = ?",
+                                        [key_id]).fetchone()
+    record_event(db, "key_revoked", f"API key {name!r} (workflow {workflow!r}) revoked",
+                 {"key_id": key_id, "name": name, "prefix": prefix, "workflow": workflow})
 
 
 def has_live_keys(db: Database) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from app.core.store.schema import CHAIN_COLUMNS, GENERATION_COLUMNS, JSON_COLUMNS
@@ -40,13 +40,14 @@ def coerce(name: str, value: Any) -> Any:
     return str(value)
 
 
-def canonical_bytes(row: Mapping[str, Any]) -> bytes:
-    """The canonical serialization of a row's chained columns."""
-    payload = {name: row.get(name) for name in CHAIN_COLUMNS}
+def canonical_bytes(row: Mapping[str, Any], columns: Sequence[str] = CHAIN_COLUMNS) -> bytes:
+    """The canonical serialization of a row's chained `columns` (the generation log's by default)."""
+    payload = {name: row.get(name) for name in columns}
     return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
                       allow_nan=False).encode("utf-8")
 
 
-def row_hash(row: Mapping[str, Any]) -> str:
-    """sha256 hex of the row's canonical serialization (prev_hash included)."""
-    return hashlib.sha256(canonical_bytes(row)).hexdigest()
+def row_hash(row: Mapping[str, Any], columns: Sequence[str] = CHAIN_COLUMNS) -> str:
+    """sha256 hex of the row's canonical serialization (prev_hash included); `columns` names the
+    chained columns of another chained table (the event log's)."""
+    return hashlib.sha256(canonical_bytes(row, columns)).hexdigest()

@@ -9,6 +9,10 @@ from typing import IO, Any
 
 from app.core.outfiles import replace_file
 
+from sqlite_utils import Database
+
+from app.core.store.events import record_event
+
 EXPORT_FORMATS = ("jsonl", "markdown", "sharegpt")
 _SHAREGPT_ROLES = {"system": "system", "user": "human", "assistant": "gpt", "tool": "tool"}
 
@@ -92,3 +96,10 @@ def _write_markdown(rows: Iterable[dict[str, Any]], handle: IO[str]) -> int:
             fence = _fence(text)
             handle.write(f"\n### {turn['role']}\n\n{fence}text\n{text}\n{fence}\n")
     return count
+
+
+def record_export(db: Database, out: Path, fmt: str, count: int, filters: dict[str, Any] | None = None) -> int:
+    """Log a finished export in the event log (through `db`, a write connection); returns the event id."""
+    used = {key: value for key, value in (filters or {}).items() if value not in (None, "", [], ())}
+    return record_event(db, "export", f"exported {count} record(s) as {fmt} to {out}",
+                        {"path": str(Path(out).resolve()), "format": fmt, "records": count, "filters": used})

@@ -8,7 +8,17 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from app.core.store.schema import FTS_COLUMNS, GENERATION_COLUMNS, GENERATIONS_TABLE
+from app.core.store.schema import (
+    EVENT_COLUMNS,
+    EVENT_HEAD_TABLE,
+    EVENTS_TABLE,
+    FTS_COLUMNS,
+    GENERATION_COLUMNS,
+    GENERATIONS_TABLE,
+    USAGE_BACKFILL_SQL,
+    USAGE_DAILY_SQL,
+    USAGE_TRIGGER_SQL,
+)
 
 MIGRATION_SET = "stillroom"
 migrations = Migrations(MIGRATION_SET)
@@ -130,3 +140,23 @@ def m008_audit_scores(db: Database) -> None:
         pk=("generation_id", "library_hash"),
     )
     db["audit_scores"].create_index(["library_hash", "workflow"])
+
+
+@migrations()
+def m009_event_log(db: Database) -> None:
+    """The event log (exports, imports, statements, keys, models, settings, backups) and its chain head."""
+    db[EVENTS_TABLE].create({name: _PY_TYPES[kind] for name, kind in EVENT_COLUMNS.items()}, pk="id")
+    db[EVENTS_TABLE].create_index(["kind"])
+    db[EVENT_HEAD_TABLE].create(
+        {"id": int, "last_id": int, "last_hash": str, "row_count": int, "updated_at": str}, pk="id"
+    )
+
+
+@migrations()
+def m010_usage_daily(db: Database) -> None:
+    """Usage per UTC day and model, workflow or source, kept by a trigger on every generation insert
+    and filled from the rows already logged; usage statistics read it instead of the whole log."""
+    db.execute(USAGE_DAILY_SQL)
+    db.execute(USAGE_TRIGGER_SQL)
+    for statement in USAGE_BACKFILL_SQL:
+        db.execute(statement)

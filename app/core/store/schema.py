@@ -54,3 +54,71 @@ WRITABLE_COLUMNS = tuple(name for name in GENERATION_COLUMNS if name not in ("id
 SOURCES = ("chat", "cli", "batch", "server", "import", "lab")
 STATUSES = ("ok", "cancelled", "error")
 FTS_COLUMNS = ("prompt", "response", "system_prompt")
+
+# The event log (app.core.store.events): its own chain over EVENT_CHAIN_COLUMNS, its head in event_head.
+EVENTS_TABLE = "events"
+EVENT_HEAD_TABLE = "event_head"
+EVENT_COLUMNS: dict[str, str] = {
+    "id": "INTEGER",
+    "at": "TEXT",
+    "kind": "TEXT",
+    "summary": "TEXT",  # one line for people
+    "details": "TEXT",  # JSON: paths, counts, names, digests
+    "prev_hash": "TEXT",
+    "row_hash": "TEXT",
+}
+EVENT_CHAIN_COLUMNS = tuple(name for name in EVENT_COLUMNS if name != "row_hash")
+
+# Usage per UTC day (app.core.store.usage), kept by a trigger so that statistics never scan the log.
+# One row per (dimension, key, day) for each of the dimensions model (key: sha256), workflow and source:
+# a few thousand rows a year however many generations, clustered by (dimension, key, day). Every
+# generation counts once in each dimension. A missing workflow or model is stored as ''.
+USAGE_DAILY_TABLE = "usage_daily"
+USAGE_DIMENSIONS = {  # dimension -> (key expression, label expression) over a generation row {r}
+    "model": ("coalesce({r}.model_sha256, '')", "coalesce({r}.model_name, '')"),
+    "workflow": ("coalesce({r}.workflow, '')", "coalesce({r}.workflow, '')"),
+    "source": ("coalesce({r}.source, '')", "coalesce({r}.source, '')"),
+}
+_USAGE_DAY = "coalesce(date({r}.started_at), substr({r}.started_at, 1, 10))"
+USAGE_DAILY_SQL = f"""
+CREATE TABLE {USAGE_DAILY_TABLE} (
+    dimension TEXT NOT NULL,
+    key TEXT NOT NULL,
+    day TEXT NOT NULL,
+    label TEXT NOT NULL,
+    generations INTEGER NOT NULL,
+    errors INTEGER NOT NULL,
+    prompt_tokens INTEGER NOT NULL,
+    completion_tokens INTEGER NOT NULL,
+    duration_ms REAL NOT NULL,
+    PRIMARY KEY (dimension, key, day)
+) WITHOUT ROWID"""
+_USAGE_COLUMNS = ("dimension, key, day, label, generations, errors, prompt_tokens, completion_tokens, "
+                  "duration_ms")
+_USAGE_UPSERTS = "\n".join(
+    f"""    INSERT INTO {USAGE_DAILY_TABLE} ({_USAGE_COLUMNS})
+    VALUES ('{dimension}', {key.format(r="NEW")}, {_USAGE_DAY.format(r="NEW")}, {label.format(r="NEW")}, 1,
+            NEW.status != 'ok', coalesce(NEW.prompt_tokens, 0), coalesce(NEW.completion_tokens, 0),
+            coalesce(NEW.duration_ms, 0))
+    ON CONFLICT (dimension, key, day) DO UPDATE SET
+        generations = generations + 1,
+        errors = errors + excluded.errors,
+        prompt_tokens = prompt_tokens + excluded.prompt_tokens,
+        completion_tokens = completion_tokens + excluded.completion_tokens,
+        duration_ms = duration_ms + excluded.duration_ms,
+        label = CASE WHEN excluded.label != '' THEN excluded.label ELSE label END;"""
+    for dimension, (key, label) in USAGE_DIMENSIONS.items()
+)
+USAGE_TRIGGER_SQL = f"""
+CREATE TRIGGER {GENERATIONS_TABLE}_usage_daily AFTER INSERT ON {GENERATIONS_TABLE} BEGIN
+{_USAGE_UPSERTS}
+END"""
+USAGE_BACKFILL_SQL = tuple(
+    f"""INSERT INTO {USAGE_DAILY_TABLE} ({_USAGE_COLUMNS})
+SELECT '{dimension}', k, d, max(l), count(*), sum(status != 'ok'), sum(coalesce(prompt_tokens, 0)),
+       sum(coalesce(completion_tokens, 0)), sum(coalesce(duration_ms, 0))
+FROM (SELECT {key.format(r="g")} AS k, {_USAGE_DAY.format(r="g")} AS d, {label.format(r="g")} AS l,
+             g.status, g.prompt_tokens, g.completion_tokens, g.duration_ms FROM {GENERATIONS_TABLE} AS g)
+GROUP BY k, d"""
+    for dimension, (key, label) in USAGE_DIMENSIONS.items()
+)

@@ -1,4 +1,4 @@
-"""The Ledger view's long jobs, as generators for GeneratorThread: export and chain verification.
+"""The Ledger view's long jobs, as generators for GeneratorThread: export, backup and chain verification.
 
 Each opens its own read-only connection on the worker thread, so the table keeps scrolling on the
 DbExecutor's connection while they run.
@@ -7,11 +7,13 @@ DbExecutor's connection while they run.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 from app.core.cancel import CancelToken
 from app.core.store import Ledger, open_db
-from app.core.store.export import export_rows
+from app.core.store.backup import BackupResult, backup_ledger
+from app.core.store.export import export_rows, record_export
 from app.core.store.ledger import VerifyProgress, VerifyResult
 from app.core.store.queries import LogFilter, iter_generations, list_generations
 
@@ -49,9 +51,15 @@ def export_job(ledger_path: Path, out: Path, fmt: str, flt: LogFilter,
                                                 newest_first=newest_first):
                         picked[row["id"]] = row
                 rows = iter([picked[key] for key in sorted(picked)])
-            yield export_rows(rows, fmt, out)
+            count = export_rows(rows, fmt, out)
         finally:
             db.close()
+        writer = open_db(ledger_path)
+        try:
+            record_export(writer, out, fmt, count, {**asdict(flt), "selected_ranges": ranges})
+        finally:
+            writer.close()
+        yield count
 
     return run
 
@@ -65,5 +73,19 @@ def verify_job(ledger_path: Path):
             yield from ledger.iter_verify(cancel)
         finally:
             ledger.close()
+
+    return run
+
+
+def backup_job(ledger_path: Path, out: Path, force: bool):
+    """A generator factory that backs the ledger up to `out` (SQLite's online backup, a consistent
+    snapshot while others write) and logs the backup event; it yields the BackupResult."""
+
+    def run(_cancel: CancelToken) -> Iterator[BackupResult]:
+        writer = open_db(ledger_path)
+        try:
+            yield backup_ledger(writer, ledger_path, out, force=force)
+        finally:
+            writer.close()
 
     return run

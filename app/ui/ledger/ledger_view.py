@@ -1,7 +1,8 @@
-"""The Ledger view: search and filter the generation log, read one row in full, export, verify.
+"""The Ledger view: search and filter the generation log, read one row in full, export, back up,
+verify; an Events tab shows the event log.
 
-The table is a LedgerTableModel (pages fetched on the database thread). Export and verification run
-on GeneratorThreads with their own connections. Emits (UI thread) verified(VerifyResult) after each
+The table is a LedgerTableModel (pages fetched on the database thread). Export, backup and
+verification run on GeneratorThreads with their own connections. Emits (UI thread) verified(VerifyResult) after each
 verification and open_conversation(conversation_id) from the detail pane.
 """
 
@@ -21,6 +22,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSplitter,
     QTableView,
+    QTabWidget,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -32,7 +34,8 @@ from app.ui.dialogs import show_error, show_info
 from app.ui.ledger.detail_pane import DetailPane
 from app.ui.ledger.filter_bar import LedgerFilterBar
 from app.ui.ledger.ledger_model import PROMPT_COLUMN, RESPONSE_COLUMN, LedgerTableModel
-from app.ui.ledger.ledger_tasks import EXPORT_FORMATS, export_job, format_for, verify_job
+from app.ui.ledger.events_panel import EventsPanel
+from app.ui.ledger.ledger_tasks import EXPORT_FORMATS, backup_job, export_job, format_for, verify_job
 from app.workers.db_executor import DbExecutor
 from app.workers.generator_thread import GeneratorThread
 
@@ -54,6 +57,7 @@ class LedgerView(QWidget):
         self._jump_to: int | None = None
         self._verify_thread: GeneratorThread | None = None
         self._export_thread: GeneratorThread | None = None
+        self._backup_thread: GeneratorThread | None = None
         self._progress: QProgressDialog | None = None
         self.last_verify: VerifyResult | None = None
         self._build()
@@ -76,6 +80,10 @@ class LedgerView(QWidget):
         menu.addAction("Selected rows…", lambda: self.export_dialog(selection_only=True))
         menu.addAction("All rows matching the filters…", lambda: self.export_dialog(selection_only=False))
         self.export_button.setMenu(menu)
+        self.backup_button = QPushButton("Back up…")
+        self.backup_button.setToolTip("Save a consistent copy of the whole ledger to one file, safe while it is "
+                                      "being written (copying ledger.db alone misses rows still in its -wal file)")
+        self.backup_button.clicked.connect(self.backup_dialog)
         self.verify_button = QPushButton("Verify ledger")
         self.verify_button.setToolTip("Recompute the hash chain and report the first row that was changed")
         self.verify_button.clicked.connect(lambda: self.verify())
@@ -83,6 +91,7 @@ class LedgerView(QWidget):
         top.addWidget(title)
         top.addWidget(self.count_label, 1)
         top.addWidget(self.export_button)
+        top.addWidget(self.backup_button)
         top.addWidget(self.verify_button)
         self.filters = LedgerFilterBar(self._db)
         self.table = QTableView()
@@ -112,11 +121,21 @@ class LedgerView(QWidget):
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setSizes(list(SPLITTER_SIZES))
+        generations = QWidget()
+        generations_layout = QVBoxLayout(generations)
+        generations_layout.setContentsMargins(0, 8, 0, 0)
+        generations_layout.addWidget(self.filters)
+        generations_layout.addWidget(self.splitter, 1)
+        self.events = EventsPanel(self._db)
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(generations, "Generations")
+        self.tabs.addTab(self.events, "Events")
+        self.tabs.currentChanged.connect(lambda index: self.events.reload() if index == 1 else None)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 12)
         layout.addLayout(top)
-        layout.addWidget(self.filters)
-        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.tabs, 1)
         self._detail_timer = QTimer(self)
         self._detail_timer.setSingleShot(True)
         self._detail_timer.setInterval(DETAIL_DEBOUNCE_MS)
@@ -188,6 +207,29 @@ class LedgerView(QWidget):
         thread.done.connect(self._on_export_done)
         self._export_thread = thread
         self.export_button.setEnabled(False)
+        thread.start()
+        return thread
+
+    def backup_dialog(self) -> None:
+        """Ask for a file (the dialog confirms replacing one), then back the ledger up to it."""
+        path, _ = QFileDialog.getSaveFileName(self, "Back up the ledger", "stillroom-backup.db",
+                                              "SQLite databases (*.db);;All files (*)")
+        if path:
+            self.backup_to(Path(path), force=True)
+
+    def backup_to(self, out: Path, force: bool = False) -> GeneratorThread | None:
+        """Back the ledger up on a worker; a dialog reports the outcome and the Events tab reloads.
+        Without `force` an existing file is refused. Returns the thread (None if one is running)."""
+        if self._backup_thread is not None:
+            return None
+        thread = GeneratorThread(backup_job(self._path, out, force), "backup", self)
+        thread.yielded.connect(lambda result: show_info(
+            self, "Backup finished", f"{result.generations:,} generations and {result.events:,} events copied to "
+                                     f"{result.path} ({result.size_bytes:,} bytes)."))
+        thread.errored.connect(lambda exc: show_error(self, "The backup failed", str(exc)))
+        thread.done.connect(self._on_backup_done)
+        self._backup_thread = thread
+        self.backup_button.setEnabled(False)
         thread.start()
         return thread
 
@@ -263,3 +305,9 @@ class LedgerView(QWidget):
     def _on_export_done(self) -> None:
         self._export_thread = None
         self.export_button.setEnabled(True)
+        self.events.reload()
+
+    def _on_backup_done(self) -> None:
+        self._backup_thread = None
+        self.backup_button.setEnabled(True)
+        self.events.reload()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,11 +56,13 @@ def backup_ledger(db: Database, ledger_path: Path | str, out: Path | str, *, for
             raise BackupError(f"{out} already exists; choose another file or overwrite it on purpose (--force)")
         if out.is_dir():
             raise BackupError(f"{out} is a folder; give the backup a file name")
-    partial = out.with_name(out.name + PARTIAL_SUFFIX)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial.unlink(missing_ok=True)
-        os.close(os.open(partial, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, PRIVATE_FILE_MODE))
+        # A fresh, unguessable name made with O_EXCL: a link planted beside `out` is never followed.
+        fd, temp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=PARTIAL_SUFFIX, dir=out.parent)
+        os.fchmod(fd, PRIVATE_FILE_MODE)
+        os.close(fd)
+        partial = Path(temp_name)
     except OSError as exc:
         raise BackupError(f"{out}: cannot write here ({exc.strerror or exc})") from exc
     try:

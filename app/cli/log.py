@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from app.core.store import Ledger
+from app.core.store.heads import remember
 from app.core.store.export import EXPORT_FORMATS, export_rows
 from app.core.store.queries import LogFilter, get_generation, iter_generations, list_generations
 from app.cli.common import echo_err, with_ledger
@@ -99,9 +100,14 @@ def export_command(ledger: Ledger, fmt: str, out: Path, **filters: Any) -> None:
 @log.command("verify")
 @with_ledger
 def verify_command(ledger: Ledger) -> None:
-    """Recompute the hash chain. Exit 0 and print the chain head when intact; else name the first bad row."""
+    """Recompute the hash chain and check it against the record of chain heads kept beside the ledger.
+
+    Exit 0 and print the chain head when intact (the head is then remembered, so that a later
+    rewrite of the ledger that recomputes the chain is detected); else name the first bad row.
+    """
     result = ledger.verify()
     if result.ok:
+        remember(ledger.path, result.head_id, result.head_hash, why="printed by log verify")
         if result.head_hash is None:
             click.echo("ledger intact: empty")
         else:

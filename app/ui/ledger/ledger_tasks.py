@@ -12,6 +12,7 @@ from pathlib import Path
 from app.core.cancel import CancelToken
 from app.core.store import Ledger, open_db
 from app.core.store.export import export_rows
+from app.core.store.heads import remember
 from app.core.store.ledger import VerifyProgress, VerifyResult
 from app.core.store.queries import LogFilter, iter_generations, list_generations
 
@@ -62,7 +63,10 @@ def verify_job(ledger_path: Path):
     def run(cancel: CancelToken) -> Iterator[VerifyProgress | VerifyResult]:
         ledger = Ledger(open_db(ledger_path, readonly=True), ledger_path)
         try:
-            yield from ledger.iter_verify(cancel)
+            for item in ledger.iter_verify(cancel):
+                if isinstance(item, VerifyResult) and item.ok:
+                    remember(ledger_path, item.head_id, item.head_hash, why="shown in the Ledger view")
+                yield item
         finally:
             ledger.close()
 

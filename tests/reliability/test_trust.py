@@ -329,3 +329,21 @@ def test_a_huge_traced_range_is_refused_before_expansion(ledger: Ledger, home: P
     assert not result.ok and any("up to row 3000000000" in reason for reason in result.reasons)
     with pytest.raises(ValueError, match="more than the 10 allowed"):
         decode_ids("1-3,5-3000000000", limit=10)
+
+
+# -- finding 1 in the window: text from files is never read as rich text -------------------------
+
+
+def test_provenance_labels_and_card_show_hostile_text_as_text(qtbot: Any) -> None:
+    from app.ui.provenance.provenance_pages import plain_label, set_card_markdown
+    from PySide6.QtWidgets import QTextBrowser
+
+    hostile = '<img src="file:///etc/passwd"><a href="https://example.invalid">verified</a>'
+    label = plain_label()
+    qtbot.addWidget(label)
+    label.setText(hostile)
+    assert label.textFormat().name == "PlainText" and label.text() == hostile
+    card = QTextBrowser()
+    qtbot.addWidget(card)
+    set_card_markdown(card, f"# Card\n\nDataset: {hostile}\n")
+    assert hostile in card.toPlainText()  # shown as the characters it is: no image, no link

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from app.core.errors import StillroomError
 from app.core.store import Ledger
 from app.core.store.heads import remember
 from app.core.store.export import EXPORT_FORMATS, export_rows
@@ -107,7 +108,10 @@ def verify_command(ledger: Ledger) -> None:
     """
     result = ledger.verify()
     if result.ok:
-        remember(ledger.path, result.head_id, result.head_hash, why="printed by log verify")
+        try:
+            remember(ledger.path, result.head_id, result.head_hash, why="printed by log verify")
+        except StillroomError as exc:
+            echo_err(f"warning: {exc}; a later rewrite back to before this head would not be detected")
         if result.head_hash is None:
             click.echo("ledger intact: empty")
         else:

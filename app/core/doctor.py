@@ -275,8 +275,12 @@ def _chain_check(ledger: Any, path: Path, cancel: CancelToken) -> Check:
     if result.ok:
         from app.core.store.heads import remember
 
-        remember(path, result.head_id, result.head_hash, why="shown by doctor")
         head = f", head {result.head_hash[:12]}" if result.head_hash else ""
+        try:
+            remember(path, result.head_id, result.head_hash, why="shown by doctor")
+        except StillroomError as exc:
+            return Check("Ledger chain", WARN, f"hash chain intact over {result.rows} rows{head}, but {exc}",
+                         "make the data folder writable so that chain heads are remembered", data)
         return Check("Ledger chain", OK, f"hash chain intact over {result.rows} rows{head}", data=data)
     return Check("Ledger chain", FAIL, f"the hash chain breaks at row {result.bad_id}: {result.problem}",
                  "the ledger was changed outside Stillroom; restore it from a backup (a statement already "

@@ -139,8 +139,19 @@ def _locked_append(path: Path) -> Iterator[Any]:
 def remember(ledger_path: Path | str, head_id: int | None, head_hash: str | None, *, event: str = "head",
              why: str = "") -> None:
     """Append a head to the record (skipped when it is the head the record ends with). `event`:
-    "created" for a new ledger, "head" for a head that was shown or signed; `why` says where."""
+    "created" for a new ledger, "head" for a head that was shown or signed; `why` says where.
+    Raises LedgerError naming the file when the record cannot be written."""
     path = record_path(ledger_path)
+    try:
+        _append(path, ledger_path, head_id, head_hash, event, why)
+    except OSError as exc:
+        from app.core.errors import LedgerError
+
+        raise LedgerError(f"{path}: cannot remember the chain head ({exc.strerror or exc})") from exc
+
+
+def _append(path: Path, ledger_path: Path | str, head_id: int | None, head_hash: str | None, event: str,
+            why: str) -> None:
     head_id, head_hash = int(head_id or 0), head_hash or GENESIS_HASH
     with _locked_append(path) as handle:
         record = read_record(ledger_path)

@@ -64,9 +64,10 @@ def verify_job(ledger_path: Path):
         ledger = Ledger(open_db(ledger_path, readonly=True), ledger_path)
         try:
             for item in ledger.iter_verify(cancel):
-                if isinstance(item, VerifyResult) and item.ok:
-                    remember(ledger_path, item.head_id, item.head_hash, why="shown in the Ledger view")
                 yield item
+                if isinstance(item, VerifyResult) and item.ok:
+                    # a LedgerError here reaches the view as the job's error, with the file named
+                    remember(ledger_path, item.head_id, item.head_hash, why="shown in the Ledger view")
         finally:
             ledger.close()
 

@@ -8,10 +8,12 @@ from typing import Any
 
 import click
 
+from app.core.errors import StillroomError
 from app.core.store import Ledger
 from app.core.store.backup import backup_ledger
 from app.core.store.events import EVENT_KINDS, list_events, verify_events
 from app.core.store.export import EXPORT_FORMATS, export_rows, record_export
+from app.core.store.heads import remember
 from app.core.store.queries import LogFilter, get_generation, iter_generations, list_generations
 from app.cli.common import echo_err, terminal_safe, with_ledger
 
@@ -102,11 +104,19 @@ def export_command(ledger: Ledger, fmt: str, out: Path, **filters: Any) -> None:
 @log.command("verify")
 @with_ledger
 def verify_command(ledger: Ledger) -> None:
-    """Recompute the hash chain. Exit 0 and print the chain head when intact; else name the first bad row."""
+    """Recompute the hash chain and check it against the record of chain heads kept beside the ledger.
+
+    Exit 0 and print the chain head when intact (the head is then remembered, so that a later
+    rewrite of the ledger that recomputes the chain is detected); else name the first bad row.
+    """
     result = ledger.verify()
     if not result.ok:
         raise click.ClickException(f"ledger broken at row {result.bad_id}: {result.problem} "
                                    f"({result.rows} rows before it verified)")
+    try:
+        remember(ledger.path, result.head_id, result.head_hash, why="printed by log verify")
+    except StillroomError as exc:
+        echo_err(f"warning: {exc}; a later rewrite back to before this head would not be detected")
     if result.head_hash is None:
         click.echo("ledger intact: empty")
     else:

@@ -157,6 +157,9 @@ def key_command(export_to: Path | None) -> None:
         click.echo(pem, nl=False)
 
 
+VERDICT_PREFIX = "VERDICT:"
+
+
 @click.command("verify")
 @click.argument("statement", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("dataset", type=click.Path(dir_okay=False, path_type=Path))
@@ -167,16 +170,33 @@ def key_command(export_to: Path | None) -> None:
 def verify(statement: Path, dataset: Path, ledger_file: Path | None, key_file: Path | None) -> None:
     """Check a provenance statement: its signature, the dataset's sha256, and (with --ledger) inclusion.
 
-    Exits with status 1 when any check fails, naming what changed.
+    \b
+    The first line says how far the signing key is trusted: pinned (given with --key, or remembered
+    from an earlier statement by the same publisher, like SSH's known_hosts) or not pinned (anyone
+    could have signed it). Lines marked "claim" are what the statement says that nothing checks.
+    The last line, starting with VERDICT:, is the result; every text taken from the statement is
+    escaped and quoted, so the statement cannot print a line of its own. Exits with status 1 when
+    any check fails (a changed publisher key included), naming what changed.
     """
-    from app.core.provenance.verify import verify_statement
+    from app.core.provenance.publishers import known_publishers_path
+    from app.core.provenance.verify import KEY_CHANGED, PINNED_GIVEN, PINNED_REMEMBERED, verify_statement
+    from app.core.safetext import escape
 
-    result = verify_statement(statement, dataset, ledger_path=ledger_file, public_key=key_file)
+    result = verify_statement(statement, dataset, ledger_path=ledger_file, public_key=key_file,
+                              publishers=None if key_file is not None else known_publishers_path())
+    pinned = result.trust in (PINNED_GIVEN, PINNED_REMEMBERED)
+    label = {PINNED_GIVEN: "PINNED", PINNED_REMEMBERED: "PINNED (remembered)", KEY_CHANGED: "KEY CHANGED"}
+    click.echo(f"key: {label.get(result.trust, 'NOT PINNED')}: {escape(result.trust_detail, 600)}")
     for check in result.checks:
-        click.echo(f"{'ok    ' if check.ok else 'FAILED'}  {check.name}: {check.detail}")
+        click.echo(f"{'ok    ' if check.ok else 'FAILED'}  {check.name}: {escape(check.detail, 600)}")
+    for what, text in result.claims:
+        click.echo(f"claim   {what}: {escape(text, 600)}")
     if not result.ok:
-        echo_err("verification failed: " + "; ".join(result.reasons))
+        echo_err("verification failed: " + "; ".join(escape(reason, 600) for reason in result.reasons))
+        failed = len(result.reasons)
+        click.echo(f"{VERDICT_PREFIX} FAILED: {failed} check(s) failed; do not trust this statement")
         raise SystemExit(1)
-    if ledger_file is None:
-        click.echo("ledger not checked (pass --ledger DB to check that the traced generations are in it)")
-    click.echo("verified")
+    ledger_note = ("ledger checked" if ledger_file is not None else
+                   "ledger not checked (pass --ledger DB to check that the traced generations are in it)")
+    key_note = "key pinned" if pinned else "key NOT pinned, anyone could have signed this"
+    click.echo(f"{VERDICT_PREFIX} {key_note}; {ledger_note}; verified")

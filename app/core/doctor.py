@@ -239,6 +239,12 @@ def _human_bytes(count: float) -> str:
 def _ledger_and_models(folder: Path, quick: bool, cancel: CancelToken) -> Iterator[Check]:
     path = folder / LEDGER_FILE
     if not path.exists():
+        from app.core.store.heads import existed_before
+
+        if existed_before(path) is not None:
+            yield Check("Ledger", FAIL, f"{path} is missing, but its record of chain heads shows a ledger existed "
+                        "here: it was deleted or moved", "restore the ledger from a backup", {"path": str(path)})
+            return
         yield Check("Ledger", INFO, f"no ledger yet at {path}; it is created on first use", data={"path": str(path)})
         return
     from app.core.store import Ledger
@@ -278,7 +284,14 @@ def _chain_check(ledger: Any, path: Path, cancel: CancelToken) -> Check:
         return Check("Ledger chain", FAIL, str(exc), "restore the ledger from a backup", {"path": str(path)})
     data = {"rows": result.rows, "head_id": result.head_id, "head_hash": result.head_hash, "bad_id": result.bad_id}
     if result.ok:
+        from app.core.store.heads import remember
+
         head = f", head {result.head_hash[:12]}" if result.head_hash else ""
+        try:
+            remember(path, result.head_id, result.head_hash, why="shown by doctor")
+        except StillroomError as exc:
+            return Check("Ledger chain", WARN, f"hash chain intact over {result.rows} rows{head}, but {exc}",
+                         "make the data folder writable so that chain heads are remembered", data)
         return Check("Ledger chain", OK, f"hash chain intact over {result.rows} rows{head}", data=data)
     return Check("Ledger chain", FAIL, f"the hash chain breaks at row {result.bad_id}: {result.problem}",
                  "the ledger was changed outside Stillroom; restore it from a backup (a statement already "

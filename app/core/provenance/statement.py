@@ -25,6 +25,7 @@ from app.core.cancel import NEVER, CancelToken
 from app.core.errors import StillroomError
 from app.core.store import Ledger, open_db
 from app.core.store.db import translate_errors
+from app.core.store.heads import remember
 from app.core.textnorm import NORMALIZATION
 
 if TYPE_CHECKING:
@@ -39,6 +40,25 @@ HASH_PREFIX_BYTES = 6
 LISTED_VALUES = 12  # a parameter with more distinct values than this is summarized by min/max
 TRACKED_VALUES = 200
 NO_WORKFLOW = "(no workflow)"
+MAX_ID_DIGITS = 19  # a SQLite rowid fits in 64 bits
+# What the hash chain of the ledger covers, and what it does not: a verifier can check the first
+# against the ledger (`stillroom verify --ledger`); the rest is what the publisher's ledger said.
+COVERAGE = {
+    "covered_by_chain": [
+        "traced (ids, row hashes, digest)", "ledger (head)", "models[].sha256", "models[].generations",
+        "runtime.llama_cpp_python_logged", "sampling", "timeframe", "workflows", "sources",
+    ],
+    "not_covered_by_chain": {
+        "models": "name, file_name, architecture, quantization, size_label, license, base_model and "
+                  "context_length come from the ledger's models table, which the hash chain does not cover",
+        "screening": "the screening levels come from the audit's scores table, which the hash chain does not "
+                     "cover; anyone holding the ledger could have changed them",
+        "declared": "what the publisher declared (name, license, description, intended use, creator); "
+                    "nothing checks it",
+        "dataset.rows, matching": "computed from the dataset when the statement was made; a verifier "
+                                  "can recompute them with `stillroom provenance`",
+    },
+}
 
 
 class StatementError(StillroomError):
@@ -96,14 +116,36 @@ def encode_ids(ids: Iterable[int]) -> str:
     return ",".join(parts)
 
 
-def decode_ids(text: str) -> list[int]:
-    """The inverse of encode_ids; ValueError on a malformed list."""
-    ids: list[int] = []
+def _ranges(text: str) -> Iterable[tuple[int, int]]:
     for part in filter(None, text.split(",")):
         low, _, high = part.partition("-")
+        if len(low) > MAX_ID_DIGITS or len(high) > MAX_ID_DIGITS:
+            raise ValueError(f"bad id range {part[:40]!r}")
         first, last = int(low), int(high) if high else int(low)
-        if last < first:
-            raise ValueError(f"bad id range {part!r}")
+        if first < 1 or last < first:
+            raise ValueError(f"bad id range {part[:40]!r}")
+        yield first, last
+
+
+def count_ids(text: str) -> tuple[int, int]:
+    """(how many ids, the highest id) an encoded list names, without expanding it; ValueError when
+    malformed."""
+    count = highest = 0
+    for first, last in _ranges(text):
+        count += last - first + 1
+        highest = max(highest, last)
+    return count, highest
+
+
+def decode_ids(text: str, limit: int | None = None) -> list[int]:
+    """The inverse of encode_ids; ValueError on a malformed list, or (with `limit`) one naming more
+    than `limit` ids, found before any range is expanded."""
+    if limit is not None:
+        count, _ = count_ids(text)
+        if count > limit:
+            raise ValueError(f"the list names {count} ids, more than the {limit} allowed")
+    ids: list[int] = []
+    for first, last in _ranges(text):
         ids.extend(range(first, last + 1))
     return ids
 
@@ -228,7 +270,8 @@ def _model_entries(db: Any, per_model: Counter[str], names: dict[str, str]) -> l
                                 "base_model, context_length FROM models WHERE sha256 = ?", [sha])
             found = cursor.fetchone()
             row = dict(zip([d[0] for d in cursor.description], found)) if found else None
-        entry = {"sha256": sha, "generations": count, "registered": row is not None}
+        entry = {"sha256": sha, "generations": count, "registered": row is not None,
+                 "metadata_covered_by_chain": False}
         for key in ("name", "file_name", "architecture", "quantization", "size_label", "license", "base_model",
                     "context_length"):
             value = row.get(key) if row else None
@@ -362,9 +405,12 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
             raise StatementError("the statement was cancelled")
     finally:
         db.close()
+    if verified.ok:
+        remember(ledger_path, head_id, head_hash, why="put in a provenance statement")
     screening: dict[str, Any] = {"status": "not run", "reason": "screening was switched off"}
     if screen and found_ids:
         screening = yield from _screening(ledger_path, sorted(workflows), encoder, cancel)
+        screening["covered_by_chain"] = False
     elif screen:
         screening = {"status": "not run", "reason": "no dataset row was traced to the ledger"}
     total = report.rows or 0
@@ -394,6 +440,7 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
                    "rows": head_rows, "verified": verified.ok, "verify_problem": verified.problem,
                    "verified_at": utc_now_iso()},
         "screening": screening,
+        "coverage": COVERAGE,
         "traced": {"count": len(found_ids), "missing_from_ledger": missing, "ids": encode_ids(found_ids),
                    "row_hash_prefixes": hash_prefixes(hashes), "prefix_bytes": HASH_PREFIX_BYTES,
                    "digest": traced_digest(zip(found_ids, hashes))},

@@ -12,7 +12,9 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from app.core.errors import LedgerError
+from app.core.store import heads
 from app.core.store.migrations import migrations
+from app.core.store.wal_check import foreign_wal_problem
 
 BUSY_TIMEOUT_MS = 10_000
 PRIVATE_FILE_MODE = 0o600
@@ -31,10 +33,16 @@ def open_db(path: Path | str, *, readonly: bool = False, migrate: bool = True) -
     """Open (creating if needed) the ledger at `path`, in WAL mode, with migrations applied.
 
     Readers pass readonly=True and get their own connection. Raises LedgerError naming the file
-    when it cannot be opened (locked, read-only, not a database, disk full).
+    when it cannot be opened (locked, read-only, not a database, disk full), when a ledger that the
+    record of chain heads remembers was deleted or emptied (never silently re-created), and when the
+    `-wal` file beside it does not belong to it (see wal_check).
     """
     path = Path(path)
     with translate_errors(path):
+        _refuse_lost_ledger(path)
+        problem = foreign_wal_problem(path)
+        if problem:
+            raise LedgerError(f"{path}: {problem}")
         if readonly:
             if not path.exists():
                 raise LedgerError(f"{path}: no ledger database here")
@@ -46,7 +54,8 @@ def open_db(path: Path | str, *, readonly: bool = False, migrate: bool = True) -
             db.execute("SELECT count(*) FROM sqlite_master").fetchone()
             return db
         path.parent.mkdir(parents=True, exist_ok=True)
-        if not path.exists():
+        created = not path.exists()
+        if created:
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, PRIVATE_FILE_MODE))
         conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
         db = Database(conn)
@@ -60,7 +69,29 @@ def open_db(path: Path | str, *, readonly: bool = False, migrate: bool = True) -
         db.execute("PRAGMA temp_store = MEMORY")
         if migrate:
             _migrate(db)
+        if created:
+            heads.remember(path, 0, None, event="created", why="a new ledger")
         return db
+
+
+def _refuse_lost_ledger(path: Path) -> None:
+    """LedgerError when the ledger file is missing or empty although its record of heads shows that a
+    ledger existed here: it was deleted, moved or truncated, and must not be re-created unnoticed."""
+    try:
+        empty = path.stat().st_size == 0
+    except FileNotFoundError:
+        empty = None
+    if empty is False:
+        return
+    record = heads.existed_before(path)
+    if record is None:
+        return
+    what = "was deleted or moved" if empty is None else "was emptied (0 bytes)"
+    last = record.heads[-1] if record.heads else None
+    held = f"; it last held row {last.head_id} ({last.at})" if last and last.head_id else ""
+    raise LedgerError(f"{path}: the ledger {what}, but {record.path.name} shows a ledger existed here{held}. "
+                      f"Restore it from a backup; to start a new, empty ledger on purpose, move "
+                      f"{record.path.name} away first")
 
 
 def _migrate(db: Database) -> None:

@@ -22,6 +22,7 @@ from app.core.cancel import NEVER, CancelToken
 from app.core.errors import LedgerError
 from app.core.store.chain import coerce, row_hash
 from app.core.store.db import open_db, translate_errors
+from app.core.store.heads import check_heads
 from app.core.store.schema import (
     GENERATION_COLUMNS,
     GENERATIONS_TABLE,
@@ -220,6 +221,14 @@ class Ledger:
             yield self._broken(checked, last_seen, bad,
                                f"row {bad} was added or changed outside Stillroom "
                                f"(the chain head records row {head_id})")
+            return
+        with translate_errors(self.path):
+            remembered = check_heads(conn, self.path)
+        if remembered:
+            more = f" (and {len(remembered) - 1} more)" if len(remembered) > 1 else ""
+            first = remembered[0]
+            bad = first.row if first.row is not None else (last_seen[0] if last_seen else 1)
+            yield self._broken(checked, last_seen, bad, first.text + more)
             return
         yield VerifyResult(True, checked, last_seen[0] if last_seen else None,
                            last_seen[1] if last_seen else None)

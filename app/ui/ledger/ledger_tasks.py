@@ -14,6 +14,7 @@ from app.core.cancel import CancelToken
 from app.core.store import Ledger, open_db
 from app.core.store.backup import BackupResult, backup_ledger
 from app.core.store.export import export_rows, record_export
+from app.core.store.heads import remember
 from app.core.store.ledger import VerifyProgress, VerifyResult
 from app.core.store.queries import LogFilter, iter_generations, list_generations
 
@@ -70,7 +71,11 @@ def verify_job(ledger_path: Path):
     def run(cancel: CancelToken) -> Iterator[VerifyProgress | VerifyResult]:
         ledger = Ledger(open_db(ledger_path, readonly=True), ledger_path)
         try:
-            yield from ledger.iter_verify(cancel)
+            for item in ledger.iter_verify(cancel):
+                yield item
+                if isinstance(item, VerifyResult) and item.ok:
+                    # a LedgerError here reaches the view as the job's error, with the file named
+                    remember(ledger_path, item.head_id, item.head_hash, why="shown in the Ledger view")
         finally:
             ledger.close()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextDocument
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -30,6 +31,21 @@ FIELD_ROLES = (("prompt", "Prompt field"), ("response", "Response field"), ("inp
 LICENSES = ("", "cc-by-4.0", "cc-by-sa-4.0", "cc0-1.0", "mit", "apache-2.0", "odc-by", "other")
 DATASET_FILTER = "Datasets (*.jsonl *.ndjson *.json *.csv *.tsv *.parquet);;All files (*)"
 CLIP = 160
+
+
+def plain_label(text: str = "") -> QLabel:
+    """A label that shows its text as plain text: dataset names, paths and fields come from files
+    and must never be read as rich text (HTML, images, links)."""
+    label = QLabel(text)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
+
+
+def set_card_markdown(browser: QTextBrowser, markdown: str) -> None:
+    """Show a dataset card's Markdown without letting raw HTML in it through."""
+    features = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub
+                | QTextDocument.MarkdownFeature.MarkdownNoHTML)
+    browser.document().setMarkdown(markdown, features)
 
 
 def clip(text: str) -> str:
@@ -68,7 +84,7 @@ class ProvenancePages:
         self.path_edit.returnPressed.connect(lambda: self.choose_dataset(self.path_edit.text()))
         browse = QPushButton("Choose file…")
         browse.clicked.connect(self.choose_dialog)
-        self.shape_label = QLabel("")
+        self.shape_label = plain_label()
         self.shape_label.setWordWrap(True)
         self.field_boxes: dict[str, QComboBox] = {}
         fields = QFormLayout()
@@ -100,7 +116,7 @@ class ProvenancePages:
         return page
 
     def _review_tab(self) -> QWidget:
-        self.shares_label = QLabel("")
+        self.shares_label = plain_label()
         self.shares_label.setWordWrap(True)
         self.untraced_table = table(["Row", "Prompt", "Response"])
         self.near_table = table(["Row", "Generation", "Score", "Response"])
@@ -108,7 +124,7 @@ class ProvenancePages:
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_dialog)
         self.models_table = table(["Model", "Quantization", "Generations", "sha256"])
-        self.screening_label = QLabel("")
+        self.screening_label = plain_label()
         self.screening_label.setWordWrap(True)
         self.screen_check = QCheckBox("Screen the traced workflows with the audit")
         self.screen_check.setChecked(True)
@@ -162,10 +178,11 @@ class ProvenancePages:
         return page
 
     def _card_tab(self) -> QWidget:
-        self.paths_label = QLabel("")
+        self.paths_label = plain_label()
         self.paths_label.setWordWrap(True)
         self.paths_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.card = QTextBrowser()
+        self.card.setOpenLinks(False)  # the card holds text from the dataset and the publisher
         page = QWidget()
         layout = QVBoxLayout(page)
         layout.addWidget(self.paths_label)

@@ -36,6 +36,8 @@ from app.ui.provenance.provenance_pages import (
     ProvenancePages,
     clip,
     fill,
+    plain_label,
+    set_card_markdown,
 )
 from app.ui.provenance.provenance_tasks import (
     REVIEW_ROWS,
@@ -84,7 +86,7 @@ class ProvenanceView(ProvenancePages, QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setEnabled(False)
         self.cancel_button.clicked.connect(self.cancel)
-        self.status = QLabel("Choose the dataset file you want to publish.")
+        self.status = plain_label("Choose the dataset file you want to publish.")
         self.status.setObjectName("Muted")
         self.status.setWordWrap(True)
         bar = QHBoxLayout()
@@ -352,7 +354,7 @@ class ProvenanceView(ProvenancePages, QWidget):
         self.tabs.setTabEnabled(TAB_CARD, True)
         self.tabs.setCurrentIndex(TAB_CARD)
         self.paths_label.setText("Written: " + ", ".join(str(p) for p in paths.values()))
-        self.card.setMarkdown(Path(paths["card"]).read_text(encoding="utf-8").split("\n---\n", 1)[-1])
+        set_card_markdown(self.card, Path(paths["card"]).read_text(encoding="utf-8").split("\n---\n", 1)[-1])
         self.status.setText(f"Wrote the dataset card, Croissant file and signed statement to {paths['card'].parent}.")
         self.written.emit(paths)
 

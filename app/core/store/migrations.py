@@ -9,6 +9,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from app.core.store.schema import FTS_COLUMNS, GENERATION_COLUMNS, GENERATIONS_TABLE
+from app.core.store.tree import build_tree, create_tables
 
 MIGRATION_SET = "stillroom"
 migrations = Migrations(MIGRATION_SET)
@@ -130,3 +131,11 @@ def m008_audit_scores(db: Database) -> None:
         pk=("generation_id", "library_hash"),
     )
     db["audit_scores"].create_index(["library_hash", "workflow"])
+
+
+@migrations()
+def m009_merkle_tree(db: Database) -> None:
+    """The Merkle tree beside the hash chain: a salt per row, every subtree hash, the log's origin;
+    rows already logged get their salts and leaves here (the chain is not touched)."""
+    create_tables(db.conn)
+    build_tree(db.conn)

@@ -12,6 +12,8 @@ from app.core.store import Ledger
 from app.core.store.export import EXPORT_FORMATS, export_rows
 from app.core.store.queries import LogFilter, get_generation, iter_generations, list_generations
 from app.cli.common import echo_err, with_ledger
+from app.cli.log_tree import COMMANDS as TREE_COMMANDS
+from app.cli.log_tree import report_tree
 
 EXCERPT = 60
 
@@ -106,6 +108,11 @@ def verify_command(ledger: Ledger) -> None:
             click.echo("ledger intact: empty")
         else:
             click.echo(f"ledger intact: {result.rows} rows, chain head {result.head_hash} (row {result.head_id})")
+        report_tree(ledger)
         return
     raise click.ClickException(f"ledger broken at row {result.bad_id}: {result.problem} "
                                f"({result.rows} rows before it verified)")
+
+
+for _command in TREE_COMMANDS:
+    log.add_command(_command)

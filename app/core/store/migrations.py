@@ -9,6 +9,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from app.core.store.schema import FTS_COLUMNS, GENERATION_COLUMNS, GENERATIONS_TABLE
+from app.core.store.checkpoint import create_table as create_checkpoint_table
 from app.core.store.tree import build_tree, create_tables
 
 MIGRATION_SET = "stillroom"
@@ -135,7 +136,8 @@ def m008_audit_scores(db: Database) -> None:
 
 @migrations()
 def m009_merkle_tree(db: Database) -> None:
-    """The Merkle tree beside the hash chain: a salt per row, every subtree hash, the log's origin;
+    """The Merkle tree beside the hash chain: a salt per row, every subtree hash, the log's origin, its checkpoints;
     rows already logged get their salts and leaves here (the chain is not touched)."""
     create_tables(db.conn)
+    create_checkpoint_table(db.conn)
     build_tree(db.conn)

@@ -337,3 +337,15 @@ def test_signed_note_and_verifier_key_rules() -> None:
     with pytest.raises(NoteError, match="form name"):
         parse_verifier_key("just-a-name")
     assert "— example.org/log " in signed
+
+
+def test_verifier_key_whose_base64_holds_a_plus_round_trips() -> None:
+    from app.core.store.note import verifier_for
+
+    for _ in range(200):
+        verifier = verifier_for("example.org/log", Ed25519PrivateKey.generate())
+        if "+" in verifier.text().split("+", 2)[2]:
+            break
+    else:
+        pytest.fail("no key with '+' in its base64 in 200 tries")
+    assert parse_verifier_key(verifier.text()).key_id == verifier.key_id

@@ -72,7 +72,7 @@ def parse_verifier_key(text: str) -> VerifierKey:
     text = text.strip()
     if len(text) > MAX_NAME_CHARS + 64:
         raise NoteError("the verifier key is too long")
-    parts = text.split("+")
+    parts = text.split("+", 2)  # the base64 key may itself hold "+"
     if len(parts) != 3:
         raise NoteError("a verifier key has the form name+hexid+base64key")
     name, hex_id, encoded = parts

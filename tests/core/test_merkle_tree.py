@@ -37,7 +37,7 @@ from app.core.store.merkle import (
 )
 from app.core.store.migrations import migrations
 from app.core.store.note import NoteError, parse_verifier_key, sign_note
-from app.core.store.tree import HASHES_TABLE, SALTS_TABLE, root, tree_size, verify_tree
+from app.core.store.tree import HASHES_TABLE, root, tree_size, verify_tree
 from app.core.textnorm import content_hash
 from tests.core.records import record
 
@@ -113,7 +113,7 @@ def test_every_row_is_a_leaf_and_the_stored_tree_is_complete(path: Path) -> None
     conn = db.conn
     assert tree_size(conn) == ROWS
     assert conn.execute(f"SELECT count(*) FROM {HASHES_TABLE}").fetchone()[0] == 2 * ROWS - bin(ROWS).count("1")
-    salts = [bytes(s) for (s,) in conn.execute(f"SELECT salt FROM {SALTS_TABLE} ORDER BY generation_id")]
+    salts = [bytes(s) for (s,) in conn.execute(f"SELECT salt FROM {HASHES_TABLE} WHERE salt IS NOT NULL")]
     assert len(salts) == ROWS and len(set(salts)) == ROWS and all(len(s) == 32 for s in salts)
     result = verify_tree(conn)
     assert result.ok and result.leaves == ROWS and result.root == root(conn, ROWS)
@@ -135,7 +135,9 @@ def test_leaf_is_a_salted_commitment_a_guess_cannot_confirm(path: Path) -> None:
     assert fields.leaf_hash() == bytes(stored_leaf)
     assert other_salt.leaf_hash() != fields.leaf_hash()
     # The proof discloses row 3's salt and no other row's.
-    salts = {gid: bytes(s).hex() for gid, s in db.conn.execute(f"SELECT generation_id, salt FROM {SALTS_TABLE}")}
+    salts = {gid: bytes(db.conn.execute(f"SELECT salt FROM {HASHES_TABLE} WHERE idx = ?",
+                                        (stored_hash_index(0, gid - 1),)).fetchone()[0]).hex()
+             for gid in range(1, ROWS + 1)}
     decoded = base64.b64decode(text.splitlines()[1].split()[1]).decode()
     assert salts[3] in decoded and not any(salts[g] in text or salts[g] in decoded for g in salts if g != 3)
     db.close()
@@ -194,19 +196,20 @@ def test_rebuilt_tree_is_caught_by_the_signed_checkpoint(path: Path) -> None:
     latest_checkpoint(db.conn, key)
     db.close()
     # Rewrite row 2 and rebuild the whole tree consistently: only the checkpoint's root disagrees.
-    tamper(path, "UPDATE generations SET response = 'rewritten' WHERE id = 2",
-           f"DELETE FROM {HASHES_TABLE}")
+    tamper(path, "UPDATE generations SET response = 'rewritten' WHERE id = 2")
     db = open_db(path)
     conn = db.conn
+    salts = {idx: bytes(salt) for idx, salt in conn.execute(f"SELECT idx, salt FROM {HASHES_TABLE} WHERE salt IS NOT NULL")}
+    conn.execute(f"DELETE FROM {HASHES_TABLE}")
     frontier = Frontier()
     names = [d[1] for d in conn.execute("PRAGMA table_info(generations)")]
-    for values in conn.execute("SELECT g.*, s.salt FROM generations g JOIN leaf_salts s ON s.generation_id = g.id "
-                               "ORDER BY g.id").fetchall():
-        row = dict(zip(names, values[:-1]))
+    for values in conn.execute("SELECT * FROM generations ORDER BY id").fetchall():
+        row = dict(zip(names, values))
         base = stored_hash_index(0, frontier.size)
-        for j, h in enumerate(frontier.append(leaf_hash(leaf_data(row["id"], values[-1], row_hash(row),
+        salt = salts[base]
+        for j, h in enumerate(frontier.append(leaf_hash(leaf_data(row["id"], salt, row_hash(row),
                                                                    row["prompt_hash"], row["response_hash"])))):
-            conn.execute(f"INSERT INTO {HASHES_TABLE} VALUES (?, ?)", (base + j, h))
+            conn.execute(f"INSERT INTO {HASHES_TABLE} VALUES (?, ?, ?)", (base + j, h, None if j else salt))
     conn.commit()
     db.close()
     result = check(path)

@@ -3,10 +3,11 @@
 Beside the hash chain, every generation row is a leaf of an RFC 6962 tree (app.core.store.merkle):
 leaf i (0-based) commits to row i + 1 (app.core.store.commitment). Tables:
 
-- `leaf_salts(generation_id, salt)`: each row's 32 random salt bytes; they never leave the machine
-  except for rows a proof or statement discloses.
-- `merkle_hashes(idx, hash)`: every complete subtree hash at its tlog stored-hash index; leaf i's
-  hash is at stored_hash_index(0, i). A tree of n leaves stores 2n - popcount(n) hashes.
+- `merkle_hashes(idx, hash, salt)`: every complete subtree hash at its tlog stored-hash index; leaf
+  i's hash is at stored_hash_index(0, i), and that entry also keeps row i + 1's 32 random salt
+  bytes (NULL for interior hashes). Salts never leave the machine except for rows a proof or
+  statement discloses; they live outside the generations table so that exports and `SELECT *`
+  never carry them. A tree of n leaves stores 2n - popcount(n) hashes.
 - `merkle_log(id, origin)`: the log's origin line for its checkpoints, random per ledger.
 
 append_leaves runs inside the ledger's append transaction, so a row and its leaf commit together.
@@ -14,6 +15,7 @@ append_leaves runs inside the ledger's append transaction, so a row and its leaf
 
 from __future__ import annotations
 
+import os
 import secrets
 import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
@@ -23,7 +25,7 @@ from typing import Any
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import LedgerError
 from app.core.store.chain import row_hash
-from app.core.store.commitment import leaf_data, new_salt
+from app.core.store.commitment import SALT_BYTES, leaf_data, new_salt
 from app.core.store.merkle import (
     Frontier,
     HashReader,
@@ -39,18 +41,16 @@ from app.core.store.merkle import (
 from app.core.store.schema import GENERATION_COLUMNS, GENERATIONS_TABLE
 
 HASHES_TABLE = "merkle_hashes"
-SALTS_TABLE = "leaf_salts"
 LOG_TABLE = "merkle_log"
 ORIGIN_PREFIX = "stillroom.dev/ledger/"
 BUILD_CHUNK = 20_000
 VERIFY_CHUNK = 5_000
-_COLUMN_LIST = ", ".join(f"g.{name}" for name in GENERATION_COLUMNS)
+_COLUMN_LIST = ", ".join(GENERATION_COLUMNS)
 
 
 def create_tables(conn: sqlite3.Connection) -> None:
     """Create the tree's tables and the log's origin (used by the migration)."""
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {SALTS_TABLE} (generation_id INTEGER PRIMARY KEY, salt BLOB NOT NULL)")
-    conn.execute(f"CREATE TABLE IF NOT EXISTS {HASHES_TABLE} (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)")
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {HASHES_TABLE} (idx INTEGER PRIMARY KEY, hash BLOB NOT NULL, salt BLOB)")
     conn.execute(f"CREATE TABLE IF NOT EXISTS {LOG_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1), origin TEXT NOT NULL)")
     conn.execute(f"INSERT OR IGNORE INTO {LOG_TABLE} (id, origin) VALUES (1, ?)",
                  (ORIGIN_PREFIX + secrets.token_hex(8),))
@@ -64,21 +64,21 @@ def build_tree(conn: sqlite3.Connection) -> int:
     if conn.execute(f"SELECT 1 FROM {HASHES_TABLE} LIMIT 1").fetchone():
         raise LedgerError("the Merkle tree is already built")
     frontier = Frontier()
+    index = 0  # the stored index of the next leaf: the hashes of leaf n follow those of leaf n - 1
     cursor = conn.execute(f"SELECT id, row_hash, prompt_hash, response_hash FROM {GENERATIONS_TABLE} ORDER BY id")
     while True:
         chunk = cursor.fetchmany(BUILD_CHUNK)
         if not chunk:
             break
-        salts: list[tuple[int, bytes]] = []
-        hashes: list[tuple[int, bytes]] = []
-        for rid, chained, prompt_hash, response_hash in chunk:
-            salt = new_salt()
-            base = stored_hash_index(0, frontier.size)
+        randomness = os.urandom(SALT_BYTES * len(chunk))
+        entries: list[tuple[int, bytes, bytes | None]] = []
+        for k, (rid, chained, prompt_hash, response_hash) in enumerate(chunk):
+            salt = randomness[k * SALT_BYTES:(k + 1) * SALT_BYTES]
             stored = frontier.append(leaf_hash(leaf_data(rid, salt, chained, prompt_hash, response_hash)))
-            salts.append((rid, salt))
-            hashes.extend((base + j, h) for j, h in enumerate(stored))
-        conn.executemany(f"INSERT INTO {SALTS_TABLE} (generation_id, salt) VALUES (?, ?)", salts)
-        conn.executemany(f"INSERT INTO {HASHES_TABLE} (idx, hash) VALUES (?, ?)", hashes)
+            entries.append((index, stored[0], salt))
+            entries.extend((index + j, h, None) for j, h in enumerate(stored[1:], start=1))
+            index += len(stored)
+        conn.executemany(f"INSERT INTO {HASHES_TABLE} (idx, hash, salt) VALUES (?, ?, ?)", entries)
     return frontier.size
 
 
@@ -100,8 +100,7 @@ def append_leaves(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -
     if (0 if stored is None else stored + 1) != stored_hash_count(first):
         raise LedgerError(f"the Merkle tree does not end at row {first}; run `stillroom log verify`")
     written: dict[int, bytes] = {}
-    salts: list[tuple[int, bytes]] = []
-    hashes: list[tuple[int, bytes]] = []
+    entries: list[tuple[int, bytes, bytes | None]] = []
     for offset, row in enumerate(rows):
         n = first + offset
         salt = new_salt()
@@ -113,10 +112,8 @@ def append_leaves(conn: sqlite3.Connection, rows: Sequence[Mapping[str, Any]]) -
         base = stored_hash_index(0, n)
         for j, h in enumerate(hashes_for_leaf(n, leaf, [written[i] for i in needed])):
             written[base + j] = h
-            hashes.append((base + j, h))
-        salts.append((row["id"], salt))
-    conn.executemany(f"INSERT INTO {SALTS_TABLE} (generation_id, salt) VALUES (?, ?)", salts)
-    conn.executemany(f"INSERT INTO {HASHES_TABLE} (idx, hash) VALUES (?, ?)", hashes)
+            entries.append((base + j, h, None if j else salt))
+    conn.executemany(f"INSERT INTO {HASHES_TABLE} (idx, hash, salt) VALUES (?, ?, ?)", entries)
 
 
 def _read_map(conn: sqlite3.Connection, indexes: Sequence[int]) -> dict[int, bytes]:
@@ -167,8 +164,9 @@ def root(conn: sqlite3.Connection, size: int) -> bytes:
 def prove_row(conn: sqlite3.Connection, generation_id: int, size: int) -> tuple[bytes, list[bytes]]:
     """Row `generation_id`'s leaf data (its salt included) and inclusion proof in the tree of `size`."""
     found = conn.execute(
-        f"SELECT g.id, g.row_hash, g.prompt_hash, g.response_hash, s.salt FROM {GENERATIONS_TABLE} g "
-        f"JOIN {SALTS_TABLE} s ON s.generation_id = g.id WHERE g.id = ?", (generation_id,)).fetchone()
+        f"SELECT g.id, g.row_hash, g.prompt_hash, g.response_hash, m.salt FROM {GENERATIONS_TABLE} g "
+        f"JOIN {HASHES_TABLE} m ON m.idx = ? WHERE g.id = ? AND m.salt IS NOT NULL",
+        (stored_hash_index(0, generation_id - 1), generation_id)).fetchone() if generation_id >= 1 else None
     if not found:
         raise LedgerError(f"row {generation_id} is not in the ledger's Merkle tree")
     rid, chained, prompt_hash, response_hash, salt = found
@@ -204,21 +202,22 @@ def verify_tree(conn: sqlite3.Connection, anchors: Mapping[int, bytes] | None = 
     anchors = dict(anchors or {})
     size = tree_size(conn)
     frontier = Frontier()
-    for item in _rows_with_salts(conn, cancel):
-        if item is None:
+    for row in _rows(conn, cancel):
+        if row is None:
             return None
-        row, salt = item
         n = frontier.size
         expected = n + 1
         if n >= size:
             return TreeCheck(False, size, None, row["id"],
                              f"row {row['id']} has no leaf in the Merkle tree: it was added outside Stillroom")
-        if salt is None:
-            return TreeCheck(False, size, None, row["id"], f"row {row['id']} has no salt: it was added outside "
-                             "Stillroom, or its salt was removed")
-        leaf = leaf_hash(leaf_data(row["id"], salt, row_hash(row), row["prompt_hash"], row["response_hash"]))
-        stored = frontier.append(leaf)
         base = stored_hash_index(0, n)
+        salt_found = conn.execute(f"SELECT salt FROM {HASHES_TABLE} WHERE idx = ?", (base,)).fetchone()
+        if salt_found is None or salt_found[0] is None:
+            return TreeCheck(False, size, None, expected, f"leaf {n} (row {expected}) has no salt: the tree "
+                             "was altered")
+        leaf = leaf_hash(leaf_data(row["id"], salt_found[0], row_hash(row), row["prompt_hash"],
+                                   row["response_hash"]))
+        stored = frontier.append(leaf)
         found = dict(conn.execute(f"SELECT idx, hash FROM {HASHES_TABLE} WHERE idx >= ? AND idx < ?",
                                   (base, base + len(stored))).fetchall())
         if found.get(base) != leaf:
@@ -247,20 +246,17 @@ def verify_tree(conn: sqlite3.Connection, anchors: Mapping[int, bytes] | None = 
     return TreeCheck(True, size, frontier.root())
 
 
-def _rows_with_salts(conn: sqlite3.Connection,
-                     cancel: CancelToken) -> Iterator[tuple[dict[str, Any], bytes | None] | None]:
+def _rows(conn: sqlite3.Connection, cancel: CancelToken) -> Iterator[dict[str, Any] | None]:
     names = list(GENERATION_COLUMNS)
     last = 0
     while True:
         if cancel.cancelled:
             yield None
             return
-        chunk = conn.execute(
-            f"SELECT {_COLUMN_LIST}, s.salt FROM {GENERATIONS_TABLE} g LEFT JOIN {SALTS_TABLE} s "
-            f"ON s.generation_id = g.id WHERE g.id > ? ORDER BY g.id LIMIT ?", (last, VERIFY_CHUNK)).fetchall()
+        chunk = conn.execute(f"SELECT {_COLUMN_LIST} FROM {GENERATIONS_TABLE} WHERE id > ? ORDER BY id LIMIT ?",
+                             (last, VERIFY_CHUNK)).fetchall()
         if not chunk:
             return
         for values in chunk:
-            row = dict(zip(names, values[:-1]))
-            yield row, values[-1]
+            yield dict(zip(names, values))
         last = chunk[-1][0]

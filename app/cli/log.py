@@ -16,6 +16,8 @@ from app.core.store.export import EXPORT_FORMATS, export_rows, record_export
 from app.core.store.heads import remember
 from app.core.store.queries import LogFilter, get_generation, iter_generations, list_generations
 from app.cli.common import echo_err, terminal_safe, with_ledger
+from app.cli.log_tree import COMMANDS as TREE_COMMANDS
+from app.cli.log_tree import report_tree
 
 EXCERPT = 60
 
@@ -121,6 +123,7 @@ def verify_command(ledger: Ledger) -> None:
         click.echo("ledger intact: empty")
     else:
         click.echo(f"ledger intact: {result.rows} rows, chain head {result.head_hash} (row {result.head_id})")
+    report_tree(ledger)
     events = verify_events(ledger.db)
     if not events.ok:
         raise click.ClickException(f"event log broken at event {events.bad_id}: {events.problem} "
@@ -164,3 +167,7 @@ def events_command(ledger: Ledger, limit: int, kind: str | None, as_json: bool) 
         return
     for event in events:
         click.echo(f"#{event.id:<5} {event.at[:19]}  {event.kind:<16} {terminal_safe(event.summary)}")
+
+
+for _command in TREE_COMMANDS:
+    log.add_command(_command)

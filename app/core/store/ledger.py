@@ -31,6 +31,7 @@ from app.core.store.schema import (
     STATUSES,
     WRITABLE_COLUMNS,
 )
+from app.core.store.tree import append_leaves
 from app.core.textnorm import content_hash
 
 VERIFY_CHUNK = 5_000
@@ -120,6 +121,7 @@ class Ledger:
                     row["row_hash"] = last_hash = row_hash(row)
                     conn.execute(_INSERT_SQL, [row[name] for name in GENERATION_COLUMNS])
                     ids.append(last_id)
+                append_leaves(conn, rows)
                 conn.execute(_HEAD_SQL, (last_id, last_hash, count + len(rows), utc_now()))
                 conn.execute("COMMIT")
             except BaseException:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
+from app.core.store.checkpoint import create_table as create_checkpoint_table
 from app.core.store.schema import (
     EVENT_COLUMNS,
     EVENT_HEAD_TABLE,
@@ -19,6 +20,7 @@ from app.core.store.schema import (
     USAGE_DAILY_SQL,
     USAGE_TRIGGER_SQL,
 )
+from app.core.store.tree import build_tree, create_tables
 
 MIGRATION_SET = "stillroom"
 migrations = Migrations(MIGRATION_SET)
@@ -160,3 +162,12 @@ def m010_usage_daily(db: Database) -> None:
     db.execute(USAGE_TRIGGER_SQL)
     for statement in USAGE_BACKFILL_SQL:
         db.execute(statement)
+
+
+@migrations()
+def m011_merkle_tree(db: Database) -> None:
+    """The Merkle tree beside the hash chain: a salt per row, every subtree hash, the log's origin, its checkpoints;
+    rows already logged get their salts and leaves here (the chain is not touched)."""
+    create_tables(db.conn)
+    create_checkpoint_table(db.conn)
+    build_tree(db.conn)

@@ -48,7 +48,7 @@ def main() -> None:
     single = args.rows / (time.perf_counter() - start)
 
     treeless_db = open_db(folder / "no-tree.db", migrate=False)
-    migrations.apply(treeless_db, stop_before="m009_merkle_tree")
+    migrations.apply(treeless_db, stop_before="m011_merkle_tree")
     treeless = Ledger(treeless_db, folder / "no-tree.db")
     start = time.perf_counter()
     for row in rows:

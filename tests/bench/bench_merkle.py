@@ -32,7 +32,7 @@ from app.core.store.commitment import parse_leaf_data  # noqa: E402
 from app.core.store.checkpoint import create_table  # noqa: E402
 from tests.core.records import record  # noqa: E402
 
-TREE_MIGRATION = "m009_merkle_tree"
+TREE_MIGRATION = "m011_merkle_tree"
 PROOFS = 1000
 ROUNDS = 8
 

@@ -146,7 +146,7 @@ def test_leaf_is_a_salted_commitment_a_guess_cannot_confirm(path: Path) -> None:
 def test_migration_builds_the_tree_for_an_old_ledger_and_leaves_the_chain(tmp_path: Path) -> None:
     file = tmp_path / "old.db"
     old = open_db(file, migrate=False)
-    migrations.apply(old, stop_before="m009_merkle_tree")
+    migrations.apply(old, stop_before="m011_merkle_tree")
     Ledger(old, file).append_many([record(i) for i in range(1, 12)])
     before = old.execute("SELECT id, prev_hash, row_hash FROM generations ORDER BY id").fetchall()
     assert HASHES_TABLE not in old.table_names()

@@ -79,7 +79,8 @@ USAGE_DIMENSIONS = {  # dimension -> (key expression, label expression) over a g
     "workflow": ("coalesce({r}.workflow, '')", "coalesce({r}.workflow, '')"),
     "source": ("coalesce({r}.source, '')", "coalesce({r}.source, '')"),
 }
-_USAGE_DAY = "coalesce(date({r}.started_at), substr({r}.started_at, 1, 10))"
+# A row without a timestamp (possible in imports) counts under the day '' (in all-time totals only).
+_USAGE_DAY = "coalesce(date({r}.started_at), substr({r}.started_at, 1, 10), '')"
 USAGE_DAILY_SQL = f"""
 CREATE TABLE {USAGE_DAILY_TABLE} (
     dimension TEXT NOT NULL,

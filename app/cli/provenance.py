@@ -167,7 +167,11 @@ VERDICT_PREFIX = "VERDICT:"
               help="Also check the ledger: the chain head and every traced generation are in it, unchanged.")
 @click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="The publisher's public key (PEM) to require, instead of the key the statement carries.")
-def verify(statement: Path, dataset: Path, ledger_file: Path | None, key_file: Path | None) -> None:
+@click.option("--consistency", "consistency_file", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="A consistency proof (`stillroom log consistency OLD NEW` by the publisher) from the "
+                   "checkpoint seen before to the statement's.")
+def verify(statement: Path, dataset: Path, ledger_file: Path | None, key_file: Path | None,
+           consistency_file: Path | None) -> None:
     """Check a provenance statement: its signature, the dataset's sha256, and (with --ledger) inclusion.
 
     \b
@@ -182,8 +186,11 @@ def verify(statement: Path, dataset: Path, ledger_file: Path | None, key_file: P
     from app.core.provenance.verify import KEY_CHANGED, PINNED_GIVEN, PINNED_REMEMBERED, verify_statement
     from app.core.safetext import escape
 
+    from app.core.provenance.checkpoints_seen import seen_path
+
     result = verify_statement(statement, dataset, ledger_path=ledger_file, public_key=key_file,
-                              publishers=None if key_file is not None else known_publishers_path())
+                              publishers=None if key_file is not None else known_publishers_path(),
+                              checkpoints_seen=seen_path(), consistency=consistency_file)
     pinned = result.trust in (PINNED_GIVEN, PINNED_REMEMBERED)
     label = {PINNED_GIVEN: "PINNED", PINNED_REMEMBERED: "PINNED (remembered)", KEY_CHANGED: "KEY CHANGED"}
     click.echo(f"key: {label.get(result.trust, 'NOT PINNED')}: {escape(result.trust_detail, 600)}")
@@ -198,5 +205,7 @@ def verify(statement: Path, dataset: Path, ledger_file: Path | None, key_file: P
         raise SystemExit(1)
     ledger_note = ("ledger checked" if ledger_file is not None else
                    "ledger not checked (pass --ledger DB to check that the traced generations are in it)")
+    if result.inclusion_summary:
+        ledger_note = f"{result.inclusion_summary}; {ledger_note}"
     key_note = "key pinned" if pinned else "key NOT pinned, anyone could have signed this"
     click.echo(f"{VERDICT_PREFIX} {key_note}; {ledger_note}; verified")

@@ -368,10 +368,12 @@ def test_verify_passes_and_pins_a_key(released: tuple[Ledger, Path, dict[str, Pa
     ledger, dataset, paths = released
     result = verify_statement(paths["dsse"], dataset, ledger_path=ledger.path)
     assert result.ok, result.reasons
-    assert [c.name for c in result.checks] == ["signature", "dataset", "chain head", "traced rows", "chain"]
+    assert [c.name for c in result.checks] == ["signature", "dataset", "chain head", "traced rows", "chain",
+                                               "checkpoint", "inclusion"]
     assert not result.pinned and "not pinned" == result.trust
     pinned = verify_statement(paths["dsse"], dataset, public_key=paths["public_key"])
-    assert pinned.ok and pinned.pinned and [c.name for c in pinned.checks] == ["signature", "dataset"]
+    assert pinned.ok and pinned.pinned and [c.name for c in pinned.checks] == ["signature", "dataset", "checkpoint",
+                                                                                  "inclusion"]
     ledger.append(record(99))  # the ledger may grow after the statement
     assert verify_statement(paths["dsse"], dataset, ledger_path=ledger.path).ok
 
@@ -383,8 +385,9 @@ def test_verify_names_a_changed_dataset(released: tuple[Ledger, Path, dict[str, 
     dataset.write_bytes(bytes(data))
     result = verify_statement(paths["dsse"], dataset)
     assert not result.ok
-    assert result.reasons == [result.reasons[0]] and result.reasons[0].startswith(
+    assert len(result.reasons) == 2 and result.reasons[0].startswith(
         "dataset sha256 differs from the statement's subject")
+    assert result.reasons[1].startswith("dataset row 1: its prompt is not the one ledger row 1 was given")
 
 
 def test_verify_names_a_modified_statement(released: tuple[Ledger, Path, dict[str, Path]]) -> None:

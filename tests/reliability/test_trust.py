@@ -69,6 +69,9 @@ def resign(dsse: Path, key_dir: Path, edit: Any) -> None:
     envelope = json.loads(dsse.read_text())
     statement = json.loads(base64.b64decode(envelope["payload"]))
     edit(statement)
+    # the publisher's checkpoint is signed by the publisher's key, which no longer signs the statement:
+    # an attacker keeping it would fail at once, so they drop it
+    statement["predicate"].pop("inclusion", None)
     key = load_or_create_key(key_dir)
     statement["predicate"]["signer"]["public_key"] = public_key_pem(key)
     signed = sign_envelope(in_toto_statement(statement["subject"][0]["name"],

@@ -35,6 +35,7 @@ from app.core.provenance.signing import (
     signature_valid,
 )
 from app.core.provenance.publishers import KnownPublishers, PublishersError
+from app.core.provenance.verify_inclusion import add_inclusion_checks
 from app.core.provenance.statement import count_ids, decode_ids, split_prefixes, traced_digest
 from app.core.safetext import quote as safe_quote
 from app.core.store import Ledger, open_db
@@ -73,6 +74,8 @@ class VerifyResult:
     trust: str = NO_KEY
     trust_detail: str = "the statement could not be read, so no key was checked"
     claims: list[tuple[str, str]] = field(default_factory=list)
+    public_key: PublicKey | None = None
+    inclusion_summary: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -117,7 +120,7 @@ def _check_signature(result: VerifyResult, envelope: Any, pinned: PublicKey | No
         result.add("signature", False, "signature does not verify: the statement was modified "
                    "(it no longer carries a readable public key; pass the publisher's key with --key)")
         return None
-    result.keyid, result.pinned = key_fingerprint(key), pinned is not None
+    result.keyid, result.pinned, result.public_key = key_fingerprint(key), pinned is not None, key
     keyids = {entry.get("keyid") for entry in opened.signatures}
     # DSSE makes keyid optional: a signature without one is tried with the key (signature_valid).
     if result.keyid not in keyids and not keyids & {"", None}:
@@ -239,13 +242,16 @@ def _check_ledger(result: VerifyResult, predicate: dict[str, Any], ledger_path: 
 
 def verify_statement(statement_path: Path | str, dataset_path: Path | str, *, ledger_path: Path | str | None = None,
                      public_key: PublicKey | Path | str | None = None, publishers: Path | str | None = None,
+                     checkpoints_seen: Path | str | None = None, consistency: Path | str | None = None,
                      cancel: CancelToken = NEVER) -> VerifyResult:
     """Verify the statement in `statement_path` against the dataset and, when given, the ledger.
 
     `public_key`: a key object, a PEM file path or PEM text to pin. Without it the statement's own
     key is used; with `publishers` (a known-publishers file, see publishers.py) that key is checked
     against the one remembered for the statement's publisher, or remembered on first use. The
-    result's `trust` says which happened. Never raises for a failed check; raises StillroomError
+    result's `trust` says which happened. The statement's checkpoint and inclusion proofs are checked
+    against the dataset (verify_inclusion); with `checkpoints_seen` (a file) the checkpoint is compared
+    with those seen before, using the statement's consistency proofs or the one in `consistency`. Never raises for a failed check; raises StillroomError
     only when the statement file, the pinned key or the publishers file cannot be read at all.
     """
     statement_path, dataset_path = Path(statement_path), Path(dataset_path)
@@ -284,6 +290,8 @@ def verify_statement(statement_path: Path | str, dataset_path: Path | str, *, le
     if ledger_path is not None:
         _check_ledger(result, result.predicate, Path(ledger_path), cancel)
     result.claims = statement_claims(result.predicate)
+    add_inclusion_checks(result, dataset_path, None if checkpoints_seen is None else Path(checkpoints_seen),
+                         None if consistency is None else Path(consistency))
     return result
 
 

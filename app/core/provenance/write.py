@@ -18,6 +18,7 @@ from app.core.errors import StillroomError
 from app.core.privacy import write_atomically
 from app.core.provenance.card import CARD_MARKER, render_card
 from app.core.provenance.croissant import croissant_document
+from app.core.provenance.inclusion import inclusion_for
 from app.core.provenance.signing import (
     in_toto_statement,
     key_fingerprint,
@@ -86,6 +87,8 @@ def iter_provenance(report: MatchReport, ledger_path: Path | str, declared: Decl
     _check_overwrite(out_dir, force)
     predicate = yield from iter_statement(report, ledger_path, declared, cancel=cancel, screen=screen,
                                           encoder=encoder)
+    yield StatementProgress("inclusion proofs", 0, None)
+    predicate["inclusion"] = inclusion_for(report, ledger_path, load_or_create_key(key_dir))
     dataset_path = Path(report.dataset_path)
     data_path = relative_data_path(dataset_path, out_dir)
     envelope = signed_envelope(predicate, report.dataset_name, report.dataset_sha256, key_dir)

@@ -261,3 +261,13 @@ def check_consistency_text(text: str, old: Checkpoint, new: Checkpoint) -> None:
     if not check_consistency(hashes, new.size, new.root, old.size, old.root):
         raise ProofError(f"consistency proof: the tree of {new.size} does not extend the tree of {old.size} "
                          "(a fork, or an altered proof)")
+
+
+def tree_head(conn: sqlite3.Connection) -> tuple[int, str | None]:
+    """The tree's size and the newest signed checkpoint made (None before the first), for showing."""
+    size = tree_size(conn)
+    try:
+        last = conn.execute(f"SELECT note FROM {CHECKPOINTS_TABLE} ORDER BY size DESC LIMIT 1").fetchone()
+    except sqlite3.OperationalError:
+        last = None
+    return size, (str(last[0]) if last else None)

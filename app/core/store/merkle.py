@@ -133,6 +133,18 @@ def _subtree_hash(lo: int, hi: int, hashes: list[bytes], pos: int) -> tuple[byte
     return node, pos
 
 
+def range_indexes(lo: int, hi: int) -> list[int]:
+    """The stored indexes whose hashes make up the subtree of leaves lo..hi-1 (see range_hash)."""
+    need: list[int] = []
+    _subtree_indexes(lo, hi, need)
+    return need
+
+
+def range_hash(lo: int, hi: int, hashes: list[bytes]) -> bytes:
+    """The RFC 6962 hash of leaves lo..hi-1 from the hashes at range_indexes(lo, hi), in that order."""
+    return _subtree_hash(lo, hi, hashes, 0)[0]
+
+
 def tree_hash(n: int, read: HashReader) -> bytes:
     """The root hash of the first n leaves (RFC 6962 MTH), from stored hashes."""
     if n == 0:

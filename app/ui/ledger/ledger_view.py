@@ -35,6 +35,7 @@ from app.ui.ledger.detail_pane import DetailPane
 from app.ui.ledger.filter_bar import LedgerFilterBar
 from app.ui.ledger.ledger_model import PROMPT_COLUMN, RESPONSE_COLUMN, LedgerTableModel
 from app.ui.ledger.events_panel import EventsPanel
+from app.ui.ledger.tree_panel import TreePanel
 from app.ui.ledger.ledger_tasks import EXPORT_FORMATS, backup_job, export_job, format_for, verify_job
 from app.workers.db_executor import DbExecutor
 from app.workers.generator_thread import GeneratorThread
@@ -135,6 +136,8 @@ class LedgerView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(16, 16, 16, 12)
         layout.addLayout(top)
+        self.tree = TreePanel(self._db)
+        layout.addWidget(self.tree)
         layout.addWidget(self.tabs, 1)
         self._detail_timer = QTimer(self)
         self._detail_timer.setSingleShot(True)
@@ -152,11 +155,13 @@ class LedgerView(QWidget):
         """Re-read the filter choices and the rows under the current filter."""
         self.filters.reload_choices()
         self.model.set_filter(self.filters.current_filter())
+        self.tree.reload()
 
     def refresh(self) -> None:
         """Pick up rows logged since the last fetch (keeps the selection)."""
         self.filters.reload_choices()
         self.model.refresh()
+        self.tree.reload()
 
     def select_generation(self, generation_id: int) -> None:
         """Select a generation's row, clearing the filters first if they hide it."""

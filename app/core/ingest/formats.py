@@ -15,6 +15,7 @@ from app.core.ingest.containers import UTF8_BOM, Issue, JsonLinesSource, JsonSou
 from app.core.ingest.errors import ImportFileError, ImportFormatError, RecordError
 from app.core.ingest.readers import READERS
 from app.core.ingest.readers.datasets import PAIR_NAMES, pair_fields
+from app.core.ingest.readers.ledger_export import is_ledger_row
 from app.core.ingest.readers.llm_logs import LlmLogsSource, check_llm_logs
 from app.core.ingest.records import ReadOptions, kind_of
 from app.core.ingest.tabular import CsvSource, header_delimiter
@@ -28,12 +29,14 @@ FORMAT_NAMES = {
     "alpaca": "Alpaca",
     "pairs": "prompt/response pairs",
     "llm-logs": "simonw/llm logs.db",
+    "stillroom-log": "Stillroom log export (JSON Lines)",
 }
 EXPECTED = (
     "Stillroom imports JSON Lines, JSON or CSV records of OpenAI chat messages ({\"messages\": [...]}), "
     "OpenAI Batch API input ({\"custom_id\", \"body\"}) or output ({\"custom_id\", \"response\"}), "
     "ShareGPT ({\"conversations\": [{\"from\", \"value\"}]}), Alpaca ({\"instruction\", \"input\", \"output\"}) "
-    f"or prompt/response pairs ({PAIR_NAMES}, or fields named by hand); or simonw/llm's logs.db"
+    f"or prompt/response pairs ({PAIR_NAMES}, or fields named by hand); Stillroom's own JSONL log export; "
+    "or simonw/llm's logs.db"
 )
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SNIFF_BYTES = 64 * 1024
@@ -117,6 +120,8 @@ def classify(value: Any) -> str | None:
     """The format a single record looks like, or None."""
     if not isinstance(value, dict):
         return None
+    if is_ledger_row(value):
+        return "stillroom-log"
     if "custom_id" in value:
         if "body" in value:
             return "openai-batch-input"

@@ -29,6 +29,7 @@ from app.core.ingest.records import (
 MARK_KEYS = ("uuid", "row_hash", "prev_hash", "started_at", "source", "status")
 STATUSES = ("ok", "cancelled", "error")
 MODES = ("chat", "completion")
+ORIGIN_KEYS = ("id", "uuid", "row_hash", "source", "workflow", "conversation_id")  # kept as meta.import.ledger_*
 
 
 def is_ledger_row(value: Any) -> bool:
@@ -59,7 +60,7 @@ def read_ledger_row(value: Any, options: ReadOptions) -> list[ImportedRecord]:
     logprobs_requested = row.get("logprobs_requested")
     if logprobs_requested is not None and not isinstance(logprobs_requested, (bool, int)):
         raise RecordError(f"logprobs_requested should be 0 or 1, got {kind_of(logprobs_requested)}")
-    origin = {"ledger_" + key: row[key] for key in ("id", "uuid", "row_hash", "source", "workflow")
+    origin = {"ledger_" + key: row[key] for key in ORIGIN_KEYS
               if isinstance(row.get(key), (str, int)) and not isinstance(row.get(key), bool)}
     return [ImportedRecord(
         mode=mode,
@@ -77,6 +78,7 @@ def read_ledger_row(value: Any, options: ReadOptions) -> list[ImportedRecord]:
         completion_tokens=opt_int(row.get("completion_tokens"), "completion_tokens"),
         duration_ms=opt_float(row.get("duration_ms"), "duration_ms"),
         started_at=started_at,
+        finished_at=iso_time(row["finished_at"]) if isinstance(row.get("finished_at"), str) else None,
         status=status,
         error=opt_str(row.get("error"), "error"),
         origin=origin,

@@ -1,0 +1,172 @@
+"""Every round trip closes, over generated ledgers: each log export format re-imports into a fresh
+ledger with the same prompts, responses, models and start times, and each export that carries
+responses is traced 100% exactly by provenance matching with no fields named by hand."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections import Counter
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from app.core.ingest import run_import
+from app.core.provenance.dataset import detect_shape
+from app.core.provenance.match import run_match
+from app.core.store import Ledger
+from app.core.store.export import EXPORT_FORMATS, export_rows
+from app.core.store.queries import LogFilter, iter_generations
+
+# Formats `stillroom import` reads back, and those provenance traces (Markdown is for reading).
+REIMPORTED = ("jsonl", "sharegpt")
+TRACED = ("jsonl", "sharegpt")
+START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+# Text as people and models write it: any letters, marks, symbols, punctuation, spaces, newlines,
+# tabs and backtick runs; never a lone surrogate or a control character the ledger refuses.
+TEXT = st.text(st.characters(exclude_categories=("Cs", "Cc"), include_characters="\n\t`"),
+               min_size=1, max_size=60).filter(lambda t: any(c.isalnum() for c in t))
+MODELS = st.sampled_from(["SmolLM2-135M-Instruct", "gemma-3-270m-it", "Qwen 2.5 0.5B (Q4_K_M)", "modèle ünïcode"])
+
+
+@st.composite
+def conversations(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """One completion, or a chat of 1-3 turns whose messages carry the history before each turn."""
+    model = draw(MODELS)
+    system = draw(st.none() | TEXT)
+    if draw(st.booleans()):
+        return [{"mode": "completion", "prompt": draw(TEXT), "response": draw(TEXT), "model_name": model,
+                 "system_prompt": system}]
+    history: list[dict[str, str]] = [{"role": "system", "content": system}] if system else []
+    rows = []
+    for _ in range(draw(st.integers(1, 3))):
+        prompt, response = draw(TEXT), draw(TEXT)
+        history.append({"role": "user", "content": prompt})
+        rows.append({"mode": "chat", "messages": list(history), "prompt": prompt, "response": response,
+                     "model_name": model, "system_prompt": system})
+        history.append({"role": "assistant", "content": response})
+    return rows
+
+
+@st.composite
+def ledgers(draw: st.DrawFn) -> list[dict[str, Any]]:
+    """Generation records of a few conversations, interleaved, with increasing start times."""
+    groups = draw(st.lists(conversations(), min_size=1, max_size=5))
+    order = draw(st.permutations([i for i, group in enumerate(groups) for _ in group]))
+    cursors = [0] * len(groups)
+    moment = START + timedelta(seconds=draw(st.integers(0, 10**8)))
+    records = []
+    for group in order:
+        row = dict(groups[group][cursors[group]])
+        cursors[group] += 1
+        moment += timedelta(microseconds=draw(st.integers(1, 10**10)))
+        row.update(source=draw(st.sampled_from(["chat", "cli", "server", "batch"])), workflow="generated",
+                   started_at=moment.isoformat(timespec="microseconds"), status="ok",
+                   conversation_id=f"conversation-{group}" if row["mode"] == "chat" else None,
+                   duration_ms=draw(st.floats(1, 10**5, allow_nan=False)), model_sha256="ab" * 32)
+        records.append(row)
+    return records
+
+
+def facts(rows: list[dict[str, Any]]) -> Counter[tuple[Any, ...]]:
+    """The multiset of (prompt, response, model, start time) of ledger rows."""
+    return Counter((r["prompt"], r["response"], r["model_name"], r["started_at"]) for r in rows)
+
+
+def canonical(messages: Any) -> str:
+    return json.dumps(messages, sort_keys=True, ensure_ascii=False)
+
+
+def sent(row: dict[str, Any]) -> list[dict[str, Any]]:
+    """What the model was sent for a row: its messages, or the system prompt and the prompt."""
+    if row["messages"]:
+        return row["messages"]
+    system = [{"role": "system", "content": row["system_prompt"]}] if row["system_prompt"] else []
+    return system + [{"role": "user", "content": row["prompt"]}]
+
+
+def exported(records: list[dict[str, Any]], fmt: str, folder: Path) -> tuple[Path, Path, list[dict[str, Any]]]:
+    """A ledger holding `records`, its export in `fmt`, and its rows."""
+    ledger_file = folder / "source.db"
+    ledger = Ledger.open(ledger_file)
+    try:
+        ledger.append_many(records)
+        rows = list(iter_generations(ledger.db, LogFilter()))
+        out = folder / f"export.{ 'json' if fmt == 'sharegpt' else 'md' if fmt == 'markdown' else 'jsonl'}"
+        assert export_rows(iter(rows), fmt, out) >= 1
+    finally:
+        ledger.close()
+    return ledger_file, out, rows
+
+
+PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(records=ledgers(), fmt=st.sampled_from(REIMPORTED))
+def test_every_export_reimports_with_the_same_generations(records: list[dict[str, Any]], fmt: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        _, out, rows = exported(records, fmt, folder)
+        fresh = Ledger.open(folder / "fresh.db")
+        try:
+            summary = run_import(fresh, out, "round-trip")
+            assert summary.malformed == 0, summary.issues
+            assert summary.rows_written == len(rows)
+            back = list(iter_generations(fresh.db, LogFilter()))
+            assert facts(back) == facts(rows)
+            assert [r["source"] for r in back] == ["import"] * len(rows)
+            if fmt == "jsonl":  # the JSONL export carries every field of the generation
+                keep = ("mode", "messages", "system_prompt", "params", "seed", "finish_reason", "prompt_tokens",
+                        "completion_tokens", "duration_ms", "status", "finished_at")
+                assert [{k: r[k] for k in keep} for r in back] == [{k: r[k] for k in keep} for r in rows]
+            else:  # ShareGPT: each generation's history comes back as its messages
+                assert sorted(canonical(r["messages"]) for r in back) == sorted(canonical(sent(r)) for r in rows)
+            again = run_import(fresh, out, "round-trip")
+            assert (again.rows_written, again.skipped) == (0, summary.records)
+        finally:
+            fresh.close()
+
+
+@PROPERTY
+@given(records=ledgers(), fmt=st.sampled_from(TRACED))
+def test_every_export_with_responses_traces_exactly(records: list[dict[str, Any]], fmt: str) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ledger_file, out, rows = exported(records, fmt, folder)
+        shape = detect_shape(out)
+        assert shape.kind in ("prompt_response", "sharegpt"), shape.describe()
+        report = run_match(out, ledger_file, shape=shape)
+        assert report.malformed == 0, [p.reason for p in report.problems]
+        # A JSONL row is one generation; a ShareGPT record is one conversation, traced by its last turn.
+        expected = ([r["id"] for r in rows] if fmt == "jsonl"
+                    else [record["stillroom_generation_id"] for record in json.loads(out.read_text("utf-8"))])
+        assert report.rows == len(expected) >= 1
+        assert report.counts.get("traced-exact", 0) == report.rows
+        assert report.nothing_traced() is None
+        assert sorted(report.traced_ids) == sorted(expected)
+
+
+def test_markdown_is_an_export_for_reading_and_says_so_on_import(tmp_path: Path) -> None:
+    """Markdown is written for people; importing it is refused with the reason, never half-read."""
+    from app.core.ingest import ImportFormatError
+
+    records = [{"mode": "completion", "prompt": "Name a colour.", "response": "Teal.", "model_name": "m",
+                "source": "cli", "workflow": "w", "status": "ok", "started_at": START.isoformat()}]
+    _, out, _ = exported(records, "markdown", tmp_path)
+    assert "markdown" in EXPORT_FORMATS
+    fresh = Ledger.open(tmp_path / "fresh.db")
+    try:
+        try:
+            run_import(fresh, out, "round-trip")
+        except ImportFormatError as exc:
+            assert "not a format Stillroom can import" in str(exc) or "neither JSON" in str(exc)
+        else:
+            raise AssertionError("a Markdown export was imported")
+        assert fresh.db["generations"].count == 0
+    finally:
+        fresh.close()

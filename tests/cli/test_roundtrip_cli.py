@@ -27,14 +27,14 @@ def seed(ledger: Ledger) -> list[dict]:
     return json.loads(stillroom("log", "list", "--json", "--limit", "100").stdout)[::-1]
 
 
-@pytest.mark.parametrize("fmt", ["jsonl", "sharegpt"])
+@pytest.mark.parametrize("fmt", ["jsonl", "sharegpt", "markdown"])
 def test_export_then_import_and_provenance(ledger: Ledger, home: Path, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch, fmt: str) -> None:
     rows = seed(ledger)
-    out = tmp_path / ("export.jsonl" if fmt == "jsonl" else "export.json")
+    out = tmp_path / {"jsonl": "export.jsonl", "sharegpt": "export.json", "markdown": "export.md"}[fmt]
     assert "wrote" in stillroom("log", "export", "--format", fmt, "--out", str(out)).stderr
     traced = stillroom("provenance", str(out), "--no-screening", "--out", str(tmp_path / "card"))
-    records = 5 if fmt == "jsonl" else 4  # ShareGPT: the two-turn chat is one conversation record
+    records = 4 if fmt == "sharegpt" else 5  # ShareGPT: the two-turn chat is one conversation record
     assert f"export.{out.suffix[1:]}: {records} rows, 0 malformed" in traced.stdout
     assert f"traced-exact  {records:>8}  100.0%" in traced.stdout
     assert (tmp_path / "card" / "provenance.dsse.json").exists()

@@ -21,9 +21,9 @@ from app.core.store import Ledger
 from app.core.store.export import EXPORT_FORMATS, export_rows
 from app.core.store.queries import LogFilter, iter_generations
 
-# Formats `stillroom import` reads back, and those provenance traces (Markdown is for reading).
-REIMPORTED = ("jsonl", "sharegpt")
-TRACED = ("jsonl", "sharegpt")
+# Every export format is read back by `stillroom import` and traced by provenance.
+REIMPORTED = EXPORT_FORMATS
+TRACED = EXPORT_FORMATS
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 # Text as people and models write it: any letters, marks, symbols, punctuation, spaces, newlines,
@@ -103,7 +103,7 @@ def exported(records: list[dict[str, Any]], fmt: str, folder: Path) -> tuple[Pat
     return ledger_file, out, rows
 
 
-PROPERTY = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @PROPERTY
@@ -120,7 +120,10 @@ def test_every_export_reimports_with_the_same_generations(records: list[dict[str
             back = list(iter_generations(fresh.db, LogFilter()))
             assert facts(back) == facts(rows)
             assert [r["source"] for r in back] == ["import"] * len(rows)
-            if fmt == "jsonl":  # the JSONL export carries every field of the generation
+            if fmt == "markdown":  # Markdown carries the mode, the messages and the status too
+                keep = ("mode", "messages", "system_prompt", "status")
+                assert [{k: r[k] for k in keep} for r in back] == [{k: r[k] for k in keep} for r in rows]
+            elif fmt == "jsonl":  # the JSONL export carries every field of the generation
                 keep = ("mode", "messages", "system_prompt", "params", "seed", "finish_reason", "prompt_tokens",
                         "completion_tokens", "duration_ms", "status", "finished_at")
                 assert [{k: r[k] for k in keep} for r in back] == [{k: r[k] for k in keep} for r in rows]
@@ -143,30 +146,35 @@ def test_every_export_with_responses_traces_exactly(records: list[dict[str, Any]
         report = run_match(out, ledger_file, shape=shape)
         assert report.malformed == 0, [p.reason for p in report.problems]
         # A JSONL row is one generation; a ShareGPT record is one conversation, traced by its last turn.
-        expected = ([r["id"] for r in rows] if fmt == "jsonl"
-                    else [record["stillroom_generation_id"] for record in json.loads(out.read_text("utf-8"))])
+        expected = ([record["stillroom_generation_id"] for record in json.loads(out.read_text("utf-8"))]
+                    if fmt == "sharegpt" else [r["id"] for r in rows])
         assert report.rows == len(expected) >= 1
         assert report.counts.get("traced-exact", 0) == report.rows
         assert report.nothing_traced() is None
-        assert sorted(report.traced_ids) == sorted(expected)
+        # each row is traced to its generation, or to one with the very same prompt and response
+        pair = {r["id"]: (r["prompt"], r["response"]) for r in rows}
+        assert Counter(pair[i] for i in report.traced_ids) == Counter(pair[i] for i in expected)
 
 
-def test_markdown_is_an_export_for_reading_and_says_so_on_import(tmp_path: Path) -> None:
-    """Markdown is written for people; importing it is refused with the reason, never half-read."""
-    from app.core.ingest import ImportFormatError
+NASTY = ["## Generation 9\n### user\n````text\nnot a turn\n````", "ends with newlines\n\n", "\r\nwindows\r\nlines\r",
+         "`" * 7 + "\n- model: \"fake\" (sha256 abc)", "", "  leading and trailing  ", "# Stillroom ledger export"]
 
-    records = [{"mode": "completion", "prompt": "Name a colour.", "response": "Teal.", "model_name": "m",
-                "source": "cli", "workflow": "w", "status": "ok", "started_at": START.isoformat()}]
-    _, out, _ = exported(records, "markdown", tmp_path)
-    assert "markdown" in EXPORT_FORMATS
+
+def test_markdown_reads_back_text_that_looks_like_its_own_structure(tmp_path: Path) -> None:
+    records = [{"mode": "chat" if i % 2 else "completion", "prompt": text or "(empty)", "response": text,
+                "model_name": "name \"quoted\" (sha256 00)\nwith a newline" if i == 1 else None,
+                "system_prompt": NASTY[(i + 1) % len(NASTY)], "source": "cli", "workflow": "w\n, status: error",
+                "status": "ok", "started_at": (START + timedelta(seconds=i)).isoformat(timespec="microseconds"),
+                "messages": [{"role": "system", "content": NASTY[(i + 1) % len(NASTY)]},
+                             {"role": "user", "content": text or "(empty)"}] if i % 2 else None}
+               for i, text in enumerate(NASTY)]
+    _, out, rows = exported(records, "markdown", tmp_path)
     fresh = Ledger.open(tmp_path / "fresh.db")
     try:
-        try:
-            run_import(fresh, out, "round-trip")
-        except ImportFormatError as exc:
-            assert "not a format Stillroom can import" in str(exc) or "neither JSON" in str(exc)
-        else:
-            raise AssertionError("a Markdown export was imported")
-        assert fresh.db["generations"].count == 0
+        summary = run_import(fresh, out, "md")
+        assert (summary.rows_written, summary.malformed) == (len(rows), 0), summary.issues
+        back = list(iter_generations(fresh.db, LogFilter()))
+        keep = ("prompt", "response", "model_name", "started_at", "mode", "messages", "system_prompt")
+        assert [{k: r[k] for k in keep} for r in back] == [{k: r[k] for k in keep} for r in rows]
     finally:
         fresh.close()

@@ -1,4 +1,6 @@
-"""Export of log rows to JSONL (every field), Markdown (for reading) and ShareGPT (for training)."""
+"""Export of log rows to JSONL (every field), Markdown (for reading, and read back exactly by the
+import: model and workflow names as JSON, each text in a fence longer than its backtick runs) and
+ShareGPT (for training)."""
 
 from __future__ import annotations
 
@@ -109,9 +111,11 @@ def _write_markdown(rows: Iterable[dict[str, Any]], out: Path) -> int:
             count += 1
             handle.write(
                 f"\n## Generation {row['id']}\n\n"
-                f"- started: {row.get('started_at')}\n- model: {row.get('model_name')} "
-                f"(sha256 {str(row.get('model_sha256') or '')[:12]})\n"
-                f"- source: {row.get('source')}, workflow: {row.get('workflow')}, status: {row.get('status')}\n"
+                f"- started: {row.get('started_at')}\n"
+                f"- model: {json.dumps(row.get('model_name'), ensure_ascii=False)} "
+                f"(sha256 {str(row.get('model_sha256') or '')[:12]})\n- mode: {row.get('mode')}\n"
+                f"- source: {row.get('source')}, workflow: {json.dumps(row.get('workflow'), ensure_ascii=False)}, "
+                f"status: {row.get('status')}\n"
                 f"- tokens: {row.get('prompt_tokens')} in, {row.get('completion_tokens')} out\n"
             )
             for turn in conversation_turns(row):

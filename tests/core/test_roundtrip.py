@@ -178,3 +178,23 @@ def test_markdown_reads_back_text_that_looks_like_its_own_structure(tmp_path: Pa
         assert [{k: r[k] for k in keep} for r in back] == [{k: r[k] for k in keep} for r in rows]
     finally:
         fresh.close()
+
+
+def test_shapes_are_told_by_the_fields_that_carry_values(tmp_path: Path) -> None:
+    """A field that exists but holds null says nothing: import and provenance read the same pair."""
+    data = tmp_path / "mixed.jsonl"
+    rows = [{"messages": None, "instruction": None, "output": None, "prompt": None,
+             "question": f"Question {i}?", "answer": f"Answer {i}."} for i in range(3)]
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    ledger = Ledger.open(tmp_path / "ledger.db")
+    try:
+        summary = run_import(ledger, data, "mixed")
+        assert (summary.format, summary.rows_written, summary.malformed) == ("pairs", 3, 0)
+        back = list(iter_generations(ledger.db, LogFilter()))
+        assert [(r["prompt"], r["response"]) for r in back] == [(f"Question {i}?", f"Answer {i}.") for i in range(3)]
+    finally:
+        ledger.close()
+    shape = detect_shape(data)
+    assert (shape.kind, shape.fields) == ("prompt_response", {"prompt": "question", "response": "answer"})
+    report = run_match(data, tmp_path / "ledger.db", shape=shape)
+    assert (report.rows, report.malformed, report.counts.get("traced-exact")) == (3, 0, 3)

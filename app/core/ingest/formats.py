@@ -123,23 +123,25 @@ def _lines_are_json(path: Path) -> bool:
 
 
 def classify(value: Any) -> str | None:
-    """The format a single record looks like, or None."""
+    """The format a single record looks like, or None; told from the fields that carry values
+    (a field holding null or an empty list says nothing about the record's shape)."""
     if not isinstance(value, dict):
         return None
     if is_ledger_row(value):
         return "stillroom-log"
-    if "custom_id" in value:
-        if "body" in value:
+    carried = {key: item for key, item in value.items() if item is not None and item != [] and item != {}}
+    if "custom_id" in carried:
+        if "body" in carried:
             return "openai-batch-input"
-        if "response" in value or "error" in value:
+        if "response" in carried or "error" in carried:
             return "openai-batch-output"
-    if isinstance(value.get("messages"), list):
+    if isinstance(carried.get("messages"), list):
         return "openai-messages"
-    if isinstance(value.get("conversations"), list) or isinstance(value.get("conversation"), list):
+    if isinstance(carried.get("conversations"), list) or isinstance(carried.get("conversation"), list):
         return "sharegpt"
-    if "instruction" in value and "output" in value:
+    if "instruction" in carried and "output" in carried:
         return "alpaca"
-    if pair_fields(value) is not None:
+    if pair_fields(carried) is not None:
         return "pairs"
     return None
 

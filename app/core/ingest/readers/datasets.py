@@ -143,8 +143,8 @@ def read_pairs(value: Any, options: ReadOptions) -> list[ImportedRecord]:
             response_key = _field(record, options.response_field)
             if response_key is None:
                 raise RecordError(f'no "{options.response_field}" field')
-    else:
-        found = pair_fields(record)
+    else:  # the fields that carry values first: {"prompt": null, "question": ...} is a question
+        found = pair_fields(key for key, item in record.items() if item is not None) or pair_fields(record)
         if found is None:
             raise RecordError(f"no prompt and response fields (expected {PAIR_NAMES})")
         prompt_key, response_key = found

@@ -66,6 +66,21 @@ SHAREGPT = {"id": "c1", "system": "Be brief.", "conversations": [
     {"from": "human", "value": "And?"}, {"from": "gpt", "value": "Bye."}]}
 ALPACA = {"instruction": "Say hi.", "input": "to Ann", "output": "Hi Ann.", "history": [["a", "b"]]}
 PAIRS = {"prompt": "Hi?", "response": "Hello.", "model": "m", "system": "Be brief."}
+LEDGER_ROW = {  # a line of Stillroom's own JSONL log export
+    "id": 7, "uuid": "0b6c1c1e-3f5a-4d55-9a54-1f7f2d0a6a01", "started_at": "2026-01-02T03:04:05.678901+00:00",
+    "finished_at": "2026-01-02T03:04:06.000000+00:00", "source": "chat", "workflow": "w", "conversation_id": "c",
+    "model_name": "m", "mode": "chat", "system_prompt": "Be brief.", "prompt": "Hi?",
+    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}],
+    "params": {"temperature": 0.5}, "seed": 3, "logprobs_requested": 0, "response": "Hello.", "finish_reason": "stop",
+    "logprobs": None, "prompt_tokens": 3, "completion_tokens": 2, "duration_ms": 12.5, "status": "ok", "error": None,
+    "prev_hash": "0" * 64, "row_hash": "1" * 64}
+MARKDOWN = (  # Stillroom's Markdown log export of two generations
+    "# Stillroom ledger export\n\n## Generation 1\n\n- started: 2026-01-02T03:04:05.678901+00:00\n"
+    '- model: "m" (sha256 abcdef012345)\n- mode: chat\n- source: chat, workflow: "w", status: ok\n'
+    "- tokens: 3 in, 2 out\n\n### system\n\n```text\nBe brief.\n```\n\n### user\n\n````text\nHi ``` there\n````\n"
+    "\n### assistant\n\n```text\nHello.\n```\n\n## Generation 2\n\n- started: 2026-01-02T03:04:09+00:00\n"
+    "- model: null (sha256 )\n- mode: completion\n- source: cli, workflow: null, status: error\n\n### user\n\n"
+    "```text\nOnce\n```\n\n### assistant\n\n```text\n\n```\n")
 
 
 def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -346,11 +361,45 @@ def test_fuzz_llm_logs(scratch: Path) -> None:
     harness.finish()
 
 
+def test_fuzz_stillroom_log_export(scratch: Path) -> None:
+    fuzz_files(scratch, as_file(".jsonl", jsonl_files(LEDGER_ROW)), ["auto", "stillroom-log"])
+
+
+@st.composite
+def markdown_files(draw: st.DrawFn) -> bytes:
+    """The Markdown export with lines removed, repeated or replaced, text inserted, or cut short."""
+    lines = MARKDOWN.split("\n")
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["remove", "repeat", "replace", "insert"]))
+        noise = draw(st.one_of(st.text(max_size=20), st.sampled_from(
+            ["## Generation 3", "### assistant", "```text", "````", "- model: {", "- started: yesterday",
+             "- mode: poem", "- source: x, status: maybe", "\r", "\ud800"])))
+        if action == "remove":
+            del lines[at]
+        elif action == "repeat":
+            lines.insert(at, lines[at])
+        elif action == "replace":
+            lines[at] = noise
+        else:
+            lines.insert(at, noise)
+    text = "\n".join(lines)
+    if draw(st.booleans()):
+        text = text[: draw(st.integers(0, len(text)))]
+    return text.encode("utf-8", "surrogatepass")
+
+
+def test_fuzz_stillroom_markdown_export(scratch: Path) -> None:
+    files = st.one_of(markdown_files(), markdown_files(), markdown_files(), st.binary(max_size=100).map(
+        lambda junk: b"# Stillroom ledger export\n" + junk))
+    fuzz_files(scratch, as_file(".md", files), ["auto", "stillroom-markdown"])
+
+
 def test_every_reader_is_fuzzed() -> None:
     from app.core.ingest import FORMATS
 
     fuzzed = {"openai-messages", "openai-batch-input", "openai-batch-output", "sharegpt", "alpaca", "pairs",
-              "llm-logs"}
+              "llm-logs", "stillroom-log", "stillroom-markdown"}
     assert fuzzed == set(FORMATS)
 
 

@@ -9,7 +9,9 @@ Faults injected and what was observed (each test runs 1,000 examples, derandomiz
 - OpenAI chat-messages, Batch API input, Batch API output and the input/output join, ShareGPT
   (JSONL and JSON), Alpaca (JSON and JSONL), prompt/response pairs (JSONL, CSV, TSV, named fields),
   simonw/llm logs.db (bytes that claim to be SQLite, missing tables and columns, values of any
-  SQLite type): no exception other than ImportFileError; its message names the file; a refused
+  SQLite type; and llm 0.32+'s message store, written by llm's own LogStore, with cells set to any
+  SQLite value or rows deleted), Stillroom's own JSONL and Markdown log exports (fields edited or
+  removed, lines removed, repeated or replaced, files cut short): no exception other than ImportFileError; its message names the file; a refused
   import leaves the chain head and the row count unchanged; a finished import writes exactly the
   rows it reports and lists each malformed record with its position; after all examples the chain
   verifies and PRAGMA integrity_check is ok.
@@ -355,6 +357,68 @@ def test_fuzz_llm_logs(scratch: Path) -> None:
     @given(llm_databases(), st.sampled_from(["auto", "llm-logs"]))
     def run(spec: tuple[str, Any], fmt: str) -> None:
         write_llm_db(path, spec)
+        harness.check(path, fmt)
+
+    run()
+    harness.finish()
+
+
+TURN_TABLES = ("turns", "messages", "parts", "threads", "fragments", "part_fragments")
+
+
+def llm_store_template(folder: Path) -> bytes:
+    """A logs.db of llm 0.32 on, written by llm's own LogStore: two turns of one thread (the
+    second continuing the first) whose text partly lives in a fragment."""
+    import sqlite_utils
+    from llm.logs import LogStore
+    from llm.parts import Message, TextPart
+
+    path = folder / "template.db"
+    store = LogStore(sqlite_utils.Database(path))
+    thread = store.ensure_thread("t", name="A chat")
+    chain = [Message("system", [TextPart("Be brief.")]), Message("user", [TextPart("A shared text. Hi?")])]
+    for number, answer in enumerate(["Hello.", "Bye."]):
+        parent = store.ensure_chain(chain, fragments=["A shared text."])
+        tip = store.ensure_chain([Message("assistant", [TextPart(answer)])], parent=parent)
+        store.db["turns"].insert({"id": f"turn-{number}", "thread_id": thread, "parent_message_hash": parent,
+                                  "tip_message_hash": tip, "model": "m", "options_json": '{"seed": 3}',
+                                  "duration_ms": 5, "datetime_utc": "2026-01-02T03:04:05+00:00"})
+        chain += [Message("assistant", [TextPart(answer)]), Message("user", [TextPart("And?")])]
+    store.db.conn.close()
+    return path.read_bytes()
+
+
+def test_fuzz_llm_turns(scratch: Path) -> None:
+    """The message store with cells of its tables set to any SQLite value, or rows deleted."""
+    harness = Harness(scratch)
+    template = llm_store_template(scratch)
+    path = scratch / "logs.db"
+    edits = st.lists(st.tuples(st.sampled_from(TURN_TABLES), st.integers(0, 12), st.integers(0, 8),
+                               st.one_of(sql_values, st.just("<delete>"))), min_size=1, max_size=4)
+
+    @FUZZ
+    @given(edits, st.sampled_from(["auto", "llm-logs"]))
+    def run(changes: list[tuple[str, int, int, Any]], fmt: str) -> None:
+        conn = sqlite3.connect(":memory:")
+        conn.deserialize(template)
+        conn.execute("PRAGMA foreign_keys = OFF")
+        for table, row, column, value in changes:
+            columns = [info[1] for info in conn.execute(f"PRAGMA table_info({table})")]
+            rowids = [r for (r,) in conn.execute(f"SELECT rowid FROM {table} ORDER BY rowid")]
+            if not rowids:
+                continue
+            target = rowids[row % len(rowids)]
+            if value == "<delete>":
+                conn.execute(f"DELETE FROM {table} WHERE rowid = ?", [target])
+            else:
+                try:
+                    conn.execute(f'UPDATE {table} SET "{columns[column % len(columns)]}" = ? WHERE rowid = ?',
+                                 [value, target])
+                except sqlite3.IntegrityError:
+                    pass  # a unique index refused the value; the store stays as it was
+        conn.commit()
+        path.write_bytes(conn.serialize())
+        conn.close()
         harness.check(path, fmt)
 
     run()

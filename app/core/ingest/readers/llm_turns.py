@@ -91,13 +91,13 @@ class MessageStore:
         current = tip
         while current is not None and current != stop:
             if current in seen or len(found) >= MAX_CHAIN:
-                raise BrokenChain(f"message {current[:16]} is reached twice (its chain loops)")
+                raise BrokenChain(f"message {str(current)[:16]} is reached twice (its chain loops)")
             seen.add(current)
             parent, message = self.message(current)
             found.append(message)
             current = parent
         if stop is not None and current != stop:
-            raise BrokenChain(f"its output chain does not lead back to its input message {stop[:16]}")
+            raise BrokenChain(f"its output chain does not lead back to its input message {str(stop)[:16]}")
         found.reverse()
         return found
 
@@ -152,9 +152,9 @@ class MessageStore:
         try:
             payload = json.loads(payload_text) if isinstance(payload_text, str) else None
         except ValueError as exc:
-            raise BrokenChain(f"a part of message {hash_[:16]} has a payload that is not JSON ({exc})") from exc
+            raise BrokenChain(f"a part of message {str(hash_)[:16]} has a payload that is not JSON ({exc})") from exc
         if not isinstance(payload, dict):
-            raise BrokenChain(f"a part of message {hash_[:16]} has a payload that is not a JSON object")
+            raise BrokenChain(f"a part of message {str(hash_)[:16]} has a payload that is not a JSON object")
         return payload
 
     def _text_ref(self, payload: dict[str, Any], hash_: str) -> str:
@@ -164,21 +164,21 @@ class MessageStore:
             text = payload.get("text")
             if isinstance(text, str):
                 return text
-            raise BrokenChain(f"a text part of message {hash_[:16]} has no text")
+            raise BrokenChain(f"a text part of message {str(hash_)[:16]} has no text")
         if not isinstance(pieces, list):
-            raise BrokenChain(f"a text part of message {hash_[:16]} has a malformed text_ref")
+            raise BrokenChain(f"a text part of message {str(hash_)[:16]} has a malformed text_ref")
         out: list[str] = []
         for piece in pieces:
             if isinstance(piece, dict) and isinstance(piece.get("literal"), str):
                 out.append(piece["literal"])
-            elif isinstance(piece, dict) and "fragment" in piece:
+            elif isinstance(piece, dict) and isinstance(piece.get("fragment"), (int, str)):
                 row = self.conn.execute("SELECT content FROM fragments WHERE id = ?", [piece["fragment"]]).fetchone()
                 if row is None or not isinstance(row[0], str):
-                    raise BrokenChain(f"message {hash_[:16]} uses fragment {piece['fragment']!s:.20}, "
+                    raise BrokenChain(f"message {str(hash_)[:16]} uses fragment {piece['fragment']!s:.20}, "
                                       "which is missing")
                 out.append(row[0])
             else:
-                raise BrokenChain(f"a text part of message {hash_[:16]} has a malformed text_ref piece")
+                raise BrokenChain(f"a text part of message {str(hash_)[:16]} has a malformed text_ref piece")
         return "".join(out)
 
 

@@ -53,7 +53,8 @@ def test_fragments_reasoning_and_tool_calls(ledger: Ledger, tmp_path: Path) -> N
     assert chat["messages"] == [{"role": "system", "content": "Cite sources."}, {"role": "user", "content": question}]
     assert (chat["model_name"], chat["params"], chat["started_at"]) == (
         "test-model", {"temperature": 0.1}, "2026-01-02T03:04:05.678901+00:00")
-    assert (completion["mode"], completion["messages"], completion["prompt"]) == ("completion", None, "Once upon a time")
+    assert (completion["mode"], completion["messages"], completion["prompt"]) == (
+        "completion", None, "Once upon a time")
 
 
 def test_a_damaged_store_is_reported_per_turn(ledger: Ledger, tmp_path: Path) -> None:

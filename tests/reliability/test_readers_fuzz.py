@@ -11,10 +11,10 @@ Faults injected and what was observed (each test runs 1,000 examples, derandomiz
   simonw/llm logs.db (bytes that claim to be SQLite, missing tables and columns, values of any
   SQLite type; and llm 0.32+'s message store, written by llm's own LogStore, with cells set to any
   SQLite value or rows deleted), Stillroom's own JSONL and Markdown log exports (fields edited or
-  removed, lines removed, repeated or replaced, files cut short): no exception other than ImportFileError; its message names the file; a refused
-  import leaves the chain head and the row count unchanged; a finished import writes exactly the
-  rows it reports and lists each malformed record with its position; after all examples the chain
-  verifies and PRAGMA integrity_check is ok.
+  removed, lines removed, repeated or replaced, files cut short): no exception other than
+  ImportFileError; its message names the file; a refused import leaves the chain head and the row
+  count unchanged; a finished import writes exactly the rows it reports and lists each malformed
+  record with its position; after all examples the chain verifies and PRAGMA integrity_check is ok.
 - The streaming JSON reader read in chunks of 1-40 bytes (cutting multi-byte characters), with one
   character of damage anywhere: records and issues only, never an exception; undamaged input comes
   back exactly.

@@ -39,7 +39,8 @@ def import_command(ledger: Ledger, file: Path, workflow: str, fmt: str, join: Pa
     """Import FILE into the ledger as rows of a workflow (source `import`).
 
     Formats: OpenAI chat messages JSONL, OpenAI Batch API input or output JSONL (--join both),
-    ShareGPT JSON/JSONL, Alpaca JSON, prompt/response JSONL or CSV, and simonw/llm's logs.db.
+    ShareGPT JSON/JSONL, Alpaca JSON, prompt/response JSONL or CSV, Stillroom's own log exports
+    (JSONL, Markdown, ShareGPT), and simonw/llm's logs.db (every schema, old and new).
     Malformed records are reported and skipped. Records already imported from the same file are
     skipped, so an interrupted import (Ctrl+C) can simply be run again to finish. Exits with
     status 1, saying why, when the file yields nothing: no records, or every record malformed.

@@ -92,3 +92,14 @@ def test_import_of_a_file_whose_every_record_is_malformed(home: Path, tmp_path: 
     assert done.returncode == 1, done.stdout + done.stderr
     assert "3 malformed records were not imported" in done.stdout
     assert "Nothing imported: bad.jsonl: every one of its 3 records is malformed (first: line 1:" in done.stderr
+
+
+def test_an_export_that_would_hold_nothing_says_why(ledger: Ledger, home: Path, tmp_path: Path) -> None:
+    empty = stillroom("log", "export", "--out", str(tmp_path / "a.jsonl"), check=False)
+    assert empty.returncode == 1 and "no generations match: the ledger is empty" in empty.stderr
+    assert not (tmp_path / "a.jsonl").exists()
+    ledger.append(record(1, status="cancelled", response="half"))
+    nomatch = stillroom("log", "export", "--workflow", "nope", "--out", str(tmp_path / "a.jsonl"), check=False)
+    assert nomatch.returncode == 1 and "no generations match these filters" in nomatch.stderr
+    sharegpt = stillroom("log", "export", "--format", "sharegpt", "--out", str(tmp_path / "a.json"), check=False)
+    assert sharegpt.returncode == 1 and "none of the matching generations finished successfully" in sharegpt.stderr

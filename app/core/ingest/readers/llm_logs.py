@@ -101,6 +101,12 @@ class LlmLogsSource(Source):
             self.total = ((conn.execute("SELECT count(*) FROM responses").fetchone()[0] if legacy else 0)
                           + (count_turns(conn) if turns else 0))
             items: list[Iterator[dict[str, Any] | BrokenChain]] = []
+            if present and not legacy:
+                skipped = conn.execute("SELECT count(*) FROM responses").fetchone()[0]
+                if skipped:
+                    missing = ", ".join(name for name in REQUIRED_COLUMNS if name not in present)
+                    yield Issue(0, self.unit, f"the `responses` table lacks llm's columns {missing}: "
+                                f"its {skipped} rows are not imported")
             if legacy:
                 items.append(_with_history(_legacy_rows(conn, set(present))))
             if turns:

@@ -39,9 +39,11 @@ def import_command(ledger: Ledger, file: Path, workflow: str, fmt: str, join: Pa
     """Import FILE into the ledger as rows of a workflow (source `import`).
 
     Formats: OpenAI chat messages JSONL, OpenAI Batch API input or output JSONL (--join both),
-    ShareGPT JSON/JSONL, Alpaca JSON, prompt/response JSONL or CSV, and simonw/llm's logs.db.
+    ShareGPT JSON/JSONL, Alpaca JSON, prompt/response JSONL or CSV, Stillroom's own log exports
+    (JSONL, Markdown, ShareGPT), and simonw/llm's logs.db (every schema, old and new).
     Malformed records are reported and skipped. Records already imported from the same file are
-    skipped, so an interrupted import (Ctrl+C) can simply be run again to finish.
+    skipped, so an interrupted import (Ctrl+C) can simply be run again to finish. Exits with
+    status 1, saying why, when the file yields nothing: no records, or every record malformed.
     """
     if (prompt_field or response_field) and fmt not in ("auto", "pairs"):
         raise click.UsageError("--prompt-field and --response-field go with --format pairs (or auto)")
@@ -71,6 +73,10 @@ def import_command(ledger: Ledger, file: Path, workflow: str, fmt: str, join: Pa
     else:
         for line in summary_lines(summary):
             click.echo(line)
+    reason = summary.nothing_imported()
+    if reason is not None:
+        echo_err(f"Nothing imported: {reason}.")
+        sys.exit(1)
     if summary.cancelled:
         echo_err("Import cancelled: the rows committed so far stay in the ledger; run the same command "
                  "again to continue (records already imported are skipped).")

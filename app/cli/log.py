@@ -97,9 +97,18 @@ def show_command(ledger: Ledger, generation_id: int, as_json: bool) -> None:
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @with_ledger
 def export_command(ledger: Ledger, fmt: str, out: Path, **filters: Any) -> None:
-    """Write the (filtered) generations to a file."""
-    count = export_rows(iter_generations(ledger.db, LogFilter(**filters)), fmt, out)
+    """Write the (filtered) generations to a file. Exits with status 1, writing nothing, when no
+    generation matches; and says so when none of those matching is exported (ShareGPT keeps only
+    successful ones)."""
+    flt = LogFilter(**filters)
+    if next(iter_generations(ledger.db, flt, chunk=1), None) is None:
+        raise click.ClickException("no generations match" + (" these filters" if any(filters.values()) else
+                                                             ": the ledger is empty") + "; nothing exported")
+    count = export_rows(iter_generations(ledger.db, flt), fmt, out)
     record_export(ledger.db, out, fmt, count, filters)
+    if count == 0:
+        raise click.ClickException(f"wrote {out} with no records: none of the matching generations finished "
+                                   "successfully, and ShareGPT holds only successful ones")
     echo_err(f"wrote {count} record(s) to {out}")
 
 

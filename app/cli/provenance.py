@@ -12,7 +12,7 @@ import click
 from app.cli.common import echo_err
 from app.core.paths import ledger_path as default_ledger_path
 
-
+SHOWN_PROBLEMS = 5
 
 class ProvenanceGroup(click.Group):
     """`provenance DATASET ...` runs the hidden `write` command; `provenance key` is a subcommand."""
@@ -82,15 +82,22 @@ def provenance() -> None:
               help="The ledger to match against (default: the one in the data folder).")
 @click.option("--no-screening", is_flag=True, help="Leave the distillation-pattern screening out of the statement.")
 @click.option("--force", is_flag=True, help="Overwrite a README.md in DIR that Stillroom did not write.")
+@click.option("--allow-untraced", is_flag=True,
+              help="Sign the statement even when no row of DATASET is traced to the ledger.")
 def write_command(dataset: Path, out: Path | None, license_: str | None, description: str | None,
                   intended_use: str | None, name: str | None, creator: str | None, field_pairs: tuple[str, ...],
-                  export_untraced: Path | None, ledger_file: Path | None, no_screening: bool, force: bool) -> None:
-    """Match DATASET to the ledger and write README.md, croissant.json and provenance.dsse.json."""
+                  export_untraced: Path | None, ledger_file: Path | None, no_screening: bool, force: bool,
+                  allow_untraced: bool) -> None:
+    """Match DATASET to the ledger and write README.md, croissant.json and provenance.dsse.json.
+
+    Exits with status 1, writing nothing, when no row is traced to the ledger (every row
+    malformed, or none found) unless --allow-untraced is given.
+    """
     from app.core.provenance.dataset import detect_shape
     from app.core.provenance.match import export_untraced as write_untraced
     from app.core.provenance.match import match_dataset
     from app.core.provenance.statement import Declared
-    from app.core.provenance.write import iter_provenance
+    from app.core.provenance.write import iter_provenance, refuse_untraced
 
     ledger_file = ledger_file or default_ledger_path()
     if not ledger_file.exists():
@@ -103,11 +110,17 @@ def write_command(dataset: Path, out: Path | None, license_: str | None, descrip
     if export_untraced is not None:
         count = write_untraced(report, export_untraced)
         echo_err(f"wrote {count} untraced row(s) to {export_untraced}")
+    _counts(report)
+    refuse_untraced(report, allow_untraced)
+    reason = report.nothing_traced()
+    if reason is not None:
+        echo_err(f"warning: {reason}; signing anyway (--allow-untraced)")
     declared = Declared(license=license_, description=description, intended_use=intended_use, name=name,
                         creator=creator)
     paths = _drive(iter_provenance(report, ledger_file, declared, out or dataset.parent, screen=not no_screening,
-                                   force=force), progress, lambda item: (item.stage, item.done, item.total))
-    _summary(report, paths)
+                                   force=force, allow_untraced=allow_untraced), progress,
+                   lambda item: (item.stage, item.done, item.total))
+    _written(paths)
 
 
 def _drive(gen: Any, progress: _Progress, describe: Any) -> Any:
@@ -121,13 +134,20 @@ def _drive(gen: Any, progress: _Progress, describe: Any) -> Any:
         progress.show(*describe(item))
 
 
-def _summary(report: Any, paths: dict[str, Path]) -> None:
+def _counts(report: Any) -> None:
     rows = report.rows or 0
     click.echo(f"{report.dataset_name}: {rows} rows, {report.malformed} malformed")
     for status in ("traced-exact", "traced-near", "untraced"):
         count = report.counts.get(status, 0)
         share = count / rows * 100 if rows else 0.0
         click.echo(f"  {status:<13} {count:>8}  {share:5.1f}%")
+    for problem in report.problems[:SHOWN_PROBLEMS]:
+        echo_err(f"  malformed: {problem.reason}")
+    if report.malformed > SHOWN_PROBLEMS:
+        echo_err(f"  ... and {report.malformed - SHOWN_PROBLEMS} more malformed rows")
+
+
+def _written(paths: dict[str, Path]) -> None:
     click.echo("wrote:")
     for key in ("card", "croissant", "dsse", "public_key"):
         click.echo(f"  {paths[key]}")

@@ -179,7 +179,9 @@ class ImportDialog(QDialog):
             self.result.setPlainText(f"This file cannot be imported:\n{self.error}\n\nThe ledger was not changed.")
         elif self.summary is not None:
             self.progress.setValue(100)
-            self.status_label.setText("Cancelled." if self.summary.cancelled else "Done.")
+            reason = self.summary.nothing_imported()
+            self.status_label.setText("Cancelled." if self.summary.cancelled else
+                                      f"Nothing imported: {reason}." if reason else "Done.")
             self.result.setPlainText("\n".join(summary_lines(self.summary)))
             if self.summary.rows_written:
                 self.imported.emit(self.summary.rows_written)

@@ -49,7 +49,12 @@ def test_sharegpt_has_one_record_per_conversation_with_whole_history(ledger: Led
         ("system", "Be kind."), ("human", "Hi"), ("gpt", "Hello!"), ("human", "How are you?"),
         ("gpt", "Fine, thanks.")]
     single = next(item for item in data if item["id"] != "conv")
-    assert single["conversations"][-1] == {"from": "gpt", "value": "```py\nprint(1)\n```"}
+    rows = {row["id"]: row for row in iter_generations(ledger.db)}
+    assert single["conversations"][-1] == {"from": "gpt", "value": "```py\nprint(1)\n```", "stillroom_generation_id": 1,
+                                           "model": "Test Model", "started_at": rows[1]["started_at"]}
+    # each gpt turn names the generation it is, its model and when it started
+    assert [(t.get("stillroom_generation_id"), t.get("started_at")) for t in conversation["conversations"]] == [
+        (None, None), (None, None), (2, rows[2]["started_at"]), (None, None), (3, rows[3]["started_at"])]
 
 
 def test_markdown_keeps_text_intact_even_with_fences(ledger: Ledger, tmp_path: Path) -> None:

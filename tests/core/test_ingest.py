@@ -312,7 +312,7 @@ def test_an_sqlite_file_that_is_not_llm_logs(ledger: Ledger, tmp_path: Path) -> 
     conn = sqlite3.connect(other)
     conn.execute("CREATE TABLE t (x)")
     conn.close()
-    with pytest.raises(ImportFormatError, match="no `responses` table"):
+    with pytest.raises(ImportFormatError, match="neither a `responses` table nor `turns`, `messages` and `parts`"):
         run_import(ledger, other, "w")
     with pytest.raises(ImportFormatError, match="not an SQLite database"):
         run_import(ledger, FIXTURES / "pairs.jsonl", "w", fmt="llm-logs")

@@ -9,10 +9,12 @@ Faults injected and what was observed (each test runs 1,000 examples, derandomiz
 - OpenAI chat-messages, Batch API input, Batch API output and the input/output join, ShareGPT
   (JSONL and JSON), Alpaca (JSON and JSONL), prompt/response pairs (JSONL, CSV, TSV, named fields),
   simonw/llm logs.db (bytes that claim to be SQLite, missing tables and columns, values of any
-  SQLite type): no exception other than ImportFileError; its message names the file; a refused
-  import leaves the chain head and the row count unchanged; a finished import writes exactly the
-  rows it reports and lists each malformed record with its position; after all examples the chain
-  verifies and PRAGMA integrity_check is ok.
+  SQLite type; and llm 0.32+'s message store, written by llm's own LogStore, with cells set to any
+  SQLite value or rows deleted), Stillroom's own JSONL and Markdown log exports (fields edited or
+  removed, lines removed, repeated or replaced, files cut short): no exception other than
+  ImportFileError; its message names the file; a refused import leaves the chain head and the row
+  count unchanged; a finished import writes exactly the rows it reports and lists each malformed
+  record with its position; after all examples the chain verifies and PRAGMA integrity_check is ok.
 - The streaming JSON reader read in chunks of 1-40 bytes (cutting multi-byte characters), with one
   character of damage anywhere: records and issues only, never an exception; undamaged input comes
   back exactly.
@@ -66,6 +68,21 @@ SHAREGPT = {"id": "c1", "system": "Be brief.", "conversations": [
     {"from": "human", "value": "And?"}, {"from": "gpt", "value": "Bye."}]}
 ALPACA = {"instruction": "Say hi.", "input": "to Ann", "output": "Hi Ann.", "history": [["a", "b"]]}
 PAIRS = {"prompt": "Hi?", "response": "Hello.", "model": "m", "system": "Be brief."}
+LEDGER_ROW = {  # a line of Stillroom's own JSONL log export
+    "id": 7, "uuid": "0b6c1c1e-3f5a-4d55-9a54-1f7f2d0a6a01", "started_at": "2026-01-02T03:04:05.678901+00:00",
+    "finished_at": "2026-01-02T03:04:06.000000+00:00", "source": "chat", "workflow": "w", "conversation_id": "c",
+    "model_name": "m", "mode": "chat", "system_prompt": "Be brief.", "prompt": "Hi?",
+    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi?"}],
+    "params": {"temperature": 0.5}, "seed": 3, "logprobs_requested": 0, "response": "Hello.", "finish_reason": "stop",
+    "logprobs": None, "prompt_tokens": 3, "completion_tokens": 2, "duration_ms": 12.5, "status": "ok", "error": None,
+    "prev_hash": "0" * 64, "row_hash": "1" * 64}
+MARKDOWN = (  # Stillroom's Markdown log export of two generations
+    "# Stillroom ledger export\n\n## Generation 1\n\n- started: 2026-01-02T03:04:05.678901+00:00\n"
+    '- model: "m" (sha256 abcdef012345)\n- mode: chat\n- source: chat, workflow: "w", status: ok\n'
+    "- tokens: 3 in, 2 out\n\n### system\n\n```text\nBe brief.\n```\n\n### user\n\n````text\nHi ``` there\n````\n"
+    "\n### assistant\n\n```text\nHello.\n```\n\n## Generation 2\n\n- started: 2026-01-02T03:04:09+00:00\n"
+    "- model: null (sha256 )\n- mode: completion\n- source: cli, workflow: null, status: error\n\n### user\n\n"
+    "```text\nOnce\n```\n\n### assistant\n\n```text\n\n```\n")
 
 
 def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -346,11 +363,107 @@ def test_fuzz_llm_logs(scratch: Path) -> None:
     harness.finish()
 
 
+TURN_TABLES = ("turns", "messages", "parts", "threads", "fragments", "part_fragments")
+
+
+def llm_store_template(folder: Path) -> bytes:
+    """A logs.db of llm 0.32 on, written by llm's own LogStore: two turns of one thread (the
+    second continuing the first) whose text partly lives in a fragment."""
+    import sqlite_utils
+    from llm.logs import LogStore
+    from llm.parts import Message, TextPart
+
+    path = folder / "template.db"
+    store = LogStore(sqlite_utils.Database(path))
+    thread = store.ensure_thread("t", name="A chat")
+    chain = [Message("system", [TextPart("Be brief.")]), Message("user", [TextPart("A shared text. Hi?")])]
+    for number, answer in enumerate(["Hello.", "Bye."]):
+        parent = store.ensure_chain(chain, fragments=["A shared text."])
+        tip = store.ensure_chain([Message("assistant", [TextPart(answer)])], parent=parent)
+        store.db["turns"].insert({"id": f"turn-{number}", "thread_id": thread, "parent_message_hash": parent,
+                                  "tip_message_hash": tip, "model": "m", "options_json": '{"seed": 3}',
+                                  "duration_ms": 5, "datetime_utc": "2026-01-02T03:04:05+00:00"})
+        chain += [Message("assistant", [TextPart(answer)]), Message("user", [TextPart("And?")])]
+    store.db.conn.close()
+    return path.read_bytes()
+
+
+def test_fuzz_llm_turns(scratch: Path) -> None:
+    """The message store with cells of its tables set to any SQLite value, or rows deleted."""
+    harness = Harness(scratch)
+    template = llm_store_template(scratch)
+    path = scratch / "logs.db"
+    edits = st.lists(st.tuples(st.sampled_from(TURN_TABLES), st.integers(0, 12), st.integers(0, 8),
+                               st.one_of(sql_values, st.just("<delete>"))), min_size=1, max_size=4)
+
+    @FUZZ
+    @given(edits, st.sampled_from(["auto", "llm-logs"]))
+    def run(changes: list[tuple[str, int, int, Any]], fmt: str) -> None:
+        conn = sqlite3.connect(":memory:")
+        conn.deserialize(template)
+        conn.execute("PRAGMA foreign_keys = OFF")
+        for table, row, column, value in changes:
+            columns = [info[1] for info in conn.execute(f"PRAGMA table_info({table})")]
+            rowids = [r for (r,) in conn.execute(f"SELECT rowid FROM {table} ORDER BY rowid")]
+            if not rowids:
+                continue
+            target = rowids[row % len(rowids)]
+            if value == "<delete>":
+                conn.execute(f"DELETE FROM {table} WHERE rowid = ?", [target])
+            else:
+                try:
+                    conn.execute(f'UPDATE {table} SET "{columns[column % len(columns)]}" = ? WHERE rowid = ?',
+                                 [value, target])
+                except sqlite3.IntegrityError:
+                    pass  # a unique index refused the value; the store stays as it was
+        conn.commit()
+        path.write_bytes(conn.serialize())
+        conn.close()
+        harness.check(path, fmt)
+
+    run()
+    harness.finish()
+
+
+def test_fuzz_stillroom_log_export(scratch: Path) -> None:
+    fuzz_files(scratch, as_file(".jsonl", jsonl_files(LEDGER_ROW)), ["auto", "stillroom-log"])
+
+
+@st.composite
+def markdown_files(draw: st.DrawFn) -> bytes:
+    """The Markdown export with lines removed, repeated or replaced, text inserted, or cut short."""
+    lines = MARKDOWN.split("\n")
+    for _ in range(draw(st.integers(0, 3))):
+        at = draw(st.integers(0, len(lines) - 1))
+        action = draw(st.sampled_from(["remove", "repeat", "replace", "insert"]))
+        noise = draw(st.one_of(st.text(max_size=20), st.sampled_from(
+            ["## Generation 3", "### assistant", "```text", "````", "- model: {", "- started: yesterday",
+             "- mode: poem", "- source: x, status: maybe", "\r", "\ud800"])))
+        if action == "remove":
+            del lines[at]
+        elif action == "repeat":
+            lines.insert(at, lines[at])
+        elif action == "replace":
+            lines[at] = noise
+        else:
+            lines.insert(at, noise)
+    text = "\n".join(lines)
+    if draw(st.booleans()):
+        text = text[: draw(st.integers(0, len(text)))]
+    return text.encode("utf-8", "surrogatepass")
+
+
+def test_fuzz_stillroom_markdown_export(scratch: Path) -> None:
+    files = st.one_of(markdown_files(), markdown_files(), markdown_files(), st.binary(max_size=100).map(
+        lambda junk: b"# Stillroom ledger export\n" + junk))
+    fuzz_files(scratch, as_file(".md", files), ["auto", "stillroom-markdown"])
+
+
 def test_every_reader_is_fuzzed() -> None:
     from app.core.ingest import FORMATS
 
     fuzzed = {"openai-messages", "openai-batch-input", "openai-batch-output", "sharegpt", "alpaca", "pairs",
-              "llm-logs"}
+              "llm-logs", "stillroom-log", "stillroom-markdown"}
     assert fuzzed == set(FORMATS)
 
 

@@ -54,3 +54,15 @@ def test_a_file_in_no_known_format_shows_an_error_and_writes_nothing(qtbot: Any,
     assert "cannot be imported" in dialog.result.toPlainText() and "not changed" in dialog.result.toPlainText()
     assert ledger_rows(home) == []
     dialog.close()
+
+
+def test_a_file_whose_every_record_is_malformed_says_nothing_was_imported(qtbot: Any, window: MainWindow,
+                                                                         home: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "surrogates.jsonl"  # records that read, but whose text (a lone surrogate) cannot be stored
+    bad.write_text("".join('{"prompt": "half \\ud800 a pair", "response": "x"}\n' for _ in range(2)), encoding="utf-8")
+    dialog = run_import(qtbot, window, bad, "broken")
+    assert dialog.summary is not None and dialog.summary.rows_written == 0
+    assert dialog.status_label.text().startswith(
+        "Nothing imported: surrogates.jsonl: every one of its 2 records is malformed (first: line 1:")
+    assert ledger_rows(home) == []
+    dialog.close()

@@ -152,3 +152,42 @@ def test_the_window_has_the_provenance_view(qtbot: Any, window: Any) -> None:
     assert isinstance(view, ProvenanceView) and window.current_view() == "provenance"
     assert "Provenance" in [window.nav.item(r).text() for r in range(window.nav.count())]
     assert view._ledger_path == window.ledger_path
+
+
+def test_a_dataset_with_nothing_traced_is_signed_only_on_purpose(qtbot: Any, tmp_path: Path) -> None:
+    _, ledger = make_files(tmp_path)
+    dataset = tmp_path / "foreign.jsonl"
+    dataset.write_text("".join(json.dumps({"prompt": f"Where do owls nest {i}?", "response": f"In hollow {i}."}) + "\n"
+                               for i in range(3)), encoding="utf-8")
+    view = ProvenanceView(ledger, key_dir=tmp_path / "keys")
+    qtbot.addWidget(view)
+    view.screen_check.setChecked(False)
+    view.choose_dataset(dataset)
+    qtbot.waitUntil(lambda: not view.busy and view.detected is not None, timeout=10_000)
+    view.start_match()
+    qtbot.waitUntil(lambda: view.predicate is not None and not view.busy, timeout=JOB_TIMEOUT_MS)
+    assert view.report is not None and view.report.counts.get(UNTRACED) == 3
+    assert "Warning: foreign.jsonl: none of its 3 rows is in the ledger" in view.shares_label.text()
+    assert not view.untraced_warning.isHidden() and not view.allow_untraced_check.isHidden()
+    assert not view.allow_untraced_check.isChecked()
+    out_dir = tmp_path / "published"
+    view.out_edit.setText(str(out_dir))
+    qtbot.mouseClick(view.write_button, Qt.MouseButton.LeftButton)
+    assert not view.busy and view.paths is None
+    assert "none of its 3 rows is in the ledger" in close_boxes(view)[0]
+    assert not (out_dir / "provenance.dsse.json").exists()
+    view.allow_untraced_check.setChecked(True)  # the explicit override
+    qtbot.mouseClick(view.write_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.paths is not None and not view.busy, timeout=JOB_TIMEOUT_MS)
+    assert not close_boxes(view) and (out_dir / "provenance.dsse.json").exists()
+    result = verify_statement(out_dir / "provenance.dsse.json", dataset, ledger_path=ledger)
+    assert not result.ok and any("traces no generation" in reason for reason in result.reasons)
+    # A dataset that traces something clears the warning and the override.
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"prompt": "Explain topic 0.", "response": ANSWERS[0]}) + "\n", encoding="utf-8")
+    view.choose_dataset(good)
+    qtbot.waitUntil(lambda: not view.busy and view.detected is not None, timeout=10_000)
+    view.start_match()
+    qtbot.waitUntil(lambda: view.predicate is not None and not view.busy
+                    and view.report is not None and view.report.dataset_name == "good.jsonl", timeout=JOB_TIMEOUT_MS)
+    assert view.untraced_warning.isHidden() and not view.allow_untraced_check.isChecked()

@@ -15,6 +15,8 @@ from app.core.ingest.containers import UTF8_BOM, Issue, JsonLinesSource, JsonSou
 from app.core.ingest.errors import ImportFileError, ImportFormatError, RecordError
 from app.core.ingest.readers import READERS
 from app.core.ingest.readers.datasets import PAIR_NAMES, pair_fields
+from app.core.ingest.readers.ledger_export import is_ledger_row
+from app.core.ingest.readers.ledger_markdown import MarkdownExportSource, is_markdown_export
 from app.core.ingest.readers.llm_logs import LlmLogsSource, check_llm_logs
 from app.core.ingest.records import ReadOptions, kind_of
 from app.core.ingest.tabular import CsvSource, header_delimiter
@@ -28,12 +30,15 @@ FORMAT_NAMES = {
     "alpaca": "Alpaca",
     "pairs": "prompt/response pairs",
     "llm-logs": "simonw/llm logs.db",
+    "stillroom-log": "Stillroom log export (JSON Lines)",
+    "stillroom-markdown": "Stillroom log export (Markdown)",
 }
 EXPECTED = (
     "Stillroom imports JSON Lines, JSON or CSV records of OpenAI chat messages ({\"messages\": [...]}), "
     "OpenAI Batch API input ({\"custom_id\", \"body\"}) or output ({\"custom_id\", \"response\"}), "
     "ShareGPT ({\"conversations\": [{\"from\", \"value\"}]}), Alpaca ({\"instruction\", \"input\", \"output\"}) "
-    f"or prompt/response pairs ({PAIR_NAMES}, or fields named by hand); or simonw/llm's logs.db"
+    f"or prompt/response pairs ({PAIR_NAMES}, or fields named by hand); Stillroom's own JSONL or Markdown log export; "
+    "or simonw/llm's logs.db"
 )
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SNIFF_BYTES = 64 * 1024
@@ -64,6 +69,8 @@ def open_source(path: Path, container: str, delimiter: str = ",") -> Source:
         return JsonSource(path, array=container == "json-array")
     if container == "csv":
         return CsvSource(path, delimiter)
+    if container == "markdown":
+        return MarkdownExportSource(path)
     return LlmLogsSource(path)
 
 
@@ -78,6 +85,8 @@ def sniff_container(path: Path) -> tuple[str, str]:
         return "sqlite", ","
     if head.startswith(UTF8_BOM):
         head = head[len(UTF8_BOM):]
+    if is_markdown_export(head):
+        return "markdown", ","
     if not head.strip():
         raise ImportFormatError(f"{path}: the file is empty. {EXPECTED}.")
     if b"\x00" in head:
@@ -114,21 +123,25 @@ def _lines_are_json(path: Path) -> bool:
 
 
 def classify(value: Any) -> str | None:
-    """The format a single record looks like, or None."""
+    """The format a single record looks like, or None; told from the fields that carry values
+    (a field holding null or an empty list says nothing about the record's shape)."""
     if not isinstance(value, dict):
         return None
-    if "custom_id" in value:
-        if "body" in value:
+    if is_ledger_row(value):
+        return "stillroom-log"
+    carried = {key: item for key, item in value.items() if item is not None and item != [] and item != {}}
+    if "custom_id" in carried:
+        if "body" in carried:
             return "openai-batch-input"
-        if "response" in value or "error" in value:
+        if "response" in carried or "error" in carried:
             return "openai-batch-output"
-    if isinstance(value.get("messages"), list):
+    if isinstance(carried.get("messages"), list):
         return "openai-messages"
-    if isinstance(value.get("conversations"), list) or isinstance(value.get("conversation"), list):
+    if isinstance(carried.get("conversations"), list) or isinstance(carried.get("conversation"), list):
         return "sharegpt"
-    if "instruction" in value and "output" in value:
+    if "instruction" in carried and "output" in carried:
         return "alpaca"
-    if pair_fields(value) is not None:
+    if pair_fields(carried) is not None:
         return "pairs"
     return None
 
@@ -154,6 +167,12 @@ def detect(path: Path, fmt: str = "auto", options: ReadOptions | None = None) ->
         fmt = "llm-logs"
     elif fmt == "llm-logs":
         raise ImportFormatError(f"{path}: not an SQLite database (simonw/llm's logs.db is one)")
+    elif container == "markdown":
+        if fmt not in ("auto", "stillroom-markdown"):
+            raise ImportFormatError(f"{path}: a Stillroom Markdown log export, not {FORMAT_NAMES[fmt]}. {EXPECTED}.")
+        fmt = "stillroom-markdown"
+    elif fmt == "stillroom-markdown":
+        raise ImportFormatError(f'{path}: not a Stillroom Markdown log export (it starts "# Stillroom ledger export")')
     elif fmt == "auto" and options.prompt_field:
         fmt = "pairs"
     sample = _sample(open_source(path, container, delimiter))
@@ -177,7 +196,7 @@ def detect(path: Path, fmt: str = "auto", options: ReadOptions | None = None) ->
 
 def sample_unit(container: str) -> str:
     """What a position counts in this container: line, record or row."""
-    return {"jsonl": "line", "csv": "row", "sqlite": "row"}.get(container, "record")
+    return {"jsonl": "line", "csv": "row", "sqlite": "row", "markdown": "generation"}.get(container, "record")
 
 
 def _sample(source: Source) -> list[RawRecord | Issue]:

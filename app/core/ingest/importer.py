@@ -84,6 +84,22 @@ class ImportSummary:
     unmatched_results: int = 0  # output lines whose custom_id is not in the input file
     unmatched_requests: int = 0  # input requests with no result in the output file
 
+    def nothing_imported(self) -> str | None:
+        """Why a finished import wrote nothing and skipped nothing (None when it wrote or skipped
+        rows, or was cancelled): every record malformed, or no records in the file."""
+        if self.cancelled or self.rows_written or self.skipped:
+            return None
+        name = Path(self.file).name
+        if self.malformed:
+            first = f" (first: {self.issues[0]})" if self.issues else ""
+            if self.records == 0:
+                return f"{name}: nothing could be read from it: {self.malformed} unreadable stretches{first}"
+            return f"{name}: every one of its {self.records} records is malformed{first}"
+        if self.unmatched_requests:
+            return (f"{name}: no result has a request in the input file, and the input file's "
+                    f"{self.unmatched_requests} requests have no result")
+        return f"{name}: it holds no records to import"
+
     def as_dict(self) -> dict[str, Any]:
         """Plain data (issues as strings), for JSON."""
         data = asdict(self)

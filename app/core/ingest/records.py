@@ -60,6 +60,7 @@ class ImportedRecord:
     completion_tokens: int | None = None
     duration_ms: float | None = None
     started_at: str | None = None
+    finished_at: str | None = None  # when the file says; else started_at + duration_ms
     status: str = "ok"
     error: str | None = None
     origin: dict[str, Any] = field(default_factory=dict)
@@ -73,7 +74,7 @@ class ImportedRecord:
             tokens_per_s = self.completion_tokens / (self.duration_ms / 1000)
         return {
             "started_at": started,
-            "finished_at": _plus_ms(started, self.duration_ms) if self.started_at else started,
+            "finished_at": self.finished_at or (_plus_ms(started, self.duration_ms) if self.started_at else started),
             "source": SOURCE,
             "workflow": workflow,
             "model_sha256": None,

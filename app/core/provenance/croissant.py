@@ -16,7 +16,7 @@ from app.core.provenance.statement import NOT_DECLARED, UNKNOWN, method_text
 
 CROISSANT_VERSION = "http://mlcommons.org/croissant/1.1"
 ENCODINGS = {"jsonl": "application/jsonlines", "json": "application/json", "csv": "text/csv",
-             "parquet": "application/x-parquet"}
+             "parquet": "application/x-parquet", "markdown": "text/markdown"}
 DATA_TYPES = {"text": "sc:Text", "integer": "sc:Integer", "float": "sc:Float", "boolean": "sc:Boolean",
               "json": "sc:Text"}
 TSV = "text/tab-separated-values"

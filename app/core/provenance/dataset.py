@@ -47,8 +47,9 @@ from app.core.provenance.shapes import (
     shape_of,
 )
 
-FILE_FORMATS = ("jsonl", "json", "csv", "parquet")
-FORMAT_NAMES = {"jsonl": "JSON Lines", "json": "JSON", "csv": "CSV", "parquet": "Parquet"}
+FILE_FORMATS = ("jsonl", "json", "csv", "parquet", "markdown")
+FORMAT_NAMES = {"jsonl": "JSON Lines", "json": "JSON", "csv": "CSV", "parquet": "Parquet",
+                "markdown": "Stillroom Markdown log export"}
 SAMPLE_RECORDS = 50
 SAMPLE_ITEMS = 500
 SNIFF_BYTES = 64 * 1024
@@ -57,7 +58,7 @@ PARQUET_BATCH = 2048
 PARQUET_MAX_VALUES_PER_ROW = 10_000  # values of one column per row, averaged over a row group
 PARQUET_MAX_CHUNK_BYTES = 2 << 30  # declared uncompressed bytes of one column in one row group
 PARQUET_MAX_BATCH_BYTES = 512 << 20  # decoded bytes of one batch of rows
-_UNITS = {"jsonl": "line", "json": "record", "csv": "row", "parquet": "row"}
+_UNITS = {"jsonl": "line", "json": "record", "csv": "row", "parquet": "row", "markdown": "generation"}
 
 
 class DatasetError(StillroomError):
@@ -253,7 +254,7 @@ def _sniff(path: Path) -> tuple[str, str, str]:
         raise DatasetError(str(exc).split(". Stillroom imports")[0]) from exc
     if container == "sqlite":
         raise DatasetError(f"{path}: an SQLite database, not a dataset file (JSON Lines, JSON, CSV or Parquet)")
-    file_format = {"jsonl": "jsonl", "csv": "csv"}.get(container, "json")
+    file_format = {"jsonl": "jsonl", "csv": "csv", "markdown": "markdown"}.get(container, "json")
     return file_format, container, delimiter
 
 

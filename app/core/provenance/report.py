@@ -74,6 +74,25 @@ class MatchReport:
             return UNTRACED, None, None
         raise ValueError(f"row {index} is not a valid row of {self.dataset_name}")
 
+    @property
+    def traced(self) -> int:
+        """Rows traced to the ledger, exactly or after edits."""
+        return self.counts.get(TRACED_EXACT, 0) + self.counts.get(TRACED_NEAR, 0)
+
+    def nothing_traced(self) -> str | None:
+        """Why no row of the dataset is traced to the ledger (None when some row is): every row
+        malformed, no rows at all, or none of the rows found in the ledger."""
+        if self.traced:
+            return None
+        if self.rows == 0 and self.malformed:
+            first = f" (first: {self.problems[0].reason})" if self.problems else ""
+            return (f"{self.dataset_name}: every one of its {self.malformed} rows is malformed for the shape "
+                    f"{self.shape.kind}{first}, so no row is traced to the ledger")
+        if self.rows == 0:
+            return f"{self.dataset_name}: it holds no rows, so no row is traced to the ledger"
+        return (f"{self.dataset_name}: none of its {self.rows} rows is in the ledger"
+                f"{f' ({self.malformed} more are malformed)' if self.malformed else ''}")
+
     def share(self, status: str) -> float:
         """The share of valid rows with `status` (0 when there are none)."""
         return self.counts.get(status, 0) / self.rows if self.rows else 0.0

@@ -1,5 +1,6 @@
-"""Dataset shapes: which fields hold the prompt and the response, told from a record's keys or
-named by hand, and one record turned into its (prompt, response).
+"""Dataset shapes: which fields hold the prompt and the response, told from the keys of a record
+that carry values (a key holding null, "" or [] says nothing) or named by hand, and one record
+turned into its (prompt, response).
 
 Alpaca, ShareGPT and OpenAI messages records go through the import's own readers, so a row's
 prompt is built exactly as an imported record's is (Alpaca: the instruction, then a blank line and
@@ -113,7 +114,7 @@ def shape_of(sample: list[Any], columns: tuple[str, ...],
     votes: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
     for record in sample:
         if isinstance(record, dict):
-            seen = guess(tuple(str(key) for key in record))
+            seen = guess_record(record)
             if seen is not None:
                 votes[(seen[0], tuple(seen[1].items()))] += 1
     if not votes:
@@ -125,8 +126,49 @@ def shape_of(sample: list[Any], columns: tuple[str, ...],
     return kind, dict(pairs)
 
 
+def carried_keys(record: dict[Any, Any]) -> tuple[str, ...]:
+    """The keys of `record` whose values carry something: not null, not blank text, not an empty
+    list or object (an export's `"messages": null` must not make a record look like a chat)."""
+    return tuple(str(key) for key, value in record.items() if _carries(value))
+
+
+def _carries(value: Any) -> bool:
+    if value is None:
+        return False
+    if isinstance(value, str):
+        return bool(value.strip())  # a CSV cell is "" where JSON would say null
+    if isinstance(value, (list, dict)):
+        return bool(value)
+    return True
+
+
+def guess_record(record: dict[Any, Any]) -> tuple[str, dict[str, str]] | None:
+    """The shape one record suggests, from the keys that carry values. A record with both a
+    request's messages (not ending with the assistant's answer) and a prompt/response pair, as
+    a ledger export's chat rows are, is read as the pair: its messages hold no response."""
+    keys = carried_keys(record)
+    found = guess(keys)
+    if found is not None and found[0] == "openai_messages" and not _ends_with_answer(record[found[1]["messages"]]):
+        pair = guess(tuple(key for key in keys if key != found[1]["messages"]))
+        if pair is not None and pair[0] in ("prompt_response", "alpaca"):
+            return pair
+    return found
+
+
+def _ends_with_answer(messages: Any) -> bool:
+    """True when a messages list ends with an assistant message."""
+    if isinstance(messages, str) and messages.lstrip().startswith("["):
+        try:
+            messages = json.loads(messages)
+        except ValueError:
+            return False
+    return (isinstance(messages, list) and bool(messages) and isinstance(messages[-1], dict)
+            and messages[-1].get("role") == "assistant")
+
+
 def guess(keys: tuple[str, ...]) -> tuple[str, dict[str, str]] | None:
-    """The shape one record's keys suggest, with its fields, or None."""
+    """The shape a record's keys (those that carry values: see carried_keys) suggest, with its
+    fields, or None."""
     messages = lookup(keys, "messages")
     if messages:
         return "openai_messages", {"messages": messages}
@@ -195,5 +237,5 @@ def _maybe_json(value: Any, name: str) -> Any:
     return value
 
 
-__all__ = ["EXPECTED", "FIELD_ROLES", "KINDS", "KIND_NAMES", "PAIR_FIELDS", "ShapeError", "column_types", "extract",
-           "guess", "lookup", "shape_of"]
+__all__ = ["EXPECTED", "FIELD_ROLES", "KINDS", "KIND_NAMES", "PAIR_FIELDS", "ShapeError", "carried_keys",
+           "column_types", "extract", "guess", "guess_record", "lookup", "shape_of"]

@@ -229,6 +229,9 @@ def _check_ledger(result: VerifyResult, predicate: dict[str, Any], ledger_path: 
         if problems:
             more = f" (and {len(problems) - 5} more)" if len(problems) > 5 else ""
             result.add("traced rows", False, "; ".join(problems[:5]) + more)
+        elif not ids:
+            result.add("traced rows", False, "the statement traces no generation, so no row of the dataset is "
+                       "shown to come from this ledger (it was signed with untraced rows allowed)")
         else:
             result.add("traced rows", True, f"all {len(ids)} traced generations are in the ledger, unchanged")
         chain = Ledger(db, ledger_path).verify(cancel)

@@ -43,6 +43,10 @@ class ProvenanceWriteError(StillroomError):
     """The output folder cannot be written, or would overwrite a file Stillroom did not write."""
 
 
+class NothingTraced(ProvenanceWriteError):
+    """The statement would trace no row of the dataset to the ledger, and that was not allowed."""
+
+
 def relative_data_path(dataset_path: Path, out_dir: Path) -> str:
     """The dataset file as seen from the output folder (a POSIX path, as the card and Croissant want)."""
     return Path(os.path.relpath(dataset_path.resolve(), out_dir.resolve())).as_posix()
@@ -72,13 +76,16 @@ def signed_envelope(predicate: dict[str, Any], dataset_name: str, dataset_sha256
 
 def iter_provenance(report: MatchReport, ledger_path: Path | str, declared: Declared, out_dir: Path | str, *,
                     key_dir: Path | str | None = None, screen: bool = True, encoder: Encoder | None = None,
-                    force: bool = False, cancel: CancelToken = NEVER
+                    force: bool = False, allow_untraced: bool = False, cancel: CancelToken = NEVER
                     ) -> Generator[StatementProgress, None, dict[str, Path]]:
     """Collect, sign and write; yields StatementProgress, returns {"card", "croissant", "dsse", "public_key"}.
 
-    Runs on the caller's thread. Raises ProvenanceWriteError before collecting anything when the
-    output folder would lose a README.md that Stillroom did not write (unless force).
+    Runs on the caller's thread. Raises NothingTraced before anything is written when no row of
+    the dataset is traced to the ledger (unless allow_untraced), and ProvenanceWriteError before
+    collecting anything when the output folder would lose a README.md that Stillroom did not
+    write (unless force).
     """
+    refuse_untraced(report, allow_untraced)
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -114,6 +121,14 @@ def iter_provenance(report: MatchReport, ledger_path: Path | str, declared: Decl
     return paths
 
 
+def refuse_untraced(report: MatchReport, allow_untraced: bool) -> None:
+    """NothingTraced saying why, when the report traces no row and that is not allowed."""
+    reason = report.nothing_traced()
+    if reason is not None and not allow_untraced:
+        raise NothingTraced(f"{reason}; a signed statement would vouch for nothing. Not signed: check the "
+                            "dataset's fields and the ledger, or sign it anyway on purpose (allow untraced)")
+
+
 def predicate_key(envelope: dict[str, Any]) -> str:
     """The signer's public key PEM from a freshly signed envelope."""
     import base64
@@ -124,10 +139,11 @@ def predicate_key(envelope: dict[str, Any]) -> str:
 
 def write_provenance(report: MatchReport, ledger_path: Path | str, declared: Declared, out_dir: Path | str, *,
                      key_dir: Path | str | None = None, screen: bool = True, encoder: Encoder | None = None,
-                     force: bool = False, cancel: CancelToken = NEVER) -> dict[str, Path]:
+                     force: bool = False, allow_untraced: bool = False,
+                     cancel: CancelToken = NEVER) -> dict[str, Path]:
     """Write the provenance files (drives iter_provenance to its end); returns their paths."""
     gen = iter_provenance(report, ledger_path, declared, out_dir, key_dir=key_dir, screen=screen, encoder=encoder,
-                          force=force, cancel=cancel)
+                          force=force, allow_untraced=allow_untraced, cancel=cancel)
     while True:
         try:
             next(gen)

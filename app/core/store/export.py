@@ -1,4 +1,6 @@
-"""Export of log rows to JSONL (every field), Markdown (for reading) and ShareGPT (for training)."""
+"""Export of log rows to JSONL (every field), Markdown (for reading, and read back exactly by the
+import: model and workflow names as JSON, each text in a fence longer than its backtick runs) and
+ShareGPT (for training)."""
 
 from __future__ import annotations
 
@@ -7,10 +9,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Any
 
-from app.core.outfiles import replace_file
-
 from sqlite_utils import Database
 
+from app.core.outfiles import replace_file
 from app.core.store.events import record_event
 
 EXPORT_FORMATS = ("jsonl", "markdown", "sharegpt")
@@ -51,23 +52,48 @@ def conversation_turns(row: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def _write_sharegpt(rows: Iterable[dict[str, Any]], handle: IO[str]) -> int:
-    """One record per conversation (its last successful turn carries the whole history)."""
-    records: dict[str, dict[str, Any]] = {}
+    """One record per conversation, from its last successful turn (which carries the history);
+    each gpt turn that is a generation of the ledger names it, its model and when it started.
+    A successful turn that the last one's history does not hold gets a record of its own, so no
+    generation is left out."""
+    conversations: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         if row.get("status") != "ok":
             continue
         key = row.get("conversation_id") or f"generation-{row['id']}"
-        records[key] = {
-            "id": key,
-            "stillroom_generation_id": row["id"],
-            "model": row.get("model_name"),
-            "conversations": [
-                {"from": _SHAREGPT_ROLES.get(turn["role"], turn["role"]), "value": turn["content"]}
-                for turn in conversation_turns(row)
-            ],
-        }
-    json.dump(list(records.values()), handle, ensure_ascii=False, indent=1)
+        conversations.setdefault(key, []).append(row)
+    records: list[dict[str, Any]] = []
+    for key, turns in conversations.items():
+        covered = _sharegpt_record(key, turns[-1], turns[:-1], records)
+        for row in turns[:-1]:
+            if row["id"] not in covered:
+                _sharegpt_record(f"{key}-generation-{row['id']}", row, [], records)
+    json.dump(records, handle, ensure_ascii=False, indent=1)
     return len(records)
+
+
+def _sharegpt_record(key: str, last: dict[str, Any], earlier: list[dict[str, Any]],
+                     records: list[dict[str, Any]]) -> set[int]:
+    """Append the record of `last`'s conversation; returns the ids of the generations it holds (the
+    earlier rows whose responses are the history's gpt turns, in order, and `last`)."""
+    turns = conversation_turns(last)
+    answers = [i for i, turn in enumerate(turns[:-1]) if turn["role"] == "assistant"]
+    owners: dict[int, dict[str, Any]] = {len(turns) - 1: last}
+    pending = list(earlier)
+    for index in answers:
+        if pending and (pending[0].get("response") or "") == turns[index]["content"]:
+            owners[index] = pending.pop(0)
+    conversation = []
+    for index, turn in enumerate(turns):
+        entry: dict[str, Any] = {"from": _SHAREGPT_ROLES.get(turn["role"], turn["role"]), "value": turn["content"]}
+        owner = owners.get(index)
+        if owner is not None:
+            entry |= {"stillroom_generation_id": owner["id"], "model": owner.get("model_name"),
+                      "started_at": owner.get("started_at")}
+        conversation.append(entry)
+    records.append({"id": key, "stillroom_generation_id": last["id"], "model": last.get("model_name"),
+                    "conversations": conversation})
+    return {row["id"] for row in owners.values()}
 
 
 def _fence(text: str) -> str:
@@ -86,9 +112,11 @@ def _write_markdown(rows: Iterable[dict[str, Any]], handle: IO[str]) -> int:
         count += 1
         handle.write(
             f"\n## Generation {row['id']}\n\n"
-            f"- started: {row.get('started_at')}\n- model: {row.get('model_name')} "
-            f"(sha256 {str(row.get('model_sha256') or '')[:12]})\n"
-            f"- source: {row.get('source')}, workflow: {row.get('workflow')}, status: {row.get('status')}\n"
+            f"- started: {row.get('started_at')}\n"
+            f"- model: {json.dumps(row.get('model_name'), ensure_ascii=False)} "
+            f"(sha256 {str(row.get('model_sha256') or '')[:12]})\n- mode: {row.get('mode')}\n"
+            f"- source: {row.get('source')}, workflow: {json.dumps(row.get('workflow'), ensure_ascii=False)}, "
+            f"status: {row.get('status')}\n"
             f"- tokens: {row.get('prompt_tokens')} in, {row.get('completion_tokens')} out\n"
         )
         for turn in conversation_turns(row):

@@ -164,6 +164,12 @@ class ProvenancePages:
         out_row.addWidget(self.out_edit, 1)
         out_row.addWidget(choose)
         self.force_check = QCheckBox("Overwrite a README.md that Stillroom did not write")
+        self.untraced_warning = QLabel("")
+        self.untraced_warning.setObjectName("Warning")
+        self.untraced_warning.setWordWrap(True)
+        self.untraced_warning.setVisible(False)
+        self.allow_untraced_check = QCheckBox("Sign it anyway, though no row is traced to the ledger")
+        self.allow_untraced_check.setVisible(False)
         self.write_button = QPushButton("Write the three files")
         self.write_button.clicked.connect(self.write)
         page = QWidget()
@@ -174,6 +180,8 @@ class ProvenancePages:
         form.addRow("Intended use", self.intended_edit)
         form.addRow("Output folder", out_row)
         form.addRow("", self.force_check)
+        form.addRow("", self.untraced_warning)
+        form.addRow("", self.allow_untraced_check)
         form.addRow("", self.write_button)
         return page
 

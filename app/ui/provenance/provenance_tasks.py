@@ -119,10 +119,12 @@ def statement_job(report: MatchReport, ledger_path: Path, screen: bool) -> Job:
 
 
 def write_job(report: MatchReport, ledger_path: Path, declared: Declared, out_dir: Path,
-              key_dir: Path | None, screen: bool, force: bool) -> Job:
-    """Write the card, Croissant and signed statement: Finished({name: path})."""
+              key_dir: Path | None, screen: bool, force: bool, allow_untraced: bool = False) -> Job:
+    """Write the card, Croissant and signed statement: Finished({name: path}). Errors with
+    NothingTraced when no row is traced and allow_untraced is False."""
     return lambda cancel: _finish(iter_provenance(report, ledger_path, declared, out_dir, key_dir=key_dir,
-                                                  screen=screen, force=force, cancel=cancel), cancel)
+                                                  screen=screen, force=force, allow_untraced=allow_untraced,
+                                                  cancel=cancel), cancel)
 
 
 def export_job(report: MatchReport, out_path: Path) -> Job:

@@ -179,8 +179,14 @@ class ProvenanceView(ProvenancePages, QWidget):
         if not out:
             show_error(self, "No output folder", "Choose the folder the three files are written to.")
             return
+        reason = self.report.nothing_traced()
+        if reason is not None and not self.allow_untraced_check.isChecked():
+            show_error(self, "Nothing traced", f"{reason}. A signed statement would vouch for nothing, so it "
+                       "was not written. Tick \"Sign it anyway\" to sign it on purpose.")
+            return
         self._start(write_job(self.report, self._ledger_path, self.declared(), Path(out), self._key_dir,
-                              self.screen_check.isChecked(), self.force_check.isChecked()),
+                              self.screen_check.isChecked(), self.force_check.isChecked(),
+                              self.allow_untraced_check.isChecked()),
                     "write", "Writing the provenance files…")
 
     def cancel(self) -> None:
@@ -326,6 +332,14 @@ class ProvenanceView(ProvenancePages, QWidget):
             parts.append(f"malformed: {report.malformed:,}")
         self.shares_label.setText(" · ".join(parts) + f" · {len(report.traced_ids):,} generations")
         self.export_button.setEnabled(bool(report.untraced))
+        reason = report.nothing_traced()
+        self.untraced_warning.setText(f"Warning: {reason}. Stillroom will not sign a statement that traces "
+                                      "nothing unless you say so below." if reason else "")
+        self.untraced_warning.setVisible(reason is not None)
+        self.allow_untraced_check.setChecked(False)
+        self.allow_untraced_check.setVisible(reason is not None)
+        if reason is not None:
+            self.shares_label.setText(self.shares_label.text() + f"\nWarning: {reason}.")
         self.tabs.setTabEnabled(TAB_STATEMENT, True)
         if not self.out_edit.text():
             self.out_edit.setText(str(Path(report.dataset_path).parent))

@@ -10,6 +10,8 @@ from typing import Any
 
 from app.core.ingest.records import ImportedRecord, ReadOptions
 from app.core.ingest.readers.datasets import read_alpaca, read_pairs, read_sharegpt
+from app.core.ingest.readers.ledger_export import read_ledger_row
+from app.core.ingest.readers.ledger_markdown import read_markdown_row
 from app.core.ingest.readers.llm_logs import read_llm_row
 from app.core.ingest.readers.openai import read_batch_input, read_batch_output, read_messages
 
@@ -23,6 +25,8 @@ READERS: dict[str, Reader] = {
     "alpaca": read_alpaca,
     "pairs": read_pairs,
     "llm-logs": read_llm_row,
+    "stillroom-log": read_ledger_row,
+    "stillroom-markdown": read_markdown_row,
 }
 
 __all__ = ["READERS", "Reader"]

@@ -14,6 +14,7 @@ from app.core.ingest.records import (
     ImportedRecord,
     ReadOptions,
     content_text,
+    iso_time,
     kind_of,
     need_dict,
     need_str,
@@ -37,7 +38,8 @@ PAIR_NAMES = "prompt/response, prompt/completion, input/output, question/answer 
 
 def read_sharegpt(value: Any, options: ReadOptions) -> list[ImportedRecord]:
     """{"conversations": [{"from", "value"}]}: one record per assistant turn, with the turns
-    before it (system first) as its messages."""
+    before it (system first) as its messages; a turn's own "model" and "started_at" (as Stillroom's
+    export writes them) are used when present."""
     record = need_dict(value, "the record")
     key = "conversations" if "conversations" in record else "conversation"
     turns = record.get(key)
@@ -68,12 +70,24 @@ def read_sharegpt(value: Any, options: ReadOptions) -> list[ImportedRecord]:
             system_prompt, prompt = split_chat(history)
             results.append(ImportedRecord(
                 mode="chat", messages=list(history), system_prompt=system_prompt, prompt=prompt,
-                response=text, model_name=model, origin={**origin, "turn": i},
+                response=text, model_name=opt_str(turn.get("model"), f"conversations[{i}].model") or model,
+                started_at=_turn_time(turn, i), origin={**origin, "turn": i},
             ))
         history.append({"role": role, "content": text})
     if not results:
         raise RecordError("the conversation has no assistant (gpt) turn to import")
     return results
+
+
+def _turn_time(turn: dict[str, Any], i: int) -> str | None:
+    """When a turn's generation started, where the file says (Stillroom's export does)."""
+    value = turn.get("started_at")
+    if value is None:
+        return None
+    found = iso_time(value) if isinstance(value, str) else None
+    if found is None:
+        raise RecordError(f"conversations[{i}].started_at should be an ISO 8601 time, got {kind_of(value)}")
+    return found
 
 
 def read_alpaca(value: Any, options: ReadOptions) -> list[ImportedRecord]:
@@ -129,8 +143,8 @@ def read_pairs(value: Any, options: ReadOptions) -> list[ImportedRecord]:
             response_key = _field(record, options.response_field)
             if response_key is None:
                 raise RecordError(f'no "{options.response_field}" field')
-    else:
-        found = pair_fields(record)
+    else:  # the fields that carry values first: {"prompt": null, "question": ...} is a question
+        found = pair_fields(key for key, item in record.items() if item is not None) or pair_fields(record)
         if found is None:
             raise RecordError(f"no prompt and response fields (expected {PAIR_NAMES})")
         prompt_key, response_key = found

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from email import errors
 from email.message import Message
 
 from app.core.serve.openai_api import ApiError
@@ -29,6 +30,8 @@ LOOPBACK_NAMES = ("localhost",)
 JSON_MEDIA_TYPE = "application/json"
 _DIGITS = re.compile(r"[0-9]{1,18}")  # ASCII digits only; 18 digits cannot overflow anything
 _HOST = re.compile(r"(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<name>[^:\[\]]+))(?::(?P<port>[0-9]{1,5}))?")
+_HEADER_DEFECTS = (errors.MissingHeaderBodySeparatorDefect, errors.FirstHeaderLineIsContinuationDefect,
+                   errors.MisplacedEnvelopeHeaderDefect)  # lines the header parser could not take
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP field name (RFC 9110 token)
 
 
@@ -124,7 +127,8 @@ def check_framing(headers: Message, method: str, version: str) -> int:
     body, so a "Content-Length : 5" line vanishes), invalid field names, folded or control-character
     values, a missing (HTTP/1.1) or repeated Host, a Content-Length that is not plain digits, and a
     body on a GET or HEAD (else read as the next request). A chunked body gets 411."""
-    if headers.defects:
+    payload = headers.get_payload()
+    if any(isinstance(d, _HEADER_DEFECTS) for d in headers.defects) or (isinstance(payload, str) and payload):
         raise ApiError(400, "a header line could not be parsed (no colon, or a space before it)", None,
                        "invalid_request")
     for name, value in headers.items():

@@ -147,6 +147,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:  # noqa: D102 - socketserver hook: reads go through a DeadlineReader
         super().setup()
+        self.rfile.close()  # the plain file http.server made; the socket stays open
         self._reader = DeadlineReader(self.connection, lambda: self.timeout)
         self.rfile = io.BufferedReader(self._reader)
         self._body_length = 0

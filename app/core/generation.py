@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.core.cancel import NEVER, CancelToken
-from app.core.errors import ModelNotLoadedError
+from app.core.errors import ContextLengthError, ModelNotLoadedError
+from app.core.log_excerpt import bound_unserved_request
 from app.core.models.runner import GenerationResult, Runner, TokenChunk
 from app.core.models.sampling import GenerationRequest
 from app.core.store.ledger import Ledger, utc_now
@@ -97,7 +98,8 @@ def generate_logged(runner: Runner, ledger: Ledger, request: GenerationRequest, 
         interrupted = isinstance(exc, (GeneratorExit, KeyboardInterrupt))
         if interrupted or not isinstance(exc, ModelNotLoadedError):
             failed = _interrupted_result(request, runner, "".join(pieces), None if interrupted else exc)
-            ledger.append(build_row(request, failed, context, runner, started_at, utc_now()))
+            row = build_row(request, failed, context, runner, started_at, utc_now())
+            ledger.append(bound_unserved_request(row) if isinstance(exc, ContextLengthError) else row)
         raise
     assert result is not None
     generation_id = ledger.append(build_row(request, result, context, runner, started_at, utc_now()))

@@ -169,7 +169,7 @@ def test_client_that_disconnects_mid_stream_is_logged_as_cancelled(served: tuple
     server = served[0]
     body = json.dumps({"model": MODEL, "prompt": "A very long story:", "max_tokens": 400, "stream": True}).encode()
     sock = socket.create_connection((server.host, server.port), timeout=60)
-    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    sock.sendall(b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                  b"X-Stillroom-Workflow: hangup\r\nContent-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
     received = b""
     while b"data: " not in received:

@@ -317,7 +317,7 @@ def test_a_client_that_stops_mid_request_does_not_hold_up_others(served: tuple[S
 def test_unknown_paths(served: tuple[StillroomServer, Path], client: openai.OpenAI, path: str) -> None:
     request = post(path, chat_body()).replace(path.encode("latin-1"), path.encode("utf-8", "surrogateescape"), 1)
     assert_openai_error(*exchange(served[0], request), 404, "not_found")
-    status, headers, raw = exchange(served[0], f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode("utf-8"))
+    status, headers, raw = exchange(served[0], f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode("utf-8"))
     assert_openai_error(status, headers, raw, 404, "not_found")
     still_answers(client)
 

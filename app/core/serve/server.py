@@ -1,16 +1,20 @@
 """The local HTTP server: OpenAI-compatible endpoints over the ModelHost, logged to the ledger.
 
-Binds to 127.0.0.1 by default. On any other address every request needs a valid API key. Each
-request is handled on its own thread; generations queue on the one model thread.
+Binds to 127.0.0.1 by default. On any other address every request needs a valid API key; on any
+address a key that looks like ours (sk-stillroom-) but is unknown or revoked gets 401. Requests
+addressed to another Host, sent from another Origin or not declared JSON are refused (see
+request_guard). Each request is handled on its own thread; generations queue on the one model thread.
 """
 
 from __future__ import annotations
 
+import io
 import ipaddress
 import json
-from http import HTTPStatus
 import logging
 import threading
+import time
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
@@ -19,11 +23,13 @@ from app import __version__
 from app.core.errors import ContextLengthError, LedgerError, StillroomError
 from app.core.generation import LogContext, LoggedGeneration
 from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
-from app.core.serve.api_keys import ApiKey, has_live_keys, lookup_key
-from app.core.serve.http_server import LimitedHTTPServer
+from app.core.log_excerpt import bounded_value
+from app.core.serve.api_keys import KEY_PREFIX, ApiKey, has_live_keys, lookup_key
+from app.core.serve.http_server import DeadlineReader, LimitedHTTPServer
 from app.core.serve.model_host import HostBusyError, Job, ModelHost
 from app.core.serve.openai_api import ApiError, ParsedRequest, chat_logprobs, finish_reason, new_id, now
 from app.core.serve.openai_api import parse_chat, parse_completion
+from app.core.serve.request_guard import check_framing, check_host, check_json_body, check_origin, check_workflow
 from app.core.store import open_db
 
 LOG = logging.getLogger("stillroom.serve")
@@ -32,6 +38,11 @@ DEFAULT_PORT = 8765
 MAX_BODY_BYTES = 8 * 1024 * 1024  # larger request bodies get 413
 MAX_DISCARD_BYTES = 64 * 1024 * 1024  # up to this much of a refused body is read away, so the client sees the 413
 IDLE_TIMEOUT_S = 120  # a client silent this long (mid-headers or mid-body) is dropped (408 once headers came)
+HEADER_TIMEOUT_S = 20  # a request line and headers must arrive within this (idle keep-alive included)
+BODY_TIMEOUT_S = 30  # a body must arrive within this plus its size at MIN_BODY_RATE, or 408
+MIN_BODY_RATE = 64 * 1024  # bytes per second
+MAX_LOGGED_HEADER_CHARS = 256  # of a client's User-Agent, in the row's meta
+MAX_LOGGED_EXTRAS_CHARS = 4096  # of the unknown request fields kept in the row's meta
 ALLOWED_METHODS = "GET, POST"
 WORKFLOW_HEADER = "X-Stillroom-Workflow"
 DEFAULT_WORKFLOW = "api"
@@ -106,14 +117,20 @@ class StillroomServer:
         """The id /v1/models reports."""
         return Path(self.model_host.loaded.info.path).stem
 
-    def authorize(self, header: str | None) -> ApiKey | None:
-        """The API key of the request, None when keys are optional and none (or an unknown one) came."""
+    def authorize(self, header: str | None, *, public: bool = False) -> ApiKey | None:
+        """The API key of the request; None when keys are optional (or the endpoint is `public`) and
+        none came, or a token that is not a Stillroom key (clients must send something). A Stillroom
+        key that is unknown or revoked is refused (401) everywhere."""
         secret = header[7:].strip() if header and header.lower().startswith("bearer ") else None
         key = None
         if secret:
             with self._keys_lock:
                 key = lookup_key(self._keys_db, secret)
-        if key is None and self.require_key:
+            if key is None and secret.startswith(KEY_PREFIX):
+                raise ApiError(401, "this API key is unknown or has been revoked; create one with "
+                                    "`stillroom keys create --workflow NAME`", None, "invalid_api_key",
+                               "authentication_error")
+        if key is None and self.require_key and not public:
             raise ApiError(401, "a valid API key is required (Authorization: Bearer ...)", None,
                            "invalid_api_key", "authentication_error")
         return key
@@ -127,6 +144,30 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, fmt: str, *args: Any) -> None:  # noqa: D102 - http.server hook
         LOG.debug("%s %s", self.address_string(), fmt % args)
+
+    def setup(self) -> None:  # noqa: D102 - socketserver hook: reads go through a DeadlineReader
+        super().setup()
+        self.rfile.close()  # the plain file http.server made; the socket stays open
+        self._reader = DeadlineReader(self.connection, lambda: self.timeout)
+        self.rfile = io.BufferedReader(self._reader)
+        self._body_length = 0
+
+    def handle_one_request(self) -> None:  # noqa: D102 - the next request line and headers have a deadline
+        self._reader.deadline = time.monotonic() + HEADER_TIMEOUT_S
+        super().handle_one_request()
+
+    def parse_request(self) -> bool:
+        """http.server's parsing, then request_guard.check_framing's stricter rules (400/411); the
+        body then gets its deadline."""
+        if not super().parse_request():
+            return False
+        try:
+            self._body_length = check_framing(self.headers, self.command, self.request_version)
+        except ApiError as exc:
+            self._send_json(exc.status, exc.body())
+            return False
+        self._reader.deadline = time.monotonic() + BODY_TIMEOUT_S + self._body_length / MIN_BODY_RATE
+        return True
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -142,16 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _read_json(self) -> Any:
-        if self.headers.get("Transfer-Encoding"):
-            raise ApiError(411, "send the body with a Content-Length", None, "length_required")
-        lengths = set(self.headers.get_all("Content-Length") or ["0"])
-        try:
-            length = int(lengths.pop()) if len(lengths) == 1 else -1
-        except ValueError:
-            length = -1
-        if length < 0:
-            raise ApiError(400, "invalid Content-Length: it must be one whole number of bytes", None,
-                           "invalid_request")
+        check_json_body(self.headers.get("Content-Type"))
+        length = self._body_length
         if length > MAX_BODY_BYTES:
             if length <= MAX_DISCARD_BYTES:  # read it away, so the client can read our answer
                 remaining = length
@@ -168,12 +201,14 @@ class _Handler(BaseHTTPRequestHandler):
                            "invalid_json") from exc
 
     def _read(self, size: int) -> bytes:
-        """Up to `size` bytes of the body; 408 when the client stops sending for IDLE_TIMEOUT_S."""
+        """Up to `size` bytes of the body; 408 when the client stops sending for IDLE_TIMEOUT_S, or
+        the body's deadline passes (BODY_TIMEOUT_S plus its size at MIN_BODY_RATE)."""
         try:
             return self.rfile.read(size)
         except TimeoutError as exc:
-            raise ApiError(408, f"the request body did not arrive within {self.timeout} s", None,
-                           "request_timeout") from exc
+            raise ApiError(408, f"the request body did not arrive in time (a pause of at most {self.timeout} s, "
+                                f"all of it within {BODY_TIMEOUT_S} s plus {MIN_BODY_RATE // 1024} KiB/s)",
+                           None, "request_timeout") from exc
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (malformed request line or headers, unknown method) as OpenAI-style
@@ -222,13 +257,31 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._guard(self._post)
 
+    def _admit(self, path: str) -> ApiKey | None:
+        """Host, Origin and API key checks every request passes first; returns the key, if any."""
+        app = self.server.app
+        check_host(self.headers.get("Host"), app.host, app.port)
+        check_origin(self.headers.get("Origin"), app.host, app.port)
+        return app.authorize(self.headers.get("Authorization"), public=path == "/health")
+
+    def _workflow(self, key: ApiKey | None) -> str:
+        """The key's workflow, else the client's header (validated), else DEFAULT_WORKFLOW."""
+        if key is not None:
+            return key.workflow
+        raw = self.headers.get(WORKFLOW_HEADER) or ""
+        try:  # http.server reads header bytes as Latin-1; most clients send UTF-8
+            raw = raw.encode("latin-1").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+        return check_workflow(raw) if raw.strip() else DEFAULT_WORKFLOW
+
     def _get(self) -> None:
         app = self.server.app
         path = self.path.split("?", 1)[0].rstrip("/")
+        self._admit(path)
         if path == "/health":
             self._send_json(200, {"status": "ok"})
             return
-        app.authorize(self.headers.get("Authorization"))
         if path == "/v1/models":
             loaded = app.model_host.loaded
             self._send_json(200, {"object": "list", "data": [{
@@ -243,20 +296,22 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         path = self.path.split("?", 1)[0].rstrip("/")
         parsers = {"/v1/completions": parse_completion, "/v1/chat/completions": parse_chat}
+        key = self._admit(path)
         if path not in parsers:
             raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
-        key = app.authorize(self.headers.get("Authorization"))
+        workflow = self._workflow(key)
         parsed = parsers[path](self._read_json())
         if parsed.model not in app.model_ids():
             raise ApiError(404, f"the model '{parsed.model}' does not exist here; this server runs "
                                 f"'{app.model_id()}'", "model", "model_not_found")
-        workflow = key.workflow if key else (self.headers.get(WORKFLOW_HEADER) or "").strip() or DEFAULT_WORKFLOW
         request_id = new_id("chatcmpl" if parsed.endpoint == "chat" else "cmpl")
         jobs = []
         for index, choice in enumerate(parsed.choices):
             meta = {"server": {"endpoint": path, "request_id": request_id, "choice": index, "n": len(parsed.choices),
-                               "api_key": key.name if key else None, "client": self.headers.get("User-Agent"),
-                               "stream": parsed.stream, "extras": parsed.extras or None}}
+                               "api_key": key.name if key else None,
+                               "client": _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS),
+                               "stream": parsed.stream,
+                               "extras": bounded_value(parsed.extras, MAX_LOGGED_EXTRAS_CHARS) or None}}
             jobs.append(app.model_host.submit(choice, LogContext("server", workflow=workflow, meta=meta)))
         try:
             if parsed.stream:
@@ -267,6 +322,10 @@ class _Handler(BaseHTTPRequestHandler):
             for job in jobs:
                 job.cancel.cancel()
             raise
+
+
+def _clip(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[:limit] + "..."
 
 
 def _api_error(exc: Exception) -> ApiError:

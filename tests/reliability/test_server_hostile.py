@@ -404,3 +404,21 @@ def test_a_trickled_body_meets_a_deadline(served: tuple[StillroomServer, Path], 
     assert_openai_error(*parse(received), 408, "request_timeout")
     assert held < 10, f"a client trickling its body held its connection for {held:.1f} s"
     still_answers(client)
+
+
+def test_key_creation_applies_the_workflow_rules(tmp_path: Path) -> None:
+    """A key can only be made for a workflow a client could name itself: no escapes, not lab:, bounded."""
+    from app.core.serve.api_keys import create_key
+    from app.core.store import Ledger
+
+    ledger = Ledger.open(tmp_path / "ledger.db")
+    try:
+        for bad in ("evil\x1b[2Jname", "lab:teacher", "x" * 201):
+            with pytest.raises(ValueError):
+                create_key(ledger.db, "k", bad)
+        with pytest.raises(ValueError, match="key name"):
+            create_key(ledger.db, "bad\x07name", "ok-workflow")
+        record, secret = create_key(ledger.db, "  nice  ", "  café ✓  ")
+        assert record.workflow == "café ✓" and record.name == "nice" and secret.startswith("sk-stillroom-")
+    finally:
+        ledger.close()

@@ -32,6 +32,9 @@ class ApiKey:
     revoked_at: str | None
 
 
+MAX_KEY_NAME_CHARS = 200
+
+
 def _digest(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
@@ -40,6 +43,16 @@ def create_key(db: Database, name: str, workflow: str) -> tuple[ApiKey, str]:
     """Create a key for `workflow`; returns the stored record and the secret (shown once)."""
     if not workflow.strip():
         raise ValueError("an API key needs a workflow name")
+    from app.core.serve.openai_api import ApiError
+    from app.core.serve.request_guard import check_workflow
+
+    try:  # the same rules as a workflow a client names in a header
+        workflow = check_workflow(workflow)
+    except ApiError as exc:
+        raise ValueError(str(exc.message)) from exc
+    name = name.strip()
+    if len(name) > MAX_KEY_NAME_CHARS or not name.isprintable():
+        raise ValueError(f"a key name is printable text of at most {MAX_KEY_NAME_CHARS} characters")
     secret = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
     row = {"name": name or workflow, "key_sha256": _digest(secret), "prefix": secret[: len(KEY_PREFIX) + 4],
            "workflow": workflow.strip(), "created_at": utc_now(), "revoked_at": None}

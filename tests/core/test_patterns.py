@@ -203,7 +203,11 @@ def _eval_strings(root: Path) -> list[str]:
                 if line.strip():
                     found.extend(_strings(json.loads(line)))
         elif path.suffix == ".json":
-            found.extend(_strings(json.loads(path.read_text(encoding="utf-8"))))
+            text = path.read_text(encoding="utf-8")
+            try:
+                found.extend(_strings(json.loads(text)))
+            except json.JSONDecodeError:  # some public sets are JSON lines under a .json name
+                found.extend(s for line in text.splitlines() if line.strip() for s in _strings(json.loads(line)))
         elif path.suffix == ".csv":
             with path.open(encoding="utf-8", newline="") as handle:
                 found.extend(cell for row in csv.DictReader(handle) for cell in row.values() if cell)

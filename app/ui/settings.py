@@ -76,9 +76,13 @@ class AppSettings:
 
     # -- chat ------------------------------------------------------------------------------------
 
-    def sampling(self) -> SamplingParams:
-        """The sampling defaults for new turns (SamplingParams' own defaults where unset)."""
-        defaults = SamplingParams()
+    def has_sampling(self) -> bool:
+        """Whether sampling values were ever saved (otherwise the model's defaults apply)."""
+        return self._q.contains("sampling/temperature")
+
+    def sampling(self, defaults: SamplingParams | None = None) -> SamplingParams:
+        """The sampling values for new turns (`defaults`, else SamplingParams' own, where unset)."""
+        defaults = defaults or SamplingParams()
         values: dict[str, Any] = {}
         for key, kind in _SAMPLING_TYPES.items():
             values[key] = self._typed(f"sampling/{key}", getattr(defaults, key), kind)
@@ -115,7 +119,7 @@ class AppSettings:
 
     @property
     def last_model(self) -> str | None:
-        """sha256 of the model loaded last, or None for the default model."""
+        """sha256 of the model loaded last, or None for the bundled chat model."""
         value = self._q.value("model/last", "")
         return str(value) or None
 

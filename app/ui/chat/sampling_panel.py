@@ -31,6 +31,7 @@ class SamplingPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._defaults = SamplingParams()
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         system_box = QGroupBox("System prompt")
@@ -65,6 +66,7 @@ class SamplingPanel(QWidget):
         form.addRow("Seed", self.seed)
         form.addRow("Repeat penalty", self.repeat_penalty)
         self.reset_button = QPushButton("Reset to defaults")
+        self.reset_button.setToolTip("Back to the loaded model's own sampling defaults")
         self.reset_button.clicked.connect(self.reset)
         form.addRow(self.reset_button)
         layout.addWidget(box)
@@ -102,9 +104,13 @@ class SamplingPanel(QWidget):
             widget.blockSignals(False)
         self.changed.emit()
 
+    def set_defaults(self, params: SamplingParams) -> None:
+        """What Reset to defaults shows from now on (the loaded model's defaults)."""
+        self._defaults = params
+
     def reset(self) -> None:
-        """Back to SamplingParams' defaults."""
-        self.set_params(SamplingParams())
+        """Back to the defaults (the loaded model's, see set_defaults; SamplingParams' at first)."""
+        self.set_params(self._defaults)
 
     @property
     def system_text(self) -> str:

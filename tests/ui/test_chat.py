@@ -58,7 +58,7 @@ def test_send_streams_tokens_into_a_bubble_and_logs_one_row(qtbot: Any, window: 
     qtbot.waitUntil(lambda: window.ledger.model.rowCount() == 1, timeout=5_000)
     qtbot.waitUntil(lambda: window.ledger.model.summary(0) is not None, timeout=5_000)
     assert window.ledger.model.summary(0).id == outcome.generation_id
-    qtbot.waitUntil(lambda: window.status.ledger_label.text().startswith("Ledger: 1 rows"), timeout=5_000)
+    qtbot.waitUntil(lambda: window.status.ledger_label.text().startswith("Ledger: 1 row ·"), timeout=5_000)
     assert "tok/s" in window.status.rate_label.text()
     assert window.chat.conversations.ids() == [chat.conversation.id]
 

@@ -12,6 +12,7 @@ from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QWidget
 
+from app.core.models.bundled import bundled_for_file
 from app.ui.formatting import human_size
 
 SHA_ROLE = Qt.ItemDataRole.UserRole
@@ -85,7 +86,8 @@ class ChatHeader(QWidget):
         for model in models:
             if not model.get("present", True):
                 continue
-            label = model["name"] or model["file_name"]
+            bundled = bundled_for_file(model["file_name"])
+            label = bundled.title if bundled is not None else model["name"] or model["file_name"]
             self.model_box.addItem(label, model["sha256"])
             index = self.model_box.count() - 1
             details = [model["file_name"], model.get("quantization") or "", human_size(model["size_bytes"] or 0),

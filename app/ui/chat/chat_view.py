@@ -133,7 +133,7 @@ class ChatView(QWidget):
         center_layout.addWidget(self.composer)
         center_layout.addLayout(buttons)
         self.sampling = SamplingPanel()
-        side = QScrollArea()
+        self.side = side = QScrollArea()
         side.setWidgetResizable(True)
         side.setWidget(self.sampling)
         side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)

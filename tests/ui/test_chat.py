@@ -150,3 +150,30 @@ def test_a_prompt_longer_than_the_context_shows_the_logged_failure(qtbot: Any, w
     assert last["id"] == outcome.generation_id and last["parent_id"] is None
     assert json.loads(last["messages"]) == [{"role": "user", "content": "Hello again."}]
     assert chat.hint.text() == ""
+
+
+def test_a_long_title_keeps_the_panel_widths(qtbot: Any, window: MainWindow) -> None:
+    """At 1500x950 a 200-character conversation title is elided: the conversation list and the
+    sampling panel keep their widths and the panel gets no horizontal scrollbar."""
+    chat = window.chat
+    window.resize(1500, 950)
+    window.show_view("chat")
+    qtbot.waitUntil(lambda: window.width() == 1500, timeout=5_000)
+    send(qtbot, window, "Hello.")
+    wait_turn(qtbot, window)
+    qtbot.wait(50)
+    before = (chat.conversations.width(), chat.side.width())
+    assert not chat.side.horizontalScrollBar().isVisible()
+    title = ("A conversation about lighthouses, tides, the keepers who lived in them and the lamps they "
+             "trimmed every night, written down so that nobody forgets how long and lonely those nights were " * 2)[:199] + "s"
+    assert len(title) == 200
+    chat.conversations.renamed.emit(chat.conversation.id, title)  # as a rename in the list does
+    chat.reload_conversations()
+    qtbot.waitUntil(lambda: chat.conversations.list.count() == 1
+                    and chat.conversations.list.item(0).text() == title, timeout=5_000)
+    qtbot.wait(50)
+    assert chat.title.text() == title and chat.title.toolTip() == title  # elided on screen, whole on hover
+    assert (chat.conversations.width(), chat.side.width()) == before
+    assert not chat.side.horizontalScrollBar().isVisible()
+    assert chat.side.widget().width() <= chat.side.viewport().width()
+    assert chat.header.model_box.isVisible() and chat.header.model_box.currentText()

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
 
+from app.core.models.bundled import default_params
+from app.core.models.chat_model import CHAT_MODEL_FILE
+from app.core.models.sampling import SamplingParams
 from app.ui.main_window import MainWindow
 from tests.ui.helpers import TURN_TIMEOUT_MS, ledger_rows
 
@@ -177,3 +181,34 @@ def test_a_long_title_keeps_the_panel_widths(qtbot: Any, window: MainWindow) -> 
     assert not chat.side.horizontalScrollBar().isVisible()
     assert chat.side.widget().width() <= chat.side.viewport().width()
     assert chat.header.model_box.isVisible() and chat.header.model_box.currentText()
+
+
+def test_the_header_shows_the_model_and_switches_it(qtbot: Any, window: MainWindow, home: Path) -> None:
+    """The conversation starts on the bundled chat model; picking Gemma in the header loads it, the
+    next turn is logged with Gemma's sha256 and the panel takes Gemma's sampling defaults."""
+    chat = window.chat
+    box = chat.header.model_box
+    qtbot.waitUntil(lambda: box.count() == 2 and box.currentData() == window.service.loaded.sha256, timeout=5_000)
+    chat_sha = window.service.loaded.sha256
+    assert window.service.loaded.info.file_name == CHAT_MODEL_FILE and box.currentText() == "SmolLM2 135M Instruct"
+    qtbot.mouseClick(chat.sampling.reset_button, Qt.MouseButton.LeftButton)  # the chat model's own defaults
+    assert chat.sampling.params() == default_params(CHAT_MODEL_FILE)
+    chat.sampling.max_tokens.setValue(48)
+    chat.sampling.seed.setValue(1)
+    send(qtbot, window, "What is the capital of France? Answer in one sentence.")
+    first = wait_turn(qtbot, window)
+    assert "Paris" in first.result.text
+    gemma_index = box.findText("Gemma 3 270M (base)")
+    gemma_sha = box.itemData(gemma_index)
+    max_tokens = chat.sampling.max_tokens.value()
+    with qtbot.waitSignal(window.service.model_loaded, timeout=60_000):
+        box.setCurrentIndex(gemma_index)
+        box.activated.emit(gemma_index)  # as a pick in the list does
+    qtbot.waitUntil(lambda: box.currentData() == gemma_sha, timeout=5_000)
+    assert chat.sampling.params() == replace(SamplingParams(), max_tokens=max_tokens, seed=1)  # Gemma's defaults
+    send(qtbot, window, "What is the capital of Italy?")
+    wait_turn(qtbot, window)
+    rows = ledger_rows(home)
+    assert [r["model_sha256"] for r in rows] == [chat_sha, gemma_sha]
+    assert rows[0]["conversation_id"] == rows[1]["conversation_id"] and rows[1]["parent_id"] == rows[0]["id"]
+    assert ledger_rows(home, "SELECT model_sha256 FROM conversations")[0]["model_sha256"] == gemma_sha

@@ -259,13 +259,17 @@ class ChatView(QWidget):
 
     def _on_model_loaded(self, loaded: LoadedModel) -> None:
         """A model was loaded (here, in Models, or by a server request): the picker shows it and the
-        sampling panel takes its defaults when the model changed (or nothing was ever saved)."""
+        sampling panel takes its defaults when the model changed (keeping max tokens and seed), or
+        all of them when nothing was ever saved."""
         defaults = default_params(loaded.info.file_name)
         self.sampling.set_defaults(defaults)
         previous, self._sampling_model = self._sampling_model, loaded.sha256
-        if self._fresh_sampling or (previous is not None and previous != loaded.sha256):
+        if self._fresh_sampling:
             self._fresh_sampling = False
             self.sampling.reset()
+        elif previous is not None and previous != loaded.sha256:  # a switch keeps the length and seed chosen
+            current = self.sampling.params()
+            self.sampling.set_params(replace(defaults, max_tokens=current.max_tokens, seed=current.seed))
         self.reload_models()
 
     def _show_models(self, models: list[dict]) -> None:

@@ -74,7 +74,7 @@ class GuiModelHost(QObject):
                 raise HostBusyError(f"{MAX_QUEUED_JOBS} requests are already waiting for the model; "
                                     "try again later")
             self._pending += 1
-            job = Job(request, context, model_sha256)
+            job = Job(request, context, model=model_sha256)
             self._jobs[next(self._ids)] = job
         self._submit.emit(job)
         return job

@@ -20,7 +20,7 @@ from pathlib import Path
 from app.core.cancel import CancelToken
 from app.core.errors import ModelFileError, StillroomError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
-from app.core.models.bundled import register_bundled
+from app.core.models.bundled import bundled_by_alias, register_bundled
 from app.core.models.default_model import resolve_model
 from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
@@ -43,9 +43,11 @@ class Job:
 
     request: GenerationRequest
     context: LogContext
-    model_sha256: str | None = None  # the registered model to run it on; None: whichever is loaded
     cancel: CancelToken = field(default_factory=CancelToken)
     events: queue.Queue[object] = field(default_factory=queue.Queue)
+    # the model to run it on: a registered model's sha256 or a bundled alias ('chat', 'default');
+    # None: whichever is loaded
+    model: str | None = None
 
     def stream(self) -> Iterator[TokenChunk | LoggedGeneration]:
         """Yield the job's events on the caller's thread; re-raises the job's error, if any."""
@@ -91,7 +93,7 @@ class ModelHost:
         events arrive through the returned Job."""
         if self._jobs.qsize() >= MAX_QUEUED_JOBS:
             raise HostBusyError(f"{MAX_QUEUED_JOBS} requests are already waiting for the model; try again later")
-        job = Job(request, context, model_sha256)
+        job = Job(request, context, model=model_sha256)
         self._jobs.put(job)
         return job
 
@@ -144,8 +146,8 @@ def serve_job(runner: Runner, ledger: Ledger, job: Job) -> None:
     try:
         if job.cancel.cancelled:
             return
-        if job.model_sha256 is not None:
-            switch_model(runner, ledger, job.model_sha256)
+        if job.model is not None:
+            switch_model(runner, ledger, job.model)
         for item in generate_logged(runner, ledger, job.request, job.context, job.cancel):
             job.events.put(item)
     except BaseException as exc:  # noqa: BLE001 - handed to the consumer
@@ -154,19 +156,27 @@ def serve_job(runner: Runner, ledger: Ledger, job: Job) -> None:
         job.events.put(_DONE)
 
 
-def switch_model(runner: Runner, ledger: Ledger, sha256: str) -> bool:
-    """Make the registered model `sha256` the loaded one (on the runner's thread), with the load
-    options of the model it replaces (chat format back to 'auto'). Returns whether it switched.
-    Raises ModelFileError when the file is gone or no longer has that sha256."""
+def switch_model(runner: Runner, ledger: Ledger, model: str) -> bool:
+    """Make `model` (a registered model's sha256, or a bundled alias: 'chat', 'default') the loaded
+    one, on the runner's thread, with the load options of the model it replaces (chat format back
+    to 'auto'). Returns whether it switched. Raises ModelFileError when the file is gone or no
+    longer has that sha256."""
     loaded = runner.loaded
-    if loaded is not None and loaded.sha256 == sha256:
-        return False
-    row = find_model(ledger.db, sha256)
     options = replace(loaded.options, chat_format="auto") if loaded is not None else LoadOptions()
-    record = register_model(ledger.db, row["path"],
-                            lambda info: check_fits(info, options.n_ctx, options.n_gpu_layers))
+    fits = lambda info: check_fits(info, options.n_ctx, options.n_gpu_layers)  # noqa: E731
+    if bundled_by_alias(model) is not None:
+        record = resolve_model(ledger.db, model, fits)
+        sha256 = record.sha256
+    else:
+        sha256 = model
+        if loaded is not None and loaded.sha256 == sha256:
+            return False
+        row = find_model(ledger.db, sha256)
+        record = register_model(ledger.db, row["path"], fits)
+    if loaded is not None and loaded.sha256 == record.sha256:
+        return False
     if record.sha256 != sha256:
-        raise ModelFileError(f"{row['path']} has changed since it was registered (sha256 {record.short_sha}, "
+        raise ModelFileError(f"{record.info.path} has changed since it was registered (sha256 {record.short_sha}, "
                              f"expected {sha256[:12]})")
     LOG.info("switching model: %s -> %s (%s)", loaded.info.name if loaded else "none", record.info.name,
              record.short_sha)

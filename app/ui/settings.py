@@ -19,9 +19,9 @@ from app.core.privacy import create_private_file
 SETTINGS_FILE = "settings.ini"
 THEMES = ("system", "light", "dark")
 DEFAULT_N_CTX = 4096
-SAMPLING_KEYS = ("temperature", "top_p", "top_k", "max_tokens", "seed", "repeat_penalty")
+SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "max_tokens", "seed", "repeat_penalty")
 _SAMPLING_TYPES: dict[str, type] = {
-    "temperature": float, "top_p": float, "top_k": int, "max_tokens": int, "repeat_penalty": float,
+    "temperature": float, "top_p": float, "top_k": int, "min_p": float, "max_tokens": int, "repeat_penalty": float,
 }
 
 

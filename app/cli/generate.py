@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from app.core.models.chat_model import CHAT_ALIAS
+from app.core.models.default_model import DEFAULT_ALIAS
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
 from app.core.models.runner import Runner
 from app.core.models.sampling import GenerationRequest
@@ -51,18 +53,21 @@ def _report(final: LoggedGeneration) -> None:
 @with_ledger
 def generate(ledger: Ledger, prompt: str, chat: bool, system_prompt: str | None, workflow: str | None,
              quiet: bool, **kwargs: Any) -> None:
-    """Generate from PROMPT ('-' reads standard input), stream it to stdout and log it."""
-    params = params_from(kwargs)
+    """Generate from PROMPT ('-' reads standard input), stream it to stdout and log it.
+
+    The model is the bundled chat model with --chat, else the default (completion) model, unless
+    --model names another."""
+    if system_prompt and not chat:
+        raise click.UsageError("--system needs --chat (a plain completion has no system prompt)")
     text = stdin_or(prompt)
-    if chat:
-        request = GenerationRequest("chat", messages=[{"role": "user", "content": text}],
-                                    system_prompt=system_prompt, params=params)
-    else:
-        if system_prompt:
-            raise click.UsageError("--system needs --chat (a plain completion has no system prompt)")
-        request = GenerationRequest("completion", prompt=text, params=params)
-    runner = load_runner(ledger, kwargs)
+    runner = load_runner(ledger, kwargs, CHAT_ALIAS if chat else DEFAULT_ALIAS)
     try:
+        params = params_from(kwargs, runner)
+        if chat:
+            request = GenerationRequest("chat", messages=[{"role": "user", "content": text}],
+                                        system_prompt=system_prompt, params=params)
+        else:
+            request = GenerationRequest("completion", prompt=text, params=params)
         final = _stream(runner, ledger, request, LogContext("cli", workflow=workflow))
     finally:
         runner.unload()
@@ -79,9 +84,10 @@ def generate(ledger: Ledger, prompt: str, chat: bool, system_prompt: str | None,
 @click.option("--workflow", default=None, help="Workflow name the turns are logged under.")
 @with_ledger
 def chat(ledger: Ledger, system_prompt: str | None, workflow: str | None, **kwargs: Any) -> None:
-    """Chat in the terminal; every turn is logged as part of one conversation. Empty line or Ctrl+D quits."""
-    params = params_from(kwargs)
-    runner = load_runner(ledger, kwargs)
+    """Chat in the terminal (the bundled chat model unless --model names another); every turn is logged
+    as part of one conversation. Empty line or Ctrl+D quits."""
+    runner = load_runner(ledger, kwargs, CHAT_ALIAS)
+    params = params_from(kwargs, runner)
     loaded = runner.loaded
     assert loaded is not None
     echo_err(f"Stillroom chat with {loaded.info.name} ({loaded.sha256[:12]}, format {loaded.chat_format}). "

@@ -48,6 +48,9 @@ def run_command(ledger: Ledger, style: str, samples: int, seed: int, out: Path |
     styles = list(STYLES) if style == ALL_STYLES else [style]
     configs = [LabConfig(name, samples, seed).check(tasks) for name in styles]
     runner = load_runner(ledger, kwargs)
+    teacher = runner.loaded
+    assert teacher is not None
+    echo_err(f"teacher model: {teacher.info.name} ({teacher.sha256[:12]})")
     encoder, library = Encoder(), load_library()
     try:
         for config in configs:

@@ -23,7 +23,9 @@ from app.cli.common import echo_err, model_options, with_ledger
 @click.option("--port", type=int, default=DEFAULT_PORT, show_default=True, help="Port (0 picks a free one).")
 @click.option("--require-key", is_flag=True, help="Require an API key even on loopback.")
 def serve(host: str, port: int, require_key: bool, **kwargs: Any) -> None:
-    """Serve the model at an OpenAI-compatible endpoint; every request is logged (source `server`).
+    """Serve the registered models at an OpenAI-compatible endpoint; every request is logged (source
+    `server`). --model is loaded first; 'default' in a request means the bundled chat model on
+    /v1/chat/completions and the bundled Gemma 3 270M on /v1/completions.
 
     The workflow of a request comes from its API key, else the X-Stillroom-Workflow header,
     else `api`. Ctrl+C stops the server.
@@ -36,8 +38,9 @@ def serve(host: str, port: int, require_key: bool, **kwargs: Any) -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     echo_err(f"Stillroom is serving {loaded.info.name} ({loaded.sha256[:12]}) at {server.url}")
-    echo_err(f"model id: {server.model_id()}; keys {'required' if server.require_key else 'optional'}. "
-             "Ctrl+C stops.")
+    echo_err("models: " + ", ".join(m.id + (f" (default for {m.role})" if m.role else "") for m in server.catalog())
+             + "; a request naming another model loads it in place of the one loaded.")
+    echo_err(f"keys {'required' if server.require_key else 'optional'}. Ctrl+C stops.")
     try:
         while not stop.wait(0.5):
             pass

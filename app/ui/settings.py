@@ -20,9 +20,9 @@ from app.core.privacy import create_private_file
 SETTINGS_FILE = "settings.ini"
 THEMES = ("system", "light", "dark")
 DEFAULT_N_CTX = 4096
-SAMPLING_KEYS = ("temperature", "top_p", "top_k", "max_tokens", "seed", "repeat_penalty")
+SAMPLING_KEYS = ("temperature", "top_p", "top_k", "min_p", "max_tokens", "seed", "repeat_penalty")
 _SAMPLING_TYPES: dict[str, type] = {
-    "temperature": float, "top_p": float, "top_k": int, "max_tokens": int, "repeat_penalty": float,
+    "temperature": float, "top_p": float, "top_k": int, "min_p": float, "max_tokens": int, "repeat_penalty": float,
 }
 
 
@@ -83,9 +83,13 @@ class AppSettings:
 
     # -- chat ------------------------------------------------------------------------------------
 
-    def sampling(self) -> SamplingParams:
-        """The sampling defaults for new turns (SamplingParams' own defaults where unset)."""
-        defaults = SamplingParams()
+    def has_sampling(self) -> bool:
+        """Whether sampling values were ever saved (otherwise the model's defaults apply)."""
+        return self._q.contains("sampling/temperature")
+
+    def sampling(self, defaults: SamplingParams | None = None) -> SamplingParams:
+        """The sampling values for new turns (`defaults`, else SamplingParams' own, where unset)."""
+        defaults = defaults or SamplingParams()
         values: dict[str, Any] = {}
         for key, kind in _SAMPLING_TYPES.items():
             values[key] = self._typed(f"sampling/{key}", getattr(defaults, key), kind)
@@ -130,7 +134,7 @@ class AppSettings:
 
     @property
     def last_model(self) -> str | None:
-        """sha256 of the model loaded last, or None for the default model."""
+        """sha256 of the model loaded last, or None for the bundled chat model."""
         value = self._q.value("model/last", "")
         return str(value) or None
 

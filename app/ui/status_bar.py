@@ -89,7 +89,7 @@ class StatusBar(QStatusBar):
 
     def set_ledger(self, stats: tuple[int, int]) -> None:
         rows, size = stats
-        self.ledger_label.setText(f"Ledger: {rows:,} rows · {human_size(size)}")
+        self.ledger_label.setText(f"Ledger: {rows:,} {'row' if rows == 1 else 'rows'} · {human_size(size)}")
 
     def set_chain_checking(self) -> None:
         self.chain_label.setText("Chain: checking…")
@@ -98,7 +98,7 @@ class StatusBar(QStatusBar):
     def set_chain(self, result: VerifyResult) -> None:
         if result.ok:
             self.chain_label.setText("Chain: intact ✓")
-            self.chain_label.setToolTip(f"Verified {result.rows:,} rows; head row {result.head_id}, "
+            self.chain_label.setToolTip(f"Verified {result.rows:,} {'row' if result.rows == 1 else 'rows'}; head row {result.head_id}, "
                                         f"hash {result.head_hash}. Click to verify again.")
             self._set_state(self.chain_label, "ok")
         else:

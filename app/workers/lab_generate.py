@@ -3,7 +3,9 @@ chat turns, batch runs and server requests, through ModelWorker.serve_job (gener
 same logged path as everywhere else).
 
 ServiceGenerate is created on the UI thread and called from the lab's worker thread: each call
-queues a Job to the model thread and blocks until its ledger row is committed. The lab's cancel
+queues a Job to the model thread and blocks until its ledger row is committed. The teacher is the
+bundled Gemma 3 270M (the default completion model): the model thread loads it in place of the
+window's model for the first call if another is loaded. The lab's cancel
 token is the job's token, so cancelling the step stops the running generation within one token
 (it is logged as cancelled) and skips a job that has not started.
 """
@@ -14,9 +16,15 @@ from PySide6.QtCore import QObject, Signal
 
 from app.core.cancel import CancelToken
 from app.core.generation import LogContext, LoggedGeneration
+from app.core.models.bundled import bundled_by_alias
+from app.core.models.default_model import DEFAULT_ALIAS
 from app.core.models.sampling import GenerationRequest
 from app.core.serve.model_host import Job
 from app.workers.model_service import ModelService
+
+
+TEACHER_MODEL = DEFAULT_ALIAS
+TEACHER_TITLE = bundled_by_alias(TEACHER_MODEL).title  # type: ignore[union-attr] - always bundled
 
 
 class ServiceGenerate(QObject):
@@ -32,7 +40,7 @@ class ServiceGenerate(QObject):
                  cancel: CancelToken) -> LoggedGeneration | None:
         """Run one generation on the model thread and wait for it (a worker thread, never the UI
         thread or the model thread); None when it was cancelled before it started."""
-        job = Job(request, context, cancel)
+        job = Job(request, context, cancel, model=TEACHER_MODEL)
         self._submit.emit(job)
         final: LoggedGeneration | None = None
         for item in job.stream():

@@ -103,8 +103,8 @@ class ModelService(QObject):
         self._add_models.emit(list(paths), options)
 
     def load(self, ref: str | None, options: LoadOptions, fall_back_to_default: bool = False) -> None:
-        """Load the model with this sha256, or the default model when `ref` is None ('auto' threads
-        become default_threads())."""
+        """Load the model with this sha256, or the bundled chat model when `ref` is None ('auto'
+        threads become default_threads())."""
         if options.n_threads is None:
             options = replace(options, n_threads=default_threads())
         self.busy_text = "Loading…"

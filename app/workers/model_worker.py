@@ -24,6 +24,8 @@ from app.core.batch.spec import BatchSpec
 from app.core.cancel import CancelToken
 from app.core.errors import StillroomError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
+from app.core.models.bundled import register_bundled
+from app.core.models.chat_model import CHAT_ALIAS
 from app.core.models.default_model import resolve_model
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
@@ -142,14 +144,17 @@ class ModelWorker(QObject):
 
     @Slot(object, object, bool)
     def load_model(self, ref: str | None, options: LoadOptions, fall_back_to_default: bool) -> None:
-        """Load a model by sha256 (None: the default model, assembled on first use)."""
+        """Load a model by sha256 (None: the bundled chat model, after registering both bundled
+        models, which assembles Gemma on first use)."""
         ledger = self._require_ledger()
         if ledger is None:
             return
         try:
-            self.busy.emit("Preparing the default model…" if ref is None else "Reading the model file…")
+            self.busy.emit("Preparing the bundled models…" if ref is None else "Reading the model file…")
             try:
-                record = resolve_model(ledger.db, None) if ref is None else \
+                if ref is None:
+                    register_bundled(ledger.db)
+                record = resolve_model(ledger.db, CHAT_ALIAS) if ref is None else \
                     register_model(ledger.db, find_model(ledger.db, ref)["path"])
                 self.models_changed.emit()
                 self.busy.emit(f"Loading {record.info.name}…")
@@ -205,11 +210,19 @@ class ModelWorker(QObject):
     @Slot(object)
     def serve_job(self, job: Job) -> None:
         """Run one server request (see app.core.serve.model_host.serve_job): its events go to the
-        job's queue, read by the HTTP thread that submitted it."""
+        job's queue, read by the HTTP thread that submitted it. A request for another model loads
+        that one first; model_loaded follows."""
+        before = self._runner.loaded
         if self._ledger is None:
             fail_job(job, StillroomError("the ledger is not open"))
         else:
             serve_job(self._runner, self._ledger, job)
+        after = self._runner.loaded
+        if after is not before:  # the request named another model: the window shows the switch
+            if after is None:
+                self.model_unloaded.emit()
+            else:
+                self.model_loaded.emit(after)
         self.server_job_done.emit()
         self.ledger_changed.emit()
 

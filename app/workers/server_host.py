@@ -63,8 +63,10 @@ class GuiModelHost(QObject):
         self._running = True
         return self._loaded
 
-    def submit(self, request: GenerationRequest, context: LogContext) -> Job:
-        """Queue a generation on the model thread (any thread); its events arrive through the Job."""
+    def submit(self, request: GenerationRequest, context: LogContext, model_sha256: str | None = None) -> Job:
+        """Queue a generation on the model thread (any thread) for the registered model
+        `model_sha256` (None: the loaded one; another is loaded in its place first); its events
+        arrive through the Job."""
         with self._lock:
             if not self._running:
                 raise HostBusyError("the server is shutting down")
@@ -72,7 +74,7 @@ class GuiModelHost(QObject):
                 raise HostBusyError(f"{MAX_QUEUED_JOBS} requests are already waiting for the model; "
                                     "try again later")
             self._pending += 1
-            job = Job(request, context)
+            job = Job(request, context, model=model_sha256)
             self._jobs[next(self._ids)] = job
         self._submit.emit(job)
         return job

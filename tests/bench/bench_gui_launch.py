@@ -33,7 +33,7 @@ def model_store() -> Path:
     if not any(store.glob("models/*.gguf")):
         subprocess.run([sys.executable, "-c", "from app.core.store import Ledger; "
                         "from app.core.models.default_model import default_model_path; "
-                        "default_model_path(Ledger.open('ledger.db').db)"],
+                        "import os; default_model_path(Ledger.open(os.path.join(os.environ['STILLROOM_HOME'], 'ledger.db')).db)"],
                        cwd=ROOT, env={**os.environ, "STILLROOM_HOME": str(store)}, check=True)
         (store / "ledger.db").unlink(missing_ok=True)
     return store / "models"

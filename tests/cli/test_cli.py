@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from app.core.models.bundled import SMOLLM2_SAMPLING
+from app.core.models.sampling import SamplingParams
 from tests.core.gguf_files import write_corrupt_header, write_huge_sparse_gguf, write_truncated
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,9 +41,29 @@ def test_generate_streams_and_logs(home: Path) -> None:
 
 
 def test_generate_chat_with_system_prompt(home: Path) -> None:
+    """--chat runs the bundled chat model with its own sampling defaults and the GGUF's chat template;
+    without --chat the default (completion) model answers."""
     stillroom("generate", "--chat", "--system", "Reply in one word.", "--max-tokens", "8", "Name a colour.")
     row = json.loads(stillroom("log", "show", "1", "--json").stdout)
-    assert row["mode"] == "chat" and row["chat_format"] == "gemma" and row["system_prompt"] == "Reply in one word."
+    assert row["mode"] == "chat" and row["chat_format"] == "template" and row["system_prompt"] == "Reply in one word."
+    chat_sha = resolve_model_sha("chat")
+    assert row["model_sha256"] == chat_sha
+    assert {k: row["params"][k] for k in SMOLLM2_SAMPLING} == SMOLLM2_SAMPLING
+    stillroom("generate", "--max-tokens", "4", "The sky is")
+    completion = json.loads(stillroom("log", "show", "2", "--json").stdout)
+    assert completion["model_sha256"] == resolve_model_sha("default") != chat_sha
+    assert completion["params"]["repeat_penalty"] == SamplingParams().repeat_penalty
+
+
+def resolve_model_sha(ref: str) -> str:
+    from app.core.models.default_model import resolve_model
+    from app.core.store import Ledger
+
+    ledger = Ledger.open(Path(os.environ["STILLROOM_HOME"]) / "ledger.db")
+    try:
+        return resolve_model(ledger.db, ref).sha256
+    finally:
+        ledger.close()
 
 
 def test_generate_reads_stdin(home: Path) -> None:

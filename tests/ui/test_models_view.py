@@ -9,6 +9,7 @@ from PySide6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication
 
+from app.core.models.chat_model import CHAT_MODEL_FILE
 from app.ui.dialogs import ERROR_DIALOG
 from app.ui.main_window import MainWindow
 from app.ui.settings import AppSettings
@@ -25,14 +26,19 @@ def default_model_file(home: Path) -> Path:
     return next((home / "models").glob("*.gguf"))
 
 
-def test_default_model_is_listed_with_its_metadata_and_loaded(qtbot: Any, window: MainWindow) -> None:
+def test_both_bundled_models_are_listed_with_licenses_and_the_chat_model_loaded(qtbot: Any,
+                                                                              window: MainWindow) -> None:
     window.show_view("models")
-    qtbot.waitUntil(lambda: window.models.table.rowCount() == 1, timeout=5_000)
+    qtbot.waitUntil(lambda: window.models.table.rowCount() == 2, timeout=5_000)
     loaded = window.service.loaded
-    name, arch, quant, size, _license, context, sha, status = table_row(window, 0)
-    assert name == loaded.info.name and arch == "gemma3" and quant == "Q4_K_M"
+    rows = {row[6]: row for row in (table_row(window, i) for i in range(2))}
+    name, arch, quant, size, license_, context, sha, status = rows[loaded.sha256[:12]]
+    assert loaded.info.file_name == CHAT_MODEL_FILE  # the bundled chat model is loaded first
+    assert name == loaded.info.name and arch == "llama" and quant == "Q4_1" and license_ == "apache-2.0"
     assert size.endswith("MB") and context.replace(",", "").isdigit()
-    assert sha == loaded.sha256[:12] and status == "loaded"
+    assert status == "loaded"
+    (gemma,) = [row for key, row in rows.items() if key != loaded.sha256[:12]]
+    assert gemma[1] == "gemma3" and gemma[2] == "Q4_K_M" and gemma[4] == "gemma" and gemma[7] != "loaded"
     assert window.models.selected_sha() == loaded.sha256
     assert loaded.options.n_ctx == 1024  # from the settings
     assert loaded.info.name in window.status.model_label.text()
@@ -80,7 +86,7 @@ def test_a_corrupt_model_file_gives_a_dialog_and_the_app_keeps_working(qtbot: An
     assert window.current_view() == "models"
     box.close()
     qtbot.waitUntil(lambda: not window.service.busy_text, timeout=5_000)
-    assert window.models.table.rowCount() == 1  # nothing was registered
+    assert window.models.table.rowCount() == 2  # nothing was registered beside the two bundled models
     # still usable: a chat turn runs and is logged
     window.show_view("chat")
     window.chat.composer.setPlainText("Still there?")
@@ -98,7 +104,7 @@ def test_a_model_too_large_for_memory_is_refused_before_hashing(qtbot: Any, wind
     assert "enormous.gguf" in box.informativeText() and "memory" in box.informativeText()
     box.close()
     qtbot.waitUntil(lambda: not window.service.busy_text, timeout=10_000)
-    assert window.models.table.rowCount() == 1 and window.service.loaded is not None
+    assert window.models.table.rowCount() == 2 and window.service.loaded is not None  # the two bundled ones
 
 
 def test_a_model_llama_cpp_cannot_load_gives_a_dialog_and_another_loads_after(qtbot: Any, window: MainWindow,
@@ -107,8 +113,8 @@ def test_a_model_llama_cpp_cannot_load_gives_a_dialog_and_another_loads_after(qt
     hollow = write_huge_sparse_gguf(tmp_path / "hollow.gguf", 8192 * 4 * 16)  # valid header, no real weights
     with qtbot.waitSignal(window.service.models_changed, timeout=LOAD_TIMEOUT_MS):
         window.add_model_files([str(hollow)])
-    qtbot.waitUntil(lambda: window.models.table.rowCount() == 2, timeout=5_000)
-    hollow_sha = next(m["sha256"] for m in window.models._models if m["sha256"] != default_sha)
+    qtbot.waitUntil(lambda: window.models.table.rowCount() == 3, timeout=5_000)
+    hollow_sha = next(m["sha256"] for m in window.models._models if m["file_name"] == "hollow.gguf")
     window.models.select_sha(hollow_sha)
     qtbot.waitUntil(lambda: window.models.load_button.isEnabled(), timeout=5_000)
     qtbot.mouseClick(window.models.load_button, Qt.MouseButton.LeftButton)

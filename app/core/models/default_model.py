@@ -1,4 +1,5 @@
-"""The embedded default model: Gemma 3 270M (Q4_K_M) from the PyPI package, assembled on first use."""
+"""The embedded default model: Gemma 3 270M (Q4_K_M) from the PyPI package, assembled on first use;
+resolve_model() turns a user's model reference (path, sha256 prefix, 'default', 'chat') into a record."""
 
 from __future__ import annotations
 
@@ -91,10 +92,14 @@ def _remember_hash(db: Database, target: Path, sha256: str) -> None:
 
 def resolve_model(db: Database, ref: str | None,
                   precheck: Callable[[GGUFInfo], None] | None = None) -> ModelRecord:
-    """Register and return the model named by `ref`: a path, a registered sha256 prefix, or
-    'default'/None for the default. `precheck` is passed to register_model."""
-    if ref is None or ref == DEFAULT_ALIAS:
-        return register_model(db, default_model_path(db), precheck)
+    """Register and return the model named by `ref`: a path, a registered sha256 prefix, 'chat'
+    for the bundled chat model, or 'default'/None for the default (completion) model. `precheck`
+    is passed to register_model."""
+    from app.core.models.bundled import bundled_by_alias, register_bundled_model  # it imports this module
+
+    bundled = bundled_by_alias(DEFAULT_ALIAS if ref is None else ref)
+    if bundled is not None:
+        return register_bundled_model(db, bundled, precheck)
     path = Path(ref).expanduser()
     if not path.exists() and _looks_like_sha(ref):
         path = Path(find_model(db, ref)["path"])

@@ -1,7 +1,8 @@
 """ModelHost: one thread that owns the Runner and the ledger writer; others queue work on it.
 
 llama.cpp models are not thread-safe, so the server (and anything else that serves many callers)
-submits jobs here. Each job's events (TokenChunk..., then LoggedGeneration, or an exception) come
+submits jobs here. A job may name the registered model it needs (by sha256): the host thread then
+closes the loaded model and loads that one first (switch_model), so one model is loaded at a time. Each job's events (TokenChunk..., then LoggedGeneration, or an exception) come
 back through the job's own queue, so the host thread never waits on a slow consumer. A consumer
 that goes away cancels its job's token; the generation then stops within one token and is logged
 as cancelled.
@@ -9,21 +10,25 @@ as cancelled.
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from app.core.cancel import CancelToken
-from app.core.errors import StillroomError
+from app.core.errors import ModelFileError, StillroomError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
+from app.core.models.bundled import bundled_by_alias, register_bundled
 from app.core.models.default_model import resolve_model
 from app.core.models.memory import check_fits
+from app.core.models.registry import find_model, register_model
 from app.core.models.runner import LoadedModel, LoadOptions, Runner, TokenChunk
 from app.core.models.sampling import GenerationRequest
 from app.core.store import Ledger
 
+LOG = logging.getLogger("stillroom.serve")
 MAX_QUEUED_JOBS = 256
 _DONE = object()
 
@@ -40,6 +45,9 @@ class Job:
     context: LogContext
     cancel: CancelToken = field(default_factory=CancelToken)
     events: queue.Queue[object] = field(default_factory=queue.Queue)
+    # the model to run it on: a registered model's sha256 or a bundled alias ('chat', 'default');
+    # None: whichever is loaded
+    model: str | None = None
 
     def stream(self) -> Iterator[TokenChunk | LoggedGeneration]:
         """Yield the job's events on the caller's thread; re-raises the job's error, if any."""
@@ -62,14 +70,15 @@ class ModelHost:
         self._jobs: queue.Queue[Job | None] = queue.Queue()
         self._ready = threading.Event()
         self._startup_error: BaseException | None = None
-        self._loaded: LoadedModel | None = None
+        self._runner = Runner()
         self._thread = threading.Thread(target=self._run, name="stillroom-model-host", daemon=True)
 
     @property
     def loaded(self) -> LoadedModel:
-        """The model being served (after start())."""
-        assert self._loaded is not None
-        return self._loaded
+        """The model loaded now (after start(); a job for another model switches it)."""
+        loaded = self._runner.loaded
+        assert loaded is not None
+        return loaded
 
     def start(self) -> LoadedModel:
         """Start the thread, load the model, and return it; raises the load error if it fails."""
@@ -79,11 +88,12 @@ class ModelHost:
             raise self._startup_error
         return self.loaded
 
-    def submit(self, request: GenerationRequest, context: LogContext) -> Job:
-        """Queue a generation; its events arrive through the returned Job."""
+    def submit(self, request: GenerationRequest, context: LogContext, model_sha256: str | None = None) -> Job:
+        """Queue a generation on the registered model `model_sha256` (None: the loaded one); its
+        events arrive through the returned Job."""
         if self._jobs.qsize() >= MAX_QUEUED_JOBS:
             raise HostBusyError(f"{MAX_QUEUED_JOBS} requests are already waiting for the model; try again later")
-        job = Job(request, context)
+        job = Job(request, context, model=model_sha256)
         self._jobs.put(job)
         return job
 
@@ -96,13 +106,14 @@ class ModelHost:
 
     def _run(self) -> None:
         ledger: Ledger | None = None
-        runner = Runner()
+        runner = self._runner
         try:
             ledger = Ledger.open(self._ledger_path)
             options = self._options
+            register_bundled(ledger.db)
             record = resolve_model(ledger.db, self._model_ref,
                                    lambda info: check_fits(info, options.n_ctx, options.n_gpu_layers))
-            self._loaded = runner.load(record.sha256, record.info, options)
+            runner.load(record.sha256, record.info, options)
         except BaseException as exc:  # noqa: BLE001 - reported to start()'s caller
             self._startup_error = exc
             self._ready.set()
@@ -135,9 +146,39 @@ def serve_job(runner: Runner, ledger: Ledger, job: Job) -> None:
     try:
         if job.cancel.cancelled:
             return
+        if job.model is not None:
+            switch_model(runner, ledger, job.model)
         for item in generate_logged(runner, ledger, job.request, job.context, job.cancel):
             job.events.put(item)
     except BaseException as exc:  # noqa: BLE001 - handed to the consumer
         job.events.put(exc)
     finally:
         job.events.put(_DONE)
+
+
+def switch_model(runner: Runner, ledger: Ledger, model: str) -> bool:
+    """Make `model` (a registered model's sha256, or a bundled alias: 'chat', 'default') the loaded
+    one, on the runner's thread, with the load options of the model it replaces (chat format back
+    to 'auto'). Returns whether it switched. Raises ModelFileError when the file is gone or no
+    longer has that sha256."""
+    loaded = runner.loaded
+    options = replace(loaded.options, chat_format="auto") if loaded is not None else LoadOptions()
+    fits = lambda info: check_fits(info, options.n_ctx, options.n_gpu_layers)  # noqa: E731
+    if bundled_by_alias(model) is not None:
+        record = resolve_model(ledger.db, model, fits)
+        sha256 = record.sha256
+    else:
+        sha256 = model
+        if loaded is not None and loaded.sha256 == sha256:
+            return False
+        row = find_model(ledger.db, sha256)
+        record = register_model(ledger.db, row["path"], fits)
+    if loaded is not None and loaded.sha256 == record.sha256:
+        return False
+    if record.sha256 != sha256:
+        raise ModelFileError(f"{record.info.path} has changed since it was registered (sha256 {record.short_sha}, "
+                             f"expected {sha256[:12]})")
+    LOG.info("switching model: %s -> %s (%s)", loaded.info.name if loaded else "none", record.info.name,
+             record.short_sha)
+    runner.load(record.sha256, record.info, options)
+    return True

@@ -104,16 +104,20 @@ def _response_format(body: dict[str, Any]) -> dict[str, Any] | None:
     return fmt
 
 
-def _params(body: dict[str, Any], default_max: int, logprobs: int | None, seed: int | None) -> SamplingParams:
+def _params(body: dict[str, Any], default_max: int, logprobs: int | None, seed: int | None,
+            defaults: dict[str, Any] | None) -> SamplingParams:
+    """The request's sampling; a knob it leaves out takes the model's default from `defaults`, else
+    OpenAI's (temperature 1, top_p 1, no repeat penalty)."""
+    own = defaults or {}
     max_tokens = _integer(body, "max_completion_tokens", None, 1, 1 << 20)
     if max_tokens is None:
         max_tokens = _integer(body, "max_tokens", default_max, 1, 1 << 20)
     return SamplingParams(
-        temperature=_number(body, "temperature", 1.0, 0.0, 2.0),
-        top_p=_number(body, "top_p", 1.0, 0.0, 1.0),
-        top_k=int(_number(body, "top_k", 40, 0, 1000)),
-        min_p=_number(body, "min_p", 0.05, 0.0, 1.0),
-        repeat_penalty=_number(body, "repeat_penalty", 1.0, 0.01, 10.0),
+        temperature=_number(body, "temperature", own.get("temperature", 1.0), 0.0, 2.0),
+        top_p=_number(body, "top_p", own.get("top_p", 1.0), 0.0, 1.0),
+        top_k=int(_number(body, "top_k", own.get("top_k", 40), 0, 1000)),
+        min_p=_number(body, "min_p", own.get("min_p", 0.05), 0.0, 1.0),
+        repeat_penalty=_number(body, "repeat_penalty", own.get("repeat_penalty", 1.0), 0.01, 10.0),
         presence_penalty=_number(body, "presence_penalty", 0.0, -2.0, 2.0),
         frequency_penalty=_number(body, "frequency_penalty", 0.0, -2.0, 2.0),
         max_tokens=max_tokens or default_max,
@@ -149,8 +153,8 @@ def _common(body: Any) -> tuple[str, int, int | None, bool, bool, dict[str, Any]
     return model, n, seed, stream, include_usage, extras
 
 
-def parse_completion(body: Any) -> ParsedRequest:
-    """Validate a /v1/completions body."""
+def parse_completion(body: Any, defaults: dict[str, Any] | None = None) -> ParsedRequest:
+    """Validate a /v1/completions body; `defaults` are the model's sampling defaults."""
     model, n, seed, stream, include_usage, extras = _common(body)
     prompt = body.get("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
@@ -160,7 +164,7 @@ def parse_completion(body: Any) -> ParsedRequest:
                        "prompt", "invalid_type")
     prompt = _unicode(prompt, "prompt")
     logprobs = _integer(body, "logprobs", None, 0, 20)
-    params = [_params(body, COMPLETION_DEFAULT_MAX_TOKENS, logprobs, None if seed is None else seed + i)
+    params = [_params(body, COMPLETION_DEFAULT_MAX_TOKENS, logprobs, None if seed is None else seed + i, defaults)
               for i in range(n)]
     choices = [GenerationRequest("completion", prompt=prompt, params=p) for p in params]
     return ParsedRequest("completions", model, choices, stream, include_usage, logprobs is not None, extras)
@@ -194,8 +198,8 @@ def _message_text(message: dict[str, Any], index: int) -> str:
                    f"messages[{index}].content", "invalid_type")
 
 
-def parse_chat(body: Any) -> ParsedRequest:
-    """Validate a /v1/chat/completions body."""
+def parse_chat(body: Any, defaults: dict[str, Any] | None = None) -> ParsedRequest:
+    """Validate a /v1/chat/completions body; `defaults` are the model's sampling defaults."""
     model, n, seed, stream, include_usage, extras = _common(body)
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
@@ -228,7 +232,7 @@ def parse_chat(body: Any) -> ParsedRequest:
     system = "\n\n".join(system_parts) or None
     choices = [GenerationRequest("chat", messages=messages, system_prompt=system,
                                  params=_params(body, CHAT_DEFAULT_MAX_TOKENS, logprobs,
-                                                None if seed is None else seed + i))
+                                                None if seed is None else seed + i, defaults))
                for i in range(n)]
     return ParsedRequest("chat", model, choices, stream, include_usage, logprobs_flag, extras)
 

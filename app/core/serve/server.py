@@ -24,7 +24,9 @@ from app.core.errors import ContextLengthError, LedgerError, StillroomError
 from app.core.generation import LogContext, LoggedGeneration
 from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
 from app.core.log_excerpt import bounded_value
+from app.core.models.bundled import model_sampling
 from app.core.serve.api_keys import KEY_PREFIX, ApiKey, has_live_keys, lookup_key
+from app.core.serve.catalog import ServedModel, load_catalog, pick_model
 from app.core.serve.http_server import DeadlineReader, LimitedHTTPServer
 from app.core.serve.model_host import HostBusyError, Job, ModelHost
 from app.core.serve.openai_api import ApiError, ParsedRequest, chat_logprobs, finish_reason, new_id, now
@@ -60,7 +62,8 @@ def is_loopback(host: str) -> bool:
 
 
 class StillroomServer:
-    """An OpenAI-compatible server over one loaded model. start() returns once it listens."""
+    """An OpenAI-compatible server over the registered models, one loaded at a time (a request naming
+    another switches it). start() returns once it listens."""
 
     def __init__(self, ledger_path: Path, model_ref: str | None = None, *, host: str = DEFAULT_HOST,
                  port: int = DEFAULT_PORT, options: LoadOptions = LoadOptions(),
@@ -107,15 +110,28 @@ class StillroomServer:
         self.model_host.stop()
         self._keys_db.close()
 
-    def model_ids(self) -> set[str]:
-        """Names a client may use in `model` for the served model."""
-        loaded = self.model_host.loaded
-        stem = Path(loaded.info.path).stem
-        return {stem, loaded.info.file_name, loaded.info.name, loaded.sha256, loaded.sha256[:12], "default"}
-
     def model_id(self) -> str:
-        """The id /v1/models reports."""
+        """The id /v1/models reports for the model loaded now."""
         return Path(self.model_host.loaded.info.path).stem
+
+    def catalog(self) -> list[ServedModel]:
+        """Every registered model whose file is present (what /v1/models lists)."""
+        with self._keys_lock:
+            return load_catalog(self._keys_db)
+
+    def pick_model(self, body: Any, endpoint: str) -> ServedModel | None:
+        """The registered model a request body names (see catalog.pick_model); None when the body
+        names none (its parser reports that). Raises ApiError 404 for a name no model has."""
+        requested = body.get("model") if isinstance(body, dict) else None
+        if not isinstance(requested, str) or not requested:
+            return None
+        catalog = self.catalog()
+        chosen = pick_model(catalog, requested, endpoint)
+        if chosen is None:
+            names = ", ".join(f"'{m.id}'" for m in catalog) or "none"
+            raise ApiError(404, f"the model '{requested}' does not exist here; this server has {names}",
+                           "model", "model_not_found")
+        return chosen
 
     def authorize(self, header: str | None, *, public: bool = False) -> ApiKey | None:
         """The API key of the request; None when keys are optional (or the endpoint is `public`) and
@@ -283,12 +299,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(200, {"status": "ok"})
             return
         if path == "/v1/models":
-            loaded = app.model_host.loaded
-            self._send_json(200, {"object": "list", "data": [{
-                "id": app.model_id(), "object": "model", "created": now(), "owned_by": "local",
-                "stillroom": {"sha256": loaded.sha256, "name": loaded.info.name,
-                              "architecture": loaded.info.architecture, "quantization": loaded.info.quantization,
-                              "context_length": loaded.options.n_ctx, "chat_format": loaded.chat_format}}]})
+            created = now()
+            self._send_json(200, {"object": "list", "data": [m.as_openai(created) for m in app.catalog()]})
             return
         raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
 
@@ -300,10 +312,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path not in parsers:
             raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
         workflow = self._workflow(key)
-        parsed = parsers[path](self._read_json())
-        if parsed.model not in app.model_ids():
-            raise ApiError(404, f"the model '{parsed.model}' does not exist here; this server runs "
-                                f"'{app.model_id()}'", "model", "model_not_found")
+        body = self._read_json()
+        chosen = app.pick_model(body, "chat" if path == "/v1/chat/completions" else "completions")
+        parsed = parsers[path](body, model_sampling(chosen.file_name) if chosen else None)
+        assert chosen is not None  # the parser refused a body without a model
         request_id = new_id("chatcmpl" if parsed.endpoint == "chat" else "cmpl")
         jobs = []
         for index, choice in enumerate(parsed.choices):
@@ -312,12 +324,13 @@ class _Handler(BaseHTTPRequestHandler):
                                "client": _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS),
                                "stream": parsed.stream,
                                "extras": bounded_value(parsed.extras, MAX_LOGGED_EXTRAS_CHARS) or None}}
-            jobs.append(app.model_host.submit(choice, LogContext("server", workflow=workflow, meta=meta)))
+            jobs.append(app.model_host.submit(choice, LogContext("server", workflow=workflow, meta=meta),
+                                              chosen.sha256))
         try:
             if parsed.stream:
-                _stream(self, parsed, jobs, request_id)
+                _stream(self, parsed, jobs, request_id, chosen.id)
             else:
-                self._send_json(200, _complete(parsed, jobs, request_id, app.model_id()))
+                self._send_json(200, _complete(parsed, jobs, request_id, chosen.id))
         except BaseException:
             for job in jobs:
                 job.cancel.cancel()
@@ -376,11 +389,10 @@ def _complete(parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id:
             "usage": _usage(finals), "stillroom": {"generation_ids": [f.generation_id for f in finals]}}
 
 
-def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_id: str) -> None:
+def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> None:
     """Server-sent events. The first event is awaited before the headers, so that a request the
     model cannot serve still gets a JSON error with a 4xx status."""
     chat = parsed.endpoint == "chat"
-    model_id = handler.server.app.model_id()
     kind = "chat.completion.chunk" if chat else "text_completion"
     streams = [job.stream() for job in jobs]
     try:

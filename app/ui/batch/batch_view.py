@@ -108,7 +108,12 @@ class BatchView(QWidget):
         self.progress.setTextVisible(False)  # until a job starts: no made-up total
         self.rate_label = QLabel("")
         self.rate_label.setObjectName("Muted")
+        self.model_label = QLabel("")
+        self.model_label.setObjectName("Muted")
+        self.model_label.setToolTip("Batch jobs run on the model loaded now (switch it in Chat or Models); "
+                                    "every row records its model's sha256")
         controls = QHBoxLayout()
+        controls.addWidget(self.model_label)
         for button in (self.start_button, self.pause_button, self.resume_button, self.cancel_button):
             controls.addWidget(button)
         controls.addWidget(self.progress, 1)
@@ -268,7 +273,9 @@ class BatchView(QWidget):
 
     def _update_buttons(self, running: bool | None = None) -> None:
         busy = (self.control is not None) if running is None else running
-        loaded = self._service.loaded is not None
+        model = self._service.loaded
+        loaded = model is not None
+        self.model_label.setText(f"Model: {model.info.name} ({model.sha256[:12]})" if model else "Model: none loaded")
         job = self.selected_job()
         self.start_button.setEnabled(not busy and loaded)
         self.pause_button.setEnabled(busy)

@@ -25,6 +25,9 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.generation import LogContext
+from app.core.models.bundled import default_params
+from app.core.models.registry import list_models
+from app.core.models.runner import LoadedModel
 from app.core.models.sampling import GenerationRequest, SamplingParams
 from app.core.store.conversations import (
     UNTITLED,
@@ -37,6 +40,7 @@ from app.core.store.conversations import (
     title_from_prompt,
 )
 from app.core.store.ledger import utc_now
+from app.ui.chat.chat_header import ChatHeader
 from app.ui.chat.conversation_list import ConversationList
 from app.ui.chat.message_bubble import MessageBubble
 from app.ui.chat.sampling_panel import SamplingPanel
@@ -47,6 +51,8 @@ from app.workers.model_service import ModelService
 from app.workers.model_worker import ChatOutcome
 
 CHAT_SOURCE = "chat"
+LIST_MIN_WIDTH = 180
+SIDE_MIN_WIDTH = 240
 SEND_KEYS = ("Ctrl+Return", "Ctrl+Enter")
 
 
@@ -68,6 +74,8 @@ class ChatView(QWidget):
         self._pending: tuple[str, int | None, bool] | None = None  # prompt, parent id, regenerating
         self._restore_prompt: str | None = None  # the text of a turn that failed before it was logged
         self._notice = ""  # why the last turn failed, shown until the next one
+        self._sampling_model: str | None = None  # the model whose defaults the panel was set from
+        self._fresh_sampling = not settings.has_sampling()  # nothing saved: the model's defaults apply
         self._build()
         self.sampling.set_params(settings.sampling())
         self.sampling.system_prompt.setPlainText(settings.system_prompt)
@@ -76,7 +84,10 @@ class ChatView(QWidget):
         service.chat_finished.connect(self._on_finished)
         service.chat_failed.connect(self._on_failed)
         service.model_loaded.connect(self._update_actions)
+        service.model_loaded.connect(self._on_model_loaded)
         service.model_unloaded.connect(self._update_actions)
+        service.model_unloaded.connect(self.reload_models)
+        service.models_changed.connect(self.reload_models)
         service.busy.connect(self._update_actions)
         self._update_actions()
 
@@ -87,15 +98,9 @@ class ChatView(QWidget):
         self.conversations.opened.connect(self.open_conversation)
         self.conversations.new_requested.connect(self.new_conversation)
         self.conversations.renamed.connect(self._rename)
-        self.title = QLabel(UNTITLED)
-        self.title.setObjectName("ViewTitle")
-        self.settings_button = QPushButton("Settings")
-        self.settings_button.setCheckable(True)
-        self.settings_button.setChecked(True)
-        self.settings_button.setToolTip("Show or hide the system prompt and sampling settings")
-        header = QHBoxLayout()
-        header.addWidget(self.title, 1)
-        header.addWidget(self.settings_button)
+        self.header = ChatHeader(UNTITLED)
+        self.header.model_chosen.connect(self.choose_model)
+        self.title, self.settings_button = self.header.title, self.header.settings_button
         self.transcript = Transcript()
         self.composer = QPlainTextEdit()
         self.composer.setObjectName("Composer")
@@ -123,15 +128,18 @@ class ChatView(QWidget):
         center = QWidget()
         center_layout = QVBoxLayout(center)
         center_layout.setContentsMargins(8, 0, 8, 0)
-        center_layout.addLayout(header)
+        center_layout.addWidget(self.header)
         center_layout.addWidget(self.transcript, 1)
         center_layout.addWidget(self.composer)
         center_layout.addLayout(buttons)
         self.sampling = SamplingPanel()
-        side = QScrollArea()
+        self.side = side = QScrollArea()
         side.setWidgetResizable(True)
         side.setWidget(self.sampling)
-        side.setMinimumWidth(240)
+        side.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        side.setMinimumWidth(max(SIDE_MIN_WIDTH, self.sampling.minimumSizeHint().width()
+                                 + side.verticalScrollBar().sizeHint().width() + 2 * side.frameWidth()))
+        self.conversations.setMinimumWidth(LIST_MIN_WIDTH)
         self.settings_button.toggled.connect(side.setVisible)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.setChildrenCollapsible(False)
@@ -208,6 +216,23 @@ class ChatView(QWidget):
 
         self._db.submit(job, self._show_conversation, lambda exc: self.hint.setText(str(exc)))
 
+    def choose_model(self, sha256: str) -> None:
+        """Run this conversation on the registered model `sha256` from now on: load it in place of
+        the loaded one (the sampling panel takes its defaults). Refused while an answer streams."""
+        loaded = self._service.loaded
+        if self._service.generating:
+            self.header.set_current(loaded.sha256 if loaded else None)
+            return
+        if loaded is not None and loaded.sha256 == sha256:
+            return
+        self._settings.last_model = sha256
+        self._service.load(sha256, self._settings.load_options())
+        self._update_actions()
+
+    def reload_models(self) -> None:
+        """Refresh the header's model picker from the registry (read on the database thread)."""
+        self._db.submit(list_models, self._show_models)
+
     def reload_conversations(self) -> None:
         """Refresh the conversation list from the ledger."""
         self._db.submit(list_conversations, self._show_conversation_list)
@@ -231,6 +256,25 @@ class ChatView(QWidget):
         self._service.chat(self.conversation, request, context)
         self._settings.last_conversation = self.conversation.id
         self._update_actions()
+
+    def _on_model_loaded(self, loaded: LoadedModel) -> None:
+        """A model was loaded (here, in Models, or by a server request): the picker shows it and the
+        sampling panel takes its defaults when the model changed (keeping max tokens and seed), or
+        all of them when nothing was ever saved."""
+        defaults = default_params(loaded.info.file_name)
+        self.sampling.set_defaults(defaults)
+        previous, self._sampling_model = self._sampling_model, loaded.sha256
+        if self._fresh_sampling:
+            self._fresh_sampling = False
+            self.sampling.reset()
+        elif previous is not None and previous != loaded.sha256:  # a switch keeps the length and seed chosen
+            current = self.sampling.params()
+            self.sampling.set_params(replace(defaults, max_tokens=current.max_tokens, seed=current.seed))
+        self.reload_models()
+
+    def _show_models(self, models: list[dict]) -> None:
+        loaded = self._service.loaded
+        self.header.set_models(models, loaded.sha256 if loaded else None)
 
     def _on_token(self, text: str) -> None:
         if self._bubble is not None:
@@ -294,6 +338,8 @@ class ChatView(QWidget):
             except (TypeError, ValueError):
                 pass  # settings written by another version: keep the panel as it is
         self._settings.last_conversation = conversation.id
+        if conversation.model_sha256 and self.header.model_box.findData(conversation.model_sha256) >= 0:
+            self.choose_model(conversation.model_sha256)  # it goes on with the model it last used
         self._update_actions()
 
     def _show_conversation_list(self, conversations: list[Conversation]) -> None:

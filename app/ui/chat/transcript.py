@@ -48,6 +48,7 @@ class Transcript(QScrollArea):
         """Remove every bubble and show the empty-state hint."""
         for bubble in self._bubbles:
             self._layout.removeWidget(bubble)
+            bubble.hide()  # not drawn at its old place until the event loop deletes it
             bubble.deleteLater()
         self._bubbles.clear()
         self.empty_hint.setVisible(True)
@@ -74,6 +75,7 @@ class Transcript(QScrollArea):
         for _ in range(min(count, len(self._bubbles))):
             bubble = self._bubbles.pop()
             self._layout.removeWidget(bubble)
+            bubble.hide()
             bubble.deleteLater()
         self.empty_hint.setVisible(not self._bubbles)
 

@@ -42,7 +42,7 @@ from app.ui.lab.lab_jobs import LabModels, compare_job, student_job, teacher_job
 from app.ui.lab.lab_panels import AnswersTable, AuditLevels, CurvePanel
 from app.workers.db_executor import DbExecutor
 from app.workers.generator_thread import GeneratorThread
-from app.workers.lab_generate import ServiceGenerate
+from app.workers.lab_generate import TEACHER_TITLE, ServiceGenerate
 from app.workers.model_service import ModelService
 
 STEPS = ("teacher", "student", "compare")
@@ -114,6 +114,11 @@ class LabView(QWidget):
                              ("Seed", self.seed_spin)):
             settings.addWidget(QLabel(text))
             settings.addWidget(widget)
+        self.teacher_label = QLabel(f"Teacher: {TEACHER_TITLE}")
+        self.teacher_label.setObjectName("Muted")
+        self.teacher_label.setToolTip("The teacher's calls load this bundled model in place of the one loaded "
+                                      "(one model at a time); every call's row records its sha256")
+        settings.addWidget(self.teacher_label)
         settings.addStretch(1)
 
         self.tabs = QTabWidget()

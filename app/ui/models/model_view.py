@@ -220,6 +220,7 @@ class ModelView(QWidget):
                 f"Loaded: <b>{loaded.info.name}</b> · n_ctx {loaded.options.n_ctx:,} · "
                 f"{loaded.n_threads} threads · GPU layers {loaded.options.n_gpu_layers} · "
                 f"chat format {loaded.chat_format}")
+            self.select_sha(loaded.sha256)  # the table's selection follows a load from anywhere (Chat, server)
         self.reload()
 
     def _on_busy(self, text: str) -> None:

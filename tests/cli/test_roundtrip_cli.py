@@ -61,6 +61,9 @@ def test_provenance_refuses_a_statement_that_traces_nothing(ledger: Ledger, home
                         "--ledger", str(home / "ledger.db"), check=False)
     assert checked.returncode == 1
     assert "the statement traces no generation" in checked.stdout
+    without_ledger = stillroom("verify", str(tmp_path / "out" / "provenance.dsse.json"), str(dataset), check=False)
+    assert without_ledger.returncode == 1
+    assert "traces no row of the dataset to the ledger" in without_ledger.stdout
 
 
 def test_provenance_of_a_file_whose_every_row_is_malformed(ledger: Ledger, home: Path, tmp_path: Path) -> None:

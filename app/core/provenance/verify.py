@@ -290,12 +290,27 @@ def verify_statement(statement_path: Path | str, dataset_path: Path | str, *, le
     result.predicate = predicate if isinstance(predicate, dict) else {}
     _decide_trust(result, statement_path, publishers)
     _check_dataset(result, statement, dataset_path)
+    _check_traces_something(result, result.predicate)
     if ledger_path is not None:
         _check_ledger(result, result.predicate, Path(ledger_path), cancel)
     result.claims = statement_claims(result.predicate)
     add_inclusion_checks(result, dataset_path, None if checkpoints_seen is None else Path(checkpoints_seen),
                          None if consistency is None else Path(consistency))
     return result
+
+
+def _check_traces_something(result: VerifyResult, predicate: dict[str, Any]) -> None:
+    """A statement that traces no dataset row to the ledger (signed with --allow-untraced) proves
+    nothing about where the rows came from: a failed check, not a silent pass."""
+    matching = predicate.get("matching")
+    counts = matching.get("counts") if isinstance(matching, dict) else None
+    if not isinstance(counts, dict):
+        result.add("traced", False, "the statement records no matching counts, so it traces nothing")
+        return
+    traced = sum(v for k, v in counts.items() if k in ("traced-exact", "traced-near") and isinstance(v, int))
+    if traced <= 0:
+        result.add("traced", False, "the statement traces no row of the dataset to the ledger: it says nothing "
+                   "about where the rows came from")
 
 
 def _publisher(predicate: dict[str, Any]) -> str | None:

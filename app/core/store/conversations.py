@@ -26,7 +26,7 @@ UNTITLED = "New conversation"
 _TURN_COLUMNS = (
     "id", "parent_id", "started_at", "prompt", "response", "status", "error", "finish_reason",
     "model_name", "model_sha256", "prompt_tokens", "completion_tokens", "tokens_per_s", "duration_ms",
-    "seed",
+    "seed", "prompt_hash",
 )
 
 
@@ -62,6 +62,7 @@ class Turn:
     tokens_per_s: float | None
     duration_ms: float | None
     seed: int | None
+    prompt_hash: str | None = None  # of the whole prompt, also when the row keeps only an excerpt of it
 
 
 def title_from_prompt(prompt: str) -> str:
@@ -179,7 +180,7 @@ def _turn(row: dict[str, Any]) -> Turn:
         error=row["error"], finish_reason=row["finish_reason"], model_name=row["model_name"],
         model_sha256=row["model_sha256"], prompt_tokens=row["prompt_tokens"],
         completion_tokens=row["completion_tokens"], tokens_per_s=row["tokens_per_s"],
-        duration_ms=row["duration_ms"], seed=row["seed"],
+        duration_ms=row["duration_ms"], seed=row["seed"], prompt_hash=row["prompt_hash"],
     )
 
 

@@ -40,6 +40,7 @@ from app.core.store.conversations import (
     title_from_prompt,
 )
 from app.core.store.ledger import utc_now
+from app.core.textnorm import content_hash
 from app.ui.chat.chat_header import ChatHeader
 from app.ui.chat.conversation_list import ConversationList
 from app.ui.chat.message_bubble import MessageBubble
@@ -326,7 +327,7 @@ class ChatView(QWidget):
         self.title.setText(conversation.title)
         self.transcript.show_turns(turns)
         if self._restore_prompt is not None:
-            if not turns or turns[-1].prompt != self._restore_prompt:  # it was not logged
+            if not turns or not _is_logged(turns[-1], self._restore_prompt):
                 self.composer.setPlainText(self._restore_prompt)
             self._restore_prompt = None
         self.conversations.select(conversation.id)
@@ -381,3 +382,9 @@ class ChatView(QWidget):
             self.hint.setText("No model loaded: load one in Models")
         else:
             self.hint.setText(self._notice)
+
+
+def _is_logged(turn: Turn, prompt: str) -> bool:
+    """Whether `turn` is the logged row of `prompt` (a refused over-long prompt is logged as an
+    excerpt, so its hash decides)."""
+    return turn.prompt == prompt or (turn.prompt_hash is not None and turn.prompt_hash == content_hash(prompt))

@@ -45,7 +45,7 @@ from app.core.store import Ledger, open_db
 from app.core.store.queries import LogFilter, list_generations
 from app.core.textnorm import content_hash
 from tests.conftest import make_home, running_server
-from tests.reliability.test_server_abuse import assert_openai_error, exchange, parse, post
+from tests.reliability.test_server_abuse import assert_openai_error, client, exchange, parse, post, still_answers  # noqa: F401 (client is a fixture)
 
 MODEL = "gemma-3-270m-q4_k_m"
 REPO = Path(__file__).resolve().parents[2]
@@ -56,16 +56,6 @@ SOCKET_TIMEOUT_S = 60
 def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Iterator[tuple[StillroomServer, Path]]:
     with running_server(make_home(tmp_path_factory.mktemp("hostile") / "home", model_store), n_ctx=512) as served:
         yield served
-
-
-@pytest.fixture(scope="module")
-def client(served: tuple[StillroomServer, Path]) -> openai.OpenAI:
-    return openai.OpenAI(base_url=served[0].url, api_key="x", max_retries=0, timeout=120)
-
-
-def still_answers(client: openai.OpenAI) -> None:
-    reply = client.completions.create(model=MODEL, prompt="Still there?", max_tokens=1, seed=1)
-    assert reply.choices and reply.usage.completion_tokens == 1
 
 
 def row_count(ledger_file: Path) -> int:

@@ -12,13 +12,13 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import StillroomError
+from app.core.outfiles import replace_file
 from app.core.safetext import quote
 from app.core.store.checkpoint import CONSISTENCY_HEADER, Checkpoint, ProofError, check_consistency_text
 
@@ -138,18 +138,9 @@ class CheckpointsSeen:
 
     def _write(self) -> None:
         text = json.dumps({"version": FORMAT_VERSION, "keys": self.keys}, indent=2, sort_keys=True) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            fd = os.open(temp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, FILE_MODE)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with replace_file(self.path, mode=FILE_MODE) as handle:  # mkstemp beside it, then renamed
                 handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
         except OSError as exc:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
             raise SeenError(f"{self.path}: cannot remember the checkpoint ({exc.strerror or exc})") from exc

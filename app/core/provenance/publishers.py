@@ -11,13 +11,13 @@ anything, which is why verify calls it "not pinned".
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import StillroomError
+from app.core.outfiles import replace_file
 
 KNOWN_PUBLISHERS_FILE = "known-publishers.json"
 FILE_MODE = 0o600
@@ -87,20 +87,11 @@ class KnownPublishers:
     def _write(self) -> None:
         text = json.dumps({"version": FORMAT_VERSION, "publishers": self.entries}, indent=2, sort_keys=True,
                           ensure_ascii=False) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            fd = os.open(temp, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, FILE_MODE)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with replace_file(self.path, mode=FILE_MODE) as handle:  # mkstemp beside it, then renamed
                 handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, self.path)
         except OSError as exc:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
             raise PublishersError(f"{self.path}: cannot remember the publisher's key ({exc.strerror or exc})") from exc
 
 

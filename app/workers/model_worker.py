@@ -1,12 +1,14 @@
-"""The model thread: the one owner of the llama.cpp Runner and of the ledger's write connection.
+"""The model thread: the one owner of the llama.cpp Runner, with a ledger connection of its own.
 
-ModelWorker lives on a dedicated QThread. Everything that touches the model or writes to the
-database runs there, one request at a time, in order: opening the ledger, registering GGUF files,
+ModelWorker lives on a dedicated QThread. Everything that touches the model, and the ledger writes
+that go with it, runs there, one request at a time, in order: opening the ledger, registering GGUF files,
 loading and unloading, chat turns (through generate_logged, the same path as the CLI) and
 conversation records, server requests handed over by server_host.GuiModelHost (serve_job) and
 batch runs (run_batch). ModelService (model_service.py) is the UI thread's handle on it. A running
 chat is stopped through its CancelToken, which the runner checks between tokens; the thread itself
-is never killed.
+is never killed. Other connections write to the same ledger too (imports, audit scores, the views'
+events, other processes); each append to a chain is one BEGIN IMMEDIATE transaction, so the chain
+stays one.
 """
 
 from __future__ import annotations
@@ -73,7 +75,7 @@ class ChatOutcome:
 
 
 class ModelWorker(QObject):
-    """Owns the Runner and the writer Ledger; lives on the model thread.
+    """Owns the Runner and the model thread's Ledger (its write connection); lives on the model thread.
 
     All signals are emitted from the model thread:
     ledger_ready(path) once the ledger is open; busy(text) when slow work starts and busy("") when

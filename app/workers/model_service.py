@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
@@ -40,6 +40,18 @@ LEDGER_NOT_OPEN = "The ledger is not open"
 ModelJob = Callable[[ModelState], Any]
 Callback = Callable[[Any], None]
 ErrorCallback = Callable[[Exception], None]
+
+
+def _ignore(_value: Any) -> None:
+    """The callback of a result or a progress item nobody asked for."""
+
+
+class JobCallbacks(NamedTuple):
+    """What runs on the UI thread for one submitted job."""
+
+    on_done: Callback
+    on_error: ErrorCallback | None
+    on_progress: Callback
 
 
 class ModelService(QObject):
@@ -83,7 +95,7 @@ class ModelService(QObject):
         self._cancel: CancelToken | None = None
         self._ids = itertools.count(1)
         self._lock = threading.Lock()  # submit() is also called from server and lab threads
-        self._callbacks: dict[int, tuple[Callback | None, ErrorCallback | None, Callback | None]] = {}
+        self._callbacks: dict[int, JobCallbacks] = {}
         self._stopped = False
 
     def submit(self, job: ModelJob, on_done: Callback | None = None, on_error: ErrorCallback | None = None,
@@ -99,7 +111,7 @@ class ModelService(QObject):
             if self._stopped:
                 return 0
             job_id = next(self._ids)
-            self._callbacks[job_id] = (on_done, on_error, on_progress)
+            self._callbacks[job_id] = JobCallbacks(on_done or _ignore, on_error, on_progress or _ignore)
         self._queued.emit(job_id, job)
         return job_id
 
@@ -217,34 +229,33 @@ class ModelService(QObject):
         """An error callback that shows `title` and the error's message through `failed`."""
         return lambda exc: self.failed.emit(title, str(exc))
 
-    def _callbacks_of(self, job_id: int, done: bool) -> tuple[Callback | None, ErrorCallback | None,
-                                                               Callback | None] | None:
+    def _take(self, job_id: int) -> JobCallbacks | None:
+        """The callbacks of a job that ended (None once dropped by shutdown)."""
         with self._lock:
-            return self._callbacks.pop(job_id, None) if done else self._callbacks.get(job_id)
+            return self._callbacks.pop(job_id, None)
 
     @Slot(int, object)
     def _on_returned(self, job_id: int, result: Any) -> None:
-        callbacks = self._callbacks_of(job_id, done=True)
-        if callbacks is not None and callbacks[0] is not None:
-            callbacks[0](result)
+        if (callbacks := self._take(job_id)) is not None:
+            callbacks.on_done(result)
 
     @Slot(int, object)
     def _on_raised(self, job_id: int, exc: Exception) -> None:
-        callbacks = self._callbacks_of(job_id, done=True)
-        if callbacks is None:
+        if (callbacks := self._take(job_id)) is None:
             return
         if isinstance(exc, LedgerNotOpen):
             self.failed.emit(LEDGER_NOT_OPEN, str(exc))
-        elif callbacks[1] is not None:
-            callbacks[1](exc)
+        elif callbacks.on_error is not None:
+            callbacks.on_error(exc)
         else:
             LOG.warning("model-thread job failed: %s", exc)
 
     @Slot(int, object)
     def _on_progressed(self, job_id: int, item: Any) -> None:
-        callbacks = self._callbacks_of(job_id, done=False)
-        if callbacks is not None and callbacks[2] is not None:
-            callbacks[2](item)
+        with self._lock:
+            callbacks = self._callbacks.get(job_id)
+        if callbacks is not None:
+            callbacks.on_progress(item)
 
     @Slot(object, object)
     def _on_announced(self, broadcast: Broadcast, args: tuple[Any, ...]) -> None:

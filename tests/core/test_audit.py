@@ -160,6 +160,9 @@ def test_cli_json_schema_markdown_and_html(home: Path, encoder: Encoder, tmp_pat
     assert [p["id"] for p in workflow["patterns"]] == list(library.pattern_ids)
     for pattern in workflow["patterns"]:
         assert pattern["level"] in LEVELS and 0.0 <= pattern["score"] <= 1.0 and pattern["reasons"]
+    ledger = Ledger.open(home / "ledger.db")  # a new prompt, so that this run loads the encoder too
+    ledger.append_many([record(9, workflow="cli-audit", prompt="How long do I boil an egg?")])
+    ledger.close()
     out = tmp_path / "audit.html"
     subprocess.run([sys.executable, "-m", "app", "audit", "--html", "--out", str(out)], cwd=REPO, env=env,
                    check=True, capture_output=True, timeout=300)

@@ -62,17 +62,20 @@ def _normalized(vectors: np.ndarray) -> np.ndarray:
 class OpenVinoBackend:
     """The exported model compiled by OpenVINO for the CPU, with the model's own tokenizer."""
 
-    def __init__(self, source: Path, onnx_file: Path, file_sha256: str) -> None:
+    def __init__(self, source: Path, onnx_file: Path, file_sha256: str, precision: str | None = None) -> None:
+        """`precision`: OpenVINO's inference precision ("f32", "bf16"); its own choice by default
+        (bf16 where the CPU computes it natively). The benchmark sets f32 to show other CPUs."""
         import openvino
         from tokenizers import Tokenizer
 
-        config = json.loads((source / "sentence_bert_config.json").read_text(encoding="utf-8"))
+        settings = json.loads((source / "sentence_bert_config.json").read_text(encoding="utf-8"))
         self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
         # tokenizer.json pads every text to 128 tokens and truncates there; sentence-transformers
         # pads to the longest text of the batch and truncates at the model's max_seq_length.
-        self._tokenizer.enable_truncation(int(config["max_seq_length"]))
+        self._tokenizer.enable_truncation(int(settings["max_seq_length"]))
         self._tokenizer.enable_padding(pad_id=self._tokenizer.token_to_id("[PAD]"), pad_token="[PAD]")
-        self._compiled = openvino.Core().compile_model(str(onnx_file), "CPU", {"PERFORMANCE_HINT": "LATENCY"})
+        config = {"PERFORMANCE_HINT": "LATENCY"} | ({"INFERENCE_PRECISION_HINT": precision} if precision else {})
+        self._compiled = openvino.Core().compile_model(str(onnx_file), "CPU", config)
         # bf16 where the CPU computes it natively (OpenVINO's default there), else f32
         self.name = "openvino-" + self._compiled.get_property("INFERENCE_PRECISION_HINT").get_type_name()
         self.file_sha256: str | None = file_sha256

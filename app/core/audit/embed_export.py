@@ -79,9 +79,11 @@ def make_export(model_dir: Path, path: Path) -> ExportedModel:
     """Export the sentence-transformers model in `model_dir` to ONNX at `path` (with its manifest).
 
     Runs on the caller's thread and takes a few seconds (torch is imported here, and only here, on
-    the fast path). Uses torch's TorchScript exporter: it writes one self-contained file and needs
-    no extra package; its deprecation notice is silenced because this module pins its behaviour
-    with EXPORT_VERSION, and the file is checked by its sha256 before each use."""
+    the fast path). Uses torch's TorchScript exporter (with the onnx package): it writes one
+    self-contained file, the same bytes on every run, so two processes exporting at once write the
+    same file; the newer exporter needs onnxscript and writes the weights beside the graph. Its
+    deprecation notice is silenced: EXPORT_VERSION pins what is made, and the file is checked by its
+    sha256 before each use."""
     import torch
     from transformers import AutoModel
     from transformers.utils import logging as transformers_logging
@@ -105,7 +107,8 @@ def make_export(model_dir: Path, path: Path) -> ExportedModel:
         handle.write(data)
     digest = hashlib.sha256(data).hexdigest()
     with replace_file(_manifest_path(path)) as handle:
-        json.dump({"sha256": digest, "source": str(model_dir / WEIGHTS_FILE), "settings": SETTINGS}, handle)
+        json.dump({"sha256": digest, "source_sha256": file_sha256(model_dir / WEIGHTS_FILE), "settings": SETTINGS},
+                  handle)
     return ExportedModel(path, digest)
 
 

@@ -14,23 +14,22 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.core.errors import ContextLengthError, LedgerError, StillroomError
-from app.core.generation import LogContext, LoggedGeneration
-from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
-from app.core.log_excerpt import bounded_value
-from app.core.models.bundled import model_sampling
+from app.core.errors import StillroomError
+from app.core.models.runner import LoadedModel, LoadOptions
 from app.core.serve.api_keys import KEY_PREFIX, ApiKey, has_live_keys, lookup_key
 from app.core.serve.catalog import ServedModel, load_catalog, pick_model
 from app.core.serve.http_server import DeadlineReader, LimitedHTTPServer
-from app.core.serve.model_host import HostBusyError, Job, ModelHost
-from app.core.serve.openai_api import ApiError, ParsedRequest, chat_logprobs, finish_reason, new_id, now
-from app.core.serve.openai_api import parse_chat, parse_completion
+from app.core.serve.endpoints import ENDPOINTS
+from app.core.serve.model_host import HostBusyError, ModelHost
+from app.core.serve.openai_api import ApiError, now
+from app.core.serve.openai_handler import Caller, start_openai
 from app.core.serve.request_guard import check_framing, check_host, check_json_body, check_origin, check_workflow
 from app.core.store import open_db
 
@@ -44,11 +43,9 @@ HEADER_TIMEOUT_S = 20  # a request line and headers must arrive within this (idl
 BODY_TIMEOUT_S = 30  # a body must arrive within this plus its size at MIN_BODY_RATE, or 408
 MIN_BODY_RATE = 64 * 1024  # bytes per second
 MAX_LOGGED_HEADER_CHARS = 256  # of a client's User-Agent, in the row's meta
-MAX_LOGGED_EXTRAS_CHARS = 4096  # of the unknown request fields kept in the row's meta
 ALLOWED_METHODS = "GET, POST"
 WORKFLOW_HEADER = "X-Stillroom-Workflow"
 DEFAULT_WORKFLOW = "api"
-FINGERPRINT = f"stillroom-{__version__}"
 
 
 def is_loopback(host: str) -> bool:
@@ -307,143 +304,49 @@ class _Handler(BaseHTTPRequestHandler):
     def _post(self) -> None:
         app = self.server.app
         path = self.path.split("?", 1)[0].rstrip("/")
-        parsers = {"/v1/completions": parse_completion, "/v1/chat/completions": parse_chat}
         key = self._admit(path)
-        if path not in parsers:
+        endpoint = next((e for e in ENDPOINTS if e.path == path and e.method == "POST"), None)
+        if endpoint is None:
             raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
-        workflow = self._workflow(key)
+        caller = Caller(self._workflow(key), path, key.name if key else None,
+                        _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS))
         body = self._read_json()
-        chosen = app.pick_model(body, "chat" if path == "/v1/chat/completions" else "completions")
-        parsed = parsers[path](body, model_sampling(chosen.file_name) if chosen else None)
-        assert chosen is not None  # the parser refused a body without a model
-        request_id = new_id("chatcmpl" if parsed.endpoint == "chat" else "cmpl")
-        jobs = []
-        for index, choice in enumerate(parsed.choices):
-            meta = {"server": {"endpoint": path, "request_id": request_id, "choice": index, "n": len(parsed.choices),
-                               "api_key": key.name if key else None,
-                               "client": _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS),
-                               "stream": parsed.stream,
-                               "extras": bounded_value(parsed.extras, MAX_LOGGED_EXTRAS_CHARS) or None}}
-            jobs.append(app.model_host.submit(choice, LogContext("server", workflow=workflow, meta=meta),
-                                              chosen.sha256))
+        started = start_openai(app, endpoint.kind, body, caller)
         try:
-            if parsed.stream:
-                _stream(self, parsed, jobs, request_id, chosen.id)
+            if started.stream:
+                self._send_events(started.chunks())
             else:
-                self._send_json(200, _complete(parsed, jobs, request_id, chosen.id))
+                self._send_json(200, started.response())
         except BaseException:
-            for job in jobs:
-                job.cancel.cancel()
+            started.cancel()
             raise
+
+    def _send_events(self, chunks: Iterator[dict[str, Any]]) -> None:
+        """Server-sent events. The first chunk is awaited before the headers, so that a request the
+        model cannot serve still gets a JSON error with a 4xx status; a later error is an event."""
+        first = next(chunks, None)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+        def send(payload: Any) -> None:
+            text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+            self.wfile.write(f"data: {text}\n\n".encode("utf-8"))
+            self.wfile.flush()
+
+        try:
+            if first is not None:
+                send(first)
+                for chunk in chunks:
+                    send(chunk)
+        except ApiError as exc:
+            send(exc.body())
+            return
+        send("[DONE]")
 
 
 def _clip(text: str | None, limit: int) -> str | None:
     return text if text is None or len(text) <= limit else text[:limit] + "..."
-
-
-def _api_error(exc: Exception) -> ApiError:
-    """A failed generation as the client sees it: its request's fault (400), or the ledger's (503:
-    locked by another program, read-only, disk full; the server cannot log, so it does not answer)."""
-    if isinstance(exc, ContextLengthError):
-        return ApiError(400, str(exc), "messages", "context_length_exceeded")
-    if isinstance(exc, LedgerError):
-        return ApiError(503, f"the generation could not be logged: {exc}", None, "ledger_unavailable", "server_error")
-    return ApiError(400, str(exc), None, "invalid_request")
-
-
-def _collect(job: Job) -> LoggedGeneration:
-    final = None
-    try:
-        for item in job.stream():
-            if isinstance(item, LoggedGeneration):
-                final = item
-    except (StillroomError, ValueError) as exc:
-        raise _api_error(exc) from exc
-    assert final is not None
-    if final.result.status == "error":
-        raise ApiError(500, f"generation failed: {final.result.error}", None, "generation_failed", "server_error")
-    return final
-
-
-def _usage(finals: list[LoggedGeneration]) -> dict[str, int]:
-    prompt = finals[0].result.prompt_tokens if finals else 0
-    completion = sum(f.result.completion_tokens for f in finals)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _complete(parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> dict[str, Any]:
-    finals = [_collect(job) for job in jobs]
-    choices = []
-    for index, final in enumerate(finals):
-        result = final.result
-        if parsed.endpoint == "chat":
-            choices.append({"index": index, "message": {"role": "assistant", "content": result.text},
-                            "logprobs": chat_logprobs(result.logprobs) if parsed.logprobs else None,
-                            "finish_reason": finish_reason(result.finish_reason)})
-        else:
-            choices.append({"index": index, "text": result.text,
-                            "logprobs": result.logprobs if parsed.logprobs else None,
-                            "finish_reason": finish_reason(result.finish_reason)})
-    return {"id": request_id, "object": "chat.completion" if parsed.endpoint == "chat" else "text_completion",
-            "created": now(), "model": model_id, "system_fingerprint": FINGERPRINT, "choices": choices,
-            "usage": _usage(finals), "stillroom": {"generation_ids": [f.generation_id for f in finals]}}
-
-
-def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> None:
-    """Server-sent events. The first event is awaited before the headers, so that a request the
-    model cannot serve still gets a JSON error with a 4xx status."""
-    chat = parsed.endpoint == "chat"
-    kind = "chat.completion.chunk" if chat else "text_completion"
-    streams = [job.stream() for job in jobs]
-    try:
-        first = next(streams[0])
-    except (StillroomError, ValueError) as exc:
-        raise _api_error(exc) from exc
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/event-stream")
-    handler.send_header("Cache-Control", "no-cache")
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    handler.close_connection = True
-
-    def send(payload: Any) -> None:
-        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-        handler.wfile.write(f"data: {text}\n\n".encode("utf-8"))
-        handler.wfile.flush()
-
-    def chunk(index: int, delta: Any, reason: str | None = None, logprobs: Any = None) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": index, "finish_reason": reason}
-        if chat:
-            choice["delta"] = delta
-            choice["logprobs"] = chat_logprobs(logprobs) if logprobs else None
-        else:
-            choice["text"] = delta
-            choice["logprobs"] = logprobs
-        return {"id": request_id, "object": kind, "created": now(), "model": model_id,
-                "system_fingerprint": FINGERPRINT, "choices": [choice]}
-
-    finals: list[LoggedGeneration] = []
-    for index, stream in enumerate(streams):
-        if chat:
-            send(chunk(index, {"role": "assistant", "content": ""}))
-        items = ([first] if index == 0 else [])
-        try:
-            for item in _chain(items, stream):
-                if isinstance(item, TokenChunk):
-                    logprobs = item.logprobs if parsed.logprobs else None
-                    send(chunk(index, {"content": item.text} if chat else item.text, None, logprobs))
-                elif isinstance(item, LoggedGeneration):
-                    finals.append(item)
-                    send(chunk(index, {} if chat else "", finish_reason(item.result.finish_reason)))
-        except (StillroomError, ValueError) as exc:
-            send({"error": _api_error(exc).body()["error"]})
-            return
-    if parsed.include_usage:
-        usage = _usage(finals)
-        send({"id": request_id, "object": kind, "created": now(), "model": model_id, "choices": [], "usage": usage})
-    send("[DONE]")
-
-
-def _chain(first: list[Any], rest: Any) -> Any:
-    yield from first
-    yield from rest

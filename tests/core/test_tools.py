@@ -116,3 +116,29 @@ def test_a_stream_holds_back_what_may_be_a_call() -> None:
     assert may_become_call("") and may_become_call(" {") and may_become_call('{"tool')
     assert looks_like_call('{ "tool_calls": [') and looks_like_call("<tool_call>")
     assert not may_become_call("The answer") and not may_become_call('{"answer"')
+
+
+def test_the_audit_counts_tool_use_from_the_ledgers_meta() -> None:
+    """Rows the server writes carry meta.tools; the audit counts requests with tools and answers
+    that called one per workflow, and the report shows both."""
+    import numpy as np
+
+    from app.core.audit.patterns import load_library
+    from app.core.audit.report import _signal_rows
+    from app.core.audit.signals import FLAG_TOOL, FLAG_TOOL_CALL, generation_flags, request_params, workflow_signals
+
+    library = load_library()
+    offered = {"meta": {"server": {"n": 1}, "tools": {"offered": 2, "names": ["add", "weather"], "choice": "required",
+                                                      "calls": 1}}, "params": {}, "messages": []}
+    answered = {"meta": {"tools": {"offered": 0, "history_calls": 1, "results": 1, "calls": 0}}, "params": {},
+                "messages": [{"role": "tool", "content": "5", "tool_call_id": "c1"}]}
+    plain = {"meta": {"server": {"n": 1}}, "params": {}, "messages": []}
+    params = [request_params(row) for row in (offered, answered, plain)]
+    assert params[0]["tools"] == ["add", "weather"] and params[0]["tool_choice"] == "required"
+    flags = [generation_flags(library, row, "What is 2 plus 3?", p) for row, p in zip((offered, answered, plain), params)]
+    assert [bool(f & FLAG_TOOL) for f in flags] == [True, True, False]
+    assert [bool(f & FLAG_TOOL_CALL) for f in flags] == [True, False, False]
+    signals = workflow_signals(["2026-12-01T10:00:00"] * 3, flags, ["a", "b", "c"], [None] * 3, [None] * 3,
+                               np.eye(3, dtype=np.float32))
+    assert signals.tool_requests == 2 and signals.tool_call_answers == 1
+    assert ("requests with tools", "2") in _signal_rows(signals.as_dict())

@@ -19,7 +19,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.core.batch.jobs import create_job
-from app.core.batch.run import BatchControl, BatchFinished, run_batch
+from app.core.batch.run import BatchControl, BatchFinished, BatchProgress, run_batch
 from app.core.batch.spec import BatchSpec
 from app.core.cancel import CancelToken
 from app.core.errors import StillroomError
@@ -32,6 +32,7 @@ from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
 from app.core.models.runner import GenerationResult, LoadOptions, Runner
 from app.core.models.sampling import GenerationRequest
+from app.core.progress import drive
 from app.core.serve.model_host import Job, fail_job, serve_job
 from app.core.store import Ledger
 from app.core.store.conversations import Conversation, rename_conversation, save_conversation
@@ -250,20 +251,17 @@ class ModelWorker(QObject):
         if self._runner.loaded is None:
             self.batch_finished.emit(BatchFinished(job_id, "failed", 0, 0, "no model is loaded"))
             return
-        finished: BatchFinished | None = None
         try:
-            for item in run_batch(ledger, self._runner, job_id, control):
-                if isinstance(item, BatchFinished):
-                    finished = item
-                else:
-                    self.batch_progress.emit(item)
-                    self.ledger_changed.emit()
+            finished = drive(run_batch(ledger, self._runner, job_id, control), self._batch_progress)
         except Exception as exc:  # noqa: BLE001 - reported as a failed run (run_batch stored the status)
             LOG.exception("batch run failed")
             finished = BatchFinished(job_id, "failed", 0, 0, f"{type(exc).__name__}: {exc}")
-        assert finished is not None
         self.ledger_changed.emit()
         self.batch_finished.emit(finished)
+
+    def _batch_progress(self, progress: BatchProgress) -> None:
+        self.batch_progress.emit(progress)
+        self.ledger_changed.emit()
 
     @Slot(str, str, object)
     def record_event(self, kind: str, summary: str, details: object) -> None:

@@ -213,7 +213,7 @@ class LabView(View, QWidget):
         self.last_error = ""
         self.tabs.setCurrentIndex(1 + STEPS.index(step))
         (self.jobs.run(factory, step)
-         .progress(self._on_progress)
+         .progress(self._teacher_progress if step == "teacher" else self._step_progress)
          .success(shown)
          .failure(self._on_error)
          .finally_(self._on_done))
@@ -249,15 +249,14 @@ class LabView(View, QWidget):
 
     # -- slots (UI thread) -----------------------------------------------------------------------
 
-    def _on_progress(self, item: Progress) -> None:
-        if isinstance(item, TeacherProgress):
-            self.answers.add(item.answer)
-            self.status.setText(f"teacher {item.done}/{item.total}: "
-                                f"{item.answer.item.text[:50]} → {item.answer.label or '(no label)'}")
-        elif item.message:
-            self.status.setText(item.message)
-        else:
-            self.status.setText(f"audit: {item.stage} {item.done}/{item.total}")
+    def _teacher_progress(self, item: TeacherProgress) -> None:
+        self.answers.add(item.answer)
+        self.status.setText(f"teacher {item.done}/{item.total}: "
+                            f"{item.answer.item.text[:50]} → {item.answer.label or '(no label)'}")
+
+    def _step_progress(self, item: Progress) -> None:
+        """The student's own line, or the compare step's audit stage."""
+        self.status.setText(item.message or f"audit: {item.stage} {item.done}/{item.total}")
 
     def _taught(self, teacher: TeacherResult) -> None:
         assert self.state is not None

@@ -41,18 +41,19 @@ class Progress:
 def drive(job: Generator[P, Any, R] | Iterator[P], on_progress: Callable[[P], object] | None = None) -> R:
     """Run `job` to its end on this thread, passing each item to `on_progress`; returns what the
     job returned. The job is closed if `on_progress` raises (Ctrl+C on a command line)."""
+    returned: list[R] = []
+
+    def steps() -> Iterator[P]:
+        returned.append((yield from job))
+
+    items = steps()
     try:
-        while True:
-            try:
-                item = next(job)
-            except StopIteration as stop:
-                return stop.value
+        for item in items:
             if on_progress is not None:
                 on_progress(item)
     finally:
-        close = getattr(job, "close", None)
-        if close is not None:
-            close()
+        items.close()
+    return returned[0]
 
 
 def map_progress(job: Generator[P, Any, R], change: Callable[[P], Q]) -> Generator[Q, None, R]:

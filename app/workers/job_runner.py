@@ -12,11 +12,12 @@ is called on the UI thread:
 - then, once the thread has ended and the runner is free again (so a callback may start the next
   job), exactly one of success(result), failure(exception) or cancelled(); a job that raises after
   Cancel was pressed counts as cancelled;
-- then finally_() in every case, and the run's `done` signal.
+- then finally_() in every case.
 
 Callbacks are attached in the same turn of the event loop as run(), before any item can arrive.
 shutdown() cancels the running job and waits for its thread (window close); threads are never
-terminated.
+terminated. The thread's signals go to the runner, a QObject of the UI thread, so they are queued
+there; a run itself is a plain object that only holds its callbacks.
 """
 
 from __future__ import annotations
@@ -28,26 +29,17 @@ from PySide6.QtCore import QObject, Signal, Slot
 
 from app.workers.generator_thread import GeneratorFactory, GeneratorThread
 
-Callback = Callable[..., object]
+OUTCOMES = ("progress", "success", "failure", "cancelled", "finally")
 
 
-class JobRun(QObject):
-    """One run of a job and its callbacks; each setter returns the run, so they chain.
+class JobRun:
+    """One run of a job and its callbacks; each setter returns the run, so they chain."""
 
-    Signals (UI thread): done() after the last callback."""
-
-    done = Signal()
-
-    def __init__(self, thread: GeneratorThread, runner: JobRunner) -> None:
-        super().__init__(runner)
-        self.thread, self._runner = thread, runner
-        self._on: dict[str, list[Callback]] = {"progress": [], "success": [], "failure": [], "cancelled": [],
-                                               "finally": []}
-        self._outcome: dict[str, Any] = {}
-        thread.yielded.connect(self._on_yielded)  # queued: this object lives on the UI thread
-        thread.returned.connect(self._on_returned)
-        thread.errored.connect(self._on_errored)
-        thread.done.connect(self._on_done)
+    def __init__(self, thread: GeneratorThread) -> None:
+        self.thread = thread
+        self.result: Any = None
+        self.error: Exception | None = None
+        self._on: dict[str, list[Callable[..., object]]] = {kind: [] for kind in OUTCOMES}
 
     def progress(self, callback: Callable[[Any], object]) -> JobRun:
         """Call `callback(item)` for each item the job yields."""
@@ -79,37 +71,21 @@ class JobRun(QObject):
         """True once Cancel was asked for."""
         return self.thread.cancel_token.cancelled
 
-    def _call(self, kind: str, *args: Any) -> None:
+    def call(self, kind: str, *args: Any) -> None:
+        """Call the `kind` callbacks (UI thread; the runner does)."""
         for callback in self._on[kind]:
             callback(*args)
 
-    @Slot(object)
-    def _on_yielded(self, item: Any) -> None:
-        self._runner.progressed.emit(item)
-        self._call("progress", item)
-
-    @Slot(object)
-    def _on_returned(self, value: Any) -> None:
-        self._outcome["result"] = value
-
-    @Slot(object)
-    def _on_errored(self, exc: Exception) -> None:
-        self._outcome["error"] = exc
-
-    @Slot()
-    def _on_done(self) -> None:
-        self.thread.wait()
-        self.thread.deleteLater()
-        self._runner._release(self)
+    def finish(self) -> None:
+        """Call the outcome's callbacks, then the finally_ ones, and let them go."""
         if self.was_cancelled:
-            self._call("cancelled")
-        elif "error" in self._outcome:
-            self._call("failure", self._outcome["error"])
+            self.call("cancelled")
+        elif self.error is not None:
+            self.call("failure", self.error)
         else:
-            self._call("success", self._outcome.get("result"))
-        self._call("finally")
-        self.done.emit()
-        self.deleteLater()
+            self.call("success", self.result)
+        self.call("finally")
+        self._on.clear()
 
 
 class JobRunner(QObject):
@@ -128,6 +104,7 @@ class JobRunner(QObject):
         super().__init__(parent)
         self.name = name
         self.current: JobRun | None = None
+        self._runs: dict[GeneratorThread, JobRun] = {}  # until each thread's done() has arrived
 
     @property
     def busy(self) -> bool:
@@ -140,7 +117,11 @@ class JobRunner(QObject):
         if self.current is not None:
             raise RuntimeError(f"{self.name}: a job is running already")
         thread = GeneratorThread(factory, f"{self.name}-{name}" if name else self.name, self)
-        run = self.current = JobRun(thread, self)
+        run = self.current = self._runs[thread] = JobRun(thread)
+        thread.yielded.connect(self._on_yielded)
+        thread.returned.connect(self._on_returned)
+        thread.errored.connect(self._on_errored)
+        thread.done.connect(self._on_done)
         thread.start()
         self.started.emit()
         return run
@@ -159,8 +140,37 @@ class JobRunner(QObject):
             self.current.thread.wait()
             self.current = None
 
-    def _release(self, run: JobRun) -> None:
-        """The run's thread has ended: the runner is free (before the run's outcome callbacks)."""
+    def _run_of_sender(self) -> JobRun | None:
+        return self._runs.get(self.sender())  # type: ignore[call-overload]
+
+    @Slot(object)
+    def _on_yielded(self, item: Any) -> None:
+        run = self._run_of_sender()
+        if run is not None:
+            self.progressed.emit(item)
+            run.call("progress", item)
+
+    @Slot(object)
+    def _on_returned(self, value: Any) -> None:
+        run = self._run_of_sender()
+        if run is not None:
+            run.result = value
+
+    @Slot(object)
+    def _on_errored(self, exc: Exception) -> None:
+        run = self._run_of_sender()
+        if run is not None:
+            run.error = exc
+
+    @Slot()
+    def _on_done(self) -> None:
+        run = self._run_of_sender()
+        if run is None:
+            return
+        del self._runs[run.thread]
+        run.thread.wait()
+        run.thread.deleteLater()
         if self.current is run:
             self.current = None
         self.ended.emit()
+        run.finish()

@@ -2,9 +2,9 @@
 
 A job is a generator that takes a CancelToken, yields Progress items (or a subclass carrying the
 job's own extra fields) and returns its result; a job that runs another writes
-`result = yield from step(...)`. A cancelled job returns None (or its partial result where the
-caller wants one) and raises nothing. The desktop app drives a job on a GeneratorThread (its
-`returned` signal carries the result); the command line and tests call `drive`.
+`result = yield from step(...)`. A cancelled job stops at its next check and returns None (or
+the partial result its callers want), or raises its own error that says so. The desktop app drives a job on a worker thread, which
+hands the result back as a signal; the command line and tests call `drive`.
 
 Some generators are streams, not jobs, and yield their output item by item: token chunks,
 doctor checks, dataset rows, per-workflow audits.
@@ -19,7 +19,6 @@ from typing import Any, TypeVar
 R = TypeVar("R")
 P = TypeVar("P")
 Q = TypeVar("Q")
-Job = Generator[P, None, R]
 
 
 @dataclass(frozen=True)

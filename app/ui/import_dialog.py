@@ -166,6 +166,5 @@ class ImportDialog(QDialog):
         running = self.jobs.busy
         ready = bool(self.file_edit.text().strip() and self.workflow_edit.text().strip())
         self.import_button.setEnabled(ready and not running)
-        self.cancel_button.setEnabled(running)
         for widget in (self.file_edit, self.workflow_edit, self.format_combo, self.prompt_field, self.response_field):
             widget.setEnabled(not running)

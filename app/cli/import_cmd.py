@@ -15,6 +15,7 @@ import click
 from app.cli.common import echo_err, with_ledger
 from app.core.cancel import CancelToken
 from app.core.ingest import FORMAT_NAMES, FORMATS, ImportProgress, ImportSummary, import_file
+from app.core.progress import drive
 from app.core.store import Ledger
 
 SHOWN_ISSUES = 20
@@ -51,23 +52,22 @@ def import_command(ledger: Ledger, file: Path, workflow: str, fmt: str, join: Pa
         raise click.UsageError("--response-field needs --prompt-field")
     cancel = CancelToken()
     previous = _on_interrupt(cancel)
-    summary: ImportSummary | None = None
     show_progress = sys.stderr.isatty() and not as_json
-    last = 0.0
+    shown_at = [0.0]  # when the progress line was last written
+
+    def show(item: ImportProgress) -> None:
+        if show_progress and time.monotonic() - shown_at[0] > PROGRESS_INTERVAL_S:
+            shown_at[0] = time.monotonic()
+            click.echo(f"\r{_progress_line(item)}", nl=False, err=True)
+
     try:
-        for item in import_file(ledger, file, workflow, fmt, join=join, prompt_field=prompt_field,
-                                response_field=response_field, cancel=cancel):
-            if isinstance(item, ImportSummary):
-                summary = item
-            elif show_progress and time.monotonic() - last > PROGRESS_INTERVAL_S:
-                last = time.monotonic()
-                click.echo(f"\r{_progress_line(item)}", nl=False, err=True)
+        summary = drive(import_file(ledger, file, workflow, fmt, join=join, prompt_field=prompt_field,
+                                    response_field=response_field, cancel=cancel), show)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-        if show_progress and last:
+        if show_progress and shown_at[0]:
             click.echo("\r\033[K", nl=False, err=True)
-    assert summary is not None
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
     else:

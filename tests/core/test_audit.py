@@ -17,6 +17,7 @@ from app.core.audit.levels import LEVELS
 from app.core.audit.patterns import load_library
 from app.core.audit.report import to_markdown
 from app.core.audit.run import AuditResult, run_audit
+from app.core.progress import drive
 from app.core.audit.scorer import HIT_THRESHOLD, Scorer
 from app.core.generation import LogContext, run_to_end
 from app.core.models.runner import Runner
@@ -63,10 +64,7 @@ def encoder() -> Encoder:
 
 
 def audit(ledger: Ledger, encoder: Encoder, **kwargs: object) -> AuditResult:
-    result = None
-    for item in run_audit(ledger.db, encoder, load_library(), **kwargs):
-        if isinstance(item, AuditResult):
-            result = item
+    result = drive(run_audit(ledger.db, encoder, load_library(), **kwargs))
     assert result is not None
     return result
 

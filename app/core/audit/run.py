@@ -1,16 +1,16 @@
 """The audit: an incremental generator over the ledger.
 
-Stages (each yields AuditProgress): embed the library's exemplars (cached), fit the scorer, embed
+Stages (each yields Progress): embed the library's exemplars (cached), fit the scorer, embed
 the prompts of generations not yet audited with this library version, score them and store scores,
 evidence, flags and template signatures in audit_scores; then aggregate every workflow into
-signals and per-pattern verdicts (AuditResult). A second run over an unchanged ledger embeds and
+signals and per-pattern verdicts (the AuditResult it returns). A second run over an unchanged ledger embeds and
 scores nothing: it only re-aggregates from the stored results.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,21 +30,13 @@ from app.core.audit.signals import (
     workflow_signals,
 )
 from app.core.cancel import NEVER, CancelToken
+from app.core.progress import Progress
 from app.core.store.db import translate_errors
 from app.core.store.queries import decode_row
 
 SCORE_BATCH = 2000
 NO_WORKFLOW = "(no workflow)"
 _SCORERS: dict[str, Scorer] = {}
-
-
-@dataclass(frozen=True)
-class AuditProgress:
-    """stage: exemplars, prompts, scoring or workflows; done/total within the stage."""
-
-    stage: str
-    done: int
-    total: int
 
 
 @dataclass
@@ -64,7 +56,7 @@ class WorkflowAudit:
 
 @dataclass
 class AuditResult:
-    """The last item run_audit yields."""
+    """What run_audit returns."""
 
     library_version: str
     library_hash: str
@@ -80,21 +72,25 @@ class AuditResult:
 
 
 def fitted_scorer(db: Database, encoder: Encoder, library: PatternLibrary,
-                  cancel: CancelToken = NEVER) -> Iterator[AuditProgress | Scorer]:
-    """Embed the library's exemplars (cached) and fit the scorer (kept per library hash)."""
+                  cancel: CancelToken = NEVER) -> Generator[Progress, None, Scorer | None]:
+    """Embed the library's exemplars (cached) and fit the scorer (kept per library hash); returns
+    the scorer (None if cancelled)."""
     if library.content_hash in _SCORERS:
-        yield _SCORERS[library.content_hash]
-        return
+        return _SCORERS[library.content_hash]
     texts = sorted({t for p in library.patterns.values() for t in (*p.exemplars, *p.benign_exemplars)})
-    for progress in embed_missing(db, encoder, texts, cancel):
-        yield AuditProgress("exemplars", progress.embedded, progress.missing)
+    yield from embedding_stage("exemplars", embed_missing(db, encoder, texts, cancel))
     if cancel.cancelled:
-        return
+        return None
     keys = [text_key(t) for t in texts]
     vectors = dict(zip(texts, load_vectors(db, keys, encoder.name)))
     scorer = Scorer.fit(library, vectors)
     _SCORERS[library.content_hash] = scorer
-    yield scorer
+    return scorer
+
+
+def embedding_stage(stage: str, embedding: Iterator[Progress]) -> Iterator[Progress]:
+    """embed_missing's progress as `stage` of an audit job."""
+    return (Progress(stage, item.done, item.total) for item in embedding)
 
 
 # audit_scores.library_hash holds scorer.scores_key(library): the library's content hash combined
@@ -114,11 +110,10 @@ def _unscored(db: Database, library_hash: str, workflows: Sequence[str] | None) 
 
 
 def _score_new(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[str, Any]],
-               cancel: CancelToken) -> Iterator[AuditProgress]:
+               cancel: CancelToken) -> Iterator[Progress]:
     library = scorer.library
     texts = [audit_text(row) for row in rows]
-    for progress in embed_missing(db, encoder, texts, cancel):
-        yield AuditProgress("prompts", progress.embedded, progress.missing)
+    yield from embedding_stage("prompts", embed_missing(db, encoder, texts, cancel))
     for start in range(0, len(rows), SCORE_BATCH):
         if cancel.cancelled:
             return
@@ -137,12 +132,13 @@ def _score_new(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
             db.conn.executemany("INSERT OR REPLACE INTO audit_scores (generation_id, library_hash, workflow, "
                                 "started_at, text_key, scores, evidence, flags, skeleton, prefix_sig, suffix_sig) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
-        yield AuditProgress("scoring", min(len(rows), start + SCORE_BATCH), len(rows))
+        yield Progress("scoring", min(len(rows), start + SCORE_BATCH), len(rows))
 
 
 def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequence[str] | None = None,
-              cancel: CancelToken = NEVER) -> Iterator[AuditProgress | WorkflowAudit]:
-    """Build each workflow's audit from stored per-generation results."""
+              cancel: CancelToken = NEVER) -> Iterator[Progress | WorkflowAudit]:
+    """Build each workflow's audit from stored per-generation results: a stream of Progress and
+    one WorkflowAudit per workflow, as each is judged."""
     library = scorer.library
     names = [row[0] for row in db.execute(
         "SELECT DISTINCT workflow FROM audit_scores WHERE library_hash = ? ORDER BY workflow",
@@ -171,7 +167,7 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
             evidence = _evidence(db, scores_key(library), top)
             verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
                                   {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
-        yield AuditProgress("workflows", done + 1, len(names))
+        yield Progress("workflows", done + 1, len(names))
         yield WorkflowAudit(name, len(rows), signals, verdicts)
 
 
@@ -185,20 +181,16 @@ def _evidence(db: Database, library_hash: str, ids: Sequence[int]) -> dict[int, 
 
 
 def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows: Sequence[str] | None = None,
-              cancel: CancelToken = NEVER) -> Iterator[AuditProgress | AuditResult]:
-    """Audit the ledger (or the named workflows) incrementally; yields progress, then AuditResult.
+              cancel: CancelToken = NEVER) -> Generator[Progress, None, AuditResult | None]:
+    """Audit the ledger (or the named workflows) incrementally; yields Progress, returns the
+    AuditResult (None if cancelled).
 
     Runs on the caller's thread (a CLI or an audit worker) and writes embeddings and scores through
     `db`. On cancel it stops between batches; what it stored is reused by the next run.
     """
-    scorer: Scorer | None = None
-    for item in fitted_scorer(db, encoder, library, cancel):
-        if isinstance(item, Scorer):
-            scorer = item
-        else:
-            yield item
+    scorer = yield from fitted_scorer(db, encoder, library, cancel)
     if scorer is None:
-        return
+        return None
     rows = _unscored(db, scores_key(library), workflows)
     if rows:
         yield from _score_new(db, encoder, scorer, rows, cancel)
@@ -208,5 +200,4 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
             result.workflows.append(item)
         else:
             yield item
-    if not cancel.cancelled:
-        yield result
+    return None if cancel.cancelled else result

@@ -221,6 +221,7 @@ def _joint_features(neighbours: _Neighbours, vectors: np.ndarray, leave_one_out:
 
 
 def scores_key(library: PatternLibrary) -> str:
-    """The key stored scores are kept under: the library's content hash and SCORER_VERSION, so a
-    changed library or a changed scorer re-scores every generation instead of reusing old scores."""
+    """The key stored scores are kept under (audit_scores.scores_key): the library's content hash and
+    SCORER_VERSION, so a changed library or a changed scorer re-scores every generation instead of
+    reusing old scores."""
     return hashlib.sha256(f"{library.content_hash}:scorer-{SCORER_VERSION}".encode()).hexdigest()

@@ -15,7 +15,7 @@ TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 
 # llama.cpp, built from source by llama-cpp-python. LLAMA_BUILD picks the CPU code it is compiled for:
 #   native   (default) this machine's instruction set (-march=native) with AMX switched off: llama.cpp's
-#            AMX matrix code segfaults on the first decode (llama.cpp issue 20824), see docs/benchmarks.md
+#            AMX matrix code segfaults on the first decode (llama.cpp issue 20824), see docs/models.md
 #   portable any x86-64 CPU with AVX2/FMA/F16C (GGML_NATIVE=OFF); what `make package` ships
 # Extra flags go in CMAKE_ARGS, e.g. CMAKE_ARGS="-DGGML_CUDA=on" (see README).
 LLAMA_BUILD ?= native

@@ -1,5 +1,5 @@
-"""Take the README's screenshots of the Audit view (map, then timeline) on a seeded ledger (flagged and
-ordinary workflows side by side). Run under a virtual X server:
+"""Take the screenshots of the Audit view (map, then timeline; shown in README.md and docs/desktop.md)
+on a seeded ledger (flagged and ordinary workflows side by side). Run under a virtual X server:
 
     xvfb-run -s "-screen 0 1400x900x24" .venv/bin/python assets/make_audit_screenshot.py [assets/screenshot-audit.png]
 """

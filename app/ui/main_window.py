@@ -1,6 +1,6 @@
 """Stillroom's main window: navigation between views, menus, status bar, drag-and-drop of GGUF files.
 
-It owns the two long-lived threads (ModelService: the model and the ledger writer; DbExecutor:
+It owns the two long-lived threads (ModelService: the model and its ledger connection; DbExecutor:
 the UI's reads), starts them once the window is on screen (start()), and stops them on close.
 Views are added with add_view(); later ones (Batch, Audit, Provenance, Lab) take the next places,
 each with a navigation entry, a View-menu item and Ctrl+<its number>.

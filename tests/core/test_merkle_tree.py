@@ -23,7 +23,7 @@ from app.core.store.checkpoint import (
     prove_row_text,
     signed_roots,
 )
-from app.core.store.commitment import LeafDataError, leaf_data, parse_leaf_data
+from app.core.store.commitment import SALT_BYTES, LeafDataError, leaf_data, parse_leaf_data
 from app.core.store.merkle import (
     EMPTY_ROOT,
     Frontier,
@@ -114,7 +114,7 @@ def test_every_row_is_a_leaf_and_the_stored_tree_is_complete(path: Path) -> None
     assert tree_size(conn) == ROWS
     assert conn.execute(f"SELECT count(*) FROM {HASHES_TABLE}").fetchone()[0] == 2 * ROWS - bin(ROWS).count("1")
     salts = [bytes(s) for (s,) in conn.execute(f"SELECT salt FROM {HASHES_TABLE} WHERE salt IS NOT NULL")]
-    assert len(salts) == ROWS and len(set(salts)) == ROWS and all(len(s) == 32 for s in salts)
+    assert len(salts) == ROWS and len(set(salts)) == ROWS and all(len(s) == SALT_BYTES for s in salts)
     result = verify_tree(conn)
     assert result.ok and result.leaves == ROWS and result.root == root(conn, ROWS)
     db.close()
@@ -128,7 +128,7 @@ def test_leaf_is_a_salted_commitment_a_guess_cannot_confirm(path: Path) -> None:
     prompt = record(3)["prompt"]
     assert fields.prompt_hash == content_hash(prompt) and fields.response_hash == content_hash(record(3)["response"])
     # Someone who guesses the prompt exactly but lacks the salt cannot rebuild the leaf.
-    other_salt = type(fields)(fields.generation_id, b"\x00" * 32, fields.row_hash, fields.prompt_hash,
+    other_salt = type(fields)(fields.generation_id, b"\x00" * SALT_BYTES, fields.row_hash, fields.prompt_hash,
                               fields.response_hash)
     stored_leaf = db.conn.execute(f"SELECT hash FROM {HASHES_TABLE} WHERE idx = ?",
                                   (stored_hash_index(0, fields.generation_id - 1),)).fetchone()[0]

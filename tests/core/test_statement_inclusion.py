@@ -22,6 +22,7 @@ from app.core.provenance.statement import Declared
 from app.core.provenance.verify import VerifyResult, verify_statement
 from app.core.provenance.write import write_provenance
 from app.core.store import Ledger
+from app.core.store.commitment import SALT_BYTES
 from app.core.store.checkpoint import consistency_text, latest_checkpoint, open_checkpoint, log_verifier
 from app.core.store.merkle import Frontier, inclusion_proof, leaf_hash
 from app.core.store.multiproof import prove_leaves, root_from_leaves
@@ -116,7 +117,7 @@ def test_multiproof_gives_the_root_for_any_set_of_leaves_and_refuses_a_wrong_one
 
 
 def test_codec_bounds_hostile_bytes() -> None:
-    entry = codec.Entry(3, 0, b"s" * 32, b"r" * 32, codec.PROMPT_FROM_ROW, None, b"abcd", b"ef")
+    entry = codec.Entry(3, 0, b"s" * SALT_BYTES, b"r" * 32, codec.PROMPT_FROM_ROW, None, b"abcd", b"ef")
     blob = codec.encode([entry], [b"n" * 32])
     assert codec.decode(blob) == ([entry], [b"n" * 32])
     with pytest.raises(codec.CodecError, match="more than the 0 allowed"):
@@ -128,6 +129,8 @@ def test_codec_bounds_hostile_bytes() -> None:
         codec.decode(huge)
     with pytest.raises(codec.CodecError, match="ends inside"):
         codec.decode(zlib.compress(codec.MAGIC + b"\x01\x00\x03\x00\x00" + b"s" * 10))
+    with pytest.raises(ValueError, match="a salt is"):
+        codec.encode([codec.Entry(3, 0, b"s" * 32, b"r" * 32, codec.PROMPT_FROM_ROW, None, b"abcd", b"ef")], [])
 
 
 # -- publishing and verifying without the ledger ------------------------------------------------

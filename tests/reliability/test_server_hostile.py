@@ -412,3 +412,21 @@ def test_key_creation_applies_the_workflow_rules(tmp_path: Path) -> None:
         assert record.workflow == "café ✓" and record.name == "nice" and secret.startswith("sk-stillroom-")
     finally:
         ledger.close()
+
+
+def test_a_client_that_hangs_up_early_leaves_no_traceback(served: tuple[StillroomServer, Path],
+                                                          client: openai.OpenAI,
+                                                          capfd: pytest.CaptureFixture[str]) -> None:
+    """Clients that reset the connection before reading their answer are routine: the server's
+    terminal gets no 'Exception occurred during processing of request' traceback for them."""
+    server, _ = served
+    request = post("/v1/completions", completion_body(), {"Origin": "https://evil.example"})
+    for _ in range(20):
+        sock = socket.create_connection((server.host, server.port), timeout=SOCKET_TIMEOUT_S)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")  # RST on close
+        sock.sendall(request)
+        sock.close()
+    still_answers(client)
+    time.sleep(0.5)
+    err = capfd.readouterr().err
+    assert "Traceback" not in err and "Exception occurred" not in err, err[-2000:]

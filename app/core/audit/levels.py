@@ -1,7 +1,7 @@
 """From per-generation scores and workflow signals to a level per pattern, with reasons in plain
 language and the benign look-alikes named.
 
-Rules (documented in the README):
+Rules (documented in docs/audit.md):
 - a generation "resembles" a pattern when its score is at least 0.5 (a hit);
 - high: at least 10 hits making up half the workflow or more, with workflow cues (weight >= 0.3)
   agreeing; or workflow cues of weight >= 0.8 with at least a quarter of the prompts hitting;

@@ -1,4 +1,4 @@
-"""Audit reports: JSON (the schema in the README), Markdown and a self-contained HTML page."""
+"""Audit reports: JSON (the schema in docs/audit.md), Markdown and a self-contained HTML page."""
 
 from __future__ import annotations
 

@@ -57,7 +57,7 @@ class WorkflowAudit:
     patterns: list[PatternVerdict]
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON form documented in the README."""
+        """The JSON form documented in docs/audit.md."""
         return {"name": self.name, "generations": self.generations, "signals": self.signals.as_dict(),
                 "patterns": [verdict.as_dict() for verdict in self.patterns]}
 

@@ -12,14 +12,14 @@ left out. Layout, before zlib compression and base64:
         -- only when the id delta is not 0 (a new leaf):
         byte    prompt: 0 = the content hash of the dataset row's prompt, 1 = 32 bytes follow,
                 2 = the ledger row has no prompt hash ('-')
-        32      the row's salt
+        16      the row's salt (SALT_BYTES)
         32      the row's chain hash
         [32]    the prompt's content hash (prompt byte 1)
         4       the first bytes of the response's content hash (names a changed dataset row)
         [2]     the first bytes of the prompt's content hash (prompt byte 0)
     K nodes of 32 bytes (app.core.store.multiproof, in its order)
 
-Salts and chain hashes are random-looking, 64 bytes a row that no compression removes; the rest
+Salts and chain hashes are random-looking, 48 bytes a row that no compression removes; the rest
 (ids, row indexes, flags) compresses to almost nothing when the traced rows are runs.
 """
 
@@ -28,9 +28,11 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
+from app.core.store.commitment import SALT_BYTES
+
 MAGIC = b"SRIB1"
 MAX_ENTRIES = 5_000_000
-MAX_ENTRY_BYTES = 10 + 10 + 1 + 32 + 32 + 32 + 4 + 2
+MAX_ENTRY_BYTES = 10 + 10 + 1 + SALT_BYTES + 32 + 32 + 4 + 2
 PROMPT_FROM_ROW, PROMPT_GIVEN, PROMPT_NONE = 0, 1, 2
 CHECK_BYTES, PROMPT_CHECK_BYTES = 4, 2
 
@@ -78,6 +80,8 @@ def encode(entries: list[Entry], nodes: list[bytes]) -> bytes:
         _varint(entry.generation_id - last_id, out)
         _varint(_zigzag(entry.row_index - last_row), out)
         if entry.generation_id != last_id:
+            if len(entry.salt) != SALT_BYTES or len(entry.row_hash) != 32:
+                raise ValueError(f"row {entry.generation_id}: a salt is {SALT_BYTES} bytes and a chain hash 32")
             out.append(entry.prompt_mode)
             out += entry.salt + entry.row_hash
             if entry.prompt_mode == PROMPT_GIVEN:
@@ -156,7 +160,7 @@ def decode(blob: bytes, max_entries: int = MAX_ENTRIES) -> tuple[list[Entry], li
             mode = reader.take(1, f"entry {number}'s prompt byte")[0]
             if mode not in (PROMPT_FROM_ROW, PROMPT_GIVEN, PROMPT_NONE):
                 raise CodecError(f"entry {number}'s prompt byte is {mode}")
-            salt = reader.take(32, f"entry {number}'s salt")
+            salt = reader.take(SALT_BYTES, f"entry {number}'s salt")
             row_hash = reader.take(32, f"entry {number}'s row hash")
             prompt_hash = reader.take(32, f"entry {number}'s prompt hash") if mode == PROMPT_GIVEN else None
             check = reader.take(CHECK_BYTES, f"entry {number}'s response check")

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import math
 import socket
+import sys
 import threading
 import time
 from http.server import ThreadingHTTPServer
 from typing import Any
 
+LOG = logging.getLogger(__name__)
 MAX_CONNECTIONS = 64  # connections served at once (a thread each); one more gets 503 at once
 MAX_CONNECTIONS_PER_ADDRESS = 48  # of those, from one client address; one more gets 429 at once
 
@@ -117,6 +120,15 @@ class LimitedHTTPServer(ThreadingHTTPServer):
             super().process_request_thread(request, client_address)
         finally:
             self.slots.give_back(str(client_address[0]))
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """socketserver prints a traceback to stderr for anything a handler raised: a client that hung up
+        before reading its answer is routine (quiet), anything else goes to the log, not the terminal."""
+        error = sys.exc_info()[1]
+        if isinstance(error, (ConnectionError, TimeoutError)):
+            LOG.debug("client %s went away: %s", client_address[0], error)
+        else:
+            LOG.error("request from %s failed", client_address[0], exc_info=True)
 
 
 def refuse_busy(request: socket.socket, status: int, reason: str) -> None:

@@ -1,4 +1,4 @@
-"""ModelHost: one thread that owns the Runner and the ledger writer; others queue work on it.
+"""ModelHost: one thread that owns the Runner and a ledger connection; others queue work on it.
 
 llama.cpp models are not thread-safe, so the server (and anything else that serves many callers)
 submits jobs here. A job may name the registered model it needs (by sha256): the host thread then

@@ -4,7 +4,7 @@ Leaf data (UTF-8 text, one field a line):
 
     stillroom-leaf/v1
     id 42
-    salt <64 hex: 32 random bytes, made when the row was logged, kept in the ledger>
+    salt <32 hex: 16 random bytes, made when the row was logged, kept in the ledger>
     row <64 hex: the row's chain hash, which covers every column>
     prompt <64 hex: the normalized content hash of the prompt, or ->
     response <64 hex: the normalized content hash of the response, or ->
@@ -12,7 +12,9 @@ Leaf data (UTF-8 text, one field a line):
 and the tree's leaf hash is SHA-256(0x00 || leaf data). Someone holding a row's prompt and
 response and the disclosed leaf data checks that the two content hashes in it are those of the
 text, then that the leaf is in the tree. Without the salt, a leaf hash reveals nothing about its
-row, and a guessed prompt cannot be confirmed against it.
+row, and a guessed prompt cannot be confirmed against it. 128 random bits make the commitment
+hiding (the size SD-JWT, RFC 9901, requires of its disclosure salts) and keep what a statement
+discloses per row small (see app/core/provenance/inclusion_codec.py).
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from dataclasses import dataclass
 from app.core.store.merkle import leaf_hash
 
 LEAF_HEADER = "stillroom-leaf/v1"
-SALT_BYTES = 32
+SALT_BYTES = 16
 MAX_LEAF_DATA = 1024
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_SALT_HEX = re.compile(r"[0-9a-f]{%d}" % (2 * SALT_BYTES))
 _FIELDS = ("id", "salt", "row", "prompt", "response")
 
 
@@ -54,7 +57,7 @@ class LeafFields:
 
 
 def new_salt() -> bytes:
-    """32 random bytes for a new row's commitment."""
+    """SALT_BYTES random bytes for a new row's commitment."""
     return os.urandom(SALT_BYTES)
 
 
@@ -88,9 +91,10 @@ def parse_leaf_data(data: bytes) -> LeafFields:
         values[name] = value
     if not values["id"].isdigit() or values["id"].startswith("0") or len(values["id"]) > 18:
         raise LeafDataError("leaf data 'id' is not a row number")
-    for name in ("salt", "row"):
-        if not _HEX64.fullmatch(values[name]):
-            raise LeafDataError(f"leaf data {name!r} is not 64 lowercase hex digits")
+    if not _SALT_HEX.fullmatch(values["salt"]):
+        raise LeafDataError(f"leaf data 'salt' is not {2 * SALT_BYTES} lowercase hex digits")
+    if not _HEX64.fullmatch(values["row"]):
+        raise LeafDataError("leaf data 'row' is not 64 lowercase hex digits")
     for name in ("prompt", "response"):
         if values[name] != "-" and not _HEX64.fullmatch(values[name]):
             raise LeafDataError(f"leaf data {name!r} is neither '-' nor 64 lowercase hex digits")

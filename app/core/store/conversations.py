@@ -88,7 +88,7 @@ def _from_row(row: dict[str, Any]) -> Conversation:
 
 
 def save_conversation(db: Database, conversation: Conversation) -> Conversation:
-    """Create or update a conversation record (on the writer connection); returns what was stored."""
+    """Create or update a conversation record (through a write connection); returns what was stored."""
     row = {
         "id": conversation.id, "title": conversation.title, "created_at": conversation.created_at or utc_now(),
         "updated_at": conversation.updated_at or utc_now(), "system_prompt": conversation.system_prompt,

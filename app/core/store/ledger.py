@@ -1,8 +1,9 @@
 """The ledger: append-only, hash-chained writes of generation rows, and verification.
 
-One Ledger object owns the write connection of a database; its writes are serialized by a lock and
+One Ledger object owns one write connection to a database; its writes are serialized by a lock and
 each append is one IMMEDIATE transaction that reads the chain head, inserts and moves the head, so
-several processes appending to the same file still produce one consistent chain.
+the several connections that append to the same file (the model thread, the server, batch runs,
+imports, the CLI, in one process or several) still produce one consistent chain.
 """
 
 from __future__ import annotations

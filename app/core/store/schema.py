@@ -1,4 +1,4 @@
-"""Column definitions of the generation log, shared by the migrations, the writer and the chain.
+"""Column definitions of the generation log, shared by the migrations, the appends and the chain.
 
 The chained columns are fixed: the hash of a row covers exactly CHAIN_COLUMNS, so a later
 migration that adds a column does not change the hashes of rows already written.

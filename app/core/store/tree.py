@@ -4,8 +4,8 @@ Beside the hash chain, every generation row is a leaf of an RFC 6962 tree (app.c
 leaf i (0-based) commits to row i + 1 (app.core.store.commitment). Tables:
 
 - `merkle_hashes(idx, hash, salt)`: every complete subtree hash at its tlog stored-hash index; leaf
-  i's hash is at stored_hash_index(0, i), and that entry also keeps row i + 1's 32 random salt
-  bytes (NULL for interior hashes). Salts never leave the machine except for rows a proof or
+  i's hash is at stored_hash_index(0, i), and that entry also keeps row i + 1's random salt
+  (SALT_BYTES) (NULL for interior hashes). Salts never leave the machine except for rows a proof or
   statement discloses; they live outside the generations table so that exports and `SELECT *`
   never carry them. A tree of n leaves stores 2n - popcount(n) hashes.
 - `merkle_log(id, origin)`: the log's origin line for its checkpoints, random per ledger.

@@ -1,9 +1,9 @@
 """The Batch view: stored jobs, the New job form, Start / Pause / Resume / Cancel, progress, output rows.
 
-Runs happen on the model thread (ModelService.start_batch / run_batch -> ModelWorker.run_batch,
-the same run_batch as `stillroom batch run`); this view only receives the service's batch_created,
-batch_progress and batch_finished signals on the UI thread, and pauses or cancels through the
-run's BatchControl (thread-safe). The job list is read through the DbExecutor.
+Runs happen on the model thread (ModelService.start_batch / run_batch, the same run_batch as
+`stillroom batch run`); this view only receives each run's created, progress and done callbacks
+on the UI thread, and pauses or cancels through the run's BatchControl (thread-safe). The job
+list is read through the DbExecutor.
 """
 
 from __future__ import annotations
@@ -60,9 +60,6 @@ class BatchView(QWidget):
         self.running_job: int | None = None
         self.last_finished: BatchFinished | None = None
         self._build()
-        service.batch_created.connect(self._on_created)
-        service.batch_progress.connect(self._on_progress)
-        service.batch_finished.connect(self._on_finished)
         service.model_loaded.connect(lambda _loaded: self._update_buttons())
         service.model_unloaded.connect(self._update_buttons)
 
@@ -176,7 +173,7 @@ class BatchView(QWidget):
     def _run_new(self, spec: BatchSpec) -> None:
         self.output_table.setRowCount(0)
         self._begin(spec.total)
-        self.control = self._service.start_batch(spec)
+        self.control = self._service.start_batch(spec, self._on_created, self._on_progress, self._on_finished)
 
     def resume(self) -> None:
         """Resume the selected job (or the last one run) where its committed rows stop."""
@@ -186,7 +183,7 @@ class BatchView(QWidget):
             return
         self.running_job = job_id
         self._begin(job.total if job else self.progress.maximum())
-        self.control = self._service.run_batch(job_id)
+        self.control = self._service.run_batch(job_id, self._on_progress, self._on_finished)
 
     def pause(self) -> None:
         """Stop after the generation in progress; Resume continues."""
@@ -210,7 +207,7 @@ class BatchView(QWidget):
         if self.control is not None:
             self.control.cancel.cancel()
 
-    # -- slots (UI thread) -----------------------------------------------------------------------
+    # -- a run's callbacks (UI thread) -----------------------------------------------------------
 
     def _on_created(self, job_id: int) -> None:
         self.running_job = job_id

@@ -1,7 +1,7 @@
 """The Lab view: the distillation lab in three steps (teacher, student, compare), each explained on
 screen, each run on a worker thread with a progress bar and Cancel, and a lesson report to export.
 
-The teacher's generations run on the model thread through ServiceGenerate (ModelWorker.serve_job,
+The teacher's generations run on the model thread through ServiceGenerate (ModelService.serve,
 the logged path), so they queue behind chat turns and batch runs like any other generation. The
 student and compare steps run on GeneratorThreads (lab_jobs); the compare step opens its own ledger
 connection there. Widgets are only touched on the UI thread, from the threads' signals.
@@ -71,7 +71,7 @@ class LabView(QWidget):
         self._service, self._db, self._path = service, db, ledger_path
         self.tasks: TaskSet = load_tasks()
         self.models = LabModels()
-        self._generate = ServiceGenerate(service, self)
+        self._generate = ServiceGenerate(service)
         self.state: LabState | None = None
         self.running: str | None = None
         self._thread: GeneratorThread | None = None

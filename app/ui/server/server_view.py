@@ -79,7 +79,7 @@ class ServerView(QWidget):
         self.keys: list[ApiKey] = []
         self._threads: list[GeneratorThread] = []
         self._build()
-        service.server_job_done.connect(self._on_job_done)
+        self.host_adapter.served.connect(self._on_job_done)
 
     def _build(self) -> None:
         title = QLabel("Server")

@@ -25,10 +25,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.cli.import_cmd import summary_lines
 from app.core.cancel import CancelToken
 from app.core.ingest import FORMAT_NAMES, FORMATS, ImportProgress, ImportSummary, import_file
 from app.core.ingest.errors import ImportFileError
+from app.core.ingest.summary_text import summary_lines
 from app.core.store import Ledger
 from app.ui.progress_strip import ProgressStrip
 from app.workers.job_runner import JobRunner

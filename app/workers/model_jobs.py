@@ -22,10 +22,10 @@ from app.core.errors import StillroomError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
 from app.core.models.bundled import register_bundled
 from app.core.models.chat_model import CHAT_ALIAS
-from app.core.models.default_model import resolve_model
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
+from app.core.models.resolve import resolve_model
 from app.core.models.runner import GenerationResult, LoadedModel, LoadOptions, gpu_offload_supported
 from app.core.models.sampling import GenerationRequest
 from app.core.progress import drive

@@ -91,7 +91,7 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
     rows = db.execute(
         "SELECT s.generation_id, s.workflow, s.text_key, s.scores, g.prompt, g.system_prompt, s.started_at, "
         "g.model_name FROM audit_scores s JOIN generations g ON g.id = s.generation_id "
-        "WHERE s.library_hash = ? ORDER BY s.generation_id", [scores_key(library)]).fetchall()
+        "WHERE s.scores_key = ? ORDER BY s.generation_id", [scores_key(library)]).fetchall()
     exemplar_keys = [text_key(t) for t in exemplar_texts]
     keys = exemplar_keys + [r[2] for r in rows]
     projection = store.get(library.content_hash, method)

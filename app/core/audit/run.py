@@ -93,10 +93,8 @@ def embedding_stage(stage: str, embedding: Iterator[Progress]) -> Iterator[Progr
     return (Progress(stage, item.done, item.total) for item in embedding)
 
 
-# audit_scores.library_hash holds scorer.scores_key(library): the library's content hash combined
-# with the scorer's version, so neither a new library nor a new scorer reuses old scores.
-def _unscored(db: Database, library_hash: str, workflows: Sequence[str] | None) -> list[dict[str, Any]]:
-    where, params = "", [library_hash]
+def _unscored(db: Database, key: str, workflows: Sequence[str] | None) -> list[dict[str, Any]]:
+    where, params = "", [key]
     if workflows:
         where = f" AND coalesce(g.workflow, ?) IN ({','.join('?' for _ in workflows)})"
         params.extend([NO_WORKFLOW, *workflows])
@@ -104,7 +102,7 @@ def _unscored(db: Database, library_hash: str, workflows: Sequence[str] | None) 
                "logprobs_requested", "response"]
     rows = db.execute(
         f"SELECT {', '.join('g.' + c for c in columns)} FROM generations g WHERE NOT EXISTS "
-        "(SELECT 1 FROM audit_scores s WHERE s.generation_id = g.id AND s.library_hash = ?)" + where +
+        "(SELECT 1 FROM audit_scores s WHERE s.generation_id = g.id AND s.scores_key = ?)" + where +
         " ORDER BY g.id", params).fetchall()
     return [decode_row(columns, values) for values in rows]
 
@@ -129,7 +127,7 @@ def _score_new(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
                             key, json.dumps([round(float(s), 5) for s in row_scores]), json.dumps(row_evidence),
                             generation_flags(library, row, text, param), skeleton, prefix, suffix))
         with translate_errors("audit_scores"), db.conn:
-            db.conn.executemany("INSERT OR REPLACE INTO audit_scores (generation_id, library_hash, workflow, "
+            db.conn.executemany("INSERT OR REPLACE INTO audit_scores (generation_id, scores_key, workflow, "
                                 "started_at, text_key, scores, evidence, flags, skeleton, prefix_sig, suffix_sig) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
         yield Progress("scoring", min(len(rows), start + SCORE_BATCH), len(rows))
@@ -141,7 +139,7 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
     one WorkflowAudit per workflow, as each is judged."""
     library = scorer.library
     names = [row[0] for row in db.execute(
-        "SELECT DISTINCT workflow FROM audit_scores WHERE library_hash = ? ORDER BY workflow",
+        "SELECT DISTINCT workflow FROM audit_scores WHERE scores_key = ? ORDER BY workflow",
         [scores_key(library)]).fetchall()]
     if workflows:
         names = [name for name in names if name in workflows]
@@ -149,7 +147,7 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
         if cancel.cancelled:
             return
         rows = db.execute("SELECT generation_id, started_at, text_key, scores, flags, skeleton, prefix_sig, "
-                          "suffix_sig FROM audit_scores WHERE library_hash = ? AND workflow = ? ORDER BY generation_id",
+                          "suffix_sig FROM audit_scores WHERE scores_key = ? AND workflow = ? ORDER BY generation_id",
                           [scores_key(library), name]).fetchall()
         ids = [r[0] for r in rows]
         matrix = np.array([json.loads(r[3]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
@@ -171,12 +169,12 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
         yield WorkflowAudit(name, len(rows), signals, verdicts)
 
 
-def _evidence(db: Database, library_hash: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def _evidence(db: Database, key: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
     marks = ",".join("?" for _ in ids)
-    rows = db.execute(f"SELECT generation_id, evidence FROM audit_scores WHERE library_hash = ? "
-                      f"AND generation_id IN ({marks})", [library_hash, *ids]).fetchall()
+    rows = db.execute(f"SELECT generation_id, evidence FROM audit_scores WHERE scores_key = ? "
+                      f"AND generation_id IN ({marks})", [key, *ids]).fetchall()
     return {gid: json.loads(text) for gid, text in rows}
 
 

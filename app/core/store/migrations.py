@@ -171,3 +171,14 @@ def m011_merkle_tree(db: Database) -> None:
     create_tables(db.conn)
     create_checkpoint_table(db.conn)
     build_tree(db.conn)
+
+
+@migrations()
+def m012_audit_scores_key(db: Database) -> None:
+    """audit_scores.library_hash is renamed scores_key, for what it has always held: scorer.scores_key(),
+    the library's content hash combined with the scorer's version (not the library hash alone).
+    Its index is made under the new name first, so that a second process applying this migration at
+    the same moment fails with 'already exists', which open_db retries after the first one's commit."""
+    db.execute("CREATE INDEX idx_audit_scores_scores_key_workflow ON audit_scores (library_hash, workflow)")
+    db.execute("DROP INDEX idx_audit_scores_library_hash_workflow")
+    db.execute("ALTER TABLE audit_scores RENAME COLUMN library_hash TO scores_key")

@@ -355,7 +355,7 @@ class AuditView(View, QWidget):
         result = outcome.result
         self.table.set_result(result, outcome.library)
         self.map.set_data(outcome.map, keep_view=keep_view)
-        self.timeline.set_data(outcome.map)
+        self.timeline.set_data(outcome.map, outcome.library)
         self.export_button.setEnabled(True)
         flagged = sum(1 for w in result.workflows if any(v.level in ("medium", "high") for v in w.patterns))
         self.status.setText(f"{len(result.workflows)} workflows, {len(outcome.map.generation_ids)} generations "

@@ -20,7 +20,7 @@ from app.core.store.schema import (
     USAGE_DAILY_SQL,
     USAGE_TRIGGER_SQL,
 )
-from app.core.store.tree import build_tree, create_tables
+from app.core.store.tree import build_tree, create_tables, tree_size
 
 MIGRATION_SET = "stillroom"
 migrations = Migrations(MIGRATION_SET)
@@ -167,10 +167,13 @@ def m010_usage_daily(db: Database) -> None:
 @migrations()
 def m011_merkle_tree(db: Database) -> None:
     """The Merkle tree beside the hash chain: a salt per row, every subtree hash, the log's origin, its checkpoints;
-    rows already logged get their salts and leaves here (the chain is not touched)."""
+    rows already logged get their salts and leaves here (the chain is not touched). A second process
+    that applies this migration at the same moment finds the tree its rival built and committed (its
+    own tables are made IF NOT EXISTS, so nothing else tells it), and leaves it as it is."""
     create_tables(db.conn)
     create_checkpoint_table(db.conn)
-    build_tree(db.conn)
+    if tree_size(db.conn) == 0:
+        build_tree(db.conn)
 
 
 @migrations()

@@ -13,6 +13,7 @@ import time
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
+from pyqtgraph.util.garbage_collector import GarbageCollector
 
 from app.core.paths import APP_NAME
 from app.ui.icons import app_icon
@@ -69,6 +70,10 @@ def run_gui() -> int:
     """Open the main window and run the event loop; returns the exit code."""
     started = time.perf_counter()
     app = create_app()
+    # Python's cycle collector runs on whichever thread happens to allocate; a Qt object it frees on a
+    # worker thread (a model, audit or export thread) is destroyed there, which Qt warns about or crashes on.
+    # Collect on the GUI thread only, on a timer (pyqtgraph's GarbageCollector).
+    collector = GarbageCollector(interval=1.0)
     window = MainWindow(AppSettings())
     report = _StartupReport(window, started)
     window.show()
@@ -82,4 +87,5 @@ def run_gui() -> int:
     QTimer.singleShot(0, shown)
     code = app.exec()
     window.shutdown()
+    collector.timer.stop()
     return code

@@ -1,6 +1,6 @@
 """The lab's teacher calls in the desktop app: generations run on the model thread, in order with
-chat turns, batch runs and server requests, through ModelWorker.serve_job (generate_logged, the
-same logged path as everywhere else).
+chat turns, batch runs and server requests, through ModelService.serve (generate_logged, the same
+logged path as everywhere else).
 
 ServiceGenerate is created on the UI thread and called from the lab's worker thread: each call
 queues a Job to the model thread and blocks until its ledger row is committed. The teacher is the
@@ -11,8 +11,6 @@ token is the job's token, so cancelling the step stops the running generation wi
 """
 
 from __future__ import annotations
-
-from PySide6.QtCore import QObject, Signal
 
 from app.core.cancel import CancelToken
 from app.core.generation import LogContext, LoggedGeneration
@@ -27,21 +25,18 @@ TEACHER_MODEL = DEFAULT_ALIAS
 TEACHER_TITLE = bundled_by_alias(TEACHER_MODEL).title  # type: ignore[union-attr] - always bundled
 
 
-class ServiceGenerate(QObject):
-    """A lab Generate backed by the window's model thread. Emits nothing the caller sees."""
+class ServiceGenerate:
+    """A lab Generate backed by the window's model thread."""
 
-    _submit = Signal(object)
-
-    def __init__(self, service: ModelService, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._submit.connect(service.worker.serve_job)  # queued to the model thread
+    def __init__(self, service: ModelService) -> None:
+        self._service = service
 
     def __call__(self, request: GenerationRequest, context: LogContext,
                  cancel: CancelToken) -> LoggedGeneration | None:
         """Run one generation on the model thread and wait for it (a worker thread, never the UI
         thread or the model thread); None when it was cancelled before it started."""
         job = Job(request, context, cancel, model=TEACHER_MODEL)
-        self._submit.emit(job)
+        self._service.serve(job)
         final: LoggedGeneration | None = None
         for item in job.stream():
             if isinstance(item, LoggedGeneration):

@@ -1,14 +1,14 @@
 """GuiModelHost: the local server's model host in the desktop app, backed by the model thread.
 
 StillroomServer(model_host=GuiModelHost(service)) serves the model the window already loaded
-instead of loading a second copy: each request's Job is queued to ModelWorker.serve_job, which runs
+instead of loading a second copy: each request's Job is queued with ModelService.serve, which runs
 it with app.core.serve.model_host.serve_job on the model thread, after (and before) chat turns and
 batch runs, in order. The job's events come back through its own queue to the HTTP thread that
 submitted it, exactly as with the CLI's ModelHost.
 
-Threads: submit() is called on the server's HTTP threads and emits the private _submit signal,
-which Qt queues to the model thread. start(), stop() and `loaded` are used on the UI thread (start
-and stop by StillroomServer.start/stop); `loaded` is also read by HTTP threads.
+Threads: submit() is called on the server's HTTP threads and queues the job through
+ModelService.serve (callable from any thread). start(), stop() and `loaded` are used on the UI
+thread (start and stop by StillroomServer.start/stop); `loaded` is also read by HTTP threads.
 """
 
 from __future__ import annotations
@@ -30,10 +30,10 @@ from app.workers.model_service import ModelService
 class GuiModelHost(QObject):
     """ModelHost's interface (start, stop, submit, loaded) over the window's model thread.
 
-    Emits nothing itself; ModelService.server_job_done (UI thread) follows each served job.
+    Emits served() on the UI thread after each request it queued has run on the model thread.
     """
 
-    _submit = Signal(object)
+    served = Signal()
 
     def __init__(self, service: ModelService, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -44,9 +44,6 @@ class GuiModelHost(QObject):
         self._ids = itertools.count()
         self._pending = 0
         self._running = False
-        # signal to slot on an object of the model thread: always queued there
-        self._submit.connect(service.worker.serve_job)
-        service.server_job_done.connect(self._on_job_done)
         service.model_loaded.connect(self._on_loaded)
 
     @property
@@ -76,7 +73,7 @@ class GuiModelHost(QObject):
             self._pending += 1
             job = Job(request, context, model=model_sha256)
             self._jobs[next(self._ids)] = job
-        self._submit.emit(job)
+        self._service.serve(job, self._on_job_done)
         return job
 
     def stop(self) -> None:
@@ -88,10 +85,10 @@ class GuiModelHost(QObject):
         for job in jobs:
             job.cancel.cancel()
 
-    @Slot()
-    def _on_job_done(self) -> None:
+    def _on_job_done(self, _result: None) -> None:
         with self._lock:
             self._pending = max(0, self._pending - 1)
+        self.served.emit()
 
     @Slot(object)
     def _on_loaded(self, loaded: LoadedModel) -> None:

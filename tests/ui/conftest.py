@@ -5,6 +5,7 @@ Qt warnings fail a test through pytest-qt's qt_log_level_fail (pyproject.toml).
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,6 +19,24 @@ from PySide6.QtWidgets import QMessageBox
 from app.ui.main_window import MainWindow
 from app.ui.settings import AppSettings
 from tests.ui.helpers import LOAD_TIMEOUT_MS, seed_settings
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _gc_on_the_gui_thread(qapp: Any) -> Iterator[None]:
+    """As the app does (app/ui/application.py): Python's cycle collector runs only on the GUI thread, so a
+    Qt object left over from one test is never destroyed on a later test's worker thread."""
+    from pyqtgraph.util.garbage_collector import GarbageCollector
+
+    collector = GarbageCollector(interval=1.0)
+    yield
+    collector.timer.stop()
+    gc.enable()
+
+
+@pytest.fixture(autouse=True)
+def _collect_after_each_test() -> Iterator[None]:
+    yield
+    gc.collect()
 
 
 @pytest.fixture(autouse=True)

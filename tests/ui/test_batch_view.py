@@ -39,6 +39,12 @@ def start_outside_home(qtbot: Any, view: Any) -> None:
     qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
 
 
+def wait_finished(qtbot: Any, view: Any) -> Any:
+    """Wait for the run the view started to stop; returns its BatchFinished."""
+    qtbot.waitUntil(lambda: view.last_finished is not None, timeout=BATCH_TIMEOUT_MS)
+    return view.last_finished
+
+
 def test_batch_from_the_form_runs_to_the_total_and_writes_rows(qtbot: Any, window: MainWindow, home: Path,
                                                                tmp_path: Path) -> None:
     view = window.batch
@@ -56,11 +62,12 @@ def test_batch_from_the_form_runs_to_the_total_and_writes_rows(qtbot: Any, windo
     view.form.template_edit.setPlainText("Q: Name a colour like {input}.\nA:")
     qtbot.waitUntil(lambda: view.form.error_label.text() == "", timeout=5_000)
     progress: list[Any] = []
-    window.service.batch_progress.connect(progress.append)
-    with qtbot.waitSignal(window.service.batch_finished, timeout=BATCH_TIMEOUT_MS) as finished:
-        start_outside_home(qtbot, view)
-        assert view.pause_button.isEnabled() and not view.start_button.isEnabled()
-    assert finished.args[0].status == "done" and finished.args[0].done == 3
+    window.service.worker.progressed.connect(lambda _job, item: progress.append(item),
+                                             Qt.ConnectionType.DirectConnection)
+    start_outside_home(qtbot, view)
+    assert view.pause_button.isEnabled() and not view.start_button.isEnabled()
+    finished = wait_finished(qtbot, view)
+    assert finished.status == "done" and finished.done == 3
     # model -> widgets: progress bar, done/total, tok/s, the output rows table
     assert [p.done for p in progress] == [1, 2, 3] and progress[-1].total == 3
     assert view.progress.value() == 3 and view.progress.maximum() == 3
@@ -84,19 +91,20 @@ def test_pause_then_resume_completes_without_duplicates(qtbot: Any, window: Main
     output = tmp_path / "paused.jsonl"
     fill_form(qtbot, window, "paused", ["one", "two", "three"], output)
     # pause right after the first generation, on the model thread, so the test does not race it
-    window.service.worker.batch_progress.connect(
-        lambda p: view.control.pause() if p.done == 1 and view.control else None, Qt.ConnectionType.DirectConnection)
-    with qtbot.waitSignal(window.service.batch_finished, timeout=BATCH_TIMEOUT_MS) as paused:
-        start_outside_home(qtbot, view)
-    assert paused.args[0].status == "paused" and paused.args[0].done == 1
+    window.service.worker.progressed.connect(
+        lambda _job, p: view.control.pause() if p.done == 1 and view.control else None,
+        Qt.ConnectionType.DirectConnection)
+    start_outside_home(qtbot, view)
+    paused = wait_finished(qtbot, view)
+    assert paused.status == "paused" and paused.done == 1
     qtbot.waitUntil(lambda: view.jobs_table.rowCount() == 1 and view.jobs_table.item(0, 3).text() == "paused",
                     timeout=5_000)
     assert view.jobs_table.item(0, 4).text() == "1/3"
     view.jobs_table.selectRow(0)
     assert view.resume_button.isEnabled()
-    with qtbot.waitSignal(window.service.batch_finished, timeout=BATCH_TIMEOUT_MS) as resumed:
-        qtbot.mouseClick(view.resume_button, Qt.MouseButton.LeftButton)
-    assert resumed.args[0].status == "done" and resumed.args[0].done == 3
+    qtbot.mouseClick(view.resume_button, Qt.MouseButton.LeftButton)
+    resumed = wait_finished(qtbot, view)
+    assert resumed.status == "done" and resumed.done == 3
     assert view.progress.value() == 3
     rows = ledger_rows(home, "SELECT * FROM generations WHERE source = 'batch' AND status = 'ok' ORDER BY id")
     keys = [(json.loads(r["meta"])["batch"]["item"], json.loads(r["meta"])["batch"]["sample"]) for r in rows]

@@ -7,11 +7,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
 from PySide6.QtCore import Qt
 
 from app.core.models.bundled import default_params
 from app.core.models.chat_model import CHAT_MODEL_FILE
 from app.core.models.sampling import SamplingParams
+from app.ui.chat.message_bubble import MessageBubble
 from app.ui.main_window import MainWindow
 from tests.ui.helpers import TURN_TIMEOUT_MS, ledger_rows
 
@@ -30,11 +32,18 @@ def wait_turn(qtbot: Any, window: MainWindow) -> Any:
     return blocker.args[0]
 
 
-def test_send_streams_tokens_into_a_bubble_and_logs_one_row(qtbot: Any, window: MainWindow, home: Path) -> None:
+def test_send_streams_tokens_into_a_bubble_and_logs_one_row(qtbot: Any, window: MainWindow, home: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     chat = window.chat
     seen_while_streaming: list[str] = []
-    window.service.token.connect(
-        lambda _t: seen_while_streaming.append(chat.transcript.bubbles[-1].text) if window.service.generating else None)
+    append = MessageBubble.append
+
+    def append_and_watch(bubble: MessageBubble, piece: str) -> None:  # each token, as the turn hands it over
+        append(bubble, piece)
+        if window.service.generating:
+            seen_while_streaming.append(chat.transcript.bubbles[-1].text)
+
+    monkeypatch.setattr(MessageBubble, "append", append_and_watch)
     with qtbot.waitSignal(chat.turn_finished, timeout=TURN_TIMEOUT_MS) as finished:
         send(qtbot, window, "Name three fruits.")
         assert chat.composer.toPlainText() == ""
@@ -73,7 +82,8 @@ def test_stop_mid_stream_logs_a_cancelled_row_with_the_partial_text(qtbot: Any, 
     chat.sampling.max_tokens.setValue(400)  # widget -> request
     emitted: list[str] = []
     # counted on the model thread, as the worker emits, to measure how far generation ran after Stop
-    window.service.worker.token.connect(emitted.append, Qt.ConnectionType.DirectConnection)
+    window.service.worker.progressed.connect(lambda _job, text: emitted.append(text),
+                                             Qt.ConnectionType.DirectConnection)
     send(qtbot, window, "Tell me a long story about a lighthouse keeper.")
     qtbot.waitUntil(lambda: len(chat.transcript.bubbles[-1].text) > 0 and len(emitted) >= 3, timeout=TURN_TIMEOUT_MS)
     with qtbot.waitSignal(chat.turn_finished, timeout=TURN_TIMEOUT_MS) as finished:
@@ -138,9 +148,9 @@ def test_a_prompt_longer_than_the_context_shows_the_logged_failure(qtbot: Any, w
                                                                    home: Path) -> None:
     chat = window.chat
     chat.composer.setPlainText("many words " * 900)  # well past the 1024-token context
-    with qtbot.waitSignal(window.service.chat_failed, timeout=TURN_TIMEOUT_MS) as failed:
-        chat.send()
-    assert "longer than the model's context" in failed.args[0]
+    chat.send()
+    # the turn's error callback shows its message in the hint
+    qtbot.waitUntil(lambda: "longer than the model's context" in chat.hint.text(), timeout=TURN_TIMEOUT_MS)
     row = ledger_rows(home)[-1]
     assert row["status"] == "error" and "context" in row["error"]
     qtbot.waitUntil(lambda: [t.generation_id for t in chat.turns] == [row["id"]], timeout=5_000)

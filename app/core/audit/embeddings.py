@@ -18,6 +18,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.core.cancel import NEVER, CancelToken
+from app.core.progress import Progress
 from app.core.store.db import translate_errors
 from app.core.store.ledger import utc_now
 from app.core.textnorm import content_hash, normalize
@@ -29,6 +30,7 @@ ENCODE_BATCH = 128
 # and per-call setup cost little, small enough for progress and cancel every few seconds.
 EMBED_CHUNK = 1024
 LOOKUP_CHUNK = 500
+EMBED_STAGE = "embedding"
 
 
 class Encoder:
@@ -66,13 +68,11 @@ class Encoder:
         return np.asarray(vectors, dtype=np.float32)
 
 
-@dataclass(frozen=True)
-class EmbedProgress:
-    """Yielded by embed_missing: texts seen, how many needed embedding, how many are done."""
+@dataclass(frozen=True, kw_only=True)
+class EmbedProgress(Progress):
+    """Yielded by embed_missing: `done` of the `total` texts that needed embedding, of `texts` seen."""
 
-    total: int
-    missing: int
-    embedded: int
+    texts: int
 
 
 def text_key(text: str) -> str:
@@ -108,7 +108,7 @@ def embed_missing(db: Database, encoder: Encoder, texts: Iterable[str],
     keys = list(unique)
     have = cached_keys(db, keys, encoder.name)
     missing = [key for key in keys if key not in have]
-    yield EmbedProgress(len(keys), len(missing), 0)
+    yield EmbedProgress(EMBED_STAGE, 0, len(missing), texts=len(keys))
     done = 0
     for start in range(0, len(missing), EMBED_CHUNK):
         if cancel.cancelled:
@@ -121,7 +121,7 @@ def embed_missing(db: Database, encoder: Encoder, texts: Iterable[str],
                 "INSERT OR REPLACE INTO embeddings (text_sha256, model, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)",
                 [(key, encoder.name, DIM, vector.tobytes(), now) for key, vector in zip(batch, vectors)])
         done += len(batch)
-        yield EmbedProgress(len(keys), len(missing), done)
+        yield EmbedProgress(EMBED_STAGE, done, len(missing), texts=len(keys))
 
 
 def load_vectors(db: Database, keys: Sequence[str], model: str = MODEL_NAME) -> np.ndarray:

@@ -19,13 +19,14 @@ import numpy as np
 
 from app.core.audit.patterns import PatternLibrary
 
-REASONING_PATTERNS = ("cot_exfiltration", "cot_critique")
-GRADING_PATTERNS = ("autograding",)
 SIGNATURE_WORDS = 8
 MIN_WORDS_FOR_SIGNATURE = 10
 DIVERSITY_SAMPLE = 1000
 FLAG_REASONING, FLAG_GRADING, FLAG_LOGPROB, FLAG_MAX1, FLAG_TOOL, FLAG_REFUSAL = 1, 2, 4, 8, 16, 32
 FLAG_TOOL_CALL = 64  # the answer called a tool
+# The flag of each signal that counts generations on which prompt cues fire; which patterns' cues
+# feed it is said by the patterns themselves (`feeds_signals`), so the names are those of CUE_FED_SIGNALS.
+CUE_FLAGS = {"reasoning_share": FLAG_REASONING, "grading_share": FLAG_GRADING}
 _SLOT = re.compile(r"\"[^\"]*\"|'[^']*'|“[^”]*”|\[[^\]]*\]|\{[^}]*\}|<[^>]*>|\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _REFUSAL = re.compile(
@@ -75,10 +76,9 @@ def audit_text(row: Mapping[str, Any]) -> str:
 def generation_flags(library: PatternLibrary, row: Mapping[str, Any], text: str, params: Mapping[str, Any]) -> int:
     """Bit flags for the share signals of one generation."""
     flags = 0
-    if any(cue.matches(text) for pid in REASONING_PATTERNS for cue in library.patterns[pid].prompt_cues):
-        flags |= FLAG_REASONING
-    if any(cue.matches(text) for pid in GRADING_PATTERNS for cue in library.patterns[pid].prompt_cues):
-        flags |= FLAG_GRADING
+    for signal, flag in CUE_FLAGS.items():
+        if any(cue.matches(text) for pattern in library.feeding(signal) for cue in pattern.prompt_cues):
+            flags |= flag
     if params.get("logprobs") or (params.get("top_logprobs") or 0) > 0:
         flags |= FLAG_LOGPROB
     if params.get("max_tokens") == 1:

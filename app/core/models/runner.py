@@ -1,4 +1,5 @@
-"""The runner: the only module that imports llama_cpp. It owns one loaded model at a time.
+"""The runner: the only module that loads models with llama_cpp (cpu_backend reads the build's system info
+and chat_format its chat templates). It owns one loaded model at a time.
 
 A Runner is not thread-safe in the sense of parallel use: it serializes generations with a lock,
 and the model is closed before another is loaded. stream() is a generator that yields TokenChunk
@@ -98,13 +99,6 @@ def gpu_offload_supported() -> bool:
     import llama_cpp
 
     return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def llama_system_info() -> str:
-    """llama.cpp's own summary of this build: backends and the CPU features it uses."""
-    import llama_cpp
-
-    return " ".join(llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").split())
 
 
 def _close_null_files_at_exit() -> None:

@@ -21,9 +21,9 @@ from app.core.cancel import CancelToken
 from app.core.errors import ModelFileError, StillroomError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
 from app.core.models.bundled import bundled_by_alias, register_bundled
-from app.core.models.default_model import resolve_model
 from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
+from app.core.models.resolve import resolve_model
 from app.core.models.runner import LoadedModel, LoadOptions, Runner, TokenChunk
 from app.core.models.sampling import GenerationRequest
 from app.core.store import Ledger

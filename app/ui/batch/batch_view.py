@@ -1,9 +1,9 @@
 """The Batch view: stored jobs, the New job form, Start / Pause / Resume / Cancel, progress, output rows.
 
-Runs happen on the model thread (ModelService.start_batch / run_batch -> ModelWorker.run_batch,
-the same run_batch as `stillroom batch run`); this view only receives the service's batch_created,
-batch_progress and batch_finished signals on the UI thread, and pauses or cancels through the
-run's BatchControl (thread-safe). The job list is read through the DbExecutor.
+Runs happen on the model thread (ModelService.start_batch / run_batch, the same run_batch as
+`stillroom batch run`); this view only receives each run's created, progress and done callbacks
+on the UI thread, and pauses or cancels through the run's BatchControl (thread-safe). The job
+list is read through the DbExecutor.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from app.core.batch.run import BatchControl, BatchFinished, BatchProgress
 from app.core.batch.spec import BatchSpec, BatchSpecError, OutputExistsError, OutputOutsideError, check_output_free
 from app.ui.batch.batch_form import BatchForm
 from app.ui.dialogs import ask_confirmation, show_error
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
 from app.workers.model_service import ModelService
 
@@ -48,8 +49,10 @@ def _eta(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-class BatchView(QWidget):
+class BatchView(View, QWidget):
     """Job list + form + run controls (UI thread)."""
+
+    key, nav_title = "batch", "Batch"
 
     def __init__(self, service: ModelService, db: DbExecutor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -60,9 +63,6 @@ class BatchView(QWidget):
         self.running_job: int | None = None
         self.last_finished: BatchFinished | None = None
         self._build()
-        service.batch_created.connect(self._on_created)
-        service.batch_progress.connect(self._on_progress)
-        service.batch_finished.connect(self._on_finished)
         service.model_loaded.connect(lambda _loaded: self._update_buttons())
         service.model_unloaded.connect(self._update_buttons)
 
@@ -145,6 +145,10 @@ class BatchView(QWidget):
 
     # -- public ----------------------------------------------------------------------------------
 
+    def on_ledger_ready(self) -> None:
+        """Read the stored jobs."""
+        self.reload()
+
     def reload(self) -> None:
         """Read the job list again (database thread)."""
         self._db.submit(lambda db: [(job, len(done_keys(db, job.id))) for job in list_jobs(db)], self._show_jobs)
@@ -176,7 +180,7 @@ class BatchView(QWidget):
     def _run_new(self, spec: BatchSpec) -> None:
         self.output_table.setRowCount(0)
         self._begin(spec.total)
-        self.control = self._service.start_batch(spec)
+        self.control = self._service.start_batch(spec, self._on_created, self._on_progress, self._on_finished)
 
     def resume(self) -> None:
         """Resume the selected job (or the last one run) where its committed rows stop."""
@@ -186,7 +190,7 @@ class BatchView(QWidget):
             return
         self.running_job = job_id
         self._begin(job.total if job else self.progress.maximum())
-        self.control = self._service.run_batch(job_id)
+        self.control = self._service.run_batch(job_id, self._on_progress, self._on_finished)
 
     def pause(self) -> None:
         """Stop after the generation in progress; Resume continues."""
@@ -210,7 +214,7 @@ class BatchView(QWidget):
         if self.control is not None:
             self.control.cancel.cancel()
 
-    # -- slots (UI thread) -----------------------------------------------------------------------
+    # -- a run's callbacks (UI thread) -----------------------------------------------------------
 
     def _on_created(self, job_id: int) -> None:
         self.running_job = job_id

@@ -1,8 +1,9 @@
 """The Chat view: a conversation streamed from the model thread, every turn logged to the ledger.
 
 Sending builds a GenerationRequest from the conversation's turns and hands it to ModelService,
-which runs it through generate_logged on the model thread (the CLI's path). Tokens arrive as
-signals and are appended to the last bubble; the finished row's details replace the waiting state.
+which runs it through generate_logged on the model thread (the CLI's path). The turn's tokens
+arrive in its callback on the UI thread and are appended to the last bubble; the finished row's
+details replace the waiting state.
 Conversations are read back through the DbExecutor, never on the UI thread.
 """
 
@@ -47,9 +48,10 @@ from app.ui.chat.message_bubble import MessageBubble
 from app.ui.chat.sampling_panel import SamplingPanel
 from app.ui.chat.transcript import Transcript
 from app.ui.settings import SAMPLING_KEYS, AppSettings
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
 from app.workers.model_service import ModelService
-from app.workers.model_worker import ChatOutcome
+from app.workers.model_jobs import ChatOutcome
 
 CHAT_SOURCE = "chat"
 LIST_MIN_WIDTH = 180
@@ -57,12 +59,13 @@ SIDE_MIN_WIDTH = 240
 SEND_KEYS = ("Ctrl+Return", "Ctrl+Enter")
 
 
-class ChatView(QWidget):
+class ChatView(View, QWidget):
     """Conversations, transcript, composer and sampling panel (UI thread).
 
     Emits turn_finished(ChatOutcome) after a turn's row was committed and shown.
     """
 
+    key, nav_title = "chat", "Chat"
     turn_finished = Signal(object)
 
     def __init__(self, service: ModelService, db: DbExecutor, settings: AppSettings,
@@ -81,9 +84,6 @@ class ChatView(QWidget):
         self.sampling.set_params(settings.sampling())
         self.sampling.system_prompt.setPlainText(settings.system_prompt)
         self.sampling.changed.connect(self._save_defaults)
-        service.token.connect(self._on_token)
-        service.chat_finished.connect(self._on_finished)
-        service.chat_failed.connect(self._on_failed)
         service.model_loaded.connect(self._update_actions)
         service.model_loaded.connect(self._on_model_loaded)
         service.model_unloaded.connect(self._update_actions)
@@ -230,6 +230,17 @@ class ChatView(QWidget):
         self._service.load(sha256, self._settings.load_options())
         self._update_actions()
 
+    def on_ledger_ready(self) -> None:
+        """Read the conversations and reopen the last one."""
+        self.reload_conversations()
+        last = self._settings.last_conversation
+        if last:
+            self.open_conversation(last)
+
+    def on_ledger_changed(self) -> None:
+        """A turn or an import may have changed the conversations."""
+        self.reload_conversations()
+
     def reload_models(self) -> None:
         """Refresh the header's model picker from the registry (read on the database thread)."""
         self._db.submit(list_models, self._show_models)
@@ -254,7 +265,7 @@ class ChatView(QWidget):
         self._bubble.show_waiting()
         self._pending = (prompt, parent, regenerates is not None)
         self._notice = ""
-        self._service.chat(self.conversation, request, context)
+        self._service.chat(self.conversation, request, context, self._on_token, self._on_finished, self._on_failed)
         self._settings.last_conversation = self.conversation.id
         self._update_actions()
 
@@ -304,12 +315,12 @@ class ChatView(QWidget):
         self.reload_conversations()
         self.turn_finished.emit(outcome)
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, error: Exception) -> None:
         """A turn that could not run: show the conversation as the ledger has it (a failed turn
         that was logged appears as such), and give back the text of one that was not."""
         prompt = self._pending[0] if self._pending else ""
         self._bubble, self._pending = None, None
-        self._notice = message
+        self._notice = str(error)
         self._update_actions()
         if self.conversation is not None:
             self.open_conversation(self.conversation.id)

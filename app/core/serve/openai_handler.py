@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from app import __version__
 from app.core.errors import ContextLengthError, LedgerError, StillroomError
@@ -27,18 +27,26 @@ from app.core.generation import LogContext, LoggedGeneration
 from app.core.log_excerpt import bounded_value
 from app.core.models.bundled import model_sampling
 from app.core.models.runner import TokenChunk
-from app.core.serve.model_host import Job
+from app.core.serve.catalog import ServedModel
+from app.core.serve.model_host import Job, ModelHost
 from app.core.serve.openai_api import ApiError, ParsedRequest, chat_logprobs, finish_reason, new_id, now
 from app.core.serve.openai_api import parse_chat, parse_completion
 from app.core.tools.calls import ToolOutcome, looks_like_call, may_become_call
-
-if TYPE_CHECKING:
-    from app.core.serve.server import StillroomServer
 
 FINGERPRINT = f"stillroom-{__version__}"
 MAX_LOGGED_EXTRAS_CHARS = 4096  # of the unknown request fields kept in the row's meta
 ARGUMENT_PIECE_CHARS = 32  # a streamed tool call's arguments come in pieces of this size
 PARSERS = {"chat": parse_chat, "completions": parse_completion}
+
+
+class ModelServer(Protocol):
+    """What the handler needs of the server (StillroomServer): the model a body names, and the
+    model thread to queue jobs on."""
+
+    model_host: ModelHost
+
+    def pick_model(self, body: Any, endpoint: str) -> ServedModel | None:
+        """The registered model `body` names; ApiError 404 for an unknown one."""
 
 
 @dataclass(frozen=True)
@@ -79,7 +87,7 @@ def tool_error(final: LoggedGeneration, parsed: ParsedRequest) -> ApiError:
                     "tools", "invalid_tool_call")
 
 
-def start_openai(server: StillroomServer, kind: str, body: Any, caller: Caller) -> Started:
+def start_openai(server: ModelServer, kind: str, body: Any, caller: Caller) -> Started:
     """Parse `body` (a chat-completions body for kind 'chat', a completions body for 'completions'),
     pick its model and queue one job per choice. Raises ApiError for a request it refuses."""
     chosen = server.pick_model(body, kind)

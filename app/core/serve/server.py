@@ -26,7 +26,12 @@ from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
 from app.core.log_excerpt import bounded_value
 from app.core.models.bundled import model_sampling
 from app.core.serve.api_keys import KEY_PREFIX, ApiKey, has_live_keys, lookup_key
-from app.core.serve.catalog import ServedModel, load_catalog, pick_model
+from app.core.embedding import LoggedEmbedding
+from app.core.serve.catalog import EMBEDDING_KIND, EMBEDDINGS_ENDPOINT, ENCODER_ROLE, ServedModel, load_catalog
+from app.core.serve.catalog import pick_model
+from app.core.serve.embeddings_api import embeddings_response, parse_embeddings
+from app.core.serve.encoder_host import EncoderHost
+from app.core.serve.endpoints import paths
 from app.core.serve.http_server import DeadlineReader, LimitedHTTPServer
 from app.core.serve.model_host import HostBusyError, Job, ModelHost
 from app.core.serve.openai_api import ApiError, ParsedRequest, chat_logprobs, finish_reason, new_id, now
@@ -74,6 +79,7 @@ class StillroomServer:
         self.host, self.port = host, port
         self.require_key = (not is_loopback(host)) if require_key is None else require_key
         self.model_host = model_host or ModelHost(ledger_path, model_ref, options)
+        self.encoder_host = EncoderHost(ledger_path)
         self._keys_db = open_db(ledger_path)
         self._keys_lock = threading.Lock()
         self._httpd: LimitedHTTPServer | None = None
@@ -108,6 +114,7 @@ class StillroomServer:
             self._httpd.shutdown()
             self._httpd.server_close()
         self.model_host.stop()
+        self.encoder_host.close()
         self._keys_db.close()
 
     def model_id(self) -> str:
@@ -121,7 +128,8 @@ class StillroomServer:
 
     def pick_model(self, body: Any, endpoint: str) -> ServedModel | None:
         """The registered model a request body names (see catalog.pick_model); None when the body
-        names none (its parser reports that). Raises ApiError 404 for a name no model has."""
+        names none (its parser reports that). Raises ApiError 404 for a name no model has, 400 for
+        a model of the wrong kind (an embedding model asked for text, or the reverse)."""
         requested = body.get("model") if isinstance(body, dict) else None
         if not isinstance(requested, str) or not requested:
             return None
@@ -131,13 +139,21 @@ class StillroomServer:
             names = ", ".join(f"'{m.id}'" for m in catalog) or "none"
             raise ApiError(404, f"the model '{requested}' does not exist here; this server has {names}",
                            "model", "model_not_found")
+        if (chosen.kind == EMBEDDING_KIND) != (endpoint == EMBEDDINGS_ENDPOINT):
+            wanted = EMBEDDING_KIND if endpoint == EMBEDDINGS_ENDPOINT else "text-generation"
+            names = ", ".join(f"'{m.id}'" for m in catalog if (m.kind == EMBEDDING_KIND) == (wanted == EMBEDDING_KIND))
+            doing = "embeds text" if chosen.kind == EMBEDDING_KIND else "generates text"
+            raise ApiError(400, f"the model '{requested}' {doing}; this endpoint needs a {wanted} model: "
+                                f"{names or 'none is registered'}", "model", "model_not_supported")
         return chosen
 
-    def authorize(self, header: str | None, *, public: bool = False) -> ApiKey | None:
-        """The API key of the request; None when keys are optional (or the endpoint is `public`) and
-        none came, or a token that is not a Stillroom key (clients must send something). A Stillroom
-        key that is unknown or revoked is refused (401) everywhere."""
+    def authorize(self, header: str | None, *, public: bool = False, api_key: str | None = None) -> ApiKey | None:
+        """The API key of the request (the Authorization bearer token, else the `api_key` an
+        Anthropic client sends as x-api-key); None when keys are optional (or the endpoint is
+        `public`) and none came, or a token that is not a Stillroom key (clients must send
+        something). A Stillroom key that is unknown or revoked is refused (401) everywhere."""
         secret = header[7:].strip() if header and header.lower().startswith("bearer ") else None
+        secret = secret or (api_key or "").strip() or None
         key = None
         if secret:
             with self._keys_lock:
@@ -278,7 +294,8 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         check_host(self.headers.get("Host"), app.host, app.port)
         check_origin(self.headers.get("Origin"), app.host, app.port)
-        return app.authorize(self.headers.get("Authorization"), public=path == "/health")
+        return app.authorize(self.headers.get("Authorization"), public=path == "/health",
+                             api_key=self.headers.get("x-api-key"))
 
     def _workflow(self, key: ApiKey | None) -> str:
         """The key's workflow, else the client's header (validated), else DEFAULT_WORKFLOW."""
@@ -305,25 +322,55 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
 
     def _post(self) -> None:
-        app = self.server.app
         path = self.path.split("?", 1)[0].rstrip("/")
-        parsers = {"/v1/completions": parse_completion, "/v1/chat/completions": parse_chat}
         key = self._admit(path)
-        if path not in parsers:
+        routes = {"/v1/completions": self._generate, "/v1/chat/completions": self._generate,
+                  "/v1/embeddings": self._embeddings}
+        if path not in routes or path not in paths("POST"):
             raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
         workflow = self._workflow(key)
-        body = self._read_json()
+        routes[path](path, key, workflow, self._read_json())
+
+    def _server_meta(self, path: str, api: str, key: ApiKey | None, request_id: str, stream: bool,
+                     extras: dict[str, Any]) -> dict[str, Any]:
+        """The `server` part of a row's meta: where the request came from and how it was asked."""
+        return {"endpoint": path, "api": api, "request_id": request_id, "api_key": key.name if key else None,
+                "client": _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS), "stream": stream,
+                "extras": bounded_value(extras, MAX_LOGGED_EXTRAS_CHARS) or None}
+
+    def _embeddings(self, path: str, key: ApiKey | None, workflow: str, body: Any) -> None:
+        """/v1/embeddings: the bundled encoder on this thread, an embedding GGUF on the model host."""
+        app = self.server.app
+        chosen = app.pick_model(body, EMBEDDINGS_ENDPOINT)
+        parsed = parse_embeddings(body, chosen.dimensions if chosen else None)
+        assert chosen is not None  # the parser refused a body without a model
+        request_id = new_id("embd")
+        meta = {"server": self._server_meta(path, "embeddings", key, request_id, False, parsed.extras)}
+        context = LogContext("server", workflow=workflow, meta=meta)
+        try:
+            if chosen.role == ENCODER_ROLE:
+                logged = app.encoder_host.embed(parsed.request, context, chosen.sha256, chosen.name)
+            else:
+                logged = _collect_embedding(app.model_host.submit(parsed.request, context, chosen.sha256))
+        except (StillroomError, ValueError) as exc:
+            raise _api_error(exc, "input") from exc
+        result = logged.result
+        self._send_json(200, embeddings_response(result.vectors, parsed.encoding_format, chosen.id,
+                                                 result.prompt_tokens, logged.generation_id))
+
+    def _generate(self, path: str, key: ApiKey | None, workflow: str, body: Any) -> None:
+        """/v1/completions and /v1/chat/completions."""
+        app = self.server.app
+        parsers = {"/v1/completions": parse_completion, "/v1/chat/completions": parse_chat}
         chosen = app.pick_model(body, "chat" if path == "/v1/chat/completions" else "completions")
         parsed = parsers[path](body, model_sampling(chosen.file_name) if chosen else None)
         assert chosen is not None  # the parser refused a body without a model
         request_id = new_id("chatcmpl" if parsed.endpoint == "chat" else "cmpl")
+        api = "chat.completions" if parsed.endpoint == "chat" else "completions"
         jobs = []
         for index, choice in enumerate(parsed.choices):
-            meta = {"server": {"endpoint": path, "request_id": request_id, "choice": index, "n": len(parsed.choices),
-                               "api_key": key.name if key else None,
-                               "client": _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS),
-                               "stream": parsed.stream,
-                               "extras": bounded_value(parsed.extras, MAX_LOGGED_EXTRAS_CHARS) or None}}
+            meta = {"server": self._server_meta(path, api, key, request_id, parsed.stream, parsed.extras)
+                    | {"choice": index, "n": len(parsed.choices)}}
             jobs.append(app.model_host.submit(choice, LogContext("server", workflow=workflow, meta=meta),
                                               chosen.sha256))
         try:
@@ -341,11 +388,11 @@ def _clip(text: str | None, limit: int) -> str | None:
     return text if text is None or len(text) <= limit else text[:limit] + "..."
 
 
-def _api_error(exc: Exception) -> ApiError:
+def _api_error(exc: Exception, param: str = "messages") -> ApiError:
     """A failed generation as the client sees it: its request's fault (400), or the ledger's (503:
     locked by another program, read-only, disk full; the server cannot log, so it does not answer)."""
     if isinstance(exc, ContextLengthError):
-        return ApiError(400, str(exc), "messages", "context_length_exceeded")
+        return ApiError(400, str(exc), param, "context_length_exceeded")
     if isinstance(exc, LedgerError):
         return ApiError(503, f"the generation could not be logged: {exc}", None, "ledger_unavailable", "server_error")
     return ApiError(400, str(exc), None, "invalid_request")
@@ -363,6 +410,13 @@ def _collect(job: Job) -> LoggedGeneration:
     if final.result.status == "error":
         raise ApiError(500, f"generation failed: {final.result.error}", None, "generation_failed", "server_error")
     return final
+
+
+def _collect_embedding(job: Job) -> LoggedEmbedding:
+    """The one event of an embedding job (its error re-raised)."""
+    found = [item for item in job.stream() if isinstance(item, LoggedEmbedding)]
+    assert len(found) == 1
+    return found[0]
 
 
 def _usage(finals: list[LoggedGeneration]) -> dict[str, int]:

@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import itertools
 import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -25,6 +29,7 @@ from app.core.generation import LogContext, LoggedGeneration
 from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
 from app.core.log_excerpt import bounded_value
 from app.core.models.bundled import model_sampling
+from app.core.serve import anthropic_api, responses_api
 from app.core.serve.api_keys import KEY_PREFIX, ApiKey, has_live_keys, lookup_key
 from app.core.embedding import LoggedEmbedding
 from app.core.serve.catalog import EMBEDDING_KIND, EMBEDDINGS_ENDPOINT, ENCODER_ROLE, ServedModel, load_catalog
@@ -54,6 +59,7 @@ ALLOWED_METHODS = "GET, POST"
 WORKFLOW_HEADER = "X-Stillroom-Workflow"
 DEFAULT_WORKFLOW = "api"
 FINGERPRINT = f"stillroom-{__version__}"
+ANTHROPIC_PATH = "/v1/messages"  # its errors take Anthropic's shape
 
 
 def is_loopback(host: str) -> bool:
@@ -272,14 +278,19 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             action()
         except ApiError as exc:
-            self._send_json(exc.status, exc.body())
+            self._send_error(exc)
         except HostBusyError as exc:
-            self._send_json(503, ApiError(503, str(exc), None, "server_busy", "server_error").body())
+            self._send_error(ApiError(503, str(exc), None, "server_busy", "server_error"))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # noqa: BLE001 - the server keeps serving
             LOG.exception("request failed")
-            self._send_json(500, ApiError(500, f"internal error: {exc}", None, "internal_error", "server_error").body())
+            self._send_error(ApiError(500, f"internal error: {exc}", None, "internal_error", "server_error"))
+
+    def _send_error(self, exc: ApiError) -> None:
+        """An error in the shape of the API the request spoke: Anthropic's on /v1/messages, else OpenAI's."""
+        anthropic = self.path.split("?", 1)[0].rstrip("/") == ANTHROPIC_PATH
+        self._send_json(exc.status, anthropic_api.error_body(exc) if anthropic else exc.body())
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -325,7 +336,7 @@ class _Handler(BaseHTTPRequestHandler):
         path = self.path.split("?", 1)[0].rstrip("/")
         key = self._admit(path)
         routes = {"/v1/completions": self._generate, "/v1/chat/completions": self._generate,
-                  "/v1/embeddings": self._embeddings}
+                  "/v1/embeddings": self._embeddings, "/v1/responses": self._responses, "/v1/messages": self._messages}
         if path not in routes or path not in paths("POST"):
             raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
         workflow = self._workflow(key)
@@ -360,29 +371,118 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _generate(self, path: str, key: ApiKey | None, workflow: str, body: Any) -> None:
         """/v1/completions and /v1/chat/completions."""
+        run = self._start(path, "chat.completions" if path == "/v1/chat/completions" else "completions", key,
+                          workflow, body)
+        with run.cancelled_on_error():
+            if run.parsed.stream:
+                self._send_events((None, chunk) for chunk in run.chunks())
+            else:
+                self._send_json(200, run.complete())
+
+    def _responses(self, path: str, key: ApiKey | None, workflow: str, body: Any) -> None:
+        """/v1/responses: the Responses request as a chat completion, its answer back as a Response."""
+        chat, context = responses_api.to_chat(body)
+        run = self._start(path, "responses", key, workflow, chat, context.extras)
+        with run.cancelled_on_error():
+            if not run.parsed.stream:
+                self._send_json(200, responses_api.from_chat(run.complete(), context))
+                return
+            events = responses_api.ResponseEvents(context, run.model_id)
+            self._send_events(_translated(run.chunks(), events.start, events.feed, events.finish))
+
+    def _messages(self, path: str, key: ApiKey | None, workflow: str, body: Any) -> None:
+        """/v1/messages: the Messages request as a chat completion, its answer back as a Message."""
+        version = anthropic_api.check_version(self.headers.get(anthropic_api.VERSION_HEADER))
+        chat = anthropic_api.to_chat(body)
+        extras = anthropic_api.extras(body) | {"anthropic_version": version}
+        run = self._start(path, "messages", key, workflow, chat, extras)
+        with run.cancelled_on_error():
+            if not run.parsed.stream:
+                self._send_json(200, anthropic_api.from_chat(run.complete()))
+                return
+            events = anthropic_api.MessageEvents(anthropic_api.MessageIds(anthropic_api.new_id("msg"), run.model_id))
+            self._send_events(_translated(run.chunks(), events.start, events.feed, events.finish))
+
+    def _start(self, path: str, api: str, key: ApiKey | None, workflow: str, body: Any,
+               extras: dict[str, Any] | None = None) -> ChatRun:
+        """Parse an OpenAI-shaped completions or chat body (the chat handler every chat-like API runs
+        through) and queue its choices on the model; `extras` are the original request's untranslated
+        fields, logged with the rest."""
         app = self.server.app
-        parsers = {"/v1/completions": parse_completion, "/v1/chat/completions": parse_chat}
-        chosen = app.pick_model(body, "chat" if path == "/v1/chat/completions" else "completions")
-        parsed = parsers[path](body, model_sampling(chosen.file_name) if chosen else None)
+        endpoint = "completions" if api == "completions" else "chat"
+        chosen = app.pick_model(body, endpoint)
+        parser = parse_completion if endpoint == "completions" else parse_chat
+        parsed = parser(body, model_sampling(chosen.file_name) if chosen else None)
         assert chosen is not None  # the parser refused a body without a model
-        request_id = new_id("chatcmpl" if parsed.endpoint == "chat" else "cmpl")
-        api = "chat.completions" if parsed.endpoint == "chat" else "completions"
+        request_id = new_id("chatcmpl" if endpoint == "chat" else "cmpl")
+        logged_extras = parsed.extras | (extras or {})
         jobs = []
         for index, choice in enumerate(parsed.choices):
-            meta = {"server": self._server_meta(path, api, key, request_id, parsed.stream, parsed.extras)
+            meta = {"server": self._server_meta(path, api, key, request_id, parsed.stream, logged_extras)
                     | {"choice": index, "n": len(parsed.choices)}}
             jobs.append(app.model_host.submit(choice, LogContext("server", workflow=workflow, meta=meta),
                                               chosen.sha256))
+        return ChatRun(parsed, jobs, request_id, chosen.id)
+
+    def _send_events(self, events: Iterator[tuple[str | None, Any]]) -> None:
+        """Server-sent events, each `event: NAME` (when named) and `data: JSON`. The first event is
+        awaited before the headers, so that a request the model cannot serve still gets a JSON
+        error with a 4xx status."""
+        first = next(events)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for name, payload in itertools.chain([first], events):
+            text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+            self.wfile.write((f"event: {name}\n" if name else "").encode("utf-8") + f"data: {text}\n\n".encode("utf-8"))
+            self.wfile.flush()
+
+
+@dataclass
+class ChatRun:
+    """A parsed completions or chat request whose choices are queued on the model: its answer as
+    one response (complete) or as the stream of chunks (chunks)."""
+
+    parsed: ParsedRequest
+    jobs: list[Job]
+    request_id: str
+    model_id: str
+
+    @contextmanager
+    def cancelled_on_error(self) -> Iterator[None]:
+        """Cancel the queued or running generations when answering fails (the client went away)."""
         try:
-            if parsed.stream:
-                _stream(self, parsed, jobs, request_id, chosen.id)
-            else:
-                self._send_json(200, _complete(parsed, jobs, request_id, chosen.id))
+            yield
         except BaseException:
-            for job in jobs:
+            for job in self.jobs:
                 job.cancel.cancel()
             raise
 
+    def complete(self) -> dict[str, Any]:
+        """The whole answer, once every choice is logged."""
+        return _complete(self.parsed, self.jobs, self.request_id, self.model_id)
+
+    def chunks(self) -> Iterator[Any]:
+        """The chunks of a streamed answer, ending with "[DONE]"; raises ApiError before the first
+        when the model cannot serve the request, and yields {"error": ...} for a later failure."""
+        return _chunks(self.parsed, self.jobs, self.request_id, self.model_id)
+
+
+def _translated(chunks: Iterator[Any], start: Any, feed: Any, finish: Any) -> Iterator[tuple[str | None, Any]]:
+    """Chat chunks as another API's events: start() once the first chunk is in, feed(chunk) for each,
+    finish() at "[DONE]" (not after an error chunk)."""
+    first = next(chunks)  # before start(): a request the model cannot serve is still a 4xx
+    yield from start()
+    for chunk in itertools.chain([first], chunks):
+        if chunk == "[DONE]":
+            yield from finish()
+            return
+        yield from feed(chunk)
+        if "error" in chunk:
+            return
 
 def _clip(text: str | None, limit: int) -> str | None:
     return text if text is None or len(text) <= limit else text[:limit] + "..."
@@ -443,9 +543,8 @@ def _complete(parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id:
             "usage": _usage(finals), "stillroom": {"generation_ids": [f.generation_id for f in finals]}}
 
 
-def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> None:
-    """Server-sent events. The first event is awaited before the headers, so that a request the
-    model cannot serve still gets a JSON error with a 4xx status."""
+def _chunks(parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> Iterator[Any]:
+    """The chunks of a streamed completions or chat answer, then "[DONE]"."""
     chat = parsed.endpoint == "chat"
     kind = "chat.completion.chunk" if chat else "text_completion"
     streams = [job.stream() for job in jobs]
@@ -453,17 +552,6 @@ def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_i
         first = next(streams[0])
     except (StillroomError, ValueError) as exc:
         raise _api_error(exc) from exc
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/event-stream")
-    handler.send_header("Cache-Control", "no-cache")
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    handler.close_connection = True
-
-    def send(payload: Any) -> None:
-        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-        handler.wfile.write(f"data: {text}\n\n".encode("utf-8"))
-        handler.wfile.flush()
 
     def chunk(index: int, delta: Any, reason: str | None = None, logprobs: Any = None) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": index, "finish_reason": reason}
@@ -479,23 +567,23 @@ def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_i
     finals: list[LoggedGeneration] = []
     for index, stream in enumerate(streams):
         if chat:
-            send(chunk(index, {"role": "assistant", "content": ""}))
+            yield chunk(index, {"role": "assistant", "content": ""})
         items = ([first] if index == 0 else [])
         try:
             for item in _chain(items, stream):
                 if isinstance(item, TokenChunk):
                     logprobs = item.logprobs if parsed.logprobs else None
-                    send(chunk(index, {"content": item.text} if chat else item.text, None, logprobs))
+                    yield chunk(index, {"content": item.text} if chat else item.text, None, logprobs)
                 elif isinstance(item, LoggedGeneration):
                     finals.append(item)
-                    send(chunk(index, {} if chat else "", finish_reason(item.result.finish_reason)))
+                    yield chunk(index, {} if chat else "", finish_reason(item.result.finish_reason))
         except (StillroomError, ValueError) as exc:
-            send({"error": _api_error(exc).body()["error"]})
+            yield {"error": _api_error(exc).body()["error"]}
             return
     if parsed.include_usage:
         usage = _usage(finals)
-        send({"id": request_id, "object": kind, "created": now(), "model": model_id, "choices": [], "usage": usage})
-    send("[DONE]")
+        yield {"id": request_id, "object": kind, "created": now(), "model": model_id, "choices": [], "usage": usage}
+    yield "[DONE]"
 
 
 def _chain(first: list[Any], rest: Any) -> Any:

@@ -137,7 +137,7 @@ def _tools(raw: Any) -> list[dict[str, Any]]:
     for index, tool in enumerate(raw):
         if not isinstance(tool, dict) or tool.get("type") != "function":
             kind = tool.get("type") if isinstance(tool, dict) else type(tool).__name__
-            raise _fail(f"'tools[{index}]' is a {kind!r} tool; only function tools are supported here",
+            raise _fail(f"'tools[{index}].type' is {kind!r}; only function tools are supported here",
                         f"tools[{index}].type", "unsupported_tool")
         function = {key: tool[key] for key in ("name", "description", "parameters", "strict") if key in tool}
         tools.append({"type": "function", "function": function})

@@ -22,10 +22,12 @@ from typing import Any
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedError, StillroomError
 from app.core.models import cpu_backend
-from app.core.models.chat_format import choose_chat_format, render_chat
+from app.core.models.chat_format import TEMPLATE, choose_chat_format, render_chat
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
 from app.core.models.sampling import GenerationRequest
+from app.core.tools.grammar import call_grammar
+from app.core.tools.prompt import generic_messages, template_has_tools, template_messages
 
 DEFAULT_N_CTX = 4096
 SEED_RANGE = 2**32
@@ -288,9 +290,11 @@ class Runner:
         assert loaded is not None
         stops = list(request.params.stop)
         if request.mode == "chat":
+            messages, tools = tool_prompt(request, loaded.chat_format, loaded.info.chat_template)
             rendered = render_chat(
-                loaded.chat_format, request.full_messages(), template=loaded.info.chat_template,
+                loaded.chat_format, messages, template=loaded.info.chat_template,
                 bos_token=_token_text(llm, llm.token_bos()), eos_token=_token_text(llm, llm.token_eos()),
+                tools=tools,
             )
             text, add_bos = rendered.prompt, not rendered.added_special
             stops.extend(s for s in rendered.stop if s not in stops)
@@ -334,7 +338,8 @@ class Runner:
                 "n_threads": loaded.n_threads, "logits_all": loaded.options.logits_all,
                 "cpu_backend": cpu_backend.current().row_fields(),
             }
-            grammar = _grammar_for(params.grammar, params.response_format)
+            grammar = _grammar_for(params.grammar, params.response_format,
+                                   call_grammar(request.tools) if request.tools is not None else None)
             llm.sampled, llm.last_token = 0, -1
             pieces: list[str] = []
             collected: dict[str, list[Any]] | None = {} if params.logprobs is not None else None
@@ -388,11 +393,26 @@ class Runner:
         yield result
 
 
-def _grammar_for(gbnf: str | None, response_format: dict[str, Any] | None) -> Any:
-    """A LlamaGrammar from explicit GBNF, or from an OpenAI-style response_format (json_object or
-    json_schema); None for plain text."""
+def tool_prompt(request: GenerationRequest, chat_format: str,
+                template: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """The messages to render and the tools to hand the template: the template's own tool format
+    when it has one, else the generic format (app.core.tools.prompt)."""
+    messages = request.full_messages()
+    if not request.uses_tools():
+        return messages, None
+    if chat_format == TEMPLATE and template_has_tools(template):
+        callable_tools = request.tools.callable if request.tools is not None else ()
+        return template_messages(messages), [t.as_openai() for t in callable_tools] or None
+    return generic_messages(messages, request.tools), None
+
+
+def _grammar_for(gbnf: str | None, response_format: dict[str, Any] | None, tool_gbnf: str | None = None) -> Any:
+    """A LlamaGrammar from a tool call that must be made, explicit GBNF, or an OpenAI-style
+    response_format (json_object or json_schema); None for plain text."""
     from llama_cpp import LlamaGrammar, llama_grammar
 
+    if tool_gbnf:
+        return LlamaGrammar.from_string(tool_gbnf, verbose=False)
     if gbnf:
         return LlamaGrammar.from_string(gbnf, verbose=False)
     kind = (response_format or {}).get("type", "text")

@@ -297,12 +297,12 @@ class MessageEvents:
             yield "content_block_stop", {"type": "content_block_stop", "index": self._block}
             self._kind = None
 
+    def fail(self, error: ApiError) -> Iterator[tuple[str, dict[str, Any]]]:
+        """An error mid-stream: Anthropic's error event (the message ends there)."""
+        yield "error", error_body(error)
+
     def feed(self, chunk: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The events for one chat chunk (an {"error": ...} chunk becomes an error event)."""
-        if "error" in chunk:
-            exc = ApiError(500, chunk["error"].get("message", ""))
-            yield "error", error_body(exc)
-            return
+        """The events for one chat chunk."""
         if chunk.get("usage"):
             self._usage = chunk["usage"]
         for choice in chunk.get("choices") or []:

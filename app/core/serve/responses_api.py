@@ -295,16 +295,15 @@ class ResponseEvents:
         yield self._event("response.created", response=snapshot)
         yield self._event("response.in_progress", response=snapshot)
 
+    def fail(self, error: ApiError) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Close the open items and end with response.failed, for an error mid-stream."""
+        yield from self._close()
+        failed = response_object(self.context, self.model, "failed", self.output, self._usage,
+                                 error={"code": error.code or "server_error", "message": error.message})
+        yield self._event("response.failed", response=failed)
+
     def feed(self, chunk: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-        """The events for one chat chunk (an {"error": ...} chunk ends the response as failed)."""
-        if "error" in chunk:
-            error = chunk["error"]
-            yield from self._close()
-            failed = response_object(self.context, self.model, "failed", self.output, self._usage,
-                                     error={"code": error.get("code") or "server_error",
-                                            "message": error.get("message", "")})
-            yield self._event("response.failed", response=failed)
-            return
+        """The events for one chat chunk."""
         if chunk.get("usage"):
             self._usage = chunk["usage"]
         for choice in chunk.get("choices") or []:

@@ -16,31 +16,29 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.core.errors import ContextLengthError, LedgerError, StillroomError
-from app.core.generation import LogContext, LoggedGeneration
-from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
+from app.core.embedding import LoggedEmbedding
+from app.core.errors import ContextLengthError, StillroomError
+from app.core.generation import LogContext
 from app.core.log_excerpt import bounded_value
-from app.core.models.bundled import model_sampling
+from app.core.models.runner import LoadedModel, LoadOptions
 from app.core.serve import anthropic_api, responses_api
 from app.core.serve.api_keys import KEY_PREFIX, ApiKey, has_live_keys, lookup_key
-from app.core.embedding import LoggedEmbedding
 from app.core.serve.catalog import EMBEDDING_KIND, EMBEDDINGS_ENDPOINT, ENCODER_ROLE, ServedModel, load_catalog
 from app.core.serve.catalog import pick_model
 from app.core.serve.embeddings_api import embeddings_response, parse_embeddings
 from app.core.serve.encoder_host import EncoderHost
-from app.core.serve.endpoints import paths
 from app.core.serve.http_server import DeadlineReader, LimitedHTTPServer
+from app.core.serve.endpoints import ENDPOINTS
 from app.core.serve.model_host import HostBusyError, Job, ModelHost
-from app.core.serve.openai_api import ApiError, ParsedRequest, chat_logprobs, finish_reason, new_id, now
-from app.core.serve.openai_api import parse_chat, parse_completion
+from app.core.serve.openai_api import ApiError, new_id, now
+from app.core.serve.openai_handler import MAX_LOGGED_EXTRAS_CHARS, Caller, api_error, start_openai
 from app.core.serve.request_guard import check_framing, check_host, check_json_body, check_origin, check_workflow
 from app.core.store import open_db
 
@@ -54,12 +52,12 @@ HEADER_TIMEOUT_S = 20  # a request line and headers must arrive within this (idl
 BODY_TIMEOUT_S = 30  # a body must arrive within this plus its size at MIN_BODY_RATE, or 408
 MIN_BODY_RATE = 64 * 1024  # bytes per second
 MAX_LOGGED_HEADER_CHARS = 256  # of a client's User-Agent, in the row's meta
-MAX_LOGGED_EXTRAS_CHARS = 4096  # of the unknown request fields kept in the row's meta
 ALLOWED_METHODS = "GET, POST"
 WORKFLOW_HEADER = "X-Stillroom-Workflow"
 DEFAULT_WORKFLOW = "api"
-FINGERPRINT = f"stillroom-{__version__}"
 ANTHROPIC_PATH = "/v1/messages"  # its errors take Anthropic's shape
+API_NAMES = {"chat": "chat.completions", "completions": "completions", "embeddings": "embeddings",
+             "responses": "responses", "messages": "messages"}  # meta.server.api of each handler kind's rows
 
 
 def is_loopback(host: str) -> bool:
@@ -335,181 +333,130 @@ class _Handler(BaseHTTPRequestHandler):
     def _post(self) -> None:
         path = self.path.split("?", 1)[0].rstrip("/")
         key = self._admit(path)
-        routes = {"/v1/completions": self._generate, "/v1/chat/completions": self._generate,
-                  "/v1/embeddings": self._embeddings, "/v1/responses": self._responses, "/v1/messages": self._messages}
-        if path not in routes or path not in paths("POST"):
+        endpoint = next((e for e in ENDPOINTS if e.path == path and e.method == "POST"), None)
+        if endpoint is None:
             raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
-        workflow = self._workflow(key)
-        routes[path](path, key, workflow, self._read_json())
+        assert endpoint.kind is not None
+        caller = Caller(self._workflow(key), path, key.name if key else None,
+                        _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS), {"api": API_NAMES[endpoint.kind]})
+        body = self._read_json()
+        routes = {"embeddings": self._embeddings, "responses": self._responses, "messages": self._messages}
+        if endpoint.kind in routes:
+            routes[endpoint.kind](body, caller)
+            return
+        started = start_openai(self.server.app, endpoint.kind, body, caller)
+        try:
+            if started.stream:
+                self._send_events(_openai_events(started.chunks()))
+            else:
+                self._send_json(200, started.response())
+        except BaseException:
+            started.cancel()
+            raise
 
-    def _server_meta(self, path: str, api: str, key: ApiKey | None, request_id: str, stream: bool,
-                     extras: dict[str, Any]) -> dict[str, Any]:
-        """The `server` part of a row's meta: where the request came from and how it was asked."""
-        return {"endpoint": path, "api": api, "request_id": request_id, "api_key": key.name if key else None,
-                "client": _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS), "stream": stream,
-                "extras": bounded_value(extras, MAX_LOGGED_EXTRAS_CHARS) or None}
-
-    def _embeddings(self, path: str, key: ApiKey | None, workflow: str, body: Any) -> None:
+    def _embeddings(self, body: Any, caller: Caller) -> None:
         """/v1/embeddings: the bundled encoder on this thread, an embedding GGUF on the model host."""
         app = self.server.app
         chosen = app.pick_model(body, EMBEDDINGS_ENDPOINT)
         parsed = parse_embeddings(body, chosen.dimensions if chosen else None)
         assert chosen is not None  # the parser refused a body without a model
-        request_id = new_id("embd")
-        meta = {"server": self._server_meta(path, "embeddings", key, request_id, False, parsed.extras)}
-        context = LogContext("server", workflow=workflow, meta=meta)
+        meta = {"endpoint": caller.endpoint, "request_id": new_id("embd"), "api_key": caller.api_key,
+                "client": caller.client, "stream": False,
+                "extras": bounded_value(parsed.extras, MAX_LOGGED_EXTRAS_CHARS) or None} | caller.meta
+        context = LogContext("server", workflow=caller.workflow, meta={"server": meta})
         try:
             if chosen.role == ENCODER_ROLE:
                 logged = app.encoder_host.embed(parsed.request, context, chosen.sha256, chosen.name)
             else:
                 logged = _collect_embedding(app.model_host.submit(parsed.request, context, chosen.sha256))
+        except ContextLengthError as exc:
+            raise ApiError(400, str(exc), "input", "context_length_exceeded") from exc
         except (StillroomError, ValueError) as exc:
-            raise _api_error(exc, "input") from exc
+            raise api_error(exc) from exc
         result = logged.result
         self._send_json(200, embeddings_response(result.vectors, parsed.encoding_format, chosen.id,
                                                  result.prompt_tokens, logged.generation_id))
 
-    def _generate(self, path: str, key: ApiKey | None, workflow: str, body: Any) -> None:
-        """/v1/completions and /v1/chat/completions."""
-        run = self._start(path, "chat.completions" if path == "/v1/chat/completions" else "completions", key,
-                          workflow, body)
-        with run.cancelled_on_error():
-            if run.parsed.stream:
-                self._send_events((None, chunk) for chunk in run.chunks())
-            else:
-                self._send_json(200, run.complete())
-
-    def _responses(self, path: str, key: ApiKey | None, workflow: str, body: Any) -> None:
+    def _responses(self, body: Any, caller: Caller) -> None:
         """/v1/responses: the Responses request as a chat completion, its answer back as a Response."""
         chat, context = responses_api.to_chat(body)
-        run = self._start(path, "responses", key, workflow, chat, context.extras)
-        with run.cancelled_on_error():
-            if not run.parsed.stream:
-                self._send_json(200, responses_api.from_chat(run.complete(), context))
+        started = start_openai(self.server.app, "chat", chat, _noting(caller, context.extras))
+        try:
+            if not started.stream:
+                self._send_json(200, responses_api.from_chat(started.response(), context))
                 return
-            events = responses_api.ResponseEvents(context, run.model_id)
-            self._send_events(_translated(run.chunks(), events.start, events.feed, events.finish))
+            events = responses_api.ResponseEvents(context, started.model_id)
+            self._send_events(_translated(started.chunks(), events))
+        except BaseException:
+            started.cancel()
+            raise
 
-    def _messages(self, path: str, key: ApiKey | None, workflow: str, body: Any) -> None:
+    def _messages(self, body: Any, caller: Caller) -> None:
         """/v1/messages: the Messages request as a chat completion, its answer back as a Message."""
         version = anthropic_api.check_version(self.headers.get(anthropic_api.VERSION_HEADER))
         chat = anthropic_api.to_chat(body)
         extras = anthropic_api.extras(body) | {"anthropic_version": version}
-        run = self._start(path, "messages", key, workflow, chat, extras)
-        with run.cancelled_on_error():
-            if not run.parsed.stream:
-                self._send_json(200, anthropic_api.from_chat(run.complete()))
+        started = start_openai(self.server.app, "chat", chat, _noting(caller, extras))
+        try:
+            if not started.stream:
+                self._send_json(200, anthropic_api.from_chat(started.response()))
                 return
-            events = anthropic_api.MessageEvents(anthropic_api.MessageIds(anthropic_api.new_id("msg"), run.model_id))
-            self._send_events(_translated(run.chunks(), events.start, events.feed, events.finish))
-
-    def _start(self, path: str, api: str, key: ApiKey | None, workflow: str, body: Any,
-               extras: dict[str, Any] | None = None) -> ChatRun:
-        """Parse an OpenAI-shaped completions or chat body (the chat handler every chat-like API runs
-        through) and queue its choices on the model; `extras` are the original request's untranslated
-        fields, logged with the rest."""
-        app = self.server.app
-        endpoint = "completions" if api == "completions" else "chat"
-        chosen = app.pick_model(body, endpoint)
-        parser = parse_completion if endpoint == "completions" else parse_chat
-        parsed = parser(body, model_sampling(chosen.file_name) if chosen else None)
-        assert chosen is not None  # the parser refused a body without a model
-        request_id = new_id("chatcmpl" if endpoint == "chat" else "cmpl")
-        logged_extras = parsed.extras | (extras or {})
-        jobs = []
-        for index, choice in enumerate(parsed.choices):
-            meta = {"server": self._server_meta(path, api, key, request_id, parsed.stream, logged_extras)
-                    | {"choice": index, "n": len(parsed.choices)}}
-            jobs.append(app.model_host.submit(choice, LogContext("server", workflow=workflow, meta=meta),
-                                              chosen.sha256))
-        return ChatRun(parsed, jobs, request_id, chosen.id)
+            events = anthropic_api.MessageEvents(anthropic_api.MessageIds(anthropic_api.new_id("msg"), started.model_id))
+            self._send_events(_translated(started.chunks(), events))
+        except BaseException:
+            started.cancel()
+            raise
 
     def _send_events(self, events: Iterator[tuple[str | None, Any]]) -> None:
-        """Server-sent events, each `event: NAME` (when named) and `data: JSON`. The first event is
-        awaited before the headers, so that a request the model cannot serve still gets a JSON
-        error with a 4xx status."""
-        first = next(events)
+        """Server-sent events: `event: NAME` when the event is named, then `data: JSON`. The first
+        event is awaited before the headers, so that a request the model cannot serve still gets a
+        JSON error with a 4xx status."""
+        first = next(events, None)
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
         self.close_connection = True
-        for name, payload in itertools.chain([first], events):
+        for name, payload in itertools.chain([first] if first is not None else [], events):
             text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
             self.wfile.write((f"event: {name}\n" if name else "").encode("utf-8") + f"data: {text}\n\n".encode("utf-8"))
             self.wfile.flush()
 
 
-@dataclass
-class ChatRun:
-    """A parsed completions or chat request whose choices are queued on the model: its answer as
-    one response (complete) or as the stream of chunks (chunks)."""
-
-    parsed: ParsedRequest
-    jobs: list[Job]
-    request_id: str
-    model_id: str
-
-    @contextmanager
-    def cancelled_on_error(self) -> Iterator[None]:
-        """Cancel the queued or running generations when answering fails (the client went away)."""
-        try:
-            yield
-        except BaseException:
-            for job in self.jobs:
-                job.cancel.cancel()
-            raise
-
-    def complete(self) -> dict[str, Any]:
-        """The whole answer, once every choice is logged."""
-        return _complete(self.parsed, self.jobs, self.request_id, self.model_id)
-
-    def chunks(self) -> Iterator[Any]:
-        """The chunks of a streamed answer, ending with "[DONE]"; raises ApiError before the first
-        when the model cannot serve the request, and yields {"error": ...} for a later failure."""
-        return _chunks(self.parsed, self.jobs, self.request_id, self.model_id)
+def _noting(caller: Caller, extras: dict[str, Any]) -> Caller:
+    """`caller` with a translated request's untranslated fields in its rows' meta.server.extras."""
+    return replace(caller, meta=caller.meta | {"extras": bounded_value(extras, MAX_LOGGED_EXTRAS_CHARS) or None})
 
 
-def _translated(chunks: Iterator[Any], start: Any, feed: Any, finish: Any) -> Iterator[tuple[str | None, Any]]:
-    """Chat chunks as another API's events: start() once the first chunk is in, feed(chunk) for each,
-    finish() at "[DONE]" (not after an error chunk)."""
-    first = next(chunks)  # before start(): a request the model cannot serve is still a 4xx
-    yield from start()
-    for chunk in itertools.chain([first], chunks):
-        if chunk == "[DONE]":
-            yield from finish()
-            return
-        yield from feed(chunk)
-        if "error" in chunk:
-            return
-
-def _clip(text: str | None, limit: int) -> str | None:
-    return text if text is None or len(text) <= limit else text[:limit] + "..."
-
-
-def _api_error(exc: Exception, param: str = "messages") -> ApiError:
-    """A failed generation as the client sees it: its request's fault (400), or the ledger's (503:
-    locked by another program, read-only, disk full; the server cannot log, so it does not answer)."""
-    if isinstance(exc, ContextLengthError):
-        return ApiError(400, str(exc), param, "context_length_exceeded")
-    if isinstance(exc, LedgerError):
-        return ApiError(503, f"the generation could not be logged: {exc}", None, "ledger_unavailable", "server_error")
-    return ApiError(400, str(exc), None, "invalid_request")
-
-
-def _collect(job: Job) -> LoggedGeneration:
-    final = None
+def _openai_events(chunks: Iterator[dict[str, Any]]) -> Iterator[tuple[str | None, Any]]:
+    """OpenAI's stream: each chunk as a data-only event, an error after the first as an error
+    object, and "[DONE]" at the end. An error before the first chunk is raised (a 4xx answer)."""
+    first = next(chunks, None)
     try:
-        for item in job.stream():
-            if isinstance(item, LoggedGeneration):
-                final = item
-    except (StillroomError, ValueError) as exc:
-        raise _api_error(exc) from exc
-    assert final is not None
-    if final.result.status == "error":
-        raise ApiError(500, f"generation failed: {final.result.error}", None, "generation_failed", "server_error")
-    return final
+        if first is not None:
+            yield None, first
+            for chunk in chunks:
+                yield None, chunk
+    except ApiError as exc:
+        yield None, exc.body()
+        return
+    yield None, "[DONE]"
+
+
+def _translated(chunks: Iterator[dict[str, Any]], events: Any) -> Iterator[tuple[str | None, Any]]:
+    """Chat chunks as another API's named events (responses_api.ResponseEvents or
+    anthropic_api.MessageEvents): start() once the first chunk is in, feed(chunk) for each, then
+    finish(), or fail(error) for an error mid-stream. An error before the first chunk is raised."""
+    first = next(chunks, None)
+    yield from events.start()
+    try:
+        for chunk in itertools.chain([first] if first is not None else [], chunks):
+            yield from events.feed(chunk)
+    except ApiError as exc:
+        yield from events.fail(exc)
+        return
+    yield from events.finish()
 
 
 def _collect_embedding(job: Job) -> LoggedEmbedding:
@@ -519,73 +466,5 @@ def _collect_embedding(job: Job) -> LoggedEmbedding:
     return found[0]
 
 
-def _usage(finals: list[LoggedGeneration]) -> dict[str, int]:
-    prompt = finals[0].result.prompt_tokens if finals else 0
-    completion = sum(f.result.completion_tokens for f in finals)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _complete(parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> dict[str, Any]:
-    finals = [_collect(job) for job in jobs]
-    choices = []
-    for index, final in enumerate(finals):
-        result = final.result
-        if parsed.endpoint == "chat":
-            choices.append({"index": index, "message": {"role": "assistant", "content": result.text},
-                            "logprobs": chat_logprobs(result.logprobs) if parsed.logprobs else None,
-                            "finish_reason": finish_reason(result.finish_reason)})
-        else:
-            choices.append({"index": index, "text": result.text,
-                            "logprobs": result.logprobs if parsed.logprobs else None,
-                            "finish_reason": finish_reason(result.finish_reason)})
-    return {"id": request_id, "object": "chat.completion" if parsed.endpoint == "chat" else "text_completion",
-            "created": now(), "model": model_id, "system_fingerprint": FINGERPRINT, "choices": choices,
-            "usage": _usage(finals), "stillroom": {"generation_ids": [f.generation_id for f in finals]}}
-
-
-def _chunks(parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> Iterator[Any]:
-    """The chunks of a streamed completions or chat answer, then "[DONE]"."""
-    chat = parsed.endpoint == "chat"
-    kind = "chat.completion.chunk" if chat else "text_completion"
-    streams = [job.stream() for job in jobs]
-    try:
-        first = next(streams[0])
-    except (StillroomError, ValueError) as exc:
-        raise _api_error(exc) from exc
-
-    def chunk(index: int, delta: Any, reason: str | None = None, logprobs: Any = None) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": index, "finish_reason": reason}
-        if chat:
-            choice["delta"] = delta
-            choice["logprobs"] = chat_logprobs(logprobs) if logprobs else None
-        else:
-            choice["text"] = delta
-            choice["logprobs"] = logprobs
-        return {"id": request_id, "object": kind, "created": now(), "model": model_id,
-                "system_fingerprint": FINGERPRINT, "choices": [choice]}
-
-    finals: list[LoggedGeneration] = []
-    for index, stream in enumerate(streams):
-        if chat:
-            yield chunk(index, {"role": "assistant", "content": ""})
-        items = ([first] if index == 0 else [])
-        try:
-            for item in _chain(items, stream):
-                if isinstance(item, TokenChunk):
-                    logprobs = item.logprobs if parsed.logprobs else None
-                    yield chunk(index, {"content": item.text} if chat else item.text, None, logprobs)
-                elif isinstance(item, LoggedGeneration):
-                    finals.append(item)
-                    yield chunk(index, {} if chat else "", finish_reason(item.result.finish_reason))
-        except (StillroomError, ValueError) as exc:
-            yield {"error": _api_error(exc).body()["error"]}
-            return
-    if parsed.include_usage:
-        usage = _usage(finals)
-        yield {"id": request_id, "object": kind, "created": now(), "model": model_id, "choices": [], "usage": usage}
-    yield "[DONE]"
-
-
-def _chain(first: list[Any], rest: Any) -> Any:
-    yield from first
-    yield from rest
+def _clip(text: str | None, limit: int) -> str | None:
+    return text if text is None or len(text) <= limit else text[:limit] + "..."

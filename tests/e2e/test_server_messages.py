@@ -24,9 +24,10 @@ def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Itera
 
 
 @pytest.fixture
-def client(served: tuple[StillroomServer, Path]) -> anthropic.Anthropic:
-    return anthropic.Anthropic(base_url=served[0].url.removesuffix("/v1"), api_key="not-needed-on-loopback",
-                               max_retries=0, timeout=120)
+def client(served: tuple[StillroomServer, Path]) -> Iterator[anthropic.Anthropic]:
+    with anthropic.Anthropic(base_url=served[0].url.removesuffix("/v1"), api_key="not-needed-on-loopback",
+                             max_retries=0, timeout=120) as client:
+        yield client
 
 
 def rows(ledger_file: Path, workflow: str) -> list[dict]:
@@ -85,3 +86,51 @@ def test_streaming_with_messages_stream(client: anthropic.Anthropic, served: tup
     assert final.usage.input_tokens > 5
     logged = rows(served[1], "msg-stream")
     assert len(logged) == 1 and logged[0]["response"] == text and logged[0]["meta"]["server"]["stream"]
+
+
+WEATHER = {"name": "get_weather", "description": "The weather now in a city",
+           "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def get_weather(city: str) -> str:
+    return f"Sunny and 21 C in {city}"
+
+
+def test_a_tool_use_and_tool_result_round_trip(client: anthropic.Anthropic,
+                                               served: tuple[StillroomServer, Path]) -> None:
+    """A client tool: the model must use one (tool_choice any), the client runs it and sends a
+    tool_result block; each request is one row, the second with the call and its result."""
+    question = {"role": "user", "content": "What is the weather in Paris?"}
+    first = client.messages.create(model="default", max_tokens=48, tools=[WEATHER], tool_choice={"type": "any"},
+                                   messages=[question], extra_headers={"X-Stillroom-Workflow": "msg-tools"})
+    uses = [block for block in first.content if block.type == "tool_use"]
+    assert first.stop_reason == "tool_use" and uses and uses[0].name == "get_weather"
+    assert uses[0].id and isinstance(uses[0].input["city"], str)
+    results = [{"type": "tool_result", "tool_use_id": use.id, "content": get_weather(**use.input)} for use in uses]
+    second = client.messages.create(
+        model="default", max_tokens=16, tools=[WEATHER], tool_choice={"type": "none"},
+        messages=[question, {"role": "assistant", "content": first.content}, {"role": "user", "content": results}],
+        extra_headers={"X-Stillroom-Workflow": "msg-tools"})
+    assert second.content and second.content[0].type == "text" and second.stop_reason in ("end_turn", "max_tokens")
+    logged = sorted(rows(served[1], "msg-tools"), key=lambda row: row["id"])
+    assert len(logged) == 2 and all(row["meta"]["server"]["api"] == "messages" for row in logged)
+    history = logged[1]["messages"]
+    assistant = next(message for message in history if message.get("tool_calls"))
+    assert [call["id"] for call in assistant["tool_calls"]] == [use.id for use in uses]
+    assert [(m["tool_call_id"], m["content"]) for m in history if m["role"] == "tool"] == \
+        [(result["tool_use_id"], result["content"]) for result in results]
+    assert logged[0]["meta"]["tools"]["calls"] == len(uses) and logged[1]["meta"]["tools"]["results"] == len(uses)
+
+
+def test_a_streamed_tool_use_arrives_as_input_json_deltas(client: anthropic.Anthropic) -> None:
+    with client.messages.stream(model="default", max_tokens=48, tools=[WEATHER],
+                                tool_choice={"type": "tool", "name": "get_weather", "disable_parallel_tool_use": True},
+                                messages=[{"role": "user", "content": "Weather in Oslo?"}]) as stream:
+        events = list(stream)
+        final = stream.get_final_message()
+    start = next(event for event in events if event.type == "content_block_start")
+    assert start.content_block.type == "tool_use" and start.content_block.name == "get_weather"
+    deltas = [event.delta for event in events if event.type == "content_block_delta"]
+    assert deltas and all(delta.type == "input_json_delta" for delta in deltas)
+    assert final.stop_reason == "tool_use" and [block.type for block in final.content] == ["tool_use"]
+    assert isinstance(final.content[0].input["city"], str)

@@ -3,6 +3,7 @@ and the bundled chat model: text, instructions, streaming events, and the ledger
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +25,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Itera
 
 
 @pytest.fixture
-def client(served: tuple[StillroomServer, Path]) -> openai.OpenAI:
-    return openai.OpenAI(base_url=served[0].url, api_key="not-needed-on-loopback", max_retries=0, timeout=120)
+def client(served: tuple[StillroomServer, Path]) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=served[0].url, api_key="not-needed-on-loopback", max_retries=0, timeout=120) as client:
+        yield client
 
 
 def rows(ledger_file: Path, workflow: str) -> list[dict]:
@@ -98,3 +100,55 @@ def test_the_stream_helper_accumulates_the_same_text(client: openai.OpenAI) -> N
         text = "".join(event.delta for event in stream if event.type == "response.output_text.delta")
         final = stream.get_final_response()
     assert text and final.output_text == text
+
+
+WEATHER = {"type": "function", "name": "get_weather", "description": "The weather now in a city",
+           "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+
+def get_weather(city: str) -> str:
+    return f"Sunny and 21 C in {city}"
+
+
+def test_a_function_call_round_trip(client: openai.OpenAI, served: tuple[StillroomServer, Path]) -> None:
+    """A function tool: the model calls it (required), the client runs it, and the result goes
+    back as a function_call_output item; each request is one row."""
+    question = {"role": "user", "content": "What is the weather in Paris?"}
+    first = client.responses.create(model="default", input=[question], tools=[WEATHER], tool_choice="required",
+                                    max_output_tokens=48, extra_headers={"X-Stillroom-Workflow": "resp-tools"})
+    calls = [item for item in first.output if item.type == "function_call"]
+    assert calls and calls[0].name == "get_weather" and calls[0].call_id and first.status == "completed"
+    arguments = json.loads(calls[0].arguments)
+    assert isinstance(arguments["city"], str)
+    outputs = [{"type": "function_call_output", "call_id": call.call_id, "output": get_weather(**json.loads(call.arguments))}
+               for call in calls]
+    replay = [{"type": "function_call", "call_id": c.call_id, "name": c.name, "arguments": c.arguments} for c in calls]
+    second = client.responses.create(model="default", input=[question, *replay, *outputs], tools=[WEATHER],
+                                     tool_choice="none", max_output_tokens=16,
+                                     extra_headers={"X-Stillroom-Workflow": "resp-tools"})
+    assert second.output[0].type == "message" and second.output_text
+    logged = sorted(rows(served[1], "resp-tools"), key=lambda row: row["id"])
+    assert len(logged) == 2 and all(row["meta"]["server"]["api"] == "responses" for row in logged)
+    history = logged[1]["messages"]
+    assistant = next(message for message in history if message.get("tool_calls"))
+    assert [call["id"] for call in assistant["tool_calls"]] == [call.call_id for call in calls]
+    assert [(m["tool_call_id"], m["content"]) for m in history if m["role"] == "tool"] == \
+        [(output["call_id"], output["output"]) for output in outputs]
+    assert logged[0]["meta"]["tools"]["calls"] == len(calls) and logged[1]["meta"]["tools"]["results"] == len(calls)
+
+
+def test_a_streamed_function_call_sends_the_argument_events(client: openai.OpenAI) -> None:
+    events = list(client.responses.create(model="default", input="Weather in Oslo?", tools=[WEATHER],
+                                          tool_choice={"type": "function", "name": "get_weather"},
+                                          parallel_tool_calls=False, max_output_tokens=48, stream=True))
+    kinds = [event.type for event in events]
+    added = next(event for event in events if event.type == "response.output_item.added")
+    assert added.item.type == "function_call" and added.item.name == "get_weather"
+    assert "response.function_call_arguments.delta" in kinds and kinds[-1] == "response.completed"
+    done = next(event for event in events if event.type == "response.function_call_arguments.done")
+    pieces = "".join(event.delta for event in events
+                     if event.type == "response.function_call_arguments.delta" and event.item_id == added.item.id)
+    assert kinds.count("response.output_item.added") == 1  # parallel_tool_calls false: one call
+    assert pieces == done.arguments and isinstance(json.loads(done.arguments)["city"], str)
+    final = events[-1].response
+    assert final.output[0].type == "function_call" and final.output[0].arguments == done.arguments

@@ -29,8 +29,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Itera
 
 
 @pytest.fixture
-def client(served: tuple[StillroomServer, Path]) -> openai.OpenAI:
-    return openai.OpenAI(base_url=served[0].url, api_key="not-needed-on-loopback", max_retries=0, timeout=120)
+def client(served: tuple[StillroomServer, Path]) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=served[0].url, api_key="not-needed-on-loopback", max_retries=0, timeout=120) as client:
+        yield client  # closed, so no pooled socket is left for the garbage collector to warn about
 
 
 def rows(ledger_file: Path, **filters: str) -> list[dict]:

@@ -204,16 +204,17 @@ def test_messages_headers_and_models_in_anthropics_error_shape(served: tuple[Sti
 
 def test_the_official_clients_raise_their_own_errors(served: tuple[StillroomServer, Path]) -> None:
     base = served[0].url
-    claude = anthropic.Anthropic(base_url=base.removesuffix("/v1"), api_key="x", max_retries=0, timeout=60)
-    with pytest.raises(anthropic.NotFoundError, match="does not exist"):
-        claude.messages.create(model="claude-opus-4-1", max_tokens=4, messages=MESSAGE)
-    with pytest.raises(anthropic.BadRequestError, match="only text blocks"):
-        claude.messages.create(model="default", max_tokens=4, messages=MESSAGE, system=[{"type": "image"}])  # type: ignore[list-item]
-    gpt = openai.OpenAI(base_url=base, api_key="x", max_retries=0, timeout=60)
-    with pytest.raises(openai.BadRequestError, match="does not store responses"):
-        gpt.responses.create(model="default", input="hi", previous_response_id="resp_123")
-    with pytest.raises(openai.BadRequestError, match="token arrays"):
-        gpt.embeddings.create(model=ENCODER, input=[[1, 2, 3]])
+    with anthropic.Anthropic(base_url=base.removesuffix("/v1"), api_key="x", max_retries=0, timeout=60) as claude:
+        with pytest.raises(anthropic.NotFoundError, match="does not exist"):
+            claude.messages.create(model="claude-opus-4-1", max_tokens=4, messages=MESSAGE)
+        with pytest.raises(anthropic.BadRequestError, match="only text blocks"):
+            claude.messages.create(model="default", max_tokens=4, messages=MESSAGE,
+                                   system=[{"type": "image"}])  # type: ignore[list-item]
+    with openai.OpenAI(base_url=base, api_key="x", max_retries=0, timeout=60) as gpt:
+        with pytest.raises(openai.BadRequestError, match="does not store responses"):
+            gpt.responses.create(model="default", input="hi", previous_response_id="resp_123")
+        with pytest.raises(openai.BadRequestError, match="token arrays"):
+            gpt.embeddings.create(model=ENCODER, input=[[1, 2, 3]])
 
 
 def test_an_anthropic_client_key_files_its_requests_under_the_keys_workflow(
@@ -223,9 +224,9 @@ def test_an_anthropic_client_key_files_its_requests_under_the_keys_workflow(
         _, secret = create_key(db, "claude-code", "agent-run")
     finally:
         db.close()
-    claude = anthropic.Anthropic(base_url=served[0].url.removesuffix("/v1"), api_key=secret, max_retries=0,
-                                 timeout=120)
-    claude.messages.create(model="default", max_tokens=2, messages=MESSAGE)
+    with anthropic.Anthropic(base_url=served[0].url.removesuffix("/v1"), api_key=secret, max_retries=0,
+                             timeout=120) as claude:
+        claude.messages.create(model="default", max_tokens=2, messages=MESSAGE)
     db = open_db(served[1], readonly=True)
     try:
         logged = list_generations(db, LogFilter(workflow="agent-run"), limit=None)

@@ -81,8 +81,25 @@ class ToolSpec:
                 "definitions": [t.as_listing() for t in self.tools]}
 
 
+def _outside_ref(schema: Any) -> str | None:
+    """The first $ref in `schema` that points outside it (a URL or a file), if any."""
+    stack = [schema]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if ref is not None and not (isinstance(ref, str) and ref.startswith("#")):
+                return str(ref)
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return None
+
+
 def _check_schema(schema: Any, where: str, name: str) -> dict[str, Any]:
-    """`schema` if it is a JSON Schema of an object; ToolError naming the tool otherwise."""
+    """`schema` if it is a JSON Schema of an object whose references stay inside it (llama.cpp's
+    grammar converter would fetch an https $ref: a request must not make the server reach out);
+    ToolError naming the tool otherwise."""
     from jsonschema import SchemaError, validators
 
     if schema is None:
@@ -95,6 +112,10 @@ def _check_schema(schema: Any, where: str, name: str) -> dict[str, Any]:
         path = "/".join(str(p) for p in exc.path) or "(root)"
         raise ToolError(f"tool '{name}': {where} is not a valid JSON Schema (at {path}: {exc.message})",
                         where) from exc
+    outside = _outside_ref(schema)
+    if outside is not None:
+        raise ToolError(f"tool '{name}': {where} refers outside itself ($ref {json.dumps(outside)[:80]}); only "
+                        "references within the schema (#/...) are followed", where)
     if schema.get("type", "object") != "object":
         raise ToolError(f"tool '{name}': {where} must describe an object (\"type\": \"object\"), "
                         f"got {json.dumps(schema.get('type'))}", where)

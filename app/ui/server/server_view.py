@@ -35,6 +35,7 @@ from sqlite_utils import Database
 from app.core.cancel import CancelToken
 from app.core.errors import StillroomError
 from app.core.serve.api_keys import ApiKey, create_key, list_keys, revoke_key
+from app.core.serve.endpoints import ENDPOINTS
 from app.core.serve.server import DEFAULT_HOST, DEFAULT_PORT, WORKFLOW_HEADER, StillroomServer, is_loopback
 from app.core.store import open_db
 from app.ui.dialogs import show_error
@@ -45,6 +46,7 @@ from app.workers.model_service import ModelService
 from app.workers.server_host import GuiModelHost
 
 KEY_COLUMNS = ("Name", "Workflow", "Key", "Created", "Status")
+ENDPOINT_COLUMNS = ("Method", "Path", "What it does")
 KEY_ID_ROLE = Qt.ItemDataRole.UserRole
 
 
@@ -125,6 +127,20 @@ class ServerView(QWidget):
         note.setWordWrap(True)
         form.addRow(note)
 
+        endpoints_box = QGroupBox("Endpoints")
+        endpoints_layout = QVBoxLayout(endpoints_box)
+        self.endpoints_table = QTableWidget(len(ENDPOINTS), len(ENDPOINT_COLUMNS))
+        self.endpoints_table.setHorizontalHeaderLabels(ENDPOINT_COLUMNS)
+        self.endpoints_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.endpoints_table.verticalHeader().setVisible(False)
+        self.endpoints_table.setShowGrid(False)
+        self.endpoints_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.endpoints_table.horizontalHeader().setStretchLastSection(True)
+        for row, endpoint in enumerate(ENDPOINTS):
+            for column, text in enumerate((endpoint.method, endpoint.path, endpoint.summary)):
+                self.endpoints_table.setItem(row, column, QTableWidgetItem(text))
+        endpoints_layout.addWidget(self.endpoints_table)
+
         keys_box = QGroupBox("API keys")
         keys_layout = QVBoxLayout(keys_box)
         self.keys_table = QTableWidget(0, len(KEY_COLUMNS))
@@ -151,6 +167,7 @@ class ServerView(QWidget):
         layout.setContentsMargins(16, 16, 16, 12)
         layout.addLayout(top)
         layout.addWidget(box)
+        layout.addWidget(endpoints_box)
         layout.addWidget(keys_box, 1)
         self._update_keys_required()
         self._update_buttons()

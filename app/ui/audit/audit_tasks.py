@@ -13,7 +13,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.audit.embeddings import Encoder
+from app.core.audit.embeddings import Encoder, shared_encoder
 from app.core.audit.map_data import MapData, build_map
 from app.core.audit.patterns import PatternLibrary, load_library
 from app.core.audit.projection import ProjectionStore
@@ -36,7 +36,7 @@ class LazyModels:
     def encoder(self) -> Encoder:
         """The encoder, its model loaded (worker thread)."""
         if self.encoder_made is None:
-            self.encoder_made = Encoder()
+            self.encoder_made = shared_encoder()  # the copy the local server's /v1/embeddings uses too
         self.encoder_made.model()
         return self.encoder_made
 

@@ -13,6 +13,7 @@ from app.core.store import Ledger
 from app.core.store.backup import backup_ledger
 from app.core.store.events import EVENT_KINDS, list_events, verify_events
 from app.core.store.export import EXPORT_FORMATS, export_rows, record_export
+from app.core.store.export_parquet import export_parquet
 from app.core.store.heads import remember
 from app.core.store.queries import LogFilter, get_generation, iter_generations, list_generations
 from app.cli.common import echo_err, terminal_safe, with_ledger
@@ -20,6 +21,7 @@ from app.cli.log_tree import COMMANDS as TREE_COMMANDS
 from app.cli.log_tree import report_tree
 
 EXCERPT = 60
+PARQUET = "parquet"
 
 
 def filter_options(func: Any) -> Any:
@@ -93,19 +95,26 @@ def show_command(ledger: Ledger, generation_id: int, as_json: bool) -> None:
 
 @log.command("export")
 @filter_options
-@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS), default="jsonl", show_default=True)
+@click.option("--format", "fmt", type=click.Choice((*EXPORT_FORMATS, PARQUET)), default="jsonl", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 @with_ledger
 def export_command(ledger: Ledger, fmt: str, out: Path, **filters: Any) -> None:
     """Write the (filtered) generations to a file. Exits with status 1, writing nothing, when no
     generation matches; and says so when none of those matching is exported (ShareGPT keeps only
-    successful ones)."""
+    successful ones). Parquet carries every stored column with the chain and the Merkle leaves, for
+    analytics engines (DuckDB, Spark, Ray)."""
     flt = LogFilter(**filters)
     if next(iter_generations(ledger.db, flt, chunk=1), None) is None:
         raise click.ClickException("no generations match" + (" these filters" if any(filters.values()) else
                                                              ": the ledger is empty") + "; nothing exported")
-    count = export_rows(iter_generations(ledger.db, flt), fmt, out)
+    if fmt == PARQUET:
+        count = export_parquet(ledger.db, flt, out)
+    else:
+        count = export_rows(iter_generations(ledger.db, flt), fmt, out)
     record_export(ledger.db, out, fmt, count, filters)
+    if count == 0 and fmt == PARQUET:
+        raise click.ClickException(f"wrote {out} with no records: the matching generations have no Merkle "
+                                   "leaves yet; run `stillroom log verify`")
     if count == 0:
         raise click.ClickException(f"wrote {out} with no records: none of the matching generations finished "
                                    "successfully, and ShareGPT holds only successful ones")

@@ -10,8 +10,9 @@ import click
 from app.core.audit.embeddings import Encoder
 from app.core.audit.patterns import load_library
 from app.core.audit.report import to_html, to_json, to_markdown
-from app.core.audit.run import AuditProgress, AuditResult, run_audit
+from app.core.audit.run import run_audit
 from app.core.outfiles import replace_file
+from app.core.progress import Progress, drive
 from app.core.store import Ledger
 from app.cli.common import echo_err, with_ledger
 
@@ -29,13 +30,7 @@ def audit(ledger: Ledger, workflows: tuple[str, ...], fmt: str | None, out: Path
     Incremental: only generations not audited with this library version are embedded and scored.
     """
     library = load_library()
-    result: AuditResult | None = None
-    for item in run_audit(ledger.db, Encoder(), library, list(workflows) or None):
-        if isinstance(item, AuditProgress):
-            if sys.stderr.isatty():
-                sys.stderr.write(f"\r{item.stage}: {item.done}/{item.total}    ")
-        else:
-            result = item
+    result = drive(run_audit(ledger.db, Encoder(), library, list(workflows) or None), _show_progress)
     if sys.stderr.isatty():
         sys.stderr.write("\n")
     assert result is not None
@@ -46,3 +41,8 @@ def audit(ledger: Ledger, workflows: tuple[str, ...], fmt: str | None, out: Path
         echo_err(f"wrote the audit of {len(result.workflows)} workflow(s) to {out}")
     else:
         click.echo(text)
+
+
+def _show_progress(item: Progress) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r{item.stage}: {item.done}/{item.total}    ")

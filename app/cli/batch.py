@@ -9,10 +9,18 @@ from typing import Any
 import click
 
 from app.core.batch.jobs import create_job, get_job, list_jobs
-from app.core.batch.run import BatchControl, BatchFinished, BatchProgress, run_batch
+from app.core.batch.run import BatchControl, BatchProgress, run_batch
 from app.core.batch.spec import check_output_free, load_spec
+from app.core.progress import drive
 from app.core.store import Ledger
 from app.cli.common import echo_err, load_runner, model_options, with_ledger
+
+
+def _show_progress(event: BatchProgress) -> None:
+    rate = f"{event.tokens_per_s:.1f} tok/s" if event.tokens_per_s else "-"
+    eta = f"ETA {event.eta_s:.0f}s" if event.eta_s is not None else ""
+    sys.stderr.write(f"\r{event.done}/{event.total}  {rate}  {eta}   ")
+    sys.stderr.flush()
 
 
 def _run(ledger: Ledger, job_id: int, kwargs: dict[str, Any]) -> None:
@@ -21,20 +29,12 @@ def _run(ledger: Ledger, job_id: int, kwargs: dict[str, Any]) -> None:
         kwargs["model_ref"] = job.spec.model
     runner = load_runner(ledger, kwargs)
     control = BatchControl()
-    finished: BatchFinished | None = None
     loaded = runner.loaded
     assert loaded is not None
     echo_err(f"batch job #{job_id} '{job.name}' -> {job.output_path} ({job.total} generations) "
              f"with {loaded.info.name} ({loaded.sha256[:12]})")
     try:
-        for event in run_batch(ledger, runner, job_id, control):
-            if isinstance(event, BatchProgress):
-                rate = f"{event.tokens_per_s:.1f} tok/s" if event.tokens_per_s else "-"
-                eta = f"ETA {event.eta_s:.0f}s" if event.eta_s is not None else ""
-                sys.stderr.write(f"\r{event.done}/{event.total}  {rate}  {eta}   ")
-                sys.stderr.flush()
-            else:
-                finished = event
+        finished = drive(run_batch(ledger, runner, job_id, control), _show_progress)
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         echo_err(f"stopped; committed generations are kept. Resume with: stillroom batch resume {job_id}")
@@ -42,7 +42,6 @@ def _run(ledger: Ledger, job_id: int, kwargs: dict[str, Any]) -> None:
     finally:
         runner.unload()
     sys.stderr.write("\n")
-    assert finished is not None
     echo_err(f"job #{job_id} {finished.status}: {finished.done}/{finished.total} generations")
     if finished.status == "failed":
         raise click.ClickException(f"batch job #{job_id} failed: {finished.error}")

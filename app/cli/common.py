@@ -12,8 +12,9 @@ import click
 
 from app.core.errors import StillroomError
 from app.core.models.bundled import default_params
-from app.core.models.default_model import DEFAULT_ALIAS, resolve_model
+from app.core.models.default_model import DEFAULT_ALIAS
 from app.core.models.memory import check_fits
+from app.core.models.resolve import resolve_model
 from app.core.models.runner import LoadOptions, Runner
 from app.core.models.sampling import SamplingParams
 from app.core.paths import ledger_path

@@ -14,10 +14,11 @@ import click
 
 from app.cli.common import echo_err, with_ledger
 from app.core.cancel import CancelToken
-from app.core.ingest import FORMAT_NAMES, FORMATS, ImportProgress, ImportSummary, import_file
+from app.core.ingest import FORMATS, ImportProgress, ImportSummary, import_file
+from app.core.ingest.summary_text import summary_lines
+from app.core.progress import drive
 from app.core.store import Ledger
 
-SHOWN_ISSUES = 20
 PROGRESS_INTERVAL_S = 0.25
 EXIT_CANCELLED = 130
 
@@ -51,23 +52,22 @@ def import_command(ledger: Ledger, file: Path, workflow: str, fmt: str, join: Pa
         raise click.UsageError("--response-field needs --prompt-field")
     cancel = CancelToken()
     previous = _on_interrupt(cancel)
-    summary: ImportSummary | None = None
     show_progress = sys.stderr.isatty() and not as_json
-    last = 0.0
+    shown_at = [0.0]  # when the progress line was last written
+
+    def show(item: ImportProgress) -> None:
+        if show_progress and time.monotonic() - shown_at[0] > PROGRESS_INTERVAL_S:
+            shown_at[0] = time.monotonic()
+            click.echo(f"\r{_progress_line(item)}", nl=False, err=True)
+
     try:
-        for item in import_file(ledger, file, workflow, fmt, join=join, prompt_field=prompt_field,
-                                response_field=response_field, cancel=cancel):
-            if isinstance(item, ImportSummary):
-                summary = item
-            elif show_progress and time.monotonic() - last > PROGRESS_INTERVAL_S:
-                last = time.monotonic()
-                click.echo(f"\r{_progress_line(item)}", nl=False, err=True)
+        summary = drive(import_file(ledger, file, workflow, fmt, join=join, prompt_field=prompt_field,
+                                    response_field=response_field, cancel=cancel), show)
     finally:
         if previous is not None:
             signal.signal(signal.SIGINT, previous)
-        if show_progress and last:
+        if show_progress and shown_at[0]:
             click.echo("\r\033[K", nl=False, err=True)
-    assert summary is not None
     if as_json:
         click.echo(json.dumps(summary.as_dict(), ensure_ascii=False, indent=2))
     else:
@@ -108,27 +108,3 @@ def _progress_line(progress: ImportProgress) -> str:
     return (f"{share}{progress.records:,} records read, {progress.rows_written:,} rows written, "
             f"{progress.skipped:,} skipped, {progress.malformed:,} malformed")
 
-
-def summary_lines(summary: ImportSummary) -> list[str]:
-    """The import summary for people, one line each."""
-    name = Path(summary.file).name
-    joined = f" joined with {Path(summary.join_file).name}" if summary.join_file else ""
-    ids = f" (rows #{summary.first_id}-#{summary.last_id})" if summary.first_id is not None else ""
-    lines = [f"{'Cancelled' if summary.cancelled else 'Imported'} {name}{joined} "
-             f"({FORMAT_NAMES.get(summary.format, summary.format)}) into workflow {summary.workflow!r}: "
-             f"{summary.rows_written} rows written from {summary.records} records{ids}."]
-    if summary.skipped:
-        lines.append(f"Skipped {summary.skipped} records already imported from this file.")
-    if summary.unmatched_results:
-        lines.append(f"{summary.unmatched_results} results have no request with their custom_id in the input file "
-                     "(imported without the request).")
-    if summary.unmatched_requests:
-        lines.append(f"{summary.unmatched_requests} requests of the input file have no result in the output file "
-                     "(not imported).")
-    if summary.malformed:
-        lines.append(f"{summary.malformed} malformed records were not imported:")
-        lines.extend(f"  {issue}" for issue in summary.issues[:SHOWN_ISSUES])
-        if summary.malformed > SHOWN_ISSUES:
-            lines.append(f"  ... and {summary.malformed - SHOWN_ISSUES} more (--json lists up to "
-                         f"{len(summary.issues)}).")
-    return lines

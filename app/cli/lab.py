@@ -12,13 +12,14 @@ import click
 from app.core.audit.embeddings import Encoder
 from app.core.audit.patterns import PatternLibrary, load_library
 from app.core.lab.lesson import write_lesson
-from app.core.lab.run import LabProgress, run_lab
+from app.core.lab.run import run_lab
 from app.core.lab.state import DEFAULT_SAMPLES, DEFAULT_SEED, LabConfig, LabState
 from app.core.lab.styles import DEFAULT_STYLE, STYLES
 from app.core.lab.tasks import TaskSet, load_tasks
 from app.core.lab.teacher import direct_generate
 from app.core.models.runner import Runner
 from app.core.paths import data_dir
+from app.core.progress import Progress, drive
 from app.core.store import Ledger
 from app.cli.common import echo_err, load_runner, model_options, with_ledger
 
@@ -70,25 +71,24 @@ def run_command(ledger: Ledger, style: str, samples: int, seed: int, out: Path |
 def _run_one(runner: Runner, ledger: Ledger, encoder: Encoder, library: PatternLibrary, tasks: TaskSet,
              config: LabConfig) -> LabState:
     started, cpu_started = time.perf_counter(), time.process_time()
-    state: LabState | None = None
     try:
-        for item in run_lab(direct_generate(runner, ledger), ledger, encoder, library, tasks, config):
-            if isinstance(item, LabProgress):
-                if sys.stderr.isatty():
-                    sys.stderr.write(f"\r{item.step} {item.done}/{item.total}: {item.message[:70]:<70}")
-                    sys.stderr.flush()
-            else:
-                state = item
+        state = drive(run_lab(direct_generate(runner, ledger), ledger, encoder, library, tasks, config),
+                      _show_progress)
     except KeyboardInterrupt:
         sys.stderr.write("\n")
         echo_err("stopped; the teacher calls made so far are in the ledger")
         raise SystemExit(130) from None
     if sys.stderr.isatty():
         sys.stderr.write("\n")
-    assert state is not None
     state.timings["total"] = time.perf_counter() - started
     state.timings["cpu"] = time.process_time() - cpu_started  # all threads: on a busy machine, what it needed
     return state
+
+
+def _show_progress(item: Progress) -> None:
+    if sys.stderr.isatty():
+        sys.stderr.write(f"\r{item.stage} {item.done}/{item.total}: {item.message[:70]:<70}")
+        sys.stderr.flush()
 
 
 def _print_summary(state: LabState) -> None:

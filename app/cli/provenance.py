@@ -11,6 +11,7 @@ import click
 
 from app.cli.common import echo_err
 from app.core.paths import ledger_path as default_ledger_path
+from app.core.progress import drive
 
 SHOWN_PROBLEMS = 5
 
@@ -105,8 +106,9 @@ def write_command(dataset: Path, out: Path | None, license_: str | None, descrip
     shape = detect_shape(dataset, _fields(field_pairs))
     echo_err(f"{dataset.name}: {shape.describe() if hasattr(shape, 'describe') else shape.kind}")
     progress = _Progress()
-    report = _drive(match_dataset(dataset, ledger_file, shape=shape), progress,
-                    lambda item: (f"matching ({item.phase})", item.done, item.total))
+    report = drive(match_dataset(dataset, ledger_file, shape=shape),
+                   lambda item: progress.show(f"matching ({item.stage})", item.done, item.total))
+    progress.end()
     if export_untraced is not None:
         count = write_untraced(report, export_untraced)
         echo_err(f"wrote {count} untraced row(s) to {export_untraced}")
@@ -117,21 +119,11 @@ def write_command(dataset: Path, out: Path | None, license_: str | None, descrip
         echo_err(f"warning: {reason}; signing anyway (--allow-untraced)")
     declared = Declared(license=license_, description=description, intended_use=intended_use, name=name,
                         creator=creator)
-    paths = _drive(iter_provenance(report, ledger_file, declared, out or dataset.parent, screen=not no_screening,
-                                   force=force, allow_untraced=allow_untraced), progress,
-                   lambda item: (item.stage, item.done, item.total))
+    paths = drive(iter_provenance(report, ledger_file, declared, out or dataset.parent, screen=not no_screening,
+                                  force=force, allow_untraced=allow_untraced),
+                  lambda item: progress.show(item.stage, item.done, item.total))
+    progress.end()
     _written(paths)
-
-
-def _drive(gen: Any, progress: _Progress, describe: Any) -> Any:
-    """Run a core generator to its end, showing its progress; returns its return value."""
-    while True:
-        try:
-            item = next(gen)
-        except StopIteration as stop:
-            progress.end()
-            return stop.value
-        progress.show(*describe(item))
 
 
 def _counts(report: Any) -> None:

@@ -17,20 +17,19 @@ import shutil
 import sqlite3
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from app import __version__
 from app.core.cancel import NEVER, CancelToken
+from app.core.doctor_check import FAIL, INFO, OK, STATUSES, WARN, Check
 from app.core.doctor_files import model_checks, permission_checks
 from app.core.doctor_runtime import cpu_path_check, desktop_check, generation_check
 from app.core.errors import StillroomError
 from app.core.paths import HOME_ENV, LEDGER_FILE, data_dir_path
 from app.core.privacy import OFFLINE_ENV, offline_env_problems
 
-OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
-STATUSES = (OK, INFO, WARN, FAIL)
 LOW_SPACE_WARN_BYTES = 2 * 1024**3
 LOW_SPACE_FAIL_BYTES = 300 * 1024**2
 SETTINGS_FILE = "settings.ini"
@@ -38,18 +37,6 @@ EMBEDDING_FILES = ("config.json", "model.safetensors", "tokenizer.json", "module
 GPU_BUILD_HINT = ('rebuild llama-cpp-python for your GPU, e.g. CMAKE_ARGS="-DGGML_CUDA=on" pip install '
                   '--force-reinstall --no-cache-dir llama-cpp-python==0.3.36 (Metal: -DGGML_METAL=on, '
                   'Vulkan: -DGGML_VULKAN=on)')
-
-
-@dataclass(frozen=True)
-class Check:
-    """One finding. status: ok, info (worth knowing, not a problem), warn or fail.
-    `fix` says what to do when the status is warn or fail."""
-
-    name: str
-    status: str
-    detail: str
-    fix: str | None = None
-    data: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -150,7 +137,8 @@ def _stillroom_check() -> Check:
 
 def _llama_checks(folder: Path | None) -> Iterator[Check]:
     try:
-        from app.core.models.runner import gpu_offload_supported, llama_cpp_version, llama_system_info
+        from app.core.models.cpu_backend import llama_system_info
+        from app.core.models.runner import gpu_offload_supported, llama_cpp_version
 
         version = llama_cpp_version()
         gpu = gpu_offload_supported()

@@ -9,18 +9,15 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
 from app.core.cancel import CancelToken
+from app.core.doctor_check import FAIL, INFO, OK, WARN, Check
 from app.core.hashing import sha256_file
 from app.core.models.registry import list_models
 from app.core.paths import LEDGER_FILE, MODELS_SUBDIR
 from app.core.privacy import is_owner_only, mode_text
-
-if TYPE_CHECKING:
-    from app.core.doctor import Check
 
 PRIVATE_FILES = (LEDGER_FILE, LEDGER_FILE + "-wal", LEDGER_FILE + "-shm", "settings.ini")
 PRIVATE_DIRS = ("keys",)
@@ -32,8 +29,6 @@ def model_checks(db: Database, folder: Path, quick: bool, cancel: CancelToken) -
     """One check per registered model: is the file there, and is it still the file that was
     registered (sha256, or size when quick)? `folder` is the data folder, where the default
     model is assembled."""
-    from app.core.doctor import FAIL, INFO, OK, WARN, Check
-
     try:
         rows = list_models(db)
     except Exception as exc:  # noqa: BLE001 - a damaged models table is reported, not raised
@@ -80,8 +75,6 @@ def model_checks(db: Database, folder: Path, quick: bool, cancel: CancelToken) -
 
 def permission_checks(folder: Path) -> Iterator[Check]:
     """One check: the data folder, the ledger (and its -wal/-shm), settings and keys are owner-only."""
-    from app.core.doctor import OK, WARN, Check
-
     if os.name == "nt":
         return
     candidates = [folder] + [folder / name for name in PRIVATE_FILES] + [folder / name for name in PRIVATE_DIRS]

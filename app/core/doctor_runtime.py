@@ -9,14 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from app.core.doctor_check import FAIL, INFO, OK, WARN, Check
 from app.core.generation_probe import PROBE_TIMEOUT_S, ProbeOutcome, run_probe
 from app.core.models.cpu_backend import EXTRA_BUFFERS_ENV
 from app.core.qt_platform import check_qt_platform, install_commands
-
-if TYPE_CHECKING:
-    from app.core.doctor import Check
 
 REBUILD_WITHOUT_AMX = (f"rebuild llama.cpp without AMX: make clean-venv setup, or set {EXTRA_BUFFERS_ENV}=0 "
                        "(keeps weights out of llama.cpp's AMX and repacked buffers)")
@@ -28,7 +25,6 @@ REBUILD_FOR_THIS_CPU = ("this llama.cpp was compiled for another CPU (it uses in
 def cpu_path_check() -> Check:
     """The CPU's features, the llama.cpp code it runs (build features, extra buffer types) and
     whether the AMX path that crashes on some CPUs is avoided."""
-    from app.core.doctor import FAIL, INFO, OK, WARN, Check
     from app.core.models import cpu_backend
 
     try:
@@ -52,7 +48,6 @@ def generation_check(folder: Path, command: list[str] | None = None,
                      timeout: float = PROBE_TIMEOUT_S) -> Check:
     """Generate a few tokens with the default model in a child process (`command` replaces the
     probe's own command). Blocks for the child's run: about 2 to 5 s here."""
-    from app.core.doctor import FAIL, OK, Check
     from app.core.models.default_model import assembled_default_model
 
     model = assembled_default_model(folder) if command is None else None
@@ -96,8 +91,6 @@ def desktop_check(env: Mapping[str, str] | None = None) -> Check:
     """Whether the window can open: PySide6, a display, and Qt's platform plugin with every system
     library it needs (the same check that runs before the window starts)."""
     import os
-
-    from app.core.doctor import FAIL, INFO, OK, WARN, Check
 
     env = os.environ if env is None else env
     found = check_qt_platform(env)

@@ -8,7 +8,7 @@ message). Nothing is written before the end, so a killed process leaves no half-
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.core.cancel import NEVER, CancelToken
@@ -17,6 +17,8 @@ from app.core.log_excerpt import bound_unserved_request
 from app.core.models.runner import GenerationResult, Runner, TokenChunk
 from app.core.models.sampling import GenerationRequest
 from app.core.store.ledger import Ledger, utc_now
+from app.core.tools.calls import ToolOutcome, read_answer
+from app.core.tools.history import call_count
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,44 @@ class LogContext:
 
 @dataclass(frozen=True)
 class LoggedGeneration:
-    """The last item generate_logged() yields: the ledger row id and the runner's result."""
+    """The last item generate_logged() yields: the ledger row id and the runner's result, and for a
+    request that offered tools, what the answer amounts to (text, calls or an error)."""
 
     generation_id: int
     result: GenerationResult
+    tools: ToolOutcome | None = None
+
+
+def tool_meta(request: GenerationRequest, outcome: ToolOutcome | None) -> dict[str, Any] | None:
+    """The row's `meta.tools`: the tools a request carried (definitions included), the calls and
+    results in its history, and the calls its answer made; None for a request without tools."""
+    if request.mode != "chat" or not request.uses_tools():
+        return None
+    history_calls, results = call_count(request.messages or [])
+    summary = request.tools.summary() if request.tools is not None else {"offered": 0}
+    summary |= {"history_calls": history_calls, "results": results, "calls": 0}
+    if outcome is not None:
+        summary |= outcome.summary()
+    return summary
+
+
+def _with_tools(request: GenerationRequest, result: GenerationResult) -> tuple[GenerationResult, ToolOutcome | None]:
+    """Read a finished answer's tool calls; an answer that fails them becomes an error result."""
+    if request.tools is None or result.status != "ok":
+        return result, None
+    outcome = read_answer(request.tools, result.text, result.finish_reason)
+    if outcome.error is not None:
+        result = replace(result, status="error", error=outcome.error)
+    elif outcome.calls:
+        result = replace(result, finish_reason="tool_calls")
+    return result, outcome
 
 
 def build_row(request: GenerationRequest, result: GenerationResult, context: LogContext, runner: Runner,
-              started_at: str, finished_at: str) -> dict[str, Any]:
+              started_at: str, finished_at: str, outcome: ToolOutcome | None = None) -> dict[str, Any]:
     """The ledger row for a finished (or cancelled, or failed) generation."""
     loaded = runner.loaded
+    tools = tool_meta(request, outcome)
     return {
         "started_at": started_at,
         "finished_at": finished_at,
@@ -70,7 +100,7 @@ def build_row(request: GenerationRequest, result: GenerationResult, context: Log
         "status": result.status,
         "error": result.error,
         "runtime": result.runtime | {"rendered_prompt": result.rendered_prompt},
-        "meta": context.meta or None,
+        "meta": (context.meta | {"tools": tools}) if tools else (context.meta or None),
     }
 
 
@@ -102,8 +132,9 @@ def generate_logged(runner: Runner, ledger: Ledger, request: GenerationRequest, 
             ledger.append(bound_unserved_request(row) if isinstance(exc, ContextLengthError) else row)
         raise
     assert result is not None
-    generation_id = ledger.append(build_row(request, result, context, runner, started_at, utc_now()))
-    yield LoggedGeneration(generation_id, result)
+    result, outcome = _with_tools(request, result)
+    generation_id = ledger.append(build_row(request, result, context, runner, started_at, utc_now(), outcome))
+    yield LoggedGeneration(generation_id, result, outcome)
 
 
 def _interrupted_result(request: GenerationRequest, runner: Runner, text: str,

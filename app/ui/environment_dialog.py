@@ -1,6 +1,6 @@
 """Help > Environment check: the checks of `stillroom doctor` in a window, run on a worker thread.
 
-UI thread only. The checks run on a GeneratorThread (hashing models and verifying a large ledger
+UI thread only. The checks run on the dialog's JobRunner, a stream of checks (hashing models and verifying a large ledger
 take seconds); each appears in the table as soon as it is done. Closing the dialog cancels the
 run between checks and waits for the thread.
 """
@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.doctor import FAIL, INFO, OK, WARN, Check, DoctorReport, format_check, iter_checks, summary_line
-from app.workers.generator_thread import GeneratorThread
+from app.workers.job_runner import JobRunner
 
 DIALOG_NAME = "StillroomEnvironmentDialog"
 COLUMNS = ("Status", "Check", "Found", "Fix")
@@ -39,7 +39,7 @@ class EnvironmentDialog(QDialog):
         self.resize(980, 520)
         self._home = home
         self._checks: list[Check] = []
-        self._thread: GeneratorThread | None = None
+        self.jobs = JobRunner("doctor", self)
 
         self.table = QTableWidget(0, len(COLUMNS), self)
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -74,18 +74,17 @@ class EnvironmentDialog(QDialog):
 
     def run_checks(self) -> None:
         """Start a run (ignored while one is running)."""
-        if self._thread is not None:
+        if self.jobs.busy:
             return
         self._checks = []
         self.table.setRowCount(0)
         self.summary.setText("Checking…")
         self.run_button.setEnabled(False)
         home, quick = self._home, self.quick.isChecked()
-        self._thread = GeneratorThread(lambda cancel: iter_checks(home, quick=quick, cancel=cancel), "doctor", self)
-        self._thread.yielded.connect(self._add_check)
-        self._thread.errored.connect(lambda exc: self.summary.setText(f"The check stopped: {exc}"))
-        self._thread.done.connect(self._finished)
-        self._thread.start()
+        (self.jobs.run(lambda cancel: iter_checks(home, quick=quick, cancel=cancel))
+         .progress(self._add_check)
+         .failure(lambda exc: self.summary.setText(f"The check stopped: {exc}"))
+         .finally_(self._finished))
 
     def report(self) -> DoctorReport:
         """The checks shown so far."""
@@ -113,9 +112,6 @@ class EnvironmentDialog(QDialog):
         self.table.resizeRowToContents(row)
 
     def _finished(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            thread.wait()
         self.run_button.setEnabled(True)
         report = self.report()
         if report.ok and not report.warnings:
@@ -126,10 +122,7 @@ class EnvironmentDialog(QDialog):
         self.checks_done.emit(report)
 
     def done(self, result: int) -> None:  # noqa: D102 - stop the worker before closing
-        if self._thread is not None:
-            self._thread.cancel()
-            self._thread.wait()
-            self._thread = None
+        self.jobs.shutdown()
         super().done(result)
 
 

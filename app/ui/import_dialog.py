@@ -1,14 +1,14 @@
 """File > Import…: read a dataset or log file into the ledger (the GUI of `stillroom import`).
 
-The import runs on a GeneratorThread with a ledger connection of its own (WAL; SQLite serializes
-the writers), so chat and batch runs go on meanwhile. The dialog (UI thread) receives the
-thread's progress items and summary, shows the summary with the malformed records' positions, and
+The import runs on the dialog's JobRunner with a ledger connection of its own (WAL; SQLite
+serializes the writers), so chat and batch runs go on meanwhile. The dialog (UI thread) shows the
+job's progress in a ProgressStrip and, when it ends, the summary with the malformed records' positions, and
 emits imported(rows_written) once rows were committed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 from PySide6.QtCore import Signal
@@ -18,34 +18,40 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
-    QLabel,
     QLineEdit,
     QPlainTextEdit,
-    QProgressBar,
     QPushButton,
     QVBoxLayout,
     QWidget,
 )
 
-from app.cli.import_cmd import summary_lines
 from app.core.cancel import CancelToken
 from app.core.ingest import FORMAT_NAMES, FORMATS, ImportProgress, ImportSummary, import_file
 from app.core.ingest.errors import ImportFileError
+from app.core.ingest.summary_text import summary_lines
 from app.core.store import Ledger
-from app.workers.generator_thread import GeneratorThread
+from app.ui.progress_strip import ProgressStrip
+from app.workers.job_runner import JobRunner
 
+PERCENT = 100
 IMPORT_FILTER = "Datasets and logs (*.jsonl *.json *.csv *.tsv *.db *.sqlite);;All files (*)"
 
 
 def _import(ledger_path: Path, file: Path, workflow: str, fmt: str, prompt_field: str | None,
-            response_field: str | None, cancel: CancelToken) -> Iterator[ImportProgress | ImportSummary]:
+            response_field: str | None, cancel: CancelToken) -> Generator[ImportProgress, None, ImportSummary]:
     """import_file on a ledger connection of this thread's own (runs on the import thread)."""
     ledger = Ledger.open(ledger_path)
     try:
-        yield from import_file(ledger, file, workflow, fmt, prompt_field=prompt_field,
-                               response_field=response_field, cancel=cancel)
+        return (yield from import_file(ledger, file, workflow, fmt, prompt_field=prompt_field,
+                               response_field=response_field, cancel=cancel))
     finally:
         ledger.close()
+
+
+def describe(item: ImportProgress) -> str:
+    """The status line while importing."""
+    return (f"{item.records:,} records read, {item.rows_written:,} rows written, "
+            f"{item.skipped:,} skipped, {item.malformed:,} malformed")
 
 
 class ImportDialog(QDialog):
@@ -59,7 +65,7 @@ class ImportDialog(QDialog):
         self.setWindowTitle("Import into the ledger")
         self.setMinimumWidth(560)
         self._ledger_path = ledger_path
-        self.thread: GeneratorThread | None = None
+        self.jobs = JobRunner("import", self)
         self.summary: ImportSummary | None = None
         self.error: str | None = None
         self.file_edit = QLineEdit()
@@ -85,30 +91,23 @@ class ImportDialog(QDialog):
         form.addRow("Format", self.format_combo)
         form.addRow("Prompt field", self.prompt_field)
         form.addRow("Response field", self.response_field)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 100)
-        self.progress.setValue(0)
-        self.status_label = QLabel("")
-        self.status_label.setObjectName("Muted")
+        self.strip = ProgressStrip(self.jobs, describe, PERCENT)
+        self.status_label = self.strip.label
         self.result = QPlainTextEdit()
         self.result.setReadOnly(True)
         self.result.setPlaceholderText("The summary appears here: rows written, records skipped, malformed records.")
         self.import_button = QPushButton("Import")
         self.import_button.setObjectName("PrimaryButton")
         self.import_button.clicked.connect(self.start)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
         self.close_button = QPushButton("Close")
         self.close_button.clicked.connect(self.close)
         buttons = QHBoxLayout()
         buttons.addStretch(1)
         buttons.addWidget(self.import_button)
-        buttons.addWidget(self.cancel_button)
         buttons.addWidget(self.close_button)
         layout = QVBoxLayout(self)
         layout.addLayout(form)
-        layout.addWidget(self.progress)
-        layout.addWidget(self.status_label)
+        layout.addWidget(self.strip)
         layout.addWidget(self.result, 1)
         layout.addLayout(buttons)
         for edit in (self.file_edit, self.workflow_edit):
@@ -123,7 +122,7 @@ class ImportDialog(QDialog):
 
     def start(self) -> None:
         """Run the import on its own thread."""
-        if self.thread is not None:
+        if self.jobs.busy:
             return
         file = Path(self.file_edit.text().strip()).expanduser()
         workflow = self.workflow_edit.text().strip()
@@ -131,66 +130,41 @@ class ImportDialog(QDialog):
         prompt, response = self.prompt_field.text().strip() or None, self.response_field.text().strip() or None
         self.summary, self.error = None, None
         self.result.clear()
-        self.progress.setRange(0, 0)
+        (self.jobs.run(lambda cancel: _import(self._ledger_path, file, workflow, fmt, prompt, response, cancel))
+         .success(self._on_summary)
+         .failure(self._on_error)
+         .finally_(self._update_buttons))
         self.status_label.setText(f"Reading {file.name}…")
-        thread = GeneratorThread(lambda cancel: _import(self._ledger_path, file, workflow, fmt, prompt, response,
-                                                        cancel), "import", self)
-        thread.yielded.connect(self._on_item)
-        thread.errored.connect(self._on_error)
-        thread.done.connect(self._on_done)
-        self.thread = thread
         self._update_buttons()
-        thread.start()
 
     def cancel(self) -> None:
         """Stop between records; committed batches stay (running the import again continues)."""
-        if self.thread is not None:
-            self.thread.cancel()
-            self.status_label.setText("Cancelling…")
+        self.jobs.cancel()
 
     def closeEvent(self, event: object) -> None:  # noqa: N802 - Qt override
-        self.cancel()
-        if self.thread is not None:
-            self.thread.wait()
+        self.jobs.shutdown()
         super().closeEvent(event)  # type: ignore[arg-type]
 
-    def _on_item(self, item: ImportProgress | ImportSummary) -> None:
-        if isinstance(item, ImportSummary):
-            self.summary = item
-            return
-        if item.fraction is not None:
-            self.progress.setRange(0, 100)
-            self.progress.setValue(int(item.fraction * 100))
-        self.status_label.setText(f"{item.records:,} records read, {item.rows_written:,} rows written, "
-                                  f"{item.skipped:,} skipped, {item.malformed:,} malformed")
+    def _on_summary(self, summary: ImportSummary) -> None:
+        self.summary = summary
+        reason = summary.nothing_imported()
+        self.status_label.setText("Cancelled." if summary.cancelled else
+                                  f"Nothing imported: {reason}." if reason else "Done.")
+        self.result.setPlainText("\n".join(summary_lines(summary)))
+        if summary.rows_written:
+            self.imported.emit(summary.rows_written)
 
     def _on_error(self, exc: Exception) -> None:
         if isinstance(exc, (ImportFileError, ValueError)):
             self.error = str(exc)
         else:
             self.error = f"{type(exc).__name__}: {exc}"
-
-    def _on_done(self) -> None:
-        self.thread = None
-        self.progress.setRange(0, 100)
-        if self.error is not None:
-            self.progress.setValue(0)
-            self.status_label.setText("Nothing was imported.")
-            self.result.setPlainText(f"This file cannot be imported:\n{self.error}\n\nThe ledger was not changed.")
-        elif self.summary is not None:
-            self.progress.setValue(100)
-            reason = self.summary.nothing_imported()
-            self.status_label.setText("Cancelled." if self.summary.cancelled else
-                                      f"Nothing imported: {reason}." if reason else "Done.")
-            self.result.setPlainText("\n".join(summary_lines(self.summary)))
-            if self.summary.rows_written:
-                self.imported.emit(self.summary.rows_written)
-        self._update_buttons()
+        self.status_label.setText("Nothing was imported.")
+        self.result.setPlainText(f"This file cannot be imported:\n{self.error}\n\nThe ledger was not changed.")
 
     def _update_buttons(self) -> None:
-        running = self.thread is not None
+        running = self.jobs.busy
         ready = bool(self.file_edit.text().strip() and self.workflow_edit.text().strip())
         self.import_button.setEnabled(ready and not running)
-        self.cancel_button.setEnabled(running)
         for widget in (self.file_edit, self.workflow_edit, self.format_combo, self.prompt_field, self.response_field):
             widget.setEnabled(not running)

@@ -2,8 +2,10 @@
 
 It owns the two long-lived threads (ModelService: the model and its ledger connection; DbExecutor:
 the UI's reads), starts them once the window is on screen (start()), and stops them on close.
-Views are added with add_view(); later ones (Batch, Audit, Provenance, Lab) take the next places,
-each with a navigation entry, a View-menu item and Ctrl+<its number>.
+Its views are listed once, in order, in __init__ (`self.views`): each is a views.View and gets a
+navigation entry, a View-menu item and Ctrl+<its number>, is told when the ledger is ready and
+when it changes, has its splitters saved, and is shut down on close. Adding a view is adding it
+to that list.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMainWindow,
+    QSplitter,
     QStackedWidget,
     QVBoxLayout,
     QWidget,
@@ -42,6 +45,7 @@ from app.ui.settings import THEMES, AppSettings
 from app.ui.status_bar import StatusBar, ledger_stats
 from app.ui.theme import apply_theme, colors, current_scheme
 from app.ui.usage import UsageView
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
 from app.workers.generator_thread import stop_all
 from app.workers.model_service import ModelService
@@ -75,20 +79,16 @@ class MainWindow(QMainWindow):
         self.server = ServerView(self.service, self.db, self.ledger_path)
         self.audit = AuditView(self.db, self.ledger_path)
         self.usage = UsageView(self.db)
+        self.views: list[View] = [self.chat, self.models, self.ledger, self.batch, self.server, self.audit,
+                                  ProvenanceView(self.ledger_path), LabView(self.service, self.db, self.ledger_path),
+                                  self.usage]
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self._view_keys: list[str] = []
         self._build_menus()
         self._build_navigation()
-        self.add_view("chat", "Chat", self.chat)
-        self.add_view("models", "Models", self.models)
-        self.add_view("ledger", "Ledger", self.ledger)
-        self.add_view("batch", "Batch", self.batch)
-        self.add_view("server", "Server", self.server)
-        self.add_view("audit", "Audit", self.audit)
-        self.add_view("provenance", "Provenance", ProvenanceView(self.ledger_path))
-        self.add_view("lab", "Lab", LabView(self.service, self.db, self.ledger_path))
-        self.add_view("usage", "Usage", self.usage)
+        for view in self.views:
+            self.add_view(view)
         self._connect()
         self._restore()
         self._started = False
@@ -121,13 +121,15 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.stack, 1)
         self.setCentralWidget(central)
 
-    def add_view(self, key: str, title: str, widget: QWidget) -> None:
-        """Add a view: a navigation entry (icon assets/icons/<key>.svg if there is one), a View-menu
-        item and Ctrl+<position> to reach it."""
+    def add_view(self, view: View) -> None:
+        """Add a view (a View that is a QWidget): a navigation entry (icon assets/icons/<key>.svg if
+        there is one), a View-menu item and Ctrl+<position> to reach it."""
+        key, title = view.key, view.nav_title
+        assert isinstance(view, QWidget)
         item = QListWidgetItem(title)
         item.setData(Qt.ItemDataRole.UserRole, key)
         self.nav.addItem(item)
-        self.stack.addWidget(widget)
+        self.stack.addWidget(view)
         self._view_keys.append(key)
         number = len(self._view_keys)
         action = QAction(title, self)
@@ -191,9 +193,8 @@ class MainWindow(QMainWindow):
                 splitter.restoreState(state)
         self.show_view(self.settings.current_view)
 
-    def _splitters(self) -> dict:
-        return {"chat": self.chat.splitter, "ledger": self.ledger.splitter, "batch": self.batch.splitter,
-                "audit": self.audit.splitter}
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {name: splitter for view in self.views for name, splitter in view.splitters().items()}
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -207,24 +208,16 @@ class MainWindow(QMainWindow):
     def _on_ledger_ready(self, _path: str) -> None:
         self.db.start()
         self.service.load(self.settings.last_model, self.settings.load_options(), fall_back_to_default=True)
-        self.chat.reload_conversations()
-        last = self.settings.last_conversation
-        if last:
-            self.chat.open_conversation(last)
-        self.models.reload()
-        self.ledger.reload()
-        self.batch.reload()
-        self.server.reload()
+        for view in self.views:
+            view.on_ledger_ready()
         self.db.submit(ledger_stats(self.ledger_path), self.status.set_ledger)
         self.status.set_chain_checking()
         self.ledger.verify(quiet=True)
 
     def _on_ledger_changed(self) -> None:
         self.db.submit(ledger_stats(self.ledger_path), self.status.set_ledger)
-        self.ledger.refresh()
-        self.chat.reload_conversations()
-        self.audit.ledger_changed()
-        self.usage.ledger_changed()
+        for view in self.views:
+            view.on_ledger_changed()
 
     def shutdown(self) -> None:
         """Save settings and stop every thread (waits for them; never terminates one)."""
@@ -235,9 +228,8 @@ class MainWindow(QMainWindow):
         for name, splitter in self._splitters().items():
             self.settings.set_splitter_state(name, splitter.saveState())
         self.settings.sync()
-        self.server.shutdown()
-        self.batch.shutdown()
-        self.audit.shutdown()
+        for view in self.views:
+            view.shutdown()
         stop_all()
         self.service.shutdown()
         self.db.stop()

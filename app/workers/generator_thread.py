@@ -1,8 +1,12 @@
-"""Run a core generator on its own QThread and turn what it yields into signals (napari-style).
+"""Run a core generator on its own QThread and turn what it yields and returns into signals
+(napari / superqt style).
 
     thread = GeneratorThread(lambda cancel: ledger.iter_verify(cancel), "verify")
     thread.yielded.connect(on_progress)
+    thread.returned.connect(on_result)
     thread.start()
+
+Views do not drive threads by hand: they run their jobs through a JobRunner (job_runner.py).
 
 The factory is called on the new thread with a CancelToken; cancel() sets it and the loop also
 stops asking the generator for more (closing it), so a generator that checks the token between
@@ -26,11 +30,13 @@ class GeneratorThread(QThread):
     """A one-off thread that drives one generator.
 
     Signals, all emitted from this thread (queued to receivers on the UI thread):
-    yielded(item) for each item; errored(exception) if the generator raised; done() at the end
-    either way (after yielded/errored). QThread.finished follows once the thread has stopped.
+    yielded(item) for each item; returned(value) with what the generator returned, only when it
+    ran to its end without being cancelled; errored(exception) if it raised; done() at the end in
+    every case (after the others). QThread.finished follows once the thread has stopped.
     """
 
     yielded = Signal(object)
+    returned = Signal(object)
     errored = Signal(object)
     done = Signal()
 
@@ -50,14 +56,18 @@ class GeneratorThread(QThread):
         self.cancel_token.cancel()
 
     def run(self) -> None:
-        """Thread body: iterate the generator, emitting each item."""
+        """Thread body: iterate the generator, emitting each item, then what it returned."""
         try:
             generator = self._factory(self.cancel_token)
             try:
-                for item in generator:
-                    self.yielded.emit(item)
-                    if self.cancel_token.cancelled:
+                while not self.cancel_token.cancelled:
+                    try:
+                        item = next(generator)
+                    except StopIteration as stop:
+                        if not self.cancel_token.cancelled:
+                            self.returned.emit(stop.value)
                         break
+                    self.yielded.emit(item)
             finally:
                 close = getattr(generator, "close", None)
                 if close is not None:

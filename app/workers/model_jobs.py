@@ -15,19 +15,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from app.core.batch.jobs import create_job
-from app.core.batch.run import BatchControl, BatchFinished, run_batch
+from app.core.batch.run import BatchControl, BatchFinished, BatchProgress, run_batch
 from app.core.batch.spec import BatchSpec
 from app.core.cancel import CancelToken
 from app.core.errors import StillroomError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
 from app.core.models.bundled import register_bundled
 from app.core.models.chat_model import CHAT_ALIAS
-from app.core.models.default_model import resolve_model
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
+from app.core.models.resolve import resolve_model
 from app.core.models.runner import GenerationResult, LoadedModel, LoadOptions, gpu_offload_supported
 from app.core.models.sampling import GenerationRequest
+from app.core.progress import drive
 from app.core.serve.model_host import Job, fail_job, serve_job
 from app.core.store import Ledger
 from app.core.store.conversations import Conversation, rename_conversation, save_conversation
@@ -174,18 +175,16 @@ def run_stored_batch(state: ModelState, job_id: int, control: BatchControl) -> B
     ledger = state.require_ledger()
     if state.runner.loaded is None:
         return BatchFinished(job_id, "failed", 0, 0, "no model is loaded")
-    finished: BatchFinished | None = None
+
+    def on_progress(progress: BatchProgress) -> None:
+        state.progress(progress)
+        state.announce(Broadcast.LEDGER_CHANGED)
+
     try:
-        for item in run_batch(ledger, state.runner, job_id, control):
-            if isinstance(item, BatchFinished):
-                finished = item
-            else:
-                state.progress(item)
-                state.announce(Broadcast.LEDGER_CHANGED)
+        finished = drive(run_batch(ledger, state.runner, job_id, control), on_progress)
     except Exception as exc:  # noqa: BLE001 - reported as a failed run (run_batch stored the status)
         LOG.exception("batch run failed")
         finished = BatchFinished(job_id, "failed", 0, 0, f"{type(exc).__name__}: {exc}")
-    assert finished is not None
     state.announce(Broadcast.LEDGER_CHANGED)
     return finished
 

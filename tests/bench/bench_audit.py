@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core.audit.embeddings import DIM, Encoder, text_key  # noqa: E402
 from app.core.audit.patterns import load_library  # noqa: E402
-from app.core.audit.run import AuditResult, run_audit  # noqa: E402
+from app.core.audit.run import run_audit  # noqa: E402
+from app.core.progress import drive  # noqa: E402
 from app.core.store import Ledger  # noqa: E402
 from app.core.store.ledger import utc_now  # noqa: E402
 from tests.core.records import record  # noqa: E402
@@ -59,10 +60,7 @@ def main() -> None:
         pass
     for label in ("first audit (score everything)", "re-audit (unchanged ledger)"):
         start = time.perf_counter()
-        result = None
-        for item in run_audit(ledger.db, encoder, library):
-            if isinstance(item, AuditResult):
-                result = item
+        result = drive(run_audit(ledger.db, encoder, library))
         assert result is not None
         print(f"{label}: {time.perf_counter() - start:.1f} s, newly scored {result.newly_scored}, "
               f"{len(result.workflows)} workflows")

@@ -26,6 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from app.core.audit.embeddings import Encoder  # noqa: E402
 from app.core.audit.patterns import load_library  # noqa: E402
 from app.core.audit.projection import FIT_LIMIT, FittedProjection, configure_numba_cache, fit_projection  # noqa: E402
+from app.core.progress import drive  # noqa: E402
 
 JITTER = 0.04
 
@@ -38,8 +39,9 @@ def vectors(n: int, base: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 def fit(method: str, data: np.ndarray) -> tuple[FittedProjection, float]:
     start = time.perf_counter()
-    fitted = [item for item in fit_projection(method, data) if isinstance(item, FittedProjection)]
-    return fitted[0], time.perf_counter() - start
+    fitted = drive(fit_projection(method, data))
+    assert fitted is not None
+    return fitted, time.perf_counter() - start
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core.generation import LogContext, LoggedGeneration, generate_logged  # noqa: E402
-from app.core.models.default_model import resolve_model  # noqa: E402
+from app.core.models.resolve import resolve_model  # noqa: E402
 from app.core.models.runner import LoadOptions, Runner  # noqa: E402
 from app.core.models.sampling import GenerationRequest, SamplingParams  # noqa: E402
 from app.core.store import Ledger  # noqa: E402

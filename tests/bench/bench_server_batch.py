@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from app.core.batch.jobs import create_job  # noqa: E402
 from app.core.batch.run import run_batch  # noqa: E402
 from app.core.batch.spec import build_spec  # noqa: E402
-from app.core.models.default_model import resolve_model  # noqa: E402
+from app.core.models.resolve import resolve_model  # noqa: E402
 from app.core.models.runner import LoadOptions, Runner  # noqa: E402
 from app.core.store import Ledger  # noqa: E402
 

@@ -56,7 +56,7 @@ def test_generate_chat_with_system_prompt(home: Path) -> None:
 
 
 def resolve_model_sha(ref: str) -> str:
-    from app.core.models.default_model import resolve_model
+    from app.core.models.resolve import resolve_model
     from app.core.store import Ledger
 
     ledger = Ledger.open(Path(os.environ["STILLROOM_HOME"]) / "ledger.db")

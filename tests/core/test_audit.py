@@ -18,6 +18,7 @@ from app.core.audit.levels import LEVELS
 from app.core.audit.patterns import load_library
 from app.core.audit.report import to_markdown
 from app.core.audit.run import AuditResult, run_audit
+from app.core.progress import drive
 from app.core.audit.scorer import HIT_THRESHOLD, Scorer
 from app.core.generation import LogContext, run_to_end
 from app.core.models.runner import Runner
@@ -64,10 +65,7 @@ def encoder(embedding_store: Path) -> Encoder:
 
 
 def audit(ledger: Ledger, encoder: Encoder, **kwargs: object) -> AuditResult:
-    result = None
-    for item in run_audit(ledger.db, encoder, load_library(), **kwargs):
-        if isinstance(item, AuditResult):
-            result = item
+    result = drive(run_audit(ledger.db, encoder, load_library(), **kwargs))
     assert result is not None
     return result
 
@@ -226,3 +224,22 @@ def test_single_prompts_in_new_wording_score_on_their_own_pattern(encoder: Encod
     for row, prompt in zip(scores[len(SINGLE_PROMPTS):], SINGLE_LOOKALIKES):
         assert row.max() < HIT_THRESHOLD, (prompt, ids[int(row.argmax())], row.max())
     assert evidence[0]["autograding"]["nearest"], evidence[0]
+
+
+def test_a_new_pattern_file_is_scored_and_reported(ledger: Ledger, encoder: Encoder, tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adding a pattern is adding its file (and its id to library.yaml): the audit scores it and the
+    report has its column, with no code that names it."""
+    from tests.core.pattern_files import NEW_ID, WORKFLOW_PROMPTS, library_with_new_pattern
+
+    monkeypatch.setattr("app.core.audit.patterns.DEFAULT_LIBRARY_DIR", library_with_new_pattern(tmp_path))
+    _ingest(ledger, "tides", WORKFLOW_PROMPTS)
+    _ingest(ledger, "everyday", ORDINARY)
+    result = audit(ledger, encoder)
+    assert [v.id for v in result.workflows[0].patterns][-1] == NEW_ID
+    assert levels(result, "tides")[NEW_ID] in ("medium", "high"), levels(result, "tides")
+    assert levels(result, "everyday")[NEW_ID] in ("none", "low"), levels(result, "everyday")
+    table = [line for line in to_markdown(result).splitlines() if line.startswith("| ")]
+    assert table[0].endswith(f" | {NEW_ID} |")
+    tides_row = next(line for line in table if line.startswith("| tides |"))
+    assert tides_row.endswith(f" | {levels(result, 'tides')[NEW_ID]} |")

@@ -12,7 +12,8 @@ import pytest
 
 from app.core.audit.map_data import epoch_seconds
 from app.core.audit.map_geometry import ViewIndex, convex_hull, density_image, points_in_polygon
-from app.core.audit.projection import FittedProjection, ProjectionProgress, ProjectionStore, fit_projection
+from app.core.audit.projection import FittedProjection, ProjectionStore, fit_projection
+from app.core.progress import Progress, drive
 from app.core.audit.selection import export_selection
 from app.core.audit.timeline import build_timeline, pick_unit
 from app.core.cancel import CancelToken
@@ -31,9 +32,10 @@ def clusters(n: int = 300, dim: int = 32) -> np.ndarray:
 
 def fitted(method: str, vectors: np.ndarray, cancel: CancelToken | None = None,
            root: Path | None = None) -> FittedProjection | None:
-    items = list(fit_projection(method, vectors, cancel or CancelToken(), root))
-    assert all(isinstance(i, ProjectionProgress) for i in items[:-1])
-    return items[-1] if items and isinstance(items[-1], FittedProjection) else None
+    items: list[Progress] = []
+    projection = drive(fit_projection(method, vectors, cancel or CancelToken(), root), items.append)
+    assert all(isinstance(i, Progress) for i in items)
+    return projection
 
 
 def test_pca_separates_clusters_and_places_new_points_with_the_same_transform(tmp_path: Path) -> None:
@@ -41,15 +43,16 @@ def test_pca_separates_clusters_and_places_new_points_with_the_same_transform(tm
     projection = fitted("pca", data)
     assert projection is not None and projection.method == "pca"
     keys = [f"k{i}" for i in range(len(data))]
-    items = list(projection.place(keys, data))
-    placed = items[-1]
-    assert placed.shape == (len(data), 2) and items[0] == ProjectionProgress("placing", len(data), len(data))
+    items: list[Progress] = []
+    placed = drive(projection.place(keys, data), items.append)
+    assert placed.shape == (len(data), 2) and items[0] == Progress("placing", len(data), len(data))
     centres = [placed[i::3].mean(axis=0) for i in range(3)]
     spread = max(placed[i::3].std(axis=0).max() for i in range(3))
     assert min(np.linalg.norm(a - b) for a in centres for b in centres if a is not b) > 3 * spread
     # known keys are not transformed again (their rows are not even read)
-    again = list(projection.place(keys, np.zeros((len(keys), 0))))
-    assert len(again) == 1 and np.allclose(again[0], placed)
+    again: list[Progress] = []
+    assert np.allclose(drive(projection.place(keys, np.zeros((len(keys), 0))), again.append), placed)
+    assert not again
 
 
 def test_store_keeps_projection_and_coordinates_on_disk(tmp_path: Path) -> None:
@@ -57,11 +60,11 @@ def test_store_keeps_projection_and_coordinates_on_disk(tmp_path: Path) -> None:
     store = ProjectionStore(tmp_path)
     projection = fitted("pca", data)
     store.put("a" * 64, projection)
-    placed = list(projection.place(["x", "y"], data[:2]))[-1]
+    placed = drive(projection.place(["x", "y"], data[:2]))
     store.save_coords("a" * 64, "pca")
     other = ProjectionStore(tmp_path).get("a" * 64, "pca")
     assert other is not None and other is not projection and set(other.coords) == {"x", "y"}
-    assert np.allclose(list(other.place(["x", "y"], data[:2]))[-1], placed)
+    assert np.allclose(drive(other.place(["x", "y"], data[:2])), placed)
     assert np.allclose(other.transform(data[:5]), projection.transform(data[:5]))
     assert ProjectionStore(tmp_path).get("b" * 64, "pca") is None
     (tmp_path / "projections" / f"{'a' * 16}-pca-model.npz").write_bytes(b"not an npz")
@@ -76,7 +79,7 @@ def test_projection_rejects_bad_input_and_honours_cancel() -> None:
     cancel = CancelToken()
     cancel.cancel()
     projection = fitted("pca", clusters(30))
-    assert not [i for i in projection.place(["a"], clusters(3)[:1], cancel) if isinstance(i, np.ndarray)]
+    assert drive(projection.place(["a"], clusters(3)[:1], cancel)) is None
     assert fitted("umap", clusters(30), cancel) is None  # stops before importing umap
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from app.core.batch.jobs import create_job, done_keys, get_job
 from app.core.batch.run import BatchControl, BatchFinished, BatchProgress, run_batch
+from app.core.progress import drive
 from app.core.batch.spec import BatchSpecError, build_spec, load_spec
 from app.core.models.runner import Runner
 from app.core.store import Ledger
@@ -57,9 +58,8 @@ def test_spec_validation_names_the_problem(tmp_path: Path) -> None:
 
 def test_run_writes_output_rows_and_ledger_rows(runner: Runner, ledger: Ledger, tmp_path: Path) -> None:
     job = create_job(ledger.db, load_spec(write_job(tmp_path)))
-    events = list(run_batch(ledger, runner, job.id))
-    progress = [e for e in events if isinstance(e, BatchProgress)]
-    finished = events[-1]
+    progress: list[BatchProgress] = []
+    finished = drive(run_batch(ledger, runner, job.id), progress.append)
     assert isinstance(finished, BatchFinished) and finished.status == "done" and finished.done == 6
     assert [p.done for p in progress] == [1, 2, 3, 4, 5, 6] and progress[-1].tokens_per_s
     lines = output_lines(Path(job.output_path))
@@ -77,12 +77,10 @@ def test_run_writes_output_rows_and_ledger_rows(runner: Runner, ledger: Ledger, 
 def test_pause_and_resume_continue_without_duplicates(runner: Runner, ledger: Ledger, tmp_path: Path) -> None:
     job = create_job(ledger.db, load_spec(write_job(tmp_path)))
     control = BatchControl()
-    for event in run_batch(ledger, runner, job.id, control):
-        if isinstance(event, BatchProgress) and event.done == 2:
-            control.pause()
+    drive(run_batch(ledger, runner, job.id, control), lambda event: event.done == 2 and control.pause())
     assert get_job(ledger.db, job.id).status == "paused" and len(done_keys(ledger.db, job.id)) == 2
-    events = list(run_batch(ledger, runner, job.id))
-    assert events[-1].status == "done" and events[-1].done == 6
+    finished = drive(run_batch(ledger, runner, job.id))
+    assert finished.status == "done" and finished.done == 6
     lines = output_lines(Path(job.output_path))
     assert len(lines) == 6 and len({line["ledger_id"] for line in lines}) == 6
 
@@ -94,10 +92,10 @@ def test_cancel_mid_generation_logs_it_and_resume_redoes_it(runner: Runner, ledg
 
     timer = threading.Timer(0.4, control.cancel.cancel)
     timer.start()
-    events = list(run_batch(ledger, runner, job.id, control))
+    cancelled = drive(run_batch(ledger, runner, job.id, control))
     timer.cancel()
-    assert events[-1].status == "cancelled"
+    assert cancelled.status == "cancelled"
     assert list_generations(ledger.db, LogFilter(workflow="batch-test", status="cancelled"))
-    finished = list(run_batch(ledger, runner, job.id))[-1]
+    finished = drive(run_batch(ledger, runner, job.id))
     assert finished.status == "done" and finished.done == 2
     assert len(output_lines(Path(job.output_path))) == 2

@@ -14,8 +14,8 @@ import pytest
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
 from app.core.models.bundled import BUNDLED, default_params, register_bundled
 from app.core.models.chat_model import CHAT_ALIAS, CHAT_MODEL_FILE, chat_model_path
-from app.core.models.default_model import resolve_model
 from app.core.models.registry import list_models
+from app.core.models.resolve import resolve_model
 from app.core.models.runner import LoadOptions, Runner
 from app.core.models.sampling import GenerationRequest, SamplingParams
 from app.core.store import Ledger

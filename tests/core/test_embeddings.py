@@ -27,11 +27,11 @@ def test_cache_embeds_each_text_once(ledger: Ledger, encoder: Encoder) -> None:
     texts = ["Explain photosynthesis step by step.", "explain  photosynthesis step by step.  ", "Tell a joke."]
     first = list(embed_missing(ledger.db, encoder, texts))
     # The first two normalize to different texts (case is kept), whitespace alone does not matter.
-    assert first[0].total == 3 and first[0].missing == 3 and first[-1].embedded == 3
+    assert first[0].texts == 3 and first[0].total == 3 and first[-1].done == 3
     again = list(embed_missing(ledger.db, encoder, texts + ["Explain photosynthesis step by step."]))
-    assert again[0].missing == 0 and again[-1].embedded == 0
+    assert again[0].total == 0 and again[-1].done == 0
     more = list(embed_missing(ledger.db, encoder, texts + ["A new prompt."]))
-    assert more[0].missing == 1 and more[-1].embedded == 1
+    assert more[0].total == 1 and more[-1].done == 1
     keys = [text_key(t) for t in texts]
     assert cached_keys(ledger.db, keys) == set(keys)
     stored = load_vectors(ledger.db, keys)

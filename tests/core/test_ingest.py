@@ -24,6 +24,7 @@ from app.core.ingest import (
     run_import,
 )
 from app.core.ingest import containers
+from app.core.progress import drive
 from app.core.store import Ledger
 from app.core.store.queries import LogFilter, list_generations
 
@@ -434,23 +435,20 @@ def pairs_file(path: Path, count: int) -> Path:
 
 def test_progress_then_summary_and_batches(ledger: Ledger, tmp_path: Path) -> None:
     path = pairs_file(tmp_path / "many.jsonl", 25)
-    items = list(import_file(ledger, path, "w", batch_rows=10))
-    assert isinstance(items[-1], ImportSummary) and all(isinstance(i, ImportProgress) for i in items[:-1])
-    written = [i.rows_written for i in items[:-1]]
+    items: list[ImportProgress] = []
+    summary = drive(import_file(ledger, path, "w", batch_rows=10), items.append)
+    assert isinstance(summary, ImportSummary) and all(isinstance(i, ImportProgress) for i in items)
+    written = [i.rows_written for i in items]
     assert written == sorted(written) and 10 in written and 20 in written
-    assert items[-2].fraction == 1.0 and items[-2].unit == "bytes"
-    assert items[-1].rows_written == 25 and (items[-1].first_id, items[-1].last_id) == (1, 25)
+    assert items[-1].fraction == 1.0 and items[-1].unit == "bytes"
+    assert summary.rows_written == 25 and (summary.first_id, summary.last_id) == (1, 25)
 
 
 def test_cancel_keeps_committed_batches_and_a_rerun_continues(ledger: Ledger, tmp_path: Path) -> None:
     path = pairs_file(tmp_path / "many.jsonl", 25)
     cancel = CancelToken()
-    summary = None
-    for item in import_file(ledger, path, "w", cancel=cancel, batch_rows=10):
-        if isinstance(item, ImportProgress) and item.rows_written >= 10:
-            cancel.cancel()
-        if isinstance(item, ImportSummary):
-            summary = item
+    summary = drive(import_file(ledger, path, "w", cancel=cancel, batch_rows=10),
+                    lambda item: item.rows_written >= 10 and cancel.cancel())
     assert summary is not None and summary.cancelled and summary.rows_written == 10
     assert len(rows_of(ledger)) == 10  # the pending rows of the next batch were dropped
     rest = run_import(ledger, path, "w")
@@ -463,7 +461,7 @@ def test_closing_the_generator_writes_nothing_pending(ledger: Ledger, tmp_path: 
     path = pairs_file(tmp_path / "many.jsonl", 25)
     items = import_file(ledger, path, "w", batch_rows=10)
     for item in items:
-        if isinstance(item, ImportProgress) and item.rows_written == 10:
+        if item.rows_written == 10:
             break
     items.close()
     assert len(rows_of(ledger)) == 10 and ledger.verify().ok
@@ -474,8 +472,7 @@ def test_a_sharegpt_conversation_is_never_split_across_transactions(ledger: Ledg
     path = tmp_path / "long.jsonl"
     path.write_text("".join(json.dumps({"conversations": turns}) + "\n" for _ in range(3)))
     cancel = CancelToken()
-    for item in import_file(ledger, path, "w", cancel=cancel, batch_rows=3):
-        if isinstance(item, ImportProgress) and item.rows_written:
-            cancel.cancel()
+    drive(import_file(ledger, path, "w", cancel=cancel, batch_rows=3),
+          lambda item: item.rows_written and cancel.cancel())
     assert len(rows_of(ledger)) == 4  # one whole conversation of 4 assistant turns
     assert run_import(ledger, path, "w").rows_written == 8

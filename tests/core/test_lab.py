@@ -15,14 +15,15 @@ from app.core.audit.embeddings import Encoder
 from app.core.audit.patterns import load_library
 from app.core.generation import LogContext, run_to_end
 from app.core.lab.lesson import agreement_chart, write_lesson
-from app.core.lab.run import LabProgress, run_lab
+from app.core.lab.run import run_lab
 from app.core.lab.state import LabConfig, LabState
-from app.core.lab.student import StudentResult, run_student, sample_counts
+from app.core.lab.student import run_student, sample_counts
 from app.core.lab.styles import STYLES, build_request, match_label, parse_label, soft_labels
 from app.core.lab.tasks import HELD_OUT_PER_TASK, LabError, load_tasks
-from app.core.lab.teacher import TeacherResult, direct_generate, run_teacher
+from app.core.lab.teacher import direct_generate, run_teacher
 from app.core.models.registry import ModelRecord
 from app.core.models.runner import LoadOptions, Runner
+from app.core.progress import drive
 from app.core.store import Ledger
 
 SAMPLES = 16
@@ -37,14 +38,9 @@ def encoder(embedding_store: Path) -> Encoder:
 
 def test_reduced_lab_end_to_end(runner: Runner, ledger: Ledger, encoder: Encoder, tmp_path: Path) -> None:
     tasks = load_tasks()
-    state: LabState | None = None
     steps = set()
-    for item in run_lab(direct_generate(runner, ledger), ledger, encoder, load_library(), tasks,
-                        LabConfig("plain", SAMPLES, 7)):
-        if isinstance(item, LabProgress):
-            steps.add(item.step)
-        else:
-            state = item
+    state: LabState | None = drive(run_lab(direct_generate(runner, ledger), ledger, encoder, load_library(), tasks,
+                                           LabConfig("plain", SAMPLES, 7)), lambda item: steps.add(item.stage))
     assert state is not None and steps == {"teacher", "student", "compare"}
     assert state.teacher is not None and state.student is not None and state.compare is not None
 
@@ -102,10 +98,9 @@ def test_soft_labels_from_real_logprobs(default_model: ModelRecord, ledger: Ledg
         assert row[0] == 1 and json.loads(row[1])["top_logprobs"]
 
         tasks = load_tasks()
-        teacher = [item for item in run_teacher(direct_generate(runner, ledger), tasks, "logprobs", 2, 7, "soft-test")
-                   if isinstance(item, TeacherResult)][0]
+        teacher = drive(run_teacher(direct_generate(runner, ledger), tasks, "logprobs", 2, 7, "soft-test"))
         assert teacher.has_soft and all(a.soft is not None for a in teacher.answers)
-        student = [item for item in run_student(teacher, tasks, encoder) if isinstance(item, StudentResult)][0]
+        student = drive(run_student(teacher, tasks, encoder))
         point = student.final
         assert point.soft_agreement is not None and point.hard_kl is not None and point.soft_kl is not None
         assert point.soft_kl < point.hard_kl, point.as_dict()

@@ -54,6 +54,30 @@ def test_upgrade_from_first_schema_keeps_rows_and_chain(tmp_path: Path) -> None:
     ledger.close()
 
 
+def test_audit_scores_key_column_renamed_on_a_ledger_of_the_previous_schema(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = open_db(path, migrate=False)
+    migrations.apply(old, stop_before="m012_audit_scores_key")
+    assert applied_names(old)[-1] == "m011_merkle_tree"
+    Ledger(old, path).append_many([record(i) for i in range(1, 3)])
+    old["audit_scores"].insert_all([{"generation_id": i, "library_hash": "k" * 64, "workflow": "tests",
+                                     "scores": "[0.1]", "evidence": "{}", "flags": 0} for i in (1, 2)])
+    old.close()
+
+    ledger = Ledger.open(path)
+    table = ledger.db["audit_scores"]
+    assert applied_names(ledger.db)[-1] == "m012_audit_scores_key"
+    assert "scores_key" in table.columns_dict and "library_hash" not in table.columns_dict
+    assert table.pks == ["generation_id", "scores_key"]
+    assert {i.name: i.columns for i in table.indexes if not i.name.startswith("sqlite_")} == {
+        "idx_audit_scores_scores_key_workflow": ["scores_key", "workflow"]}
+    found = ledger.db.execute("SELECT generation_id, scores FROM audit_scores WHERE scores_key = ? AND workflow = ? "
+                              "ORDER BY generation_id", ["k" * 64, "tests"]).fetchall()
+    assert found == [(1, "[0.1]"), (2, "[0.1]")]  # the stored scores are kept, under the new name
+    assert ledger.verify().ok
+    ledger.close()
+
+
 def test_file_that_is_not_a_database_gives_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"
     path.write_bytes(b"this is not sqlite at all" * 100)

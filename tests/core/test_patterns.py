@@ -15,8 +15,9 @@ import pytest
 import yaml
 
 from app.core.audit.patterns import (
-    DEFAULT_LIBRARY_DIR, MIN_BENIGN_EXEMPLARS, MIN_EXEMPLARS, WORKFLOW_SIGNALS, ParamCue,
+    CUE_FED_SIGNALS, DEFAULT_LIBRARY_DIR, MIN_BENIGN_EXEMPLARS, MIN_EXEMPLARS, WORKFLOW_SIGNALS, ParamCue,
     PatternLibrary, PatternLibraryError, WorkflowCue, load_library)
+from app.core.audit.signals import CUE_FLAGS, FLAG_GRADING, generation_flags
 
 EXPECTED_IDS = {
     "cot_exfiltration", "cot_critique", "autograding", "templated_sweep", "agentic_harvest",
@@ -152,6 +153,26 @@ def test_prompt_cues_stay_fast_on_long_repetitive_text(library: PatternLibrary) 
     assert not slow, "regexes with super-linear backtracking: " + "; ".join(slow)
 
 
+def test_what_the_audit_needs_to_know_of_a_pattern_is_in_its_file(library: PatternLibrary) -> None:
+    """Column titles, parameter-driven patterns and the patterns feeding each cue-fed signal."""
+    assert len({p.short_name for p in library.patterns.values()}) == len(library.pattern_ids)
+    assert {p.id for p in library.patterns.values() if p.parameter_driven} == {"logprob_harvest"}
+    assert [p.id for p in library.feeding("reasoning_share")] == ["cot_exfiltration", "cot_critique"]
+    assert [p.id for p in library.feeding("grading_share")] == ["autograding"]
+    assert set(CUE_FLAGS) == CUE_FED_SIGNALS, "every signal a pattern may feed has its flag"
+
+
+def test_a_new_pattern_file_feeds_the_signal_it_names(tmp_path: Path, library: PatternLibrary) -> None:
+    from tests.core.pattern_files import NEW_ID, WORKFLOW_PROMPTS, library_with_new_pattern
+
+    extended = load_library(library_with_new_pattern(tmp_path, feeds_signals=["grading_share"]))
+    assert extended.pattern_ids == (*library.pattern_ids, NEW_ID)
+    assert [p.id for p in extended.feeding("grading_share")] == ["autograding", NEW_ID]
+    prompt = WORKFLOW_PROMPTS[0]
+    assert generation_flags(extended, {}, prompt, {}) & FLAG_GRADING
+    assert not generation_flags(library, {}, prompt, {}) & FLAG_GRADING
+
+
 # --- cue semantics ----------------------------------------------------------------------------
 
 def test_param_cues_for_logprob_harvest(library: PatternLibrary) -> None:
@@ -268,6 +289,16 @@ def test_no_overlap_with_public_eval_sets(library: PatternLibrary) -> None:
     ("autograding.yaml", lambda d: d.update(id="autograder"), "file name"),
     ("autograding.yaml", lambda d: d["exemplars"].append(d["exemplars"][0].upper()), "duplicates"),
     ("autograding.yaml", lambda d: d["benign_exemplars"].append(d["exemplars"][3]), "duplicates"),
+    ("persona_cloning.yaml", lambda d: d.pop("short_name"), "missing key(s) short_name"),
+    ("persona_cloning.yaml", lambda d: d.update(short_name="Persona and style cloning"), "at most 16 characters"),
+    ("persona_cloning.yaml", lambda d: d.update(short_name="sweep"), "already used by templated_sweep.yaml"),
+    ("logprob_harvest.yaml", lambda d: d.update(parameter_driven="yes"), "parameter_driven must be true or false"),
+    ("cot_critique.yaml", lambda d: d.update(parameter_driven=True), "parameter_driven needs param_cues"),
+    ("autograding.yaml", lambda d: d.update(feeds_signals=["grading"]), "feeds_signals: unknown signal"),
+    ("autograding.yaml", lambda d: d.update(feeds_signals="grading_share"), "feeds_signals must be a list"),
+    ("autograding.yaml", lambda d: d.update(feeds_signals=["grading_share"] * 2), "named twice"),
+    ("persona_cloning.yaml", lambda d: d.update(prompt_cues=[], feeds_signals=["reasoning_share"]),
+     "feeds_signals needs prompt_cues"),
     ("library.yaml", lambda d: d.update(version=1.0), "semver"),
     ("library.yaml", lambda d: d["patterns"].remove("persona_cloning"), "not listed"),
 ])

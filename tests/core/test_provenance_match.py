@@ -206,9 +206,9 @@ def test_malformed_rows_are_counted_and_the_progress_phases(tmp_path: Path, pair
         except StopIteration as stop:
             report: MatchReport = stop.value
             break
-    assert [p.phase for p in progress][:2] == ["hashing", "reading"]
-    assert {"indexing", "near"} <= {p.phase for p in progress}
-    assert progress[-1].phase == "near" and progress[-1].done == progress[-1].total == 1
+    assert [p.stage for p in progress][:2] == ["hashing", "reading"]
+    assert {"indexing", "near"} <= {p.stage for p in progress}
+    assert progress[-1].stage == "near" and progress[-1].done == progress[-1].total == 1
     assert (report.rows, report.malformed) == (4, 2)
     assert [(p.index, p.reason[:6]) for p in report.problems] == [(4, "line 5"), (5, "line 6")]
     with pytest.raises(ValueError, match="row 4 is not a valid row"):
@@ -220,7 +220,7 @@ def test_no_near_phase_when_every_row_is_exact(tmp_path: Path, pairs: list[tuple
     phases = set()
     try:
         while True:
-            phases.add(next(generator).phase)
+            phases.add(next(generator).stage)
     except StopIteration as stop:
         assert stop.value.counts[TRACED_EXACT] == 5
     assert phases == {"hashing", "reading"}
@@ -232,7 +232,7 @@ def test_cancel_stops_between_chunks(tmp_path: Path, ledger_path: Path) -> None:
     token = CancelToken()
     generator = match_dataset(dataset, ledger_path, cancel=token)
     first = next(generator)
-    assert first.phase == "hashing"
+    assert first.stage == "hashing"
     next(generator)
     token.cancel()
     with pytest.raises(MatchCancelled):

@@ -19,6 +19,7 @@ import yaml
 
 from app.core.batch.jobs import create_job
 from app.core.batch.run import BatchFinished, run_batch
+from app.core.progress import drive
 from app.core.batch.spec import load_spec
 from app.core.models.registry import ModelRecord, register_model
 from app.core.models.runner import Runner
@@ -46,8 +47,8 @@ def batch_dataset(runner: Runner, ledger: Ledger, folder: Path) -> list[dict]:
             "params": {"temperature": 0.8, "max_tokens": 48, "seed": 11}}
     (folder / "job.yaml").write_text(yaml.safe_dump(spec))
     job = create_job(ledger.db, load_spec(folder / "job.yaml"))
-    events = list(run_batch(ledger, runner, job.id))
-    assert isinstance(events[-1], BatchFinished) and events[-1].status == "done"
+    finished = drive(run_batch(ledger, runner, job.id))
+    assert isinstance(finished, BatchFinished) and finished.status == "done"
     return [json.loads(line) for line in Path(job.output_path).read_text().splitlines()]
 
 

@@ -29,8 +29,9 @@ def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Itera
 
 
 @pytest.fixture
-def client(served: tuple[StillroomServer, Path]) -> openai.OpenAI:
-    return openai.OpenAI(base_url=served[0].url, api_key="not-needed-on-loopback", max_retries=0, timeout=120)
+def client(served: tuple[StillroomServer, Path]) -> Iterator[openai.OpenAI]:
+    with openai.OpenAI(base_url=served[0].url, api_key="not-needed-on-loopback", max_retries=0, timeout=120) as client:
+        yield client  # closed, so no pooled socket is left for the garbage collector to warn about
 
 
 def rows(ledger_file: Path, **filters: str) -> list[dict]:
@@ -43,10 +44,11 @@ def rows(ledger_file: Path, **filters: str) -> list[dict]:
 
 def test_models_lists_every_registered_model(client: openai.OpenAI) -> None:
     models = client.models.list().data
-    assert [m.id for m in models] == [CHAT_MODEL, MODEL]  # the bundled chat model, then Gemma
+    assert [m.id for m in models] == [CHAT_MODEL, MODEL, "all-MiniLM-L6-v2"]  # chat, Gemma, the encoder
     extra = [m.model_extra["stillroom"] for m in models]
-    assert [e["default_for"] for e in extra] == ["chat", "completion"]
-    assert [e["license"] for e in extra] == ["apache-2.0", "gemma"]
+    assert [e["default_for"] for e in extra] == ["chat", "completion", "embedding"]
+    assert [e["kind"] for e in extra] == ["generation", "generation", "embedding"]
+    assert [e["license"] for e in extra] == ["apache-2.0", "gemma", "apache-2.0"]
 
 
 def test_a_request_naming_a_model_gets_that_model(client: openai.OpenAI, served: tuple[StillroomServer, Path]) -> None:

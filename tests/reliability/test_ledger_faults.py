@@ -35,6 +35,7 @@ import pytest
 
 from app.core.batch.jobs import create_job, get_job
 from app.core.batch.run import BatchFinished, run_batch
+from app.core.progress import drive
 from app.core.batch.spec import build_spec
 from app.core.errors import LedgerError
 from app.core.generation import LogContext, run_to_end
@@ -105,9 +106,9 @@ def small_job(ledger: Ledger, folder: Path) -> int:
 
 
 def finish_batch(ledger: Ledger, runner: Runner, job_id: int) -> BatchFinished:
-    events = list(run_batch(ledger, runner, job_id))
-    assert isinstance(events[-1], BatchFinished)
-    return events[-1]
+    finished = drive(run_batch(ledger, runner, job_id))
+    assert isinstance(finished, BatchFinished)
+    return finished
 
 
 # -- locked by another process ----------------------------------------------------------------------
@@ -142,7 +143,7 @@ def test_locked_ledger_during_generation_and_batch(runner: Runner, tmp_path: Pat
         with pytest.raises(LedgerError, match=LOCKED):
             run_to_end(runner, ledger, completion(1), LogContext("cli", workflow="locked"))
         with pytest.raises(LedgerError, match=LOCKED) as info:
-            list(run_batch(ledger, runner, job_id))
+            drive(run_batch(ledger, runner, job_id))
         assert str(path) in str(info.value)
     assert run_to_end(runner, ledger, completion(1), LogContext("cli", workflow="locked")).result.status == "ok"
     finished = finish_batch(ledger, runner, job_id)
@@ -323,7 +324,7 @@ def test_generation_and_batch_on_a_full_disk(runner: Runner, tmp_path: Path) -> 
     with pytest.raises(LedgerError, match=FULL):
         run_to_end(runner, ledger, completion(1), LogContext("cli", workflow="full"))
     with pytest.raises(LedgerError, match=FULL) as info:
-        list(run_batch(ledger, runner, job_id))
+        drive(run_batch(ledger, runner, job_id))
     assert str(path) in str(info.value)
     ledger.db.execute(f"PRAGMA max_page_count = {UNLIMITED_PAGES}")
     finished = finish_batch(ledger, runner, job_id)

@@ -13,7 +13,8 @@ client still gets an answer. Faults injected and what was observed:
   parameter, refused before it reaches the model (it was a 400 carrying the tokenizer's codec error,
   after a failed attempt to log an error row that could not be hashed), nothing logged;
 - an unknown model: 404 model_not_found; n above the limit and options the server cannot honour
-  (tools, functions, logit_bias, best_of > 1, suffix, echo): 400 unsupported_parameter;
+  (tools outside chat, the legacy functions, logit_bias, best_of > 1, suffix, echo): 400
+  unsupported_parameter (hostile tool definitions: test_server_tools_hostile.py);
 - Content-Length of 100 MB with no body: 413 at once, nothing read; a 20 MB body: read away, 413;
 - Content-Length that is not a number, negative, or several different ones: 400;
   a chunked body (no Content-Length): 411;
@@ -212,7 +213,7 @@ def test_wrong_types_and_missing_fields_name_the_parameter(served: tuple[Stillro
 ])
 def test_options_the_server_cannot_honour_are_refused(served: tuple[StillroomServer, Path],
                                                       client: openai.OpenAI, fields: dict, param: str) -> None:
-    path = "/v1/completions" if param in ("best_of", "suffix", "echo") else "/v1/chat/completions"
+    path = "/v1/completions" if param in ("best_of", "suffix", "echo", "tools", "tool_choice") else "/v1/chat/completions"
     body = {"model": MODEL, "messages": [{"role": "user", "content": "Hi"}], "prompt": "Hi", "max_tokens": 1}
     status, headers, raw = exchange(served[0], post(path, json.dumps(body | fields).encode()))
     assert_openai_error(status, headers, raw, 400, "unsupported_parameter", param)

@@ -46,7 +46,7 @@ TIMEOUT_S = 120
 LOOP = """
 import sys
 from app.core.generation import LogContext, run_to_end
-from app.core.models.default_model import resolve_model
+from app.core.models.resolve import resolve_model
 from app.core.models.runner import LoadOptions, Runner
 from app.core.models.sampling import GenerationRequest, SamplingParams
 from app.core.paths import ledger_path

@@ -96,7 +96,7 @@ def assert_svg(path: Path) -> None:
 def test_audit_report_map_detail_and_export(qtbot: Any, view: AuditView, seeded: int, library: PatternLibrary,
                                             tmp_path: Path) -> None:
     run_to_end(qtbot, view)
-    assert view.run_button.isEnabled() and not view.progress.isVisible()
+    assert view.run_button.isEnabled() and not view.strip.bar.isVisible()
     # the map: one point per generation plus the library's exemplars, drawn one by one (few points)
     exemplars = sum(len(p.exemplars) for p in library.patterns.values())
     assert len(view.map.points.points()) == seeded and not view.map.density_shown
@@ -227,10 +227,10 @@ def test_new_generations_are_placed_without_refitting(qtbot: Any, view: AuditVie
 
 def test_cancel_leaves_the_view_usable(qtbot: Any, view: AuditView, seeded: int) -> None:
     view.run_audit()
-    assert view.running and view.cancel_button.isEnabled()
+    assert view.running and view.strip.cancel_button.isEnabled()
     view.cancel()
     qtbot.waitUntil(lambda: not view.running, timeout=AUDIT_TIMEOUT_MS)
-    assert view.run_button.isEnabled() and not view.cancel_button.isEnabled() and not view.progress.isVisible()
+    assert view.run_button.isEnabled() and not view.strip.cancel_button.isEnabled() and not view.strip.bar.isVisible()
     assert view.outcome is None and "cancelled" in view.status.text()
     run_to_end(qtbot, view)  # a second run completes
     assert len(view.map.points.points()) == seeded

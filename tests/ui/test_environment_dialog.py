@@ -61,4 +61,4 @@ def test_closing_during_a_run_stops_the_worker(home: Path, qtbot: Any) -> None:
     qtbot.addWidget(dialog)
     dialog.run_checks()
     dialog.reject()
-    assert dialog._thread is None
+    assert not dialog.jobs.busy

@@ -22,7 +22,7 @@ def run_import(qtbot: Any, window: MainWindow, file: Path, workflow: str, fmt: s
     qtbot.keyClicks(dialog.workflow_edit, workflow)
     dialog.format_combo.setCurrentIndex(dialog.format_combo.findData(fmt))
     qtbot.mouseClick(dialog.import_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: dialog.thread is None, timeout=20_000)
+    qtbot.waitUntil(lambda: not dialog.jobs.busy, timeout=20_000)
     return dialog
 
 
@@ -32,7 +32,7 @@ def test_import_writes_rows_that_the_ledger_view_shows(qtbot: Any, window: MainW
     written = dialog.summary.rows_written
     rows = ledger_rows(home, "SELECT * FROM generations WHERE source = 'import'")
     assert written == len(rows) > 0 and {row["workflow"] for row in rows} == {"imported-pairs"}
-    assert f"{written} rows written" in dialog.result.toPlainText() and dialog.progress.value() == 100
+    assert f"{written} rows written" in dialog.result.toPlainText() and dialog.strip.bar.value() == 100
     # model -> widget: the ledger view picks the rows up
     qtbot.waitUntil(lambda: window.ledger.model.rowCount() == written, timeout=5_000)
     dialog.close()

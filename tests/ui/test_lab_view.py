@@ -33,7 +33,7 @@ def test_reduced_lab_runs_all_steps_and_exports(qtbot: Any, window: MainWindow, 
     finished: list[str] = []
     view.step_finished.connect(finished.append)
     view.all_button.click()
-    assert view.running == "teacher" and view.cancel_button.isEnabled() and not view.style_combo.isEnabled()
+    assert view.running == "teacher" and view.strip.cancel_button.isEnabled() and not view.style_combo.isEnabled()
     qtbot.waitUntil(lambda: finished == ["teacher", "student", "compare"], timeout=STEP_TIMEOUT_MS)
     qtbot.waitUntil(lambda: view.running is None, timeout=10_000)
     state = view.state
@@ -60,7 +60,7 @@ def test_cancel_the_teacher_step(qtbot: Any, window: MainWindow, home: Path, tmp
     view.samples_spin.setValue(2)
     view.step_buttons["teacher"].click()
     qtbot.waitUntil(lambda: view.answers.rowCount() >= 2, timeout=STEP_TIMEOUT_MS)
-    view.cancel_button.click()
+    view.strip.cancel_button.click()
     qtbot.waitUntil(lambda: view.running is None, timeout=60_000)
     assert view.state is not None and view.state.teacher is None
     assert "cancelled" in view.status.text()

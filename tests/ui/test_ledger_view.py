@@ -157,8 +157,8 @@ def test_export_filtered_rows_and_the_selection(qtbot: Any, home: Path, make_win
     view.filters.status.setCurrentIndex(view.filters.status.findData("error"))
     settle(qtbot, window)
     out = tmp_path / "errors.jsonl"
-    with qtbot.waitSignal(view.export_to(out, "jsonl", selection_only=False).done, timeout=10_000):
-        pass
+    assert view.export_to(out, "jsonl", selection_only=False) is not None
+    qtbot.waitUntil(lambda: not view.exports.busy, timeout=10_000)
     lines = [json.loads(line) for line in out.read_text().splitlines()]
     assert [row["id"] for row in lines] == [7, 14, 21, 28, 35]
     assert all(row["status"] == "error" for row in lines)
@@ -173,8 +173,8 @@ def test_export_filtered_rows_and_the_selection(qtbot: Any, home: Path, make_win
         selection.select(view.model.index(row, 0),
                          QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
     md = tmp_path / "picked.md"
-    with qtbot.waitSignal(view.export_to(md, "markdown", selection_only=True).done, timeout=10_000):
-        pass
+    assert view.export_to(md, "markdown", selection_only=True) is not None
+    qtbot.waitUntil(lambda: not view.exports.busy, timeout=10_000)
     text = md.read_text()
     assert [line for line in text.splitlines() if line.startswith("## Generation")] == \
         ["## Generation 35", "## Generation 39", "## Generation 40"]

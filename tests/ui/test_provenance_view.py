@@ -92,7 +92,7 @@ def test_provenance_walkthrough(qtbot: Any, tmp_path: Path) -> None:
 
     # 2. Match, then the review is prepared on its own (untraced text, models, screening).
     qtbot.mouseClick(view.match_button, Qt.MouseButton.LeftButton)
-    assert view.tabs.currentIndex() == TAB_REVIEW and view.progress.isVisible()
+    assert view.tabs.currentIndex() == TAB_REVIEW and view.strip.bar.isVisible()
     qtbot.waitUntil(lambda: view.predicate is not None and not view.busy, timeout=JOB_TIMEOUT_MS)
     report = view.report
     assert report is not None
@@ -139,8 +139,8 @@ def test_cancel_a_match(qtbot: Any, tmp_path: Path) -> None:
     view.choose_dataset(dataset, {"prompt": "ask", "response": "reply"})
     qtbot.waitUntil(lambda: not view.busy and view.detected is not None, timeout=10_000)
     view.start_match()
-    qtbot.waitUntil(lambda: view.progress.maximum() == 1000, timeout=20_000)  # progress with a total
-    qtbot.mouseClick(view.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: view.strip.bar.maximum() == 1000, timeout=20_000)  # progress with a total
+    qtbot.mouseClick(view.strip.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not view.busy, timeout=20_000)
     assert view.report is None and view.status.text() == "Matching cancelled; nothing was reported."
     assert not close_boxes(view)

@@ -103,3 +103,13 @@ def test_other_hosts_require_keys_and_the_switch_reports_why_it_cannot_start(qtb
     assert view.server is None and not view.switch.isChecked()
     boxes = open_dialogs(window, ERROR_DIALOG)
     assert boxes and "API key" in boxes[0].informativeText()
+
+
+def test_the_view_lists_every_endpoint_the_server_answers(window: MainWindow) -> None:
+    """The table is read from app.core.serve.endpoints.ENDPOINTS, the list the server routes by."""
+    from app.core.serve.endpoints import ENDPOINTS
+
+    table = window.server.endpoints_table
+    listed = [tuple(table.item(row, column).text() for column in range(3)) for row in range(table.rowCount())]
+    assert listed == [(e.method, e.path, e.summary) for e in ENDPOINTS]
+    assert ("POST", "/v1/chat/completions") in [row[:2] for row in listed]

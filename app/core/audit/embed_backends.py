@@ -42,8 +42,11 @@ class Backend(Protocol):
 
     name: str  # e.g. "openvino-bf16", "pytorch-cpu"
     file_sha256: str | None  # the sha256 of the model file it runs, when it is an export
+    max_tokens: int  # the most tokens the model reads of one text
 
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray: ...
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]: ...
 
 
 def model_dir() -> Path:
@@ -70,6 +73,10 @@ class OpenVinoBackend:
 
         settings = json.loads((source / "sentence_bert_config.json").read_text(encoding="utf-8"))
         self._tokenizer = Tokenizer.from_file(str(source / "tokenizer.json"))
+        self._counter = Tokenizer.from_file(str(source / "tokenizer.json"))
+        self._counter.no_truncation()
+        self._counter.no_padding()
+        self.max_tokens = int(settings["max_seq_length"])
         # tokenizer.json pads every text to 128 tokens and truncates there; sentence-transformers
         # pads to the longest text of the batch and truncates at the model's max_seq_length.
         self._tokenizer.enable_truncation(int(settings["max_seq_length"]))
@@ -96,6 +103,10 @@ class OpenVinoBackend:
             out[chosen] = result[0]
         return _normalized(out)
 
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text, special tokens included, before any truncation."""
+        return [len(e.ids) for e in self._counter.encode_batch(list(texts))]
+
 
 class TorchBackend:
     """sentence-transformers on PyTorch, on `device` ("cpu" or "cuda")."""
@@ -110,11 +121,16 @@ class TorchBackend:
 
         self.model: Any = SentenceTransformer(str(source), device=device, local_files_only=True)
         self.name = f"pytorch-{device}"
+        self.max_tokens = int(self.model.max_seq_length)
 
     def encode(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         vectors = self.model.encode(list(texts), batch_size=batch_size, normalize_embeddings=True,
                                     convert_to_numpy=True, show_progress_bar=False)
         return np.asarray(vectors, dtype=np.float32)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text, special tokens included, before any truncation."""
+        return [len(ids) for ids in self.model.tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
 
 
 def _nvidia_present() -> bool:

@@ -7,6 +7,7 @@ only. Vectors are L2-normalized float32, so a dot product is a cosine similarity
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,8 +17,10 @@ from pathlib import Path
 import numpy as np
 from sqlite_utils import Database
 
-from app.core.audit.embed_backends import DIM, Backend, load_backend
+from app.core.audit.embed_backends import DIM, Backend, load_backend, model_dir
+from app.core.audit.embed_export import WEIGHTS_FILE, file_sha256
 from app.core.cancel import NEVER, CancelToken
+from app.core.progress import Progress
 from app.core.store.db import translate_errors
 from app.core.store.ledger import utc_now
 from app.core.textnorm import content_hash, normalize
@@ -28,6 +31,7 @@ ENCODE_BATCH = 128
 # and per-call setup cost little, small enough for progress and cancel every few seconds.
 EMBED_CHUNK = 1024
 LOOKUP_CHUNK = 500
+EMBED_STAGE = "embedding"
 
 
 class Encoder:
@@ -36,7 +40,9 @@ class Encoder:
     The back end (app.core.audit.embed_backends) is OpenVINO over a local ONNX export where it
     loads, else sentence-transformers on PyTorch; `backend` names it. `name` is the model, the same
     for every back end: their vectors agree to a cosine above 0.9999 and share the cache.
-    """
+
+    Safe to share between threads: loading and each encode() hold the encoder's lock, so callers
+    take turns on the one copy of the model."""
 
     name = MODEL_NAME
 
@@ -48,7 +54,7 @@ class Encoder:
         self._requested = backend
         self._export_dir = export_dir
         self._model: Backend | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
 
     def model(self) -> Backend:
         """The loaded back end (loaded on first use, once, whichever thread asks first)."""
@@ -75,16 +81,37 @@ class Encoder:
         """Normalized float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
-        return self.model().encode(list(texts), self.batch_size)
+        with self._lock:
+            return self.model().encode(list(texts), self.batch_size)
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens each text is, special tokens included, before any truncation."""
+        with self._lock:
+            return self.model().token_counts(list(texts))
+
+    def max_tokens(self) -> int:
+        """The most tokens the model reads of one text; encode() silently drops the rest."""
+        return self.model().max_tokens
 
 
-@dataclass(frozen=True)
-class EmbedProgress:
-    """Yielded by embed_missing: texts seen, how many needed embedding, how many are done."""
+@functools.cache
+def shared_encoder() -> Encoder:
+    """The process's one Encoder for callers that serve many requests (the local server), so the
+    model is loaded once, not once per request."""
+    return Encoder()
 
-    total: int
-    missing: int
-    embedded: int
+
+@functools.cache
+def encoder_sha256() -> str:
+    """The sha256 of the packaged model's weights file: the model's identity in ledger rows."""
+    return file_sha256(model_dir() / WEIGHTS_FILE)
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbedProgress(Progress):
+    """Yielded by embed_missing: `done` of the `total` texts that needed embedding, of `texts` seen."""
+
+    texts: int
 
 
 def text_key(text: str) -> str:
@@ -120,7 +147,7 @@ def embed_missing(db: Database, encoder: Encoder, texts: Iterable[str],
     keys = list(unique)
     have = cached_keys(db, keys, encoder.name)
     missing = [key for key in keys if key not in have]
-    yield EmbedProgress(len(keys), len(missing), 0)
+    yield EmbedProgress(EMBED_STAGE, 0, len(missing), texts=len(keys))
     done = 0
     for start in range(0, len(missing), EMBED_CHUNK):
         if cancel.cancelled:
@@ -133,7 +160,7 @@ def embed_missing(db: Database, encoder: Encoder, texts: Iterable[str],
                 "INSERT OR REPLACE INTO embeddings (text_sha256, model, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)",
                 [(key, encoder.name, DIM, vector.tobytes(), now) for key, vector in zip(batch, vectors)])
         done += len(batch)
-        yield EmbedProgress(len(keys), len(missing), done)
+        yield EmbedProgress(EMBED_STAGE, done, len(missing), texts=len(keys))
 
 
 def load_vectors(db: Database, keys: Sequence[str], model: str = MODEL_NAME) -> np.ndarray:

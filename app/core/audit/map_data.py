@@ -7,7 +7,7 @@ first time for a (library, method) and afterwards only places prompts it has not
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
@@ -16,11 +16,11 @@ from sqlite_utils import Database
 
 from app.core.audit.embeddings import DIM, Encoder, embed_missing, load_vectors, text_key
 from app.core.audit.patterns import PatternLibrary
-from app.core.audit.projection import FittedProjection, ProjectionProgress, ProjectionStore, fit_projection
-from app.core.audit.run import AuditProgress, AuditResult
+from app.core.audit.projection import ProjectionStore, fit_projection
+from app.core.audit.run import AuditResult, embedding_stage
 from app.core.audit.scorer import scores_key
 from app.core.cancel import NEVER, CancelToken
-from app.core.progress import relay
+from app.core.progress import Progress
 
 EXCERPT_CHARS = 160
 NO_MODEL = "(unknown model)"
@@ -78,20 +78,20 @@ def _levels(result: AuditResult | None, workflows: list[str], tops: list[str]) -
 
 def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: ProjectionStore, method: str,
               result: AuditResult | None = None,
-              cancel: CancelToken = NEVER) -> Iterator[AuditProgress | ProjectionProgress | MapData]:
-    """Project the audited generations and the exemplars; yields progress, then MapData (nothing if
-    cancelled). Fits `method` once per library; new prompts are placed with the fitted transform."""
+              cancel: CancelToken = NEVER) -> Generator[Progress, None, MapData | None]:
+    """Project the audited generations and the exemplars; yields Progress, returns the MapData (None
+    if cancelled). Fits `method` once per library; new prompts are placed with the fitted transform."""
     ids = library.pattern_ids
     exemplar_texts = [t for pid in ids for t in library.patterns[pid].exemplars]
     exemplar_patterns = [pid for pid in ids for _ in library.patterns[pid].exemplars]
-    for progress in embed_missing(db, encoder, exemplar_texts, cancel):  # cached: usually nothing to do
-        yield AuditProgress("map", progress.embedded, progress.missing)
+    # cached: usually nothing to do
+    yield from embedding_stage("map", embed_missing(db, encoder, exemplar_texts, cancel))
     if cancel.cancelled:
-        return
+        return None
     rows = db.execute(
         "SELECT s.generation_id, s.workflow, s.text_key, s.scores, g.prompt, g.system_prompt, s.started_at, "
         "g.model_name FROM audit_scores s JOIN generations g ON g.id = s.generation_id "
-        "WHERE s.library_hash = ? ORDER BY s.generation_id", [scores_key(library)]).fetchall()
+        "WHERE s.scores_key = ? ORDER BY s.generation_id", [scores_key(library)]).fetchall()
     exemplar_keys = [text_key(t) for t in exemplar_texts]
     keys = exemplar_keys + [r[2] for r in rows]
     projection = store.get(library.content_hash, method)
@@ -99,31 +99,25 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
         projection = None  # coordinates saved without their model (UMAP): new prompts need a refit
     fresh = projection is None
     if projection is None:
-        fitted = yield from relay(fit_projection(method, load_vectors(db, keys, encoder.name), cancel,
-                                                 store.folder, keys), FittedProjection)
+        fitted = yield from fit_projection(method, load_vectors(db, keys, encoder.name), cancel, store.folder, keys)
         if fitted is None or cancel.cancelled:
-            return
+            return None
         store.put(library.content_hash, fitted)
         projection = fitted
     missing = [i for i, key in enumerate(keys) if key not in projection.coords]
     vectors = np.zeros((len(keys), DIM if missing else 0), dtype=np.float32)
     if missing:
         vectors[missing] = load_vectors(db, [keys[i] for i in missing], encoder.name)
-    placed: np.ndarray | None = None
-    for item in projection.place(keys, vectors, cancel):
-        if isinstance(item, np.ndarray):
-            placed = item
-        else:
-            yield item
+    placed = yield from projection.place(keys, vectors, cancel)
     if placed is None or cancel.cancelled:
-        return
+        return None
     if missing or fresh:
         store.save_coords(library.content_hash, method)
     scores = np.array([json.loads(r[3]) for r in rows], dtype=np.float32).reshape(len(rows), len(ids))
     top = scores.argmax(axis=1) if len(rows) else np.zeros(0, dtype=int)
     workflows = [r[1] for r in rows]
     top_patterns = [ids[i] for i in top]
-    yield MapData(
+    return MapData(
         generation_ids=[int(r[0]) for r in rows], workflows=workflows, top_patterns=top_patterns,
         top_scores=scores[np.arange(len(rows)), top].astype(np.float64) if len(rows) else np.zeros(0),
         excerpts=[excerpt(r[4] or r[5] or "") for r in rows],

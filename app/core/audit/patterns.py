@@ -34,10 +34,14 @@ WORKFLOW_SIGNALS = frozenset({
 PARAM_FIELDS = frozenset({
     "logprobs", "top_logprobs", "max_tokens", "temperature", "top_p", "top_k", "n", "tools",
     "tool_choice", "functions", "response_format", "logit_bias", "echo", "seed", "stop"})
-PATTERN_KEYS = ("id", "name", "version", "summary", "definition", "why_flagged", "sources",
+# The workflow signals that count generations on which a pattern's prompt cues fire; a pattern names
+# those its cues feed under `feeds_signals` (the rest are computed from parameters and responses).
+CUE_FED_SIGNALS = frozenset({"reasoning_share", "grading_share"})
+SHORT_NAME_MAX = 16  # a report column title, narrow enough for every pattern side by side
+PATTERN_KEYS = ("id", "name", "short_name", "version", "summary", "definition", "why_flagged", "sources",
                 "prompt_cues", "param_cues", "workflow_cues", "benign_lookalikes", "exemplars",
                 "benign_exemplars")
-OPTIONAL_PATTERN_KEYS = ("limitations",)
+OPTIONAL_PATTERN_KEYS = ("limitations", "parameter_driven", "feeds_signals")
 LIBRARY_KEYS = ("version", "changelog", "patterns")
 OPTIONAL_LIBRARY_KEYS = ("limitations",)
 SEMVER_RE = re.compile(r"^\d+\.\d+\.\d+$")
@@ -150,9 +154,15 @@ class BenignLookalike:
 
 @dataclass(frozen=True)
 class Pattern:
-    """One pattern, as loaded from ``<id>.yaml`` (``file``)."""
+    """One pattern, as loaded from ``<id>.yaml`` (``file``).
+
+    ``short_name`` titles its column in reports. ``parameter_driven``: its evidence is in the
+    request parameters, so text alone must not make a hit. ``feeds_signals``: the workflow
+    signals (of :data:`CUE_FED_SIGNALS`) that count a generation when one of its prompt cues fires.
+    """
     id: str
     name: str
+    short_name: str
     version: int
     summary: str
     definition: str
@@ -166,6 +176,8 @@ class Pattern:
     benign_exemplars: tuple[str, ...]
     limitations: str | None
     file: str
+    parameter_driven: bool = False
+    feeds_signals: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -178,6 +190,10 @@ class PatternLibrary:
     changelog: tuple[Mapping[str, Any], ...] = field(repr=False)
     limitations: tuple[str, ...] = field(repr=False)
     path: Path
+
+    def feeding(self, signal: str) -> tuple[Pattern, ...]:
+        """The patterns whose prompt cues feed workflow signal ``signal``, in library order."""
+        return tuple(p for p in (self.patterns[i] for i in self.pattern_ids) if signal in p.feeds_signals)
 
 
 class _Checker:
@@ -285,6 +301,26 @@ def _prompts(c: _Checker, raw: Any, key: str, minimum: int) -> tuple[str, ...]:
     return prompts
 
 
+def _short_name(c: _Checker, raw: Any) -> str:
+    name = c.text(raw, "short_name")
+    if "\n" in name or len(name) > SHORT_NAME_MAX:
+        raise c.fail(f"short_name must be one line of at most {SHORT_NAME_MAX} characters, got {name!r}")
+    return name
+
+
+def _feeds_signals(c: _Checker, raw: Any, has_prompt_cues: bool) -> tuple[str, ...]:
+    names = c.items(raw, "feeds_signals", allow_empty=True)
+    unknown = [n for n in names if not isinstance(n, str) or n not in CUE_FED_SIGNALS]
+    if unknown:
+        raise c.fail(f"feeds_signals: unknown signal(s) {', '.join(map(repr, unknown))} "
+                     f"(expected some of {sorted(CUE_FED_SIGNALS)})")
+    if len(set(names)) != len(names):
+        raise c.fail("feeds_signals: a signal is named twice")
+    if names and not has_prompt_cues:
+        raise c.fail("feeds_signals needs prompt_cues: the signals count generations on which they fire")
+    return tuple(names)
+
+
 def _pattern(path: Path, data: Any, expected_id: str) -> Pattern:
     """Validate one pattern file's parsed content and build its :class:`Pattern`."""
     c = _Checker(path.name)
@@ -309,14 +345,32 @@ def _pattern(path: Path, data: Any, expected_id: str) -> Pattern:
     if duplicates:
         raise c.fail(f"duplicate cue id(s) {', '.join(duplicates)}")
     limitations = d.get("limitations")
+    parameter_driven = d.get("parameter_driven", False)
+    if not isinstance(parameter_driven, bool):
+        raise c.fail(f"parameter_driven must be true or false, got {parameter_driven!r}")
+    if parameter_driven and not param_cues:
+        raise c.fail("parameter_driven needs param_cues: without them the pattern could never reach a hit")
     return Pattern(
-        id=d["id"], name=c.text(d["name"], "name"), version=d["version"], summary=summary,
+        id=d["id"], name=c.text(d["name"], "name"), short_name=_short_name(c, d["short_name"]),
+        version=d["version"], summary=summary,
         definition=c.text(d["definition"], "definition"), why_flagged=c.text(d["why_flagged"], "why_flagged"),
         sources=build("sources", _source, False), prompt_cues=prompt_cues, param_cues=param_cues,
         workflow_cues=workflow_cues, benign_lookalikes=build("benign_lookalikes", _lookalike, False),
         exemplars=_prompts(c, d["exemplars"], "exemplars", MIN_EXEMPLARS),
         benign_exemplars=_prompts(c, d["benign_exemplars"], "benign_exemplars", MIN_BENIGN_EXEMPLARS),
-        limitations=c.text(limitations, "limitations") if limitations is not None else None, file=path.name)
+        limitations=c.text(limitations, "limitations") if limitations is not None else None, file=path.name,
+        parameter_driven=parameter_driven,
+        feeds_signals=_feeds_signals(c, d.get("feeds_signals", []), bool(prompt_cues)))
+
+
+def _check_unique_short_names(patterns: list[Pattern]) -> None:
+    """Two columns of a report must not share a title."""
+    seen: dict[str, str] = {}
+    for pattern in patterns:
+        key = pattern.short_name.casefold()
+        if key in seen:
+            raise PatternLibraryError(pattern.file, f"short_name {pattern.short_name!r} is already used by {seen[key]}")
+        seen[key] = pattern.file
 
 
 def _check_unique_prompts(patterns: list[Pattern]) -> None:
@@ -377,6 +431,7 @@ def load_library(path: Path | None = None) -> PatternLibrary:
         canonical[file.name] = _load_yaml(file)
         patterns.append(_pattern(file, canonical[file.name], pattern_id))
     _check_unique_prompts(patterns)
+    _check_unique_short_names(patterns)
     blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return PatternLibrary(
         version=version, patterns={p.id: p for p in patterns}, pattern_ids=tuple(ids),

@@ -14,7 +14,7 @@ earlier versions are never opened.
 
 UMAP is slow to start: ``import umap`` takes ~20 s (numba) and the first fit pays ~60 s of JIT
 compilation; numba's cache goes to ``numba-cache/`` in the data folder (NUMBA_CACHE_DIR) so the next
-start is faster. ``fit_projection`` yields ProjectionProgress and honours a CancelToken: the epochs of
+start is faster. ``fit_projection`` yields Progress and honours a CancelToken: the epochs of
 a UMAP fit are interrupted through its progress bar hook; the neighbour search before them is not
 interruptible, so a cancel there returns at once and lets the abandoned fit end on its own.
 """
@@ -27,7 +27,7 @@ import queue
 import threading
 import warnings
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +36,7 @@ import numpy as np
 
 from app.core.cancel import NEVER, CancelToken
 from app.core.outfiles import replace_file
+from app.core.progress import Progress
 
 METHODS = ("pca", "umap")
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP"}
@@ -54,15 +55,6 @@ CHECKSUM_KEY = "sha256"
 
 class ProjectionCancelled(Exception):
     """Raised inside a UMAP fit (through its progress hook) when the token is cancelled."""
-
-
-@dataclass(frozen=True)
-class ProjectionProgress:
-    """stage: 'loading', 'fitting', 'epochs' or 'placing'; done/total within the stage (0/0: unknown)."""
-
-    stage: str
-    done: int
-    total: int
 
 
 @dataclass(frozen=True)
@@ -102,22 +94,23 @@ class FittedProjection:
     coords: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def place(self, keys: Sequence[str], vectors: np.ndarray,
-              cancel: CancelToken = NEVER) -> Iterator[ProjectionProgress | np.ndarray]:
+              cancel: CancelToken = NEVER) -> Generator[Progress, None, np.ndarray | None]:
         """Coordinates for `keys` (vectors in the same order; rows of known keys are not read):
-        cached ones as they are, the rest transformed in chunks. Yields progress, then (n, 2)."""
+        cached ones as they are, the rest transformed in chunks. Yields Progress ('placing'),
+        returns the (n, 2) coordinates (None if cancelled)."""
         out = np.zeros((len(keys), 2))
         todo = [i for i, key in enumerate(keys) if key not in self.coords]
         for start in range(0, len(todo), TRANSFORM_CHUNK):
             if cancel.cancelled:
-                return
+                return None
             chunk = todo[start:start + TRANSFORM_CHUNK]
             placed = self.transform(np.asarray(vectors)[chunk])
             for index, xy in zip(chunk, placed):
                 self.coords[keys[index]] = (float(xy[0]), float(xy[1]))
-            yield ProjectionProgress("placing", min(len(todo), start + TRANSFORM_CHUNK), len(todo))
+            yield Progress("placing", min(len(todo), start + TRANSFORM_CHUNK), len(todo))
         for i, key in enumerate(keys):
             out[i] = self.coords[key]
-        yield out
+        return out
 
     def can_place(self, keys: Sequence[str]) -> bool:
         """True when every key has coordinates already or there is a model to place the others."""
@@ -156,7 +149,7 @@ class _CancelWriter:
                 done, total = int(digits[0].strip().split()[-1]), int(digits[1].strip().split()[0])
             except (ValueError, IndexError):
                 return
-            self.events.put(ProjectionProgress("epochs", done, total))
+            self.events.put(Progress("epochs", done, total))
 
     def flush(self) -> None:
         """Nothing to flush."""
@@ -173,7 +166,7 @@ def _fit_umap(vectors: np.ndarray, cancel: CancelToken, events: queue.Queue, cac
 
         if cancel.cancelled:
             raise ProjectionCancelled
-        events.put(ProjectionProgress("fitting", 0, 0))
+        events.put(Progress("fitting", 0, 0))
         writer = _CancelWriter(cancel, events)
         model = umap.UMAP(n_neighbors=min(UMAP_NEIGHBOURS, max(2, len(vectors) - 1)), min_dist=UMAP_MIN_DIST,
                           metric="cosine", random_state=UMAP_SEED, n_jobs=1, low_memory=True,
@@ -187,8 +180,8 @@ def _fit_umap(vectors: np.ndarray, cancel: CancelToken, events: queue.Queue, cac
 
 
 def fit_projection(method: str, vectors: np.ndarray, cancel: CancelToken = NEVER, cache_root: Path | None = None,
-                   keys: Sequence[str] | None = None) -> Iterator[ProjectionProgress | FittedProjection]:
-    """Fit a projection of `vectors`; yields progress, then one FittedProjection (nothing if cancelled).
+                   keys: Sequence[str] | None = None) -> Generator[Progress, None, FittedProjection | None]:
+    """Fit a projection of `vectors`; yields Progress, returns the FittedProjection (None if cancelled).
 
     Runs on the caller's thread (an audit worker). UMAP fits on at most FIT_LIMIT rows (an even
     sample); with `keys` (one per vector) the rows it was fitted on keep their fitted coordinates,
@@ -200,36 +193,34 @@ def fit_projection(method: str, vectors: np.ndarray, cancel: CancelToken = NEVER
     if len(data) < 3:
         raise ValueError(f"a projection needs at least 3 vectors, got {len(data)}")
     if method == "pca":
-        yield ProjectionProgress("fitting", 0, 0)
-        yield FittedProjection("pca", PcaModel.fit(data))
-        return
+        yield Progress("fitting", 0, 0)
+        return FittedProjection("pca", PcaModel.fit(data))
     rows = np.arange(len(data))
     if len(data) > FIT_LIMIT:
         rows = np.linspace(0, len(data) - 1, FIT_LIMIT).astype(int)
         data = data[rows]
-    yield ProjectionProgress("loading", 0, 0)
+    yield Progress("loading", 0, 0)
     events: queue.Queue = queue.Queue()
     worker = threading.Thread(target=_fit_umap, args=(data, cancel, events, cache_root), name="stillroom-umap-fit",
                               daemon=True)
     worker.start()
     while True:
         if cancel.cancelled:
-            return  # the fit stops at its next epoch (or after its neighbour search)
+            return None  # the fit stops at its next epoch (or after its neighbour search)
         try:
             event = events.get(timeout=POLL_S)
         except queue.Empty:
             continue
-        if isinstance(event, ProjectionProgress):
+        if isinstance(event, Progress):
             yield event
         elif event[0] == "model":
             fitted = FittedProjection("umap", event[1])
             if keys is not None:
                 layout = np.asarray(event[1].embedding_, dtype=np.float64)
                 fitted.coords = {keys[row]: (float(x), float(y)) for row, (x, y) in zip(rows, layout)}
-            yield fitted
-            return
+            return fitted
         elif isinstance(event[1], ProjectionCancelled):
-            return
+            return None
         else:
             raise event[1]
 

@@ -25,7 +25,8 @@ def _signal_rows(signals: dict[str, Any]) -> list[tuple[str, str]]:
               "template_reuse_share": "template reuse", "semantic_diversity": "semantic diversity",
               "reasoning_share": "reasoning requests", "grading_share": "grading prompts",
               "logprob_share": "logprob requests", "max_tokens_1_share": "max_tokens = 1",
-              "tool_share": "tool use", "refusal_share": "refusals"}
+              "tool_share": "tool use", "tool_requests": "requests with tools",
+              "tool_call_answers": "answers that called a tool", "refusal_share": "refusals"}
     rows = []
     for key, label in labels.items():
         value = signals.get(key)

@@ -1,16 +1,16 @@
 """The audit: an incremental generator over the ledger.
 
-Stages (each yields AuditProgress): embed the library's exemplars (cached), fit the scorer, embed
+Stages (each yields Progress): embed the library's exemplars (cached), fit the scorer, embed
 the prompts of generations not yet audited with this library version, score them and store scores,
 evidence, flags and template signatures in audit_scores; then aggregate every workflow into
-signals and per-pattern verdicts (AuditResult). A second run over an unchanged ledger embeds and
+signals and per-pattern verdicts (the AuditResult it returns). A second run over an unchanged ledger embeds and
 scores nothing: it only re-aggregates from the stored results.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,21 +30,13 @@ from app.core.audit.signals import (
     workflow_signals,
 )
 from app.core.cancel import NEVER, CancelToken
+from app.core.progress import Progress
 from app.core.store.db import translate_errors
 from app.core.store.queries import decode_row
 
 SCORE_BATCH = 2000
 NO_WORKFLOW = "(no workflow)"
 _SCORERS: dict[str, Scorer] = {}
-
-
-@dataclass(frozen=True)
-class AuditProgress:
-    """stage: exemplars, prompts, scoring or workflows; done/total within the stage."""
-
-    stage: str
-    done: int
-    total: int
 
 
 @dataclass
@@ -64,7 +56,7 @@ class WorkflowAudit:
 
 @dataclass
 class AuditResult:
-    """The last item run_audit yields."""
+    """What run_audit returns."""
 
     library_version: str
     library_hash: str
@@ -85,27 +77,29 @@ class AuditResult:
 
 
 def fitted_scorer(db: Database, encoder: Encoder, library: PatternLibrary,
-                  cancel: CancelToken = NEVER) -> Iterator[AuditProgress | Scorer]:
-    """Embed the library's exemplars (cached) and fit the scorer (kept per library hash)."""
+                  cancel: CancelToken = NEVER) -> Generator[Progress, None, Scorer | None]:
+    """Embed the library's exemplars (cached) and fit the scorer (kept per library hash); returns
+    the scorer (None if cancelled)."""
     if library.content_hash in _SCORERS:
-        yield _SCORERS[library.content_hash]
-        return
+        return _SCORERS[library.content_hash]
     texts = sorted({t for p in library.patterns.values() for t in (*p.exemplars, *p.benign_exemplars)})
-    for progress in embed_missing(db, encoder, texts, cancel):
-        yield AuditProgress("exemplars", progress.embedded, progress.missing)
+    yield from embedding_stage("exemplars", embed_missing(db, encoder, texts, cancel))
     if cancel.cancelled:
-        return
+        return None
     keys = [text_key(t) for t in texts]
     vectors = dict(zip(texts, load_vectors(db, keys, encoder.name)))
     scorer = Scorer.fit(library, vectors)
     _SCORERS[library.content_hash] = scorer
-    yield scorer
+    return scorer
 
 
-# audit_scores.library_hash holds scorer.scores_key(library): the library's content hash combined
-# with the scorer's version, so neither a new library nor a new scorer reuses old scores.
-def _unscored(db: Database, library_hash: str, workflows: Sequence[str] | None) -> list[dict[str, Any]]:
-    where, params = "", [library_hash]
+def embedding_stage(stage: str, embedding: Iterator[Progress]) -> Iterator[Progress]:
+    """embed_missing's progress as `stage` of an audit job."""
+    return (Progress(stage, item.done, item.total) for item in embedding)
+
+
+def _unscored(db: Database, key: str, workflows: Sequence[str] | None) -> list[dict[str, Any]]:
+    where, params = "", [key]
     if workflows:
         where = f" AND coalesce(g.workflow, ?) IN ({','.join('?' for _ in workflows)})"
         params.extend([NO_WORKFLOW, *workflows])
@@ -113,17 +107,16 @@ def _unscored(db: Database, library_hash: str, workflows: Sequence[str] | None) 
                "logprobs_requested", "response"]
     rows = db.execute(
         f"SELECT {', '.join('g.' + c for c in columns)} FROM generations g WHERE NOT EXISTS "
-        "(SELECT 1 FROM audit_scores s WHERE s.generation_id = g.id AND s.library_hash = ?)" + where +
+        "(SELECT 1 FROM audit_scores s WHERE s.generation_id = g.id AND s.scores_key = ?)" + where +
         " ORDER BY g.id", params).fetchall()
     return [decode_row(columns, values) for values in rows]
 
 
 def _score_new(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[str, Any]],
-               cancel: CancelToken) -> Iterator[AuditProgress]:
+               cancel: CancelToken) -> Iterator[Progress]:
     library = scorer.library
     texts = [audit_text(row) for row in rows]
-    for progress in embed_missing(db, encoder, texts, cancel):
-        yield AuditProgress("prompts", progress.embedded, progress.missing)
+    yield from embedding_stage("prompts", embed_missing(db, encoder, texts, cancel))
     for start in range(0, len(rows), SCORE_BATCH):
         if cancel.cancelled:
             return
@@ -139,18 +132,19 @@ def _score_new(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
                             key, json.dumps([round(float(s), 5) for s in row_scores]), json.dumps(row_evidence),
                             generation_flags(library, row, text, param), skeleton, prefix, suffix))
         with translate_errors("audit_scores"), db.conn:
-            db.conn.executemany("INSERT OR REPLACE INTO audit_scores (generation_id, library_hash, workflow, "
+            db.conn.executemany("INSERT OR REPLACE INTO audit_scores (generation_id, scores_key, workflow, "
                                 "started_at, text_key, scores, evidence, flags, skeleton, prefix_sig, suffix_sig) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
-        yield AuditProgress("scoring", min(len(rows), start + SCORE_BATCH), len(rows))
+        yield Progress("scoring", min(len(rows), start + SCORE_BATCH), len(rows))
 
 
 def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequence[str] | None = None,
-              cancel: CancelToken = NEVER) -> Iterator[AuditProgress | WorkflowAudit]:
-    """Build each workflow's audit from stored per-generation results."""
+              cancel: CancelToken = NEVER) -> Iterator[Progress | WorkflowAudit]:
+    """Build each workflow's audit from stored per-generation results: a stream of Progress and
+    one WorkflowAudit per workflow, as each is judged."""
     library = scorer.library
     names = [row[0] for row in db.execute(
-        "SELECT DISTINCT workflow FROM audit_scores WHERE library_hash = ? ORDER BY workflow",
+        "SELECT DISTINCT workflow FROM audit_scores WHERE scores_key = ? ORDER BY workflow",
         [scores_key(library)]).fetchall()]
     if workflows:
         names = [name for name in names if name in workflows]
@@ -158,7 +152,7 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
         if cancel.cancelled:
             return
         rows = db.execute("SELECT generation_id, started_at, text_key, scores, flags, skeleton, prefix_sig, "
-                          "suffix_sig FROM audit_scores WHERE library_hash = ? AND workflow = ? ORDER BY generation_id",
+                          "suffix_sig FROM audit_scores WHERE scores_key = ? AND workflow = ? ORDER BY generation_id",
                           [scores_key(library), name]).fetchall()
         ids = [r[0] for r in rows]
         matrix = np.array([json.loads(r[3]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
@@ -176,34 +170,30 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
             evidence = _evidence(db, scores_key(library), top)
             verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
                                   {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
-        yield AuditProgress("workflows", done + 1, len(names))
+        yield Progress("workflows", done + 1, len(names))
         yield WorkflowAudit(name, len(rows), signals, verdicts)
 
 
-def _evidence(db: Database, library_hash: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
+def _evidence(db: Database, key: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:
     if not ids:
         return {}
     marks = ",".join("?" for _ in ids)
-    rows = db.execute(f"SELECT generation_id, evidence FROM audit_scores WHERE library_hash = ? "
-                      f"AND generation_id IN ({marks})", [library_hash, *ids]).fetchall()
+    rows = db.execute(f"SELECT generation_id, evidence FROM audit_scores WHERE scores_key = ? "
+                      f"AND generation_id IN ({marks})", [key, *ids]).fetchall()
     return {gid: json.loads(text) for gid, text in rows}
 
 
 def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows: Sequence[str] | None = None,
-              cancel: CancelToken = NEVER) -> Iterator[AuditProgress | AuditResult]:
-    """Audit the ledger (or the named workflows) incrementally; yields progress, then AuditResult.
+              cancel: CancelToken = NEVER) -> Generator[Progress, None, AuditResult | None]:
+    """Audit the ledger (or the named workflows) incrementally; yields Progress, returns the
+    AuditResult (None if cancelled).
 
     Runs on the caller's thread (a CLI or an audit worker) and writes embeddings and scores through
     `db`. On cancel it stops between batches; what it stored is reused by the next run.
     """
-    scorer: Scorer | None = None
-    for item in fitted_scorer(db, encoder, library, cancel):
-        if isinstance(item, Scorer):
-            scorer = item
-        else:
-            yield item
+    scorer = yield from fitted_scorer(db, encoder, library, cancel)
     if scorer is None:
-        return
+        return None
     rows = _unscored(db, scores_key(library), workflows)
     if rows:
         yield from _score_new(db, encoder, scorer, rows, cancel)
@@ -216,5 +206,4 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
             result.workflows.append(item)
         else:
             yield item
-    if not cancel.cancelled:
-        yield result
+    return None if cancel.cancelled else result

@@ -41,8 +41,8 @@ C_REGULARIZATION = 4.0
 KNN_K = 10
 # Bump whenever scoring changes for the same library: stored scores are keyed by library and scorer.
 SCORER_VERSION = "2"
-# Patterns whose evidence is in the request parameters: text alone stays below a hit.
-PARAMETER_DRIVEN = frozenset({"logprob_harvest"})
+# A parameter-driven pattern (`parameter_driven: true` in its file) has its evidence in the request
+# parameters: without a parameter cue its text score is capped here, below a hit.
 PARAMETER_DRIVEN_CAP = 0.45
 
 
@@ -170,7 +170,7 @@ class Scorer:
                 fired = [param_cue_hits(model.pattern, params[i]) if params[i] else [] for i in range(start, stop)]
                 p_params = np.array([combine_weights([c.weight for c in model.pattern.param_cues if c.id in hits])
                                      if hits else 0.0 for hits in fired])
-                if pid in PARAMETER_DRIVEN:
+                if model.pattern.parameter_driven:
                     capped = np.minimum(p_text, PARAMETER_DRIVEN_CAP)
                     p_text = np.where([not hits for hits in fired], capped, p_text)
                 column_scores = 1.0 - (1.0 - p_text) * (1.0 - p_params)
@@ -221,6 +221,7 @@ def _joint_features(neighbours: _Neighbours, vectors: np.ndarray, leave_one_out:
 
 
 def scores_key(library: PatternLibrary) -> str:
-    """The key stored scores are kept under: the library's content hash and SCORER_VERSION, so a
-    changed library or a changed scorer re-scores every generation instead of reusing old scores."""
+    """The key stored scores are kept under (audit_scores.scores_key): the library's content hash and
+    SCORER_VERSION, so a changed library or a changed scorer re-scores every generation instead of
+    reusing old scores."""
     return hashlib.sha256(f"{library.content_hash}:scorer-{SCORER_VERSION}".encode()).hexdigest()

@@ -1,6 +1,8 @@
 """Per-generation flags and workflow-level signals (see resources/patterns/README.md for their
 definitions): volume, busiest-hour rate, template reuse, semantic diversity, and the shares of
-reasoning, grading, logprob, max_tokens=1, tool-use and refused requests.
+reasoning, grading, logprob, max_tokens=1, tool-use and refused requests, and how many requests
+carried tools and how many answers called one (from the ledger's meta.tools, which the server writes
+for every request with tools, and from imported tool messages).
 """
 
 from __future__ import annotations
@@ -17,12 +19,14 @@ import numpy as np
 
 from app.core.audit.patterns import PatternLibrary
 
-REASONING_PATTERNS = ("cot_exfiltration", "cot_critique")
-GRADING_PATTERNS = ("autograding",)
 SIGNATURE_WORDS = 8
 MIN_WORDS_FOR_SIGNATURE = 10
 DIVERSITY_SAMPLE = 1000
 FLAG_REASONING, FLAG_GRADING, FLAG_LOGPROB, FLAG_MAX1, FLAG_TOOL, FLAG_REFUSAL = 1, 2, 4, 8, 16, 32
+FLAG_TOOL_CALL = 64  # the answer called a tool
+# The flag of each signal that counts generations on which prompt cues fire; which patterns' cues
+# feed it is said by the patterns themselves (`feeds_signals`), so the names are those of CUE_FED_SIGNALS.
+CUE_FLAGS = {"reasoning_share": FLAG_REASONING, "grading_share": FLAG_GRADING}
 _SLOT = re.compile(r"\"[^\"]*\"|'[^']*'|“[^”]*”|\[[^\]]*\]|\{[^}]*\}|<[^>]*>|\d+(?:[.,]\d+)*")
 _WORD = re.compile(r"\w+", re.UNICODE)
 _REFUSAL = re.compile(
@@ -48,7 +52,18 @@ def request_params(row: Mapping[str, Any]) -> dict[str, Any]:
     for key in ("tools", "tool_choice", "functions", "logit_bias", "echo"):
         if key in extras:
             result[key] = extras[key]
+    tools = _tool_meta(row)
+    if tools.get("offered"):
+        result["tools"] = tools.get("names") or True
+        result["tool_choice"] = tools.get("choice")
     return result
+
+
+def _tool_meta(row: Mapping[str, Any]) -> dict[str, Any]:
+    """The row's meta.tools (see app.core.generation.tool_meta), or {}."""
+    meta = row.get("meta")
+    tools = meta.get("tools") if isinstance(meta, dict) else None
+    return tools if isinstance(tools, dict) else {}
 
 
 def audit_text(row: Mapping[str, Any]) -> str:
@@ -61,18 +76,19 @@ def audit_text(row: Mapping[str, Any]) -> str:
 def generation_flags(library: PatternLibrary, row: Mapping[str, Any], text: str, params: Mapping[str, Any]) -> int:
     """Bit flags for the share signals of one generation."""
     flags = 0
-    if any(cue.matches(text) for pid in REASONING_PATTERNS for cue in library.patterns[pid].prompt_cues):
-        flags |= FLAG_REASONING
-    if any(cue.matches(text) for pid in GRADING_PATTERNS for cue in library.patterns[pid].prompt_cues):
-        flags |= FLAG_GRADING
+    for signal, flag in CUE_FLAGS.items():
+        if any(cue.matches(text) for pattern in library.feeding(signal) for cue in pattern.prompt_cues):
+            flags |= flag
     if params.get("logprobs") or (params.get("top_logprobs") or 0) > 0:
         flags |= FLAG_LOGPROB
     if params.get("max_tokens") == 1:
         flags |= FLAG_MAX1
     messages = row.get("messages") or []
     if params.get("tools") or params.get("functions") or any(
-            isinstance(m, dict) and m.get("role") == "tool" for m in messages):
+            isinstance(m, dict) and (m.get("role") == "tool" or m.get("tool_calls")) for m in messages):
         flags |= FLAG_TOOL
+    if _tool_meta(row).get("calls"):
+        flags |= FLAG_TOOL_CALL
     if _REFUSAL.search(row.get("response") or ""):
         flags |= FLAG_REFUSAL
     return flags
@@ -145,6 +161,8 @@ class WorkflowSignals:
     max_tokens_1_share: float
     tool_share: float
     refusal_share: float
+    tool_requests: int  # requests that carried tools, tool calls or tool results
+    tool_call_answers: int  # answers that called a tool
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, rounded for reports."""
@@ -170,4 +188,5 @@ def workflow_signals(times: Sequence[str], flags: Sequence[int], skeletons: Sequ
         template_reuse_share=template_reuse_share(skeletons, prefixes, suffixes),
         semantic_diversity=semantic_diversity(vectors), reasoning_share=share(FLAG_REASONING),
         grading_share=share(FLAG_GRADING), logprob_share=share(FLAG_LOGPROB), max_tokens_1_share=share(FLAG_MAX1),
-        tool_share=share(FLAG_TOOL), refusal_share=share(FLAG_REFUSAL))
+        tool_share=share(FLAG_TOOL), refusal_share=share(FLAG_REFUSAL),
+        tool_requests=sum(1 for f in flags if f & FLAG_TOOL), tool_call_answers=sum(1 for f in flags if f & FLAG_TOOL_CALL))

@@ -1,4 +1,5 @@
-"""Running a batch job: a generator that yields progress and can be paused or cancelled.
+"""Running a batch job: a generator that yields progress, returns how the run ended, and can be
+paused or cancelled.
 
 Resumable by construction: the ledger is the record of what is done. Before running, the output
 file is rewritten from the ledger's rows for the job (so a line lost to a crash between the commit
@@ -11,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,11 +20,14 @@ from typing import Any
 from app.core.batch.jobs import done_keys, done_rows, get_job, output_line, set_status
 from app.core.cancel import CancelToken
 from app.core.errors import LedgerError
-from app.core.generation import LogContext, LoggedGeneration, generate_logged
+from app.core.generation import LogContext, LoggedGeneration, run_to_end
 from app.core.models.runner import Runner
 from app.core.models.sampling import GenerationRequest
 from app.core.outfiles import replace_file
+from app.core.progress import Progress
 from app.core.store import Ledger
+
+STAGE = "generating"
 
 
 @dataclass
@@ -43,13 +47,11 @@ class BatchControl:
         return self._pause.is_set()
 
 
-@dataclass(frozen=True)
-class BatchProgress:
-    """Yielded after each generation: counts, speed and the estimated time left."""
+@dataclass(frozen=True, kw_only=True)
+class BatchProgress(Progress):
+    """Yielded after each generation (stage 'generating'): counts, speed and the estimated time left."""
 
     job_id: int
-    done: int
-    total: int
     tokens_per_s: float | None
     eta_s: float | None
     last_prompt: str
@@ -59,7 +61,7 @@ class BatchProgress:
 
 @dataclass(frozen=True)
 class BatchFinished:
-    """The last item run_batch yields: the job's status (done, paused, cancelled, failed)."""
+    """What run_batch returns: the job's status (done, paused, cancelled, failed)."""
 
     job_id: int
     status: str
@@ -79,9 +81,9 @@ def _rewrite_output(ledger: Ledger, job_id: int, path: Path) -> int:
 
 
 def run_batch(ledger: Ledger, runner: Runner, job_id: int,
-              control: BatchControl | None = None) -> Iterator[BatchProgress | BatchFinished]:
+              control: BatchControl | None = None) -> Generator[BatchProgress, None, BatchFinished]:
     """Run (or resume) job `job_id` on the runner's owner thread, yielding BatchProgress after each
-    generation and one BatchFinished at the end."""
+    generation; returns how the run ended (also when paused or cancelled)."""
     control = control or BatchControl()
     job = get_job(ledger.db, job_id)
     spec = job.spec
@@ -114,11 +116,7 @@ def run_batch(ledger: Ledger, runner: Runner, job_id: int,
                         "batch": {"job": job_id, "name": spec.name, "item": index, "sample": sample,
                                   "inputs": item, "template_sha256": job.spec.sha256()}})
                     started = time.perf_counter()
-                    final: LoggedGeneration | None = None
-                    for event in generate_logged(runner, ledger, request, context, control.cancel):
-                        if isinstance(event, LoggedGeneration):
-                            final = event
-                    assert final is not None
+                    final = run_to_end(runner, ledger, request, context, control.cancel)
                     if final.result.status != "ok":
                         status = "cancelled" if final.result.status == "cancelled" else "failed"
                         error = final.result.error
@@ -130,8 +128,9 @@ def run_batch(ledger: Ledger, runner: Runner, job_id: int,
                     seconds += time.perf_counter() - started
                     rate = tokens / seconds if seconds > 0 else None
                     per_item = seconds / max(1, count - len(done))
-                    yield BatchProgress(job_id, count, job.total, rate, per_item * (job.total - count),
-                                        prompt, final.result.text, final.generation_id)
+                    yield BatchProgress(STAGE, count, job.total, job_id=job_id, tokens_per_s=rate,
+                                        eta_s=per_item * (job.total - count), last_prompt=prompt,
+                                        last_response=final.result.text, last_ledger_id=final.generation_id)
                 else:
                     continue
                 break
@@ -142,7 +141,7 @@ def run_batch(ledger: Ledger, runner: Runner, job_id: int,
             set_status(ledger.db, job_id, "paused" if interrupted else "failed", None if interrupted else str(exc))
         raise
     set_status(ledger.db, job_id, status, error)
-    yield BatchFinished(job_id, status, count, job.total, error)
+    return BatchFinished(job_id, status, count, job.total, error)
 
 
 def _row_view(final: LoggedGeneration, request: GenerationRequest, context: LogContext,

@@ -15,7 +15,7 @@ What is written, and when:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -30,18 +30,21 @@ from app.core.ingest.formats import Detected, detect
 from app.core.ingest.readers import READERS
 from app.core.ingest.readers.batch_join import RequestIndex
 from app.core.ingest.records import ReadOptions, checked_row
+from app.core.progress import Progress, drive
 from app.core.store.events import record_event
 from app.core.store.ledger import Ledger, utc_now
 
+STAGE = "importing"
 BATCH_ROWS = 500
 PROGRESS_EVERY = 1000  # records between progress reports when nothing is committed (skipping)
 MAX_ISSUES = 1000  # issues kept for the summary; all are counted
 BATCH_FORMATS = ("openai-batch-input", "openai-batch-output")
 
 
-@dataclass(frozen=True)
-class ImportProgress:
-    """Yielded while importing: counts so far, and how far through the file (done/total in unit)."""
+@dataclass(frozen=True, kw_only=True)
+class ImportProgress(Progress):
+    """Yielded while importing (stage 'importing'): counts so far, and how far through the file
+    (done/total in unit)."""
 
     file: str
     format: str
@@ -49,19 +52,12 @@ class ImportProgress:
     rows_written: int
     skipped: int
     malformed: int
-    done: int
-    total: int | None
     unit: str  # "bytes" or "rows"
-
-    @property
-    def fraction(self) -> float | None:
-        """Share of the file read, 0..1, when the total is known."""
-        return min(1.0, self.done / self.total) if self.total else None
 
 
 @dataclass(frozen=True)
 class ImportSummary:
-    """The last item import_file() yields.
+    """What import_file() returns.
 
     records: source records read (an llm row, a JSONL line, a ShareGPT conversation...);
     rows_written: ledger rows added; skipped: records already imported earlier; malformed:
@@ -151,10 +147,10 @@ def _pair(path: Path, join: Path, fmt: str, options: ReadOptions) -> tuple[Path,
 def import_file(ledger: Ledger, path: Path | str, workflow: str, fmt: str = "auto", *,
                 join: Path | str | None = None, prompt_field: str | None = None,
                 response_field: str | None = None, cancel: CancelToken = NEVER,
-                batch_rows: int = BATCH_ROWS) -> Iterator[ImportProgress | ImportSummary]:
+                batch_rows: int = BATCH_ROWS) -> Generator[ImportProgress, None, ImportSummary]:
     """Import `path` into `ledger` as rows of `workflow`, source `import`.
 
-    Yields ImportProgress after each committed batch (and every PROGRESS_EVERY records), then one
+    Yields ImportProgress after each committed batch (and every PROGRESS_EVERY records); returns the
     ImportSummary (also when cancelled). Runs on the caller's thread (a worker thread in the GUI).
     `join` names the other file of an OpenAI Batch API input/output pair (either order).
     Raises ImportFileError/ImportFormatError before writing anything when the file cannot be
@@ -178,8 +174,9 @@ def import_file(ledger: Ledger, path: Path | str, workflow: str, fmt: str = "aut
     source.cancel = cancel
 
     def progress() -> ImportProgress:
-        return ImportProgress(str(path), detected.format, tally.records, tally.written, tally.skipped,
-                              tally.malformed, source.done, source.total, source.progress_unit)
+        return ImportProgress(STAGE, source.done, source.total, file=str(path), format=detected.format,
+                              records=tally.records, rows_written=tally.written, skipped=tally.skipped,
+                              malformed=tally.malformed, unit=source.progress_unit)
 
     def finish(cancelled: bool) -> ImportSummary:
         unmatched = index.unmatched if index is not None and not cancelled else 0
@@ -190,22 +187,19 @@ def import_file(ledger: Ledger, path: Path | str, workflow: str, fmt: str = "aut
 
     sha = file_sha256(path, cancel)
     if sha is None:
-        yield finish(True)
-        return
+        return finish(True)
     summary = replace(summary, file_sha256=sha)
     meta: dict[str, Any] = {"file": path.name, "file_sha256": sha, "format": detected.format,
                             "imported_at": utc_now()}
     if index is not None:
         request_sha = file_sha256(index.path, cancel)
         if request_sha is None:
-            yield finish(True)
-            return
+            return finish(True)
         meta |= {"request_file": index.path.name, "request_file_sha256": request_sha}
         for _ in index.build(cancel):
             yield progress()
         if cancel.cancelled:
-            yield finish(True)
-            return
+            return finish(True)
     seen = AlreadyImported.load(ledger.db, sha, detected.format)
     reader = READERS[detected.format]
     pending: list[dict[str, Any]] = []
@@ -214,8 +208,7 @@ def import_file(ledger: Ledger, path: Path | str, workflow: str, fmt: str = "aut
     try:
         for item in iterator:
             if cancel.cancelled:
-                yield finish(True)
-                return
+                return finish(True)
             if isinstance(item, Issue):
                 tally.issue(item)
                 continue
@@ -242,8 +235,7 @@ def import_file(ledger: Ledger, path: Path | str, workflow: str, fmt: str = "aut
             if tally.records % PROGRESS_EVERY == 0:
                 yield progress()
         if cancel.cancelled:
-            yield finish(True)
-            return
+            return finish(True)
         _commit(ledger, pending, tally)
         yield progress()
     except OSError as exc:  # the file went away or a disk failed while reading
@@ -255,7 +247,7 @@ def import_file(ledger: Ledger, path: Path | str, workflow: str, fmt: str = "aut
             close()
         if index is not None:
             index.close()
-    yield finish(False)
+    return finish(False)
 
 
 def _commit(ledger: Ledger, pending: list[dict[str, Any]], tally: _Tally) -> None:
@@ -300,9 +292,4 @@ def _summary(base: ImportSummary, tally: _Tally, cancelled: bool, unmatched_requ
 
 def run_import(ledger: Ledger, path: Path | str, workflow: str, fmt: str = "auto", **kwargs: Any) -> ImportSummary:
     """import_file() run to the end; returns its ImportSummary."""
-    summary: ImportSummary | None = None
-    for item in import_file(ledger, path, workflow, fmt, **kwargs):
-        if isinstance(item, ImportSummary):
-            summary = item
-    assert summary is not None
-    return summary
+    return drive(import_file(ledger, path, workflow, fmt, **kwargs))

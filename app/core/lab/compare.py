@@ -7,18 +7,18 @@ each style's per-pattern levels can be set side by side, the style of this run f
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass, field
 
 from sqlite_utils import Database
 
 from app.core.audit.embeddings import Encoder
 from app.core.audit.patterns import PatternLibrary
-from app.core.audit.run import AuditProgress, AuditResult, WorkflowAudit, run_audit
+from app.core.audit.run import AuditResult, WorkflowAudit, run_audit
 from app.core.cancel import NEVER, CancelToken
 from app.core.lab.student import CurvePoint, StudentResult
 from app.core.lab.teacher import TeacherResult
-from app.core.progress import relay
+from app.core.progress import Progress
 
 LAB_PREFIX = "lab:"
 
@@ -50,14 +50,14 @@ def lab_workflows(db: Database) -> list[str]:
 
 
 def run_compare(db: Database, encoder: Encoder, library: PatternLibrary, teacher: TeacherResult,
-                student: StudentResult, cancel: CancelToken = NEVER) -> Iterator[AuditProgress | CompareResult]:
+                student: StudentResult, cancel: CancelToken = NEVER) -> Generator[Progress, None, CompareResult | None]:
     """Audit the lab workflows (writing embeddings and scores through `db`, a connection of the
-    caller's thread) and yield AuditProgress, then one CompareResult (nothing more when cancelled)."""
+    caller's thread); yields the audit's Progress, returns the CompareResult (None when cancelled)."""
     names = lab_workflows(db)
     if teacher.workflow not in names:
         names.append(teacher.workflow)
-    result = yield from relay(run_audit(db, encoder, library, names, cancel), AuditResult)
+    result = yield from run_audit(db, encoder, library, names, cancel)
     if result is None or cancel.cancelled:
-        return
+        return None
     ordered = sorted(result.workflows, key=lambda w: (w.name != teacher.workflow, w.name))
-    yield CompareResult(teacher.style, student.points, result, ordered)
+    return CompareResult(teacher.style, student.points, result, ordered)

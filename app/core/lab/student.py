@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,11 +20,13 @@ from app.core.audit.embeddings import Encoder
 from app.core.cancel import NEVER, CancelToken
 from app.core.lab.tasks import Task, TaskSet
 from app.core.lab.teacher import TeacherAnswer, TeacherResult
+from app.core.progress import Progress
 
 STEPS = 400
 LEARNING_RATE = 4.0
 L2 = 1e-3
 INIT_SCALE = 0.01
+STAGE = "student"
 
 
 def sample_counts(samples: int) -> list[int]:
@@ -97,15 +99,6 @@ class CurvePoint:
                 "soft_kl": None if self.soft_kl is None else round(self.soft_kl, 4), "per_task": self.per_task}
 
 
-@dataclass(frozen=True)
-class StudentProgress:
-    """Yielded after the embeddings and after each trained point."""
-
-    done: int
-    total: int
-    message: str
-
-
 @dataclass
 class StudentResult:
     """The learning curve and what the student step measured."""
@@ -140,15 +133,16 @@ def _kl(teacher: np.ndarray, student: np.ndarray) -> float:
 
 
 def run_student(teacher: TeacherResult, tasks: TaskSet, encoder: Encoder | Callable[[], Encoder],
-                cancel: CancelToken = NEVER) -> Iterator[StudentProgress | StudentResult]:
+                cancel: CancelToken = NEVER) -> Generator[Progress, None, StudentResult | None]:
     """Embed the inputs, train hard (and soft) students at every sample count, measure them on the
-    held-out inputs; yields StudentProgress, then one StudentResult (nothing more when cancelled).
+    held-out inputs; yields Progress (stage 'student', with a line to show) after the embeddings and
+    each trained point, returns the StudentResult (None when cancelled).
 
     Runs on the caller's thread (CLI or a worker thread); the encoder loads on first use.
     """
     counts = sample_counts(teacher.samples)
     total = 1 + len(counts)
-    yield StudentProgress(0, total, "embedding the inputs")
+    yield Progress(STAGE, 0, total, "embedding the inputs")
     the_encoder = encoder() if callable(encoder) and not isinstance(encoder, Encoder) else encoder
     started = time.perf_counter()
     texts = [a.item.text for a in teacher.answers]
@@ -156,8 +150,8 @@ def run_student(teacher: TeacherResult, tasks: TaskSet, encoder: Encoder | Calla
     by_answer = {id(a): vectors[i] for i, a in enumerate(teacher.answers)}
     embed_seconds = time.perf_counter() - started
     if cancel.cancelled:
-        return
-    yield StudentProgress(1, total, f"embedded {len(texts)} inputs in {embed_seconds:.1f} s")
+        return None
+    yield Progress(STAGE, 1, total, f"embedded {len(texts)} inputs in {embed_seconds:.1f} s")
     soft_available = teacher.has_soft
     started = time.perf_counter()
     points: list[CurvePoint] = []
@@ -169,7 +163,7 @@ def run_student(teacher: TeacherResult, tasks: TaskSet, encoder: Encoder | Calla
             held_cost["seconds"] += a.seconds
     for done, n in enumerate(counts, 2):
         if cancel.cancelled:
-            return
+            return None
         matched = {"hard": 0, "soft": 0, "baseline": 0}
         kls: dict[str, list[float]] = {"hard": [], "soft": []}
         evaluated, calls, tokens, seconds = 0, 0, 0, 0.0
@@ -211,7 +205,7 @@ def run_student(teacher: TeacherResult, tasks: TaskSet, encoder: Encoder | Calla
             n, calls, tokens, seconds, share("hard"), share("soft") if soft_available else None, share("baseline"),
             float(np.mean(kls["hard"])) if kls["hard"] else None,
             float(np.mean(kls["soft"])) if kls["soft"] else None, per_task))
-        yield StudentProgress(done, total, f"{n} samples per task: student agrees with the teacher on "
+        yield Progress(STAGE, done, total, f"{n} samples per task: student agrees with the teacher on "
                                            f"{points[-1].hard_agreement:.0%} of held-out inputs")
-    yield StudentResult(teacher.style, teacher.seed, sum(len(teacher.for_task(t, True)) for t in tasks.tasks),
+    return StudentResult(teacher.style, teacher.seed, sum(len(teacher.for_task(t, True)) for t in tasks.tasks),
                         points, held_cost, embed_seconds, time.perf_counter() - started)

@@ -2,14 +2,14 @@
 
 Every call goes through the normal logged generation path (generate_logged) into the ledger, under
 the workflow lab:<style>, with the lab run, task and item in the row's meta. The generator yields
-TeacherProgress after each call and one TeacherResult at the end; on cancel it stops (the
-generation in progress is logged as cancelled) and yields no result.
+TeacherProgress after each call and returns a TeacherResult; on cancel it stops (the generation
+in progress is logged as cancelled) and returns None.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
 
 from app.core.cancel import NEVER, CancelToken
@@ -18,6 +18,7 @@ from app.core.lab.styles import build_request, check_style, parse_label, soft_la
 from app.core.lab.tasks import LabError, LabItem, TaskSet
 from app.core.models.runner import Runner
 from app.core.models.sampling import GenerationRequest
+from app.core.progress import Progress
 from app.core.store import Ledger
 
 Generate = Callable[[GenerationRequest, LogContext, CancelToken], "LoggedGeneration | None"]
@@ -53,12 +54,10 @@ class TeacherAnswer:
         return self.prompt_tokens + self.completion_tokens
 
 
-@dataclass(frozen=True)
-class TeacherProgress:
-    """Yielded after each teacher call."""
+@dataclass(frozen=True, kw_only=True)
+class TeacherProgress(Progress):
+    """Yielded after each teacher call (stage 'teacher'), with its answer."""
 
-    done: int
-    total: int
     answer: TeacherAnswer
 
 
@@ -95,9 +94,9 @@ class TeacherResult:
 
 
 def run_teacher(generate: Generate, tasks: TaskSet, style: str, samples: int, seed: int, run_id: str,
-                cancel: CancelToken = NEVER) -> Iterator[TeacherProgress | TeacherResult]:
+                cancel: CancelToken = NEVER) -> Generator[TeacherProgress, None, TeacherResult | None]:
     """Ask the teacher for every training sample and held-out input; yields TeacherProgress per call,
-    then one TeacherResult (nothing more when cancelled).
+    returns the TeacherResult (None when cancelled).
 
     Runs on whichever thread may call `generate` (it blocks until each generation is logged).
     Raises LabError when a generation fails (the failure is logged in the ledger first).
@@ -112,7 +111,7 @@ def run_teacher(generate: Generate, tasks: TaskSet, style: str, samples: int, se
     numbers: dict[str, int] = {}
     for done, item in enumerate(ordered, 1):
         if cancel.cancelled:
-            return
+            return None
         task = tasks.tasks[item.task]
         number = numbers[item.task] = numbers.get(item.task, 0) + 1
         request = build_request(task, item.text, style, seed * 1009 + done, number)
@@ -121,7 +120,7 @@ def run_teacher(generate: Generate, tasks: TaskSet, style: str, samples: int, se
             "seed": seed, "samples": samples}})
         final = generate(request, context, cancel)
         if final is None or final.result.status == "cancelled" or cancel.cancelled:
-            return
+            return None
         outcome = final.result
         if outcome.status != "ok":
             raise LabError(f"the teacher's generation {final.generation_id} failed: {outcome.error}")
@@ -132,9 +131,10 @@ def run_teacher(generate: Generate, tasks: TaskSet, style: str, samples: int, se
         answer = TeacherAnswer(item, label, soft, outcome.text, final.generation_id, outcome.prompt_tokens,
                                outcome.completion_tokens, outcome.duration_ms / 1000)
         result.answers.append(answer)
-        yield TeacherProgress(done, len(ordered), answer)
+        yield TeacherProgress("teacher", done, len(ordered), f"{item.task}: {item.text[:60]} -> "
+                              f"{label or '(no label)'}", answer=answer)
     result.seconds = time.perf_counter() - started
-    yield result
+    return result
 
 
 def answered_share(answers: Sequence[TeacherAnswer]) -> float:

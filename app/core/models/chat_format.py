@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 TEMPLATE = "template"  # the Jinja chat template stored in the GGUF
 PLAIN = "plain"  # a plain transcript for models with no known format
@@ -75,9 +76,10 @@ def render_plain(messages: Sequence[dict[str, str]]) -> RenderedChat:
     return RenderedChat("\n".join(lines), ("\nUser:", "\nAssistant:"), False)
 
 
-def render_chat(fmt: str, messages: Sequence[dict[str, str]], *, template: str | None = None,
-                bos_token: str = "", eos_token: str = "") -> RenderedChat:
-    """Render `messages` ([{role, content}]) in chat format `fmt`."""
+def render_chat(fmt: str, messages: Sequence[dict[str, Any]], *, template: str | None = None,
+                bos_token: str = "", eos_token: str = "", tools: list[dict[str, Any]] | None = None) -> RenderedChat:
+    """Render `messages` ([{role, content}]) in chat format `fmt`; `tools` (OpenAI's tool shape) go
+    to a template that lists them itself (app.core.tools.prompt decides which do)."""
     if fmt == PLAIN:
         return render_plain(messages)
     from llama_cpp import llama_chat_format  # the runner has imported llama_cpp already
@@ -87,7 +89,7 @@ def render_chat(fmt: str, messages: Sequence[dict[str, str]], *, template: str |
             raise ValueError("this model has no chat template; choose a chat format")
         formatter = llama_chat_format.Jinja2ChatFormatter(template=template, eos_token=eos_token,
                                                           bos_token=bos_token)
-        result = formatter(messages=list(messages))
+        result = formatter(messages=list(messages), tools=tools)
     else:
         if fmt == "gemma":
             messages = merge_system_into_first_user(messages)

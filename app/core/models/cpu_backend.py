@@ -130,11 +130,16 @@ def installed_build_flags() -> str | None:
         return None
 
 
+def llama_system_info() -> str:
+    """llama.cpp's own summary of this build: backends and the CPU features it uses."""
+    import llama_cpp
+
+    return " ".join(llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").split())
+
+
 @cache
 def current() -> CpuBackend:
     """The decision for this machine and the installed llama.cpp (imports llama_cpp)."""
-    from app.core.models.runner import llama_system_info
-
     flags, model = cpu_flags_and_model()
     return decide(llama_system_info(), flags, os.environ.get(EXTRA_BUFFERS_ENV),
                   machine=platform.machine(), cpu_model=model, build_flags=installed_build_flags())

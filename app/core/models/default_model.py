@@ -1,19 +1,17 @@
-"""The embedded default model: Gemma 3 270M (Q4_K_M) from the PyPI package, assembled on first use;
-resolve_model() turns a user's model reference (path, sha256 prefix, 'default', 'chat') into a record."""
+"""The embedded default model: Gemma 3 270M (Q4_K_M) from the PyPI package, assembled on first use
+(app/core/models/resolve.py turns a user's model reference into a record)."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 
 from app.core.errors import ModelFileError
-from app.core.models.gguf_info import GGUFInfo
-from app.core.models.registry import ModelRecord, cached_sha256, find_model, register_model
+from app.core.models.registry import cached_sha256
 from app.core.paths import MODELS_SUBDIR, models_dir
 from app.core.store.db import translate_errors
 from app.core.store.ledger import utc_now
@@ -89,22 +87,3 @@ def _remember_hash(db: Database, target: Path, sha256: str) -> None:
         db["model_files"].upsert({"path": str(path), "size_bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns,
                                   "sha256": sha256, "hashed_at": utc_now()}, pk="path")
 
-
-def resolve_model(db: Database, ref: str | None,
-                  precheck: Callable[[GGUFInfo], None] | None = None) -> ModelRecord:
-    """Register and return the model named by `ref`: a path, a registered sha256 prefix, 'chat'
-    for the bundled chat model, or 'default'/None for the default (completion) model. `precheck`
-    is passed to register_model."""
-    from app.core.models.bundled import bundled_by_alias, register_bundled_model  # it imports this module
-
-    bundled = bundled_by_alias(DEFAULT_ALIAS if ref is None else ref)
-    if bundled is not None:
-        return register_bundled_model(db, bundled, precheck)
-    path = Path(ref).expanduser()
-    if not path.exists() and _looks_like_sha(ref):
-        path = Path(find_model(db, ref)["path"])
-    return register_model(db, path, precheck)
-
-
-def _looks_like_sha(ref: str) -> bool:
-    return len(ref) >= 6 and all(c in "0123456789abcdefABCDEF" for c in ref)

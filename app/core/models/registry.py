@@ -16,6 +16,7 @@ from sqlite_utils import Database
 
 from app.core.errors import NotFoundError
 from app.core.hashing import sha256_file
+from app.core.models.embedding_model import is_embedding_model
 from app.core.models.gguf_info import GGUFInfo, read_gguf_info
 from app.core.store.db import translate_errors
 from app.core.store.events import record_event
@@ -108,6 +109,18 @@ def list_models(db: Database) -> list[dict[str, Any]]:
         item["present"] = Path(item["path"]).exists()
         result.append(item)
     return result
+
+
+def embedding_models(db: Database) -> dict[str, int | None]:
+    """The registered embedding models (see embedding_model): sha256 -> the length of their
+    vectors (the GGUF's embedding_length), None where the file does not say."""
+    found: dict[str, int | None] = {}
+    for sha, architecture, metadata in db.execute("SELECT sha256, architecture, metadata FROM models").fetchall():
+        meta = json.loads(metadata or "{}")
+        if is_embedding_model(architecture, meta):
+            length = meta.get(f"{architecture}.embedding_length")
+            found[sha] = int(length) if isinstance(length, int) else None
+    return found
 
 
 def find_model(db: Database, ref: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The runner: the only module that imports llama_cpp. It owns one loaded model at a time.
+"""The runner: the only module that loads models with llama_cpp (cpu_backend reads the build's system info
+and chat_format its chat templates). It owns one loaded model at a time.
 
 A Runner is not thread-safe in the sense of parallel use: it serializes generations with a lock,
 and the model is closed before another is loaded. stream() is a generator that yields TokenChunk
@@ -20,12 +21,14 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from app.core.cancel import NEVER, CancelToken
-from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedError
+from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedError, StillroomError
 from app.core.models import cpu_backend
-from app.core.models.chat_format import choose_chat_format, render_chat
+from app.core.models.chat_format import TEMPLATE, choose_chat_format, render_chat
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
 from app.core.models.sampling import GenerationRequest
+from app.core.tools.grammar import call_grammar
+from app.core.tools.prompt import generic_messages, template_has_tools, template_messages
 
 DEFAULT_N_CTX = 4096
 SEED_RANGE = 2**32
@@ -42,6 +45,7 @@ class LoadOptions:
     seed: int | None = None
     chat_format: str = "auto"
     logits_all: bool = False
+    embedding: bool = False  # load for embed() (an embedding model), not for generation
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,15 @@ class TokenChunk:
 
     text: str
     logprobs: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """What embed() returns: one L2-normalized vector per text, and each text's token count."""
+
+    vectors: list[list[float]]
+    token_counts: list[int]
+    runtime: dict[str, Any]
 
 
 @dataclass
@@ -96,13 +109,6 @@ def gpu_offload_supported() -> bool:
     import llama_cpp
 
     return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def llama_system_info() -> str:
-    """llama.cpp's own summary of this build: backends and the CPU features it uses."""
-    import llama_cpp
-
-    return " ".join(llama_cpp.llama_print_system_info().decode("utf-8", errors="replace").split())
 
 
 def _close_null_files_at_exit() -> None:
@@ -221,6 +227,7 @@ class Runner:
                         n_threads=threads,
                         seed=options.seed if options.seed is not None else random.randrange(SEED_RANGE),
                         logits_all=options.logits_all,
+                        embedding=options.embedding,
                         verbose=False,
                     )
             except (ValueError, RuntimeError, OSError) as exc:
@@ -243,6 +250,30 @@ class Runner:
             llm = self._require()
             return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
 
+    def embed(self, texts: list[str]) -> Embeddings:
+        """One normalized vector per text from a model loaded with `embedding=True`. Runs on the
+        caller's thread (the runner's owner). Raises ContextLengthError naming the first text
+        longer than the model reads at once, and StillroomError for a model that pools nothing."""
+        with self._lock:
+            llm, loaded = self._require(), self._loaded
+            assert loaded is not None
+            if not loaded.options.embedding:
+                raise StillroomError(f"{loaded.info.name} was not loaded as an embedding model")
+            import llama_cpp
+
+            if llm.pooling_type() == llama_cpp.LLAMA_POOLING_TYPE_NONE:
+                raise StillroomError(f"{loaded.info.name} names no pooling, so it gives no vector per text")
+            limit = min(loaded.options.n_ctx, llm.n_batch, loaded.info.context_length or loaded.options.n_ctx)
+            counts = [len(llm.tokenize(text.encode("utf-8"))) for text in texts]
+            for index, count in enumerate(counts):
+                if count > limit:
+                    raise ContextLengthError(f"input[{index}] is {count} tokens long; {loaded.info.name} reads "
+                                             f"at most {limit} tokens at once")
+            vectors = llm.embed(texts, normalize=True, truncate=False)
+            runtime = {"llama_cpp_python": llama_cpp_version(), "n_ctx": loaded.options.n_ctx,
+                       "n_threads": loaded.n_threads, "cpu_backend": cpu_backend.current().row_fields()}
+            return Embeddings([list(map(float, vector)) for vector in vectors], counts, runtime)
+
     def _require(self) -> Any:
         if self._llm is None or self._loaded is None:
             raise ModelNotLoadedError("no model is loaded; load one first")
@@ -253,9 +284,11 @@ class Runner:
         assert loaded is not None
         stops = list(request.params.stop)
         if request.mode == "chat":
+            messages, tools = tool_prompt(request, loaded.chat_format, loaded.info.chat_template)
             rendered = render_chat(
-                loaded.chat_format, request.full_messages(), template=loaded.info.chat_template,
+                loaded.chat_format, messages, template=loaded.info.chat_template,
                 bos_token=_token_text(llm, llm.token_bos()), eos_token=_token_text(llm, llm.token_eos()),
+                tools=tools,
             )
             text, add_bos = rendered.prompt, not rendered.added_special
             stops.extend(s for s in rendered.stop if s not in stops)
@@ -279,6 +312,8 @@ class Runner:
         """
         with self._lock:
             self._require()
+            if self._loaded is not None and self._loaded.options.embedding:
+                raise StillroomError(f"{self._loaded.info.name} is an embedding model; it does not generate text")
             self._ensure_logits_for(request)
             llm, loaded = self._llm, self._loaded
             assert loaded is not None
@@ -297,7 +332,8 @@ class Runner:
                 "n_threads": loaded.n_threads, "logits_all": loaded.options.logits_all,
                 "cpu_backend": cpu_backend.current().row_fields(),
             }
-            grammar = _grammar_for(params.grammar, params.response_format)
+            grammar = _grammar_for(params.grammar, params.response_format,
+                                   call_grammar(request.tools) if request.tools is not None else None)
             llm.sampled, llm.last_token = 0, -1
             pieces: list[str] = []
             collected: dict[str, list[Any]] | None = {} if params.logprobs is not None else None
@@ -351,11 +387,26 @@ class Runner:
         yield result
 
 
-def _grammar_for(gbnf: str | None, response_format: dict[str, Any] | None) -> Any:
-    """A LlamaGrammar from explicit GBNF, or from an OpenAI-style response_format (json_object or
-    json_schema); None for plain text."""
+def tool_prompt(request: GenerationRequest, chat_format: str,
+                template: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
+    """The messages to render and the tools to hand the template: the template's own tool format
+    when it has one, else the generic format (app.core.tools.prompt)."""
+    messages = request.full_messages()
+    if not request.uses_tools():
+        return messages, None
+    if chat_format == TEMPLATE and template_has_tools(template):
+        callable_tools = request.tools.callable if request.tools is not None else ()
+        return template_messages(messages), [t.as_openai() for t in callable_tools] or None
+    return generic_messages(messages, request.tools), None
+
+
+def _grammar_for(gbnf: str | None, response_format: dict[str, Any] | None, tool_gbnf: str | None = None) -> Any:
+    """A LlamaGrammar from a tool call that must be made, explicit GBNF, or an OpenAI-style
+    response_format (json_object or json_schema); None for plain text."""
     from llama_cpp import LlamaGrammar, llama_grammar
 
+    if tool_gbnf:
+        return LlamaGrammar.from_string(tool_gbnf, verbose=False)
     if gbnf:
         return LlamaGrammar.from_string(gbnf, verbose=False)
     kind = (response_format or {}).get("type", "text")

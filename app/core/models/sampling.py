@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.core.tools.spec import ToolSpec
 
 DEFAULT_MAX_TOKENS = 512
 
@@ -65,14 +68,17 @@ class GenerationRequest:
     """One generation: a plain completion of `prompt`, or a chat over `messages`.
 
     For chat, `messages` are [{role, content}] without the system prompt, which goes in
-    `system_prompt`; the runner renders them with the model's chat format.
+    `system_prompt`; the runner renders them with the model's chat format. An assistant message
+    may also carry `tool_calls` and a tool message `tool_call_id` and `name` (app.core.tools.history);
+    `tools` is what the request offers the model to call.
     """
 
     mode: str  # "completion" or "chat"
     prompt: str | None = None
-    messages: list[dict[str, str]] | None = None
+    messages: list[dict[str, Any]] | None = None
     system_prompt: str | None = None
     params: SamplingParams = field(default_factory=SamplingParams)
+    tools: ToolSpec | None = None
 
     def __post_init__(self) -> None:
         if self.mode == "completion":
@@ -89,12 +95,16 @@ class GenerationRequest:
         else:
             raise ValueError(f"mode must be 'completion' or 'chat', got {self.mode!r}")
 
-    def full_messages(self) -> list[dict[str, str]]:
+    def full_messages(self) -> list[dict[str, Any]]:
         """The chat messages with the system prompt first (chat mode)."""
         messages = [dict(m) for m in self.messages or []]
         if self.system_prompt:
             messages.insert(0, {"role": "system", "content": self.system_prompt})
         return messages
+
+    def uses_tools(self) -> bool:
+        """Whether the request offers tools or its history holds tool calls or results."""
+        return self.tools is not None or any(m["role"] == "tool" or m.get("tool_calls") for m in self.messages or [])
 
     def prompt_text(self) -> str:
         """What the user asked: the completion prompt, or the last user message of a chat."""

@@ -30,7 +30,7 @@ from app.core.provenance.match import (
     run_match,
 )
 from app.core.provenance.signing import key_fingerprint, load_or_create_key, public_key_pem
-from app.core.provenance.statement import Declared, StatementError, StatementProgress, build_statement, iter_statement
+from app.core.provenance.statement import Declared, StatementError, build_statement, iter_statement
 from app.core.provenance.verify import VerifyResult, verify_statement
 from app.core.provenance.write import ProvenanceWriteError, iter_provenance, write_provenance
 
@@ -38,7 +38,7 @@ __all__ = [
     "DatasetError", "DatasetRow", "DatasetShape", "MatchCancelled", "MatchProgress", "MatchReport",
     "RowProblem", "ShapeUnknownError", "TRACED_EXACT", "TRACED_NEAR", "UNTRACED", "detect_shape", "export_untraced",
     "file_sha256", "iter_rows", "match_dataset", "run_match",
-    "Declared", "ProvenanceWriteError", "StatementError", "StatementProgress", "VerifyResult", "build_statement",
+    "Declared", "ProvenanceWriteError", "StatementError", "VerifyResult", "build_statement",
     "iter_provenance", "iter_statement", "key_fingerprint", "load_or_create_key", "public_key_pem",
     "verify_statement", "write_provenance",
 ]

@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import StillroomError
-from app.core.outfiles import replace_file
+from app.core.json_store import read_section, write_section
 from app.core.safetext import quote
 from app.core.store.checkpoint import CONSISTENCY_HEADER, Checkpoint, ProofError, check_consistency_text
 
 SEEN_FILE = "checkpoints-seen.json"
-FILE_MODE = 0o600
-MAX_FILE_BYTES = 8 * 1024 * 1024
 MAX_SIZES_KEPT = 1000
 MAX_CANDIDATE_PROOFS = 32
-FORMAT_VERSION = 1
 
 
 class SeenError(StillroomError):
@@ -62,22 +58,7 @@ class CheckpointsSeen:
         self.keys: dict[str, dict[str, dict[str, dict[str, str]]]] = self._read()
 
     def _read(self) -> dict[str, Any]:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise SeenError(f"{self.path}: cannot read the checkpoints seen ({exc.strerror or exc})") from exc
-        if size > MAX_FILE_BYTES:
-            raise SeenError(f"{self.path}: {size} bytes, too large to be a file of checkpoints seen")
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SeenError(f"{self.path}: not a readable file of checkpoints seen; fix or remove it") from exc
-        keys = data.get("keys") if isinstance(data, dict) else None
-        if not isinstance(keys, dict):
-            raise SeenError(f"{self.path}: not a file of checkpoints seen (no \"keys\" object)")
-        return keys
+        return read_section(self.path, "keys", "checkpoints seen", SeenError)
 
     def sizes(self, keyid: str, origin: str) -> dict[int, bytes]:
         """Size -> root of every checkpoint remembered for this key and log."""
@@ -137,10 +118,4 @@ class CheckpointsSeen:
         self._write()
 
     def _write(self) -> None:
-        text = json.dumps({"version": FORMAT_VERSION, "keys": self.keys}, indent=2, sort_keys=True) + "\n"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with replace_file(self.path, mode=FILE_MODE) as handle:  # mkstemp beside it, then renamed
-                handle.write(text)
-        except OSError as exc:
-            raise SeenError(f"{self.path}: cannot remember the checkpoint ({exc.strerror or exc})") from exc
+        write_section(self.path, "keys", self.keys, "cannot remember the checkpoint", SeenError)

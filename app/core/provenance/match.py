@@ -45,6 +45,7 @@ from rapidfuzz.distance import Indel
 
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import LedgerError
+from app.core.progress import drive
 from app.core.provenance import minhash
 from app.core.provenance.dataset import DatasetRow, DatasetShape, RowProblem, RowReader, detect_shape, file_sha256
 from app.core.provenance.report import (
@@ -104,7 +105,7 @@ def match_dataset(dataset_path: Path | str, ledger_path: Path | str, *, shape: D
     spill = tempfile.TemporaryFile("w+", encoding="utf-8", prefix="stillroom-match-")
     try:
         size = path.stat().st_size
-        yield MatchProgress("hashing", 0, size, "bytes")
+        yield MatchProgress("hashing", 0, size, unit="bytes")
         sha256 = file_sha256(path)
         _check(cancel)
         with translate_errors(ledger_path):
@@ -131,12 +132,7 @@ def match_dataset(dataset_path: Path | str, ledger_path: Path | str, *, shape: D
 
 def run_match(dataset_path: Path | str, ledger_path: Path | str, **kw: Any) -> MatchReport:
     """match_dataset driven to its end on the caller's thread; returns the report."""
-    generator = match_dataset(dataset_path, ledger_path, **kw)
-    while True:
-        try:
-            next(generator)
-        except StopIteration as stop:
-            return stop.value
+    return drive(match_dataset(dataset_path, ledger_path, **kw))
 
 
 # -- phases --------------------------------------------------------------------------------
@@ -178,10 +174,10 @@ def _exact_phase(path: Path, shape: DatasetShape, db: Any, state: _State, spill:
             _exact_batch(db, batch, state, spill)
             batch = []
             _check(cancel)
-            yield MatchProgress("reading", reader.done, reader.total, reader.unit)
+            yield MatchProgress("reading", reader.done, reader.total, unit=reader.unit)
     _exact_batch(db, batch, state, spill)
     _check(cancel)
-    yield MatchProgress("reading", reader.total or reader.done, reader.total, reader.unit)
+    yield MatchProgress("reading", reader.total or reader.done, reader.total, unit=reader.unit)
 
 
 def _exact_batch(db: Any, batch: list[DatasetRow], state: _State, spill: TextIO) -> None:

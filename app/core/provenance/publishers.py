@@ -10,19 +10,15 @@ anything, which is why verify calls it "not pinned".
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from app.core.errors import StillroomError
-from app.core.outfiles import replace_file
+from app.core.json_store import read_section, write_section
 
 KNOWN_PUBLISHERS_FILE = "known-publishers.json"
-FILE_MODE = 0o600
-MAX_FILE_BYTES = 8 * 1024 * 1024
-FORMAT_VERSION = 1
 
 
 class PublishersError(StillroomError):
@@ -47,22 +43,7 @@ class KnownPublishers:
         self.entries: dict[str, dict[str, Any]] = self._read()
 
     def _read(self) -> dict[str, dict[str, Any]]:
-        try:
-            size = self.path.stat().st_size
-        except FileNotFoundError:
-            return {}
-        except OSError as exc:
-            raise PublishersError(f"{self.path}: cannot read the remembered publishers ({exc.strerror or exc})") from exc
-        if size > MAX_FILE_BYTES:
-            raise PublishersError(f"{self.path}: {size} bytes, too large to be a file of remembered publishers")
-        try:
-            data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise PublishersError(f"{self.path}: not a readable file of remembered publishers ({exc}); "
-                                  "fix or remove it") from exc
-        publishers = data.get("publishers") if isinstance(data, dict) else None
-        if not isinstance(publishers, dict):
-            raise PublishersError(f"{self.path}: not a file of remembered publishers (no \"publishers\" object)")
+        publishers = read_section(self.path, "publishers", "remembered publishers", PublishersError)
         return {str(name): entry for name, entry in publishers.items() if isinstance(entry, dict)}
 
     def lookup(self, publisher: str) -> KnownKey | None:
@@ -85,14 +66,7 @@ class KnownPublishers:
         return KnownKey(publisher, fingerprint, entry["first_seen"], statement_name)
 
     def _write(self) -> None:
-        text = json.dumps({"version": FORMAT_VERSION, "publishers": self.entries}, indent=2, sort_keys=True,
-                          ensure_ascii=False) + "\n"
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with replace_file(self.path, mode=FILE_MODE) as handle:  # mkstemp beside it, then renamed
-                handle.write(text)
-        except OSError as exc:
-            raise PublishersError(f"{self.path}: cannot remember the publisher's key ({exc.strerror or exc})") from exc
+        write_section(self.path, "publishers", self.entries, "cannot remember the publisher's key", PublishersError)
 
 
 def known_publishers_path() -> Path:

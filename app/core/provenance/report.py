@@ -12,6 +12,7 @@ from typing import Any
 
 from app.core.errors import StillroomError
 from app.core.outfiles import replace_file
+from app.core.progress import Progress
 from app.core.provenance import minhash
 from app.core.provenance.dataset import DatasetError, DatasetRow, DatasetShape, RowProblem, file_sha256, iter_rows
 from app.core.textnorm import NORMALIZATION
@@ -31,13 +32,11 @@ class MatchCancelled(StillroomError):
     """The match was cancelled before it finished; nothing was reported."""
 
 
-@dataclass
-class MatchProgress:
-    """Yielded while matching: the phase (hashing, reading, indexing, near), how far, of how much."""
+@dataclass(frozen=True, kw_only=True)
+class MatchProgress(Progress):
+    """Yielded while matching: the stage (hashing, reading, indexing, near), how far, of how much,
+    counted in `unit` (rows or bytes)."""
 
-    phase: str
-    done: int
-    total: int | None
     unit: str = "rows"
 
 

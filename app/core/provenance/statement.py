@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from app import __version__
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import StillroomError
+from app.core.progress import Progress, drive, map_progress
 from app.core.store import Ledger, open_db
 from app.core.store.db import translate_errors
 from app.core.store.heads import remember
@@ -81,15 +82,6 @@ class Declared:
                 for key, value in (("name", self.name), ("license", self.license),
                                    ("description", self.description), ("intended_use", self.intended_use),
                                    ("creator", self.creator))}
-
-
-@dataclass(frozen=True)
-class StatementProgress:
-    """stage: traced, verify or screening; done/total within the stage (total None when unknown)."""
-
-    stage: str
-    done: int
-    total: int | None
 
 
 def utc_now_iso() -> str:
@@ -312,22 +304,18 @@ def _runtime_entry(logged: Counter[str], traced: int, backends: Counter[str] | N
 
 
 def _screening(ledger_path: Path, workflows: list[str], encoder: Encoder | None,
-               cancel: CancelToken) -> Generator[StatementProgress, None, dict[str, Any]]:
+               cancel: CancelToken) -> Generator[Progress, None, dict[str, Any]]:
     """Run the audit's incremental generator over the traced workflows; its per-pattern levels."""
     from app.core.audit.embeddings import Encoder
     from app.core.audit.patterns import load_library
-    from app.core.audit.run import AuditProgress, AuditResult, run_audit
+    from app.core.audit.run import run_audit
 
     library = load_library()
     encoder = encoder or Encoder()
     db = open_db(ledger_path)
-    result: AuditResult | None = None
     try:
-        for item in run_audit(db, encoder, library, workflows or None, cancel):
-            if isinstance(item, AuditProgress):
-                yield StatementProgress(f"screening: {item.stage}", item.done, item.total)
-            else:
-                result = item
+        result = yield from map_progress(run_audit(db, encoder, library, workflows or None, cancel),
+                                         lambda item: Progress(f"screening: {item.stage}", item.done, item.total))
     finally:
         db.close()
     if result is None:
@@ -346,8 +334,9 @@ def _screening(ledger_path: Path, workflows: list[str], encoder: Encoder | None,
 
 def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Declared, *,
                    cancel: CancelToken = NEVER, screen: bool = True,
-                   encoder: Encoder | None = None) -> Generator[StatementProgress, None, dict[str, Any]]:
-    """Collect the statement's content; yields StatementProgress, returns the predicate dict.
+                   encoder: Encoder | None = None) -> Generator[Progress, None, dict[str, Any]]:
+    """Collect the statement's content; yields Progress (stage: traced, verify, screening: ...;
+    total None when unknown), returns the predicate dict.
 
     Runs on the caller's thread (CLI or a worker). `screen=False` leaves the audit out and says so.
     Raises StatementError when the ledger is missing or the work is cancelled.
@@ -390,17 +379,12 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
                 if started:
                     first = started if first is None or started < first else first
                     last = started if last is None or started > last else last
-            yield StatementProgress("traced", min(len(ids), start + FETCH_CHUNK), len(ids))
+            yield Progress("traced", min(len(ids), start + FETCH_CHUNK), len(ids))
         missing = len(ids) - len(found_ids)
         models = _model_entries(db, per_model, names)
         ledger = Ledger(db, ledger_path)
         head_id, head_hash, head_rows = ledger.head()
-        verified = None
-        for item in ledger.iter_verify(cancel):
-            if hasattr(item, "ok"):
-                verified = item
-            else:
-                yield StatementProgress("verify", item.checked, item.total)
+        verified = yield from ledger.iter_verify(cancel)
         if verified is None:
             raise StatementError("the statement was cancelled")
     finally:
@@ -450,13 +434,8 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
 def build_statement(report: MatchReport, ledger_path: Path | str, declared: Declared, *,
                     cancel: CancelToken = NEVER, screen: bool = True, encoder: Encoder | None = None) -> dict[str, Any]:
     """The statement's predicate content (drives iter_statement to its end)."""
-    gen = iter_statement(report, ledger_path, declared, cancel=cancel, screen=screen, encoder=encoder)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drive(iter_statement(report, ledger_path, declared, cancel=cancel, screen=screen, encoder=encoder))
 
 
-__all__ = ["Declared", "StatementError", "StatementProgress", "build_statement", "iter_statement",
+__all__ = ["Declared", "StatementError", "build_statement", "iter_statement",
            "NOT_DECLARED", "UNKNOWN"]

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import StillroomError
+from app.core.progress import Progress, drive
 from app.core.privacy import write_atomically
 from app.core.provenance.card import CARD_MARKER, render_card
 from app.core.provenance.croissant import croissant_document
@@ -26,7 +27,7 @@ from app.core.provenance.signing import (
     public_key_pem,
     sign_envelope,
 )
-from app.core.provenance.statement import Declared, StatementProgress, iter_statement
+from app.core.provenance.statement import Declared, iter_statement
 from app.core.store.events import record_event_at
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ def signed_envelope(predicate: dict[str, Any], dataset_name: str, dataset_sha256
 def iter_provenance(report: MatchReport, ledger_path: Path | str, declared: Declared, out_dir: Path | str, *,
                     key_dir: Path | str | None = None, screen: bool = True, encoder: Encoder | None = None,
                     force: bool = False, allow_untraced: bool = False, cancel: CancelToken = NEVER
-                    ) -> Generator[StatementProgress, None, dict[str, Path]]:
-    """Collect, sign and write; yields StatementProgress, returns {"card", "croissant", "dsse", "public_key"}.
+                    ) -> Generator[Progress, None, dict[str, Path]]:
+    """Collect, sign and write; yields Progress, returns {"card", "croissant", "dsse", "public_key"}.
 
     Runs on the caller's thread. Raises NothingTraced before anything is written when no row of
     the dataset is traced to the ledger (unless allow_untraced), and ProvenanceWriteError before
@@ -94,7 +95,7 @@ def iter_provenance(report: MatchReport, ledger_path: Path | str, declared: Decl
     _check_overwrite(out_dir, force)
     predicate = yield from iter_statement(report, ledger_path, declared, cancel=cancel, screen=screen,
                                           encoder=encoder)
-    yield StatementProgress("inclusion proofs", 0, None)
+    yield Progress("inclusion proofs", 0, None)
     predicate["inclusion"] = inclusion_for(report, ledger_path, load_or_create_key(key_dir))
     dataset_path = Path(report.dataset_path)
     data_path = relative_data_path(dataset_path, out_dir)
@@ -142,10 +143,5 @@ def write_provenance(report: MatchReport, ledger_path: Path | str, declared: Dec
                      force: bool = False, allow_untraced: bool = False,
                      cancel: CancelToken = NEVER) -> dict[str, Path]:
     """Write the provenance files (drives iter_provenance to its end); returns their paths."""
-    gen = iter_provenance(report, ledger_path, declared, out_dir, key_dir=key_dir, screen=screen, encoder=encoder,
-                          force=force, allow_untraced=allow_untraced, cancel=cancel)
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
+    return drive(iter_provenance(report, ledger_path, declared, out_dir, key_dir=key_dir, screen=screen,
+                                 encoder=encoder, force=force, allow_untraced=allow_untraced, cancel=cancel))

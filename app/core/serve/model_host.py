@@ -5,7 +5,8 @@ submits jobs here. A job may name the registered model it needs (by sha256): the
 closes the loaded model and loads that one first (switch_model), so one model is loaded at a time. Each job's events (TokenChunk..., then LoggedGeneration, or an exception) come
 back through the job's own queue, so the host thread never waits on a slow consumer. A consumer
 that goes away cancels its job's token; the generation then stops within one token and is logged
-as cancelled.
+as cancelled. An embedding job (an EmbeddingRequest on an embedding GGUF, loaded with
+embedding=True) yields one LoggedEmbedding.
 """
 
 from __future__ import annotations
@@ -17,13 +18,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from app.core.cancel import CancelToken
+from app.core.embedding import EmbeddingRequest, EmbeddingResult, LoggedEmbedding, embed_logged
 from app.core.errors import ModelFileError, StillroomError
 from app.core.generation import LogContext, LoggedGeneration, generate_logged
 from app.core.models.bundled import bundled_by_alias, register_bundled
-from app.core.models.default_model import resolve_model
+from app.core.models.embedding_model import is_embedding_model
 from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
+from app.core.models.resolve import resolve_model
 from app.core.models.runner import LoadedModel, LoadOptions, Runner, TokenChunk
 from app.core.models.sampling import GenerationRequest
 from app.core.store import Ledger
@@ -41,7 +46,7 @@ class HostBusyError(StillroomError):
 class Job:
     """A generation waiting for, or running on, the model thread."""
 
-    request: GenerationRequest
+    request: GenerationRequest | EmbeddingRequest
     context: LogContext
     cancel: CancelToken = field(default_factory=CancelToken)
     events: queue.Queue[object] = field(default_factory=queue.Queue)
@@ -49,7 +54,7 @@ class Job:
     # None: whichever is loaded
     model: str | None = None
 
-    def stream(self) -> Iterator[TokenChunk | LoggedGeneration]:
+    def stream(self) -> Iterator[TokenChunk | LoggedGeneration | LoggedEmbedding]:
         """Yield the job's events on the caller's thread; re-raises the job's error, if any."""
         while True:
             item = self.events.get()
@@ -88,9 +93,10 @@ class ModelHost:
             raise self._startup_error
         return self.loaded
 
-    def submit(self, request: GenerationRequest, context: LogContext, model_sha256: str | None = None) -> Job:
-        """Queue a generation on the registered model `model_sha256` (None: the loaded one); its
-        events arrive through the returned Job."""
+    def submit(self, request: GenerationRequest | EmbeddingRequest, context: LogContext,
+               model_sha256: str | None = None) -> Job:
+        """Queue a generation or an embedding request on the registered model `model_sha256` (None:
+        the loaded one); its events arrive through the returned Job."""
         if self._jobs.qsize() >= MAX_QUEUED_JOBS:
             raise HostBusyError(f"{MAX_QUEUED_JOBS} requests are already waiting for the model; try again later")
         job = Job(request, context, model=model_sha256)
@@ -148,6 +154,12 @@ def serve_job(runner: Runner, ledger: Ledger, job: Job) -> None:
             return
         if job.model is not None:
             switch_model(runner, ledger, job.model)
+        if isinstance(job.request, EmbeddingRequest):
+            loaded = runner.loaded
+            job.events.put(embed_logged(lambda texts: runner_embeddings(runner, texts), ledger, job.request,
+                                        job.context, model_sha256=loaded.sha256 if loaded else None,
+                                        model_name=loaded.info.name if loaded else None))
+            return
         for item in generate_logged(runner, ledger, job.request, job.context, job.cancel):
             job.events.put(item)
     except BaseException as exc:  # noqa: BLE001 - handed to the consumer
@@ -180,5 +192,15 @@ def switch_model(runner: Runner, ledger: Ledger, model: str) -> bool:
                              f"expected {sha256[:12]})")
     LOG.info("switching model: %s -> %s (%s)", loaded.info.name if loaded else "none", record.info.name,
              record.short_sha)
-    runner.load(record.sha256, record.info, options)
+    embedding = is_embedding_model(record.info.architecture, record.info.metadata)
+    runner.load(record.sha256, record.info, replace(options, embedding=embedding))
     return True
+
+
+def runner_embeddings(runner: Runner, texts: list[str]) -> EmbeddingResult:
+    """The loaded embedding model's vectors for `texts`, as an EmbeddingResult (model thread)."""
+    loaded = runner.loaded
+    output = runner.embed(texts)
+    return EmbeddingResult(np.asarray(output.vectors, dtype=np.float32).reshape(len(texts), -1),
+                           sum(output.token_counts), loaded.sha256 if loaded else None,
+                           loaded.info.name if loaded else None, output.runtime)

@@ -1,7 +1,9 @@
 """OpenAI request parsing and response shapes for /v1/completions and /v1/chat/completions.
 
 parse_* turn a JSON body into GenerationRequests (one per choice, n of them) or raise ApiError with
-the HTTP status, message, offending parameter and code that OpenAI's clients expect.
+the HTTP status, message, offending parameter and code that OpenAI's clients expect. Tools
+(`tools`, `tool_choice`, `parallel_tool_calls`, assistant `tool_calls`, `tool` results) are taken
+on the chat endpoint only and checked by app.core.tools.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.core.models.sampling import GenerationRequest, SamplingParams
+from app.core.tools.grammar import check_convertible
+from app.core.tools.history import assistant_calls, check_tool_results
+from app.core.tools.spec import ToolError, ToolSpec, tool_spec
 
 MAX_N = 16
 MAX_STOP = 4
@@ -21,13 +26,16 @@ KNOWN_KEYS = {
     "model", "prompt", "messages", "temperature", "top_p", "top_k", "min_p", "max_tokens",
     "max_completion_tokens", "stop", "seed", "n", "stream", "stream_options", "logprobs", "top_logprobs",
     "response_format", "presence_penalty", "frequency_penalty", "repeat_penalty", "user", "echo",
+    "tools", "tool_choice", "parallel_tool_calls",
 }
+TOOL_KEYS = ("tools", "tool_choice", "parallel_tool_calls")
 # Options that would change the answer in ways this server cannot do: refused (400) unless they carry
 # a value that asks for nothing (an empty list, tool_choice "none", best_of 1...).
 UNSUPPORTED_OPTIONS = {
-    "tools": "tool calling", "functions": "function calling", "tool_choice": "tool calling",
-    "function_call": "function calling", "logit_bias": "logit_bias", "best_of": "best_of above 1",
-    "suffix": "suffix (text insertion)",
+    "tools": "tool calling outside /v1/chat/completions", "tool_choice": "tool calling outside /v1/chat/completions",
+    "functions": "the legacy `functions` (send `tools` instead)",
+    "function_call": "the legacy `function_call` (send `tool_choice` instead)", "logit_bias": "logit_bias",
+    "best_of": "best_of above 1", "suffix": "suffix (text insertion)",
 }
 NEUTRAL_VALUES = {"tool_choice": ("none", "auto"), "function_call": ("none", "auto"), "best_of": (1,)}
 
@@ -56,6 +64,7 @@ class ParsedRequest:
     include_usage: bool
     logprobs: bool
     extras: dict[str, Any]
+    tools: ToolSpec | None = None
 
 
 def _number(body: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
@@ -128,7 +137,7 @@ def _params(body: dict[str, Any], default_max: int, logprobs: int | None, seed: 
     )
 
 
-def _common(body: Any) -> tuple[str, int, int | None, bool, bool, dict[str, Any]]:
+def _common(body: Any, skip: tuple[str, ...] = ()) -> tuple[str, int, int | None, bool, bool, dict[str, Any]]:
     if not isinstance(body, dict):
         raise ApiError(400, "the request body must be a JSON object", None, "invalid_json")
     model = body.get("model")
@@ -145,6 +154,8 @@ def _common(body: Any) -> tuple[str, int, int | None, bool, bool, dict[str, Any]
         raise ApiError(400, "'echo' is not supported", "echo", "unsupported_parameter")
     for key, feature in UNSUPPORTED_OPTIONS.items():
         value = body.get(key)
+        if key in skip:
+            continue
         if value in (None, "", [], {}) or (not isinstance(value, bool) and value in NEUTRAL_VALUES.get(key, ())):
             continue
         raise ApiError(400, f"'{key}' is not supported: this local server does not do {feature}", key,
@@ -200,11 +211,32 @@ def _message_text(message: dict[str, Any], index: int) -> str:
 
 def parse_chat(body: Any, defaults: dict[str, Any] | None = None) -> ParsedRequest:
     """Validate a /v1/chat/completions body; `defaults` are the model's sampling defaults."""
-    model, n, seed, stream, include_usage, extras = _common(body)
+    try:
+        return _parse_chat(body, defaults)
+    except ToolError as exc:
+        raise ApiError(400, str(exc), exc.param, exc.code) from exc
+
+
+def _chat_message(message: dict[str, Any], role: str, text: str, index: int) -> dict[str, Any]:
+    """One non-system message in the runner's shape (app.core.tools.history)."""
+    if role == "assistant" and message.get("tool_calls") not in (None, []):
+        return {"role": role, "content": text,
+                "tool_calls": assistant_calls(message["tool_calls"], f"messages[{index}].tool_calls")}
+    if role == "tool":
+        return {"role": role, "content": text, "tool_call_id": message.get("tool_call_id")}
+    return {"role": role, "content": text}
+
+
+def _parse_chat(body: Any, defaults: dict[str, Any] | None) -> ParsedRequest:
+    model, n, seed, stream, include_usage, extras = _common(body, TOOL_KEYS)
+    spec = tool_spec(body.get("tools"), body.get("tool_choice"), body.get("parallel_tool_calls"))
+    if spec is not None:
+        check_convertible(spec)
     raw = body.get("messages")
     if not isinstance(raw, list) or not raw:
         raise ApiError(400, "'messages' must be a non-empty list", "messages", "invalid_value")
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
+    indexed: list[tuple[int, dict[str, Any]]] = []
     system_parts: list[str] = []
     for index, message in enumerate(raw):
         if not isinstance(message, dict):
@@ -219,7 +251,9 @@ def parse_chat(body: Any, defaults: dict[str, Any] | None = None) -> ParsedReque
         if role == "system":
             system_parts.append(text)
         else:
-            messages.append({"role": role, "content": text})
+            messages.append(_chat_message(message, role, text, index))
+            indexed.append((index, messages[-1]))
+    check_tool_results(indexed)
     if not messages:
         raise ApiError(400, "'messages' needs at least one user message", "messages", "invalid_value")
     logprobs_flag = body.get("logprobs", False)
@@ -230,11 +264,11 @@ def parse_chat(body: Any, defaults: dict[str, Any] | None = None) -> ParsedReque
         raise ApiError(400, "'top_logprobs' needs 'logprobs': true", "top_logprobs", "invalid_value")
     logprobs = (top or 0) if logprobs_flag else None
     system = "\n\n".join(system_parts) or None
-    choices = [GenerationRequest("chat", messages=messages, system_prompt=system,
+    choices = [GenerationRequest("chat", messages=messages, system_prompt=system, tools=spec,
                                  params=_params(body, CHAT_DEFAULT_MAX_TOKENS, logprobs,
                                                 None if seed is None else seed + i, defaults))
                for i in range(n)]
-    return ParsedRequest("chat", model, choices, stream, include_usage, logprobs_flag, extras)
+    return ParsedRequest("chat", model, choices, stream, include_usage, logprobs_flag, extras, spec)
 
 
 def new_id(prefix: str) -> str:
@@ -262,5 +296,5 @@ def chat_logprobs(raw: dict[str, list[Any]] | None) -> dict[str, Any] | None:
 
 
 def finish_reason(reason: str) -> str:
-    """OpenAI's finish reasons: stop or length (cancelled runs never reach a client)."""
-    return "length" if reason == "length" else "stop"
+    """OpenAI's finish reasons: stop, length or tool_calls (cancelled runs never reach a client)."""
+    return reason if reason in ("length", "tool_calls") else "stop"

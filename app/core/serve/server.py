@@ -10,27 +10,35 @@ from __future__ import annotations
 
 import io
 import ipaddress
+import itertools
 import json
 import logging
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from app import __version__
-from app.core.errors import ContextLengthError, LedgerError, StillroomError
-from app.core.generation import LogContext, LoggedGeneration
-from app.core.models.runner import LoadedModel, LoadOptions, TokenChunk
+from app.core.embedding import LoggedEmbedding
+from app.core.errors import ContextLengthError, StillroomError
+from app.core.generation import LogContext
 from app.core.log_excerpt import bounded_value
-from app.core.models.bundled import model_sampling
+from app.core.models.runner import LoadedModel, LoadOptions
+from app.core.serve import anthropic_api, responses_api
 from app.core.serve.api_keys import KEY_PREFIX, ApiKey, has_live_keys, lookup_key
-from app.core.serve.catalog import ServedModel, load_catalog, pick_model
+from app.core.serve.catalog import EMBEDDING_KIND, EMBEDDINGS_ENDPOINT, ENCODER_ROLE, ServedModel, load_catalog
+from app.core.serve.catalog import pick_model
+from app.core.serve.embeddings_api import embeddings_response, parse_embeddings
+from app.core.serve.encoder_host import EncoderHost
 from app.core.serve.http_server import DeadlineReader, LimitedHTTPServer
+from app.core.serve.endpoints import ENDPOINTS
 from app.core.serve.model_host import HostBusyError, Job, ModelHost
-from app.core.serve.openai_api import ApiError, ParsedRequest, chat_logprobs, finish_reason, new_id, now
-from app.core.serve.openai_api import parse_chat, parse_completion
+from app.core.serve.openai_api import ApiError, new_id, now
+from app.core.serve.openai_handler import MAX_LOGGED_EXTRAS_CHARS, Caller, api_error, start_openai
 from app.core.serve.request_guard import check_framing, check_host, check_json_body, check_origin, check_workflow
 from app.core.store import open_db
 
@@ -44,11 +52,12 @@ HEADER_TIMEOUT_S = 20  # a request line and headers must arrive within this (idl
 BODY_TIMEOUT_S = 30  # a body must arrive within this plus its size at MIN_BODY_RATE, or 408
 MIN_BODY_RATE = 64 * 1024  # bytes per second
 MAX_LOGGED_HEADER_CHARS = 256  # of a client's User-Agent, in the row's meta
-MAX_LOGGED_EXTRAS_CHARS = 4096  # of the unknown request fields kept in the row's meta
 ALLOWED_METHODS = "GET, POST"
 WORKFLOW_HEADER = "X-Stillroom-Workflow"
 DEFAULT_WORKFLOW = "api"
-FINGERPRINT = f"stillroom-{__version__}"
+ANTHROPIC_PATH = "/v1/messages"  # its errors take Anthropic's shape
+API_NAMES = {"chat": "chat.completions", "completions": "completions", "embeddings": "embeddings",
+             "responses": "responses", "messages": "messages"}  # meta.server.api of each handler kind's rows
 
 
 def is_loopback(host: str) -> bool:
@@ -74,6 +83,7 @@ class StillroomServer:
         self.host, self.port = host, port
         self.require_key = (not is_loopback(host)) if require_key is None else require_key
         self.model_host = model_host or ModelHost(ledger_path, model_ref, options)
+        self.encoder_host = EncoderHost(ledger_path)
         self._keys_db = open_db(ledger_path)
         self._keys_lock = threading.Lock()
         self._httpd: LimitedHTTPServer | None = None
@@ -108,6 +118,7 @@ class StillroomServer:
             self._httpd.shutdown()
             self._httpd.server_close()
         self.model_host.stop()
+        self.encoder_host.close()
         self._keys_db.close()
 
     def model_id(self) -> str:
@@ -121,7 +132,8 @@ class StillroomServer:
 
     def pick_model(self, body: Any, endpoint: str) -> ServedModel | None:
         """The registered model a request body names (see catalog.pick_model); None when the body
-        names none (its parser reports that). Raises ApiError 404 for a name no model has."""
+        names none (its parser reports that). Raises ApiError 404 for a name no model has, 400 for
+        a model of the wrong kind (an embedding model asked for text, or the reverse)."""
         requested = body.get("model") if isinstance(body, dict) else None
         if not isinstance(requested, str) or not requested:
             return None
@@ -131,13 +143,21 @@ class StillroomServer:
             names = ", ".join(f"'{m.id}'" for m in catalog) or "none"
             raise ApiError(404, f"the model '{requested}' does not exist here; this server has {names}",
                            "model", "model_not_found")
+        if (chosen.kind == EMBEDDING_KIND) != (endpoint == EMBEDDINGS_ENDPOINT):
+            wanted = EMBEDDING_KIND if endpoint == EMBEDDINGS_ENDPOINT else "text-generation"
+            names = ", ".join(f"'{m.id}'" for m in catalog if (m.kind == EMBEDDING_KIND) == (wanted == EMBEDDING_KIND))
+            doing = "embeds text" if chosen.kind == EMBEDDING_KIND else "generates text"
+            raise ApiError(400, f"the model '{requested}' {doing}; this endpoint needs a {wanted} model: "
+                                f"{names or 'none is registered'}", "model", "model_not_supported")
         return chosen
 
-    def authorize(self, header: str | None, *, public: bool = False) -> ApiKey | None:
-        """The API key of the request; None when keys are optional (or the endpoint is `public`) and
-        none came, or a token that is not a Stillroom key (clients must send something). A Stillroom
-        key that is unknown or revoked is refused (401) everywhere."""
+    def authorize(self, header: str | None, *, public: bool = False, api_key: str | None = None) -> ApiKey | None:
+        """The API key of the request (the Authorization bearer token, else the `api_key` an
+        Anthropic client sends as x-api-key); None when keys are optional (or the endpoint is
+        `public`) and none came, or a token that is not a Stillroom key (clients must send
+        something). A Stillroom key that is unknown or revoked is refused (401) everywhere."""
         secret = header[7:].strip() if header and header.lower().startswith("bearer ") else None
+        secret = secret or (api_key or "").strip() or None
         key = None
         if secret:
             with self._keys_lock:
@@ -256,14 +276,19 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             action()
         except ApiError as exc:
-            self._send_json(exc.status, exc.body())
+            self._send_error(exc)
         except HostBusyError as exc:
-            self._send_json(503, ApiError(503, str(exc), None, "server_busy", "server_error").body())
+            self._send_error(ApiError(503, str(exc), None, "server_busy", "server_error"))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
         except Exception as exc:  # noqa: BLE001 - the server keeps serving
             LOG.exception("request failed")
-            self._send_json(500, ApiError(500, f"internal error: {exc}", None, "internal_error", "server_error").body())
+            self._send_error(ApiError(500, f"internal error: {exc}", None, "internal_error", "server_error"))
+
+    def _send_error(self, exc: ApiError) -> None:
+        """An error in the shape of the API the request spoke: Anthropic's on /v1/messages, else OpenAI's."""
+        anthropic = self.path.split("?", 1)[0].rstrip("/") == ANTHROPIC_PATH
+        self._send_json(exc.status, anthropic_api.error_body(exc) if anthropic else exc.body())
 
     # -- routes ----------------------------------------------------------------------------
 
@@ -278,7 +303,8 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         check_host(self.headers.get("Host"), app.host, app.port)
         check_origin(self.headers.get("Origin"), app.host, app.port)
-        return app.authorize(self.headers.get("Authorization"), public=path == "/health")
+        return app.authorize(self.headers.get("Authorization"), public=path == "/health",
+                             api_key=self.headers.get("x-api-key"))
 
     def _workflow(self, key: ApiKey | None) -> str:
         """The key's workflow, else the client's header (validated), else DEFAULT_WORKFLOW."""
@@ -305,145 +331,140 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
 
     def _post(self) -> None:
-        app = self.server.app
         path = self.path.split("?", 1)[0].rstrip("/")
-        parsers = {"/v1/completions": parse_completion, "/v1/chat/completions": parse_chat}
         key = self._admit(path)
-        if path not in parsers:
+        endpoint = next((e for e in ENDPOINTS if e.path == path and e.method == "POST"), None)
+        if endpoint is None:
             raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
-        workflow = self._workflow(key)
+        assert endpoint.kind is not None
+        caller = Caller(self._workflow(key), path, key.name if key else None,
+                        _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS), {"api": API_NAMES[endpoint.kind]})
         body = self._read_json()
-        chosen = app.pick_model(body, "chat" if path == "/v1/chat/completions" else "completions")
-        parsed = parsers[path](body, model_sampling(chosen.file_name) if chosen else None)
-        assert chosen is not None  # the parser refused a body without a model
-        request_id = new_id("chatcmpl" if parsed.endpoint == "chat" else "cmpl")
-        jobs = []
-        for index, choice in enumerate(parsed.choices):
-            meta = {"server": {"endpoint": path, "request_id": request_id, "choice": index, "n": len(parsed.choices),
-                               "api_key": key.name if key else None,
-                               "client": _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS),
-                               "stream": parsed.stream,
-                               "extras": bounded_value(parsed.extras, MAX_LOGGED_EXTRAS_CHARS) or None}}
-            jobs.append(app.model_host.submit(choice, LogContext("server", workflow=workflow, meta=meta),
-                                              chosen.sha256))
+        routes = {"embeddings": self._embeddings, "responses": self._responses, "messages": self._messages}
+        if endpoint.kind in routes:
+            routes[endpoint.kind](body, caller)
+            return
+        started = start_openai(self.server.app, endpoint.kind, body, caller)
         try:
-            if parsed.stream:
-                _stream(self, parsed, jobs, request_id, chosen.id)
+            if started.stream:
+                self._send_events(_openai_events(started.chunks()))
             else:
-                self._send_json(200, _complete(parsed, jobs, request_id, chosen.id))
+                self._send_json(200, started.response())
         except BaseException:
-            for job in jobs:
-                job.cancel.cancel()
+            started.cancel()
             raise
+
+    def _embeddings(self, body: Any, caller: Caller) -> None:
+        """/v1/embeddings: the bundled encoder on this thread, an embedding GGUF on the model host."""
+        app = self.server.app
+        chosen = app.pick_model(body, EMBEDDINGS_ENDPOINT)
+        parsed = parse_embeddings(body, chosen.dimensions if chosen else None)
+        assert chosen is not None  # the parser refused a body without a model
+        meta = {"endpoint": caller.endpoint, "request_id": new_id("embd"), "api_key": caller.api_key,
+                "client": caller.client, "stream": False,
+                "extras": bounded_value(parsed.extras, MAX_LOGGED_EXTRAS_CHARS) or None} | caller.meta
+        context = LogContext("server", workflow=caller.workflow, meta={"server": meta})
+        try:
+            if chosen.role == ENCODER_ROLE:
+                logged = app.encoder_host.embed(parsed.request, context, chosen.sha256, chosen.name)
+            else:
+                logged = _collect_embedding(app.model_host.submit(parsed.request, context, chosen.sha256))
+        except ContextLengthError as exc:
+            raise ApiError(400, str(exc), "input", "context_length_exceeded") from exc
+        except (StillroomError, ValueError) as exc:
+            raise api_error(exc) from exc
+        result = logged.result
+        self._send_json(200, embeddings_response(result.vectors, parsed.encoding_format, chosen.id,
+                                                 result.prompt_tokens, logged.generation_id))
+
+    def _responses(self, body: Any, caller: Caller) -> None:
+        """/v1/responses: the Responses request as a chat completion, its answer back as a Response."""
+        chat, context = responses_api.to_chat(body)
+        started = start_openai(self.server.app, "chat", chat, _noting(caller, context.extras))
+        try:
+            if not started.stream:
+                self._send_json(200, responses_api.from_chat(started.response(), context))
+                return
+            events = responses_api.ResponseEvents(context, started.model_id)
+            self._send_events(_translated(started.chunks(), events))
+        except BaseException:
+            started.cancel()
+            raise
+
+    def _messages(self, body: Any, caller: Caller) -> None:
+        """/v1/messages: the Messages request as a chat completion, its answer back as a Message."""
+        version = anthropic_api.check_version(self.headers.get(anthropic_api.VERSION_HEADER))
+        chat = anthropic_api.to_chat(body)
+        extras = anthropic_api.extras(body) | {"anthropic_version": version}
+        started = start_openai(self.server.app, "chat", chat, _noting(caller, extras))
+        try:
+            if not started.stream:
+                self._send_json(200, anthropic_api.from_chat(started.response()))
+                return
+            events = anthropic_api.MessageEvents(anthropic_api.MessageIds(anthropic_api.new_id("msg"), started.model_id))
+            self._send_events(_translated(started.chunks(), events))
+        except BaseException:
+            started.cancel()
+            raise
+
+    def _send_events(self, events: Iterator[tuple[str | None, Any]]) -> None:
+        """Server-sent events: `event: NAME` when the event is named, then `data: JSON`. The first
+        event is awaited before the headers, so that a request the model cannot serve still gets a
+        JSON error with a 4xx status."""
+        first = next(events, None)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        for name, payload in itertools.chain([first] if first is not None else [], events):
+            text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
+            self.wfile.write((f"event: {name}\n" if name else "").encode("utf-8") + f"data: {text}\n\n".encode("utf-8"))
+            self.wfile.flush()
+
+
+def _noting(caller: Caller, extras: dict[str, Any]) -> Caller:
+    """`caller` with a translated request's untranslated fields in its rows' meta.server.extras."""
+    return replace(caller, meta=caller.meta | {"extras": bounded_value(extras, MAX_LOGGED_EXTRAS_CHARS) or None})
+
+
+def _openai_events(chunks: Iterator[dict[str, Any]]) -> Iterator[tuple[str | None, Any]]:
+    """OpenAI's stream: each chunk as a data-only event, an error after the first as an error
+    object, and "[DONE]" at the end. An error before the first chunk is raised (a 4xx answer)."""
+    first = next(chunks, None)
+    try:
+        if first is not None:
+            yield None, first
+            for chunk in chunks:
+                yield None, chunk
+    except ApiError as exc:
+        yield None, exc.body()
+        return
+    yield None, "[DONE]"
+
+
+def _translated(chunks: Iterator[dict[str, Any]], events: Any) -> Iterator[tuple[str | None, Any]]:
+    """Chat chunks as another API's named events (responses_api.ResponseEvents or
+    anthropic_api.MessageEvents): start() once the first chunk is in, feed(chunk) for each, then
+    finish(), or fail(error) for an error mid-stream. An error before the first chunk is raised."""
+    first = next(chunks, None)
+    yield from events.start()
+    try:
+        for chunk in itertools.chain([first] if first is not None else [], chunks):
+            yield from events.feed(chunk)
+    except ApiError as exc:
+        yield from events.fail(exc)
+        return
+    yield from events.finish()
+
+
+def _collect_embedding(job: Job) -> LoggedEmbedding:
+    """The one event of an embedding job (its error re-raised)."""
+    found = [item for item in job.stream() if isinstance(item, LoggedEmbedding)]
+    assert len(found) == 1
+    return found[0]
 
 
 def _clip(text: str | None, limit: int) -> str | None:
     return text if text is None or len(text) <= limit else text[:limit] + "..."
-
-
-def _api_error(exc: Exception) -> ApiError:
-    """A failed generation as the client sees it: its request's fault (400), or the ledger's (503:
-    locked by another program, read-only, disk full; the server cannot log, so it does not answer)."""
-    if isinstance(exc, ContextLengthError):
-        return ApiError(400, str(exc), "messages", "context_length_exceeded")
-    if isinstance(exc, LedgerError):
-        return ApiError(503, f"the generation could not be logged: {exc}", None, "ledger_unavailable", "server_error")
-    return ApiError(400, str(exc), None, "invalid_request")
-
-
-def _collect(job: Job) -> LoggedGeneration:
-    final = None
-    try:
-        for item in job.stream():
-            if isinstance(item, LoggedGeneration):
-                final = item
-    except (StillroomError, ValueError) as exc:
-        raise _api_error(exc) from exc
-    assert final is not None
-    if final.result.status == "error":
-        raise ApiError(500, f"generation failed: {final.result.error}", None, "generation_failed", "server_error")
-    return final
-
-
-def _usage(finals: list[LoggedGeneration]) -> dict[str, int]:
-    prompt = finals[0].result.prompt_tokens if finals else 0
-    completion = sum(f.result.completion_tokens for f in finals)
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
-
-
-def _complete(parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> dict[str, Any]:
-    finals = [_collect(job) for job in jobs]
-    choices = []
-    for index, final in enumerate(finals):
-        result = final.result
-        if parsed.endpoint == "chat":
-            choices.append({"index": index, "message": {"role": "assistant", "content": result.text},
-                            "logprobs": chat_logprobs(result.logprobs) if parsed.logprobs else None,
-                            "finish_reason": finish_reason(result.finish_reason)})
-        else:
-            choices.append({"index": index, "text": result.text,
-                            "logprobs": result.logprobs if parsed.logprobs else None,
-                            "finish_reason": finish_reason(result.finish_reason)})
-    return {"id": request_id, "object": "chat.completion" if parsed.endpoint == "chat" else "text_completion",
-            "created": now(), "model": model_id, "system_fingerprint": FINGERPRINT, "choices": choices,
-            "usage": _usage(finals), "stillroom": {"generation_ids": [f.generation_id for f in finals]}}
-
-
-def _stream(handler: _Handler, parsed: ParsedRequest, jobs: list[Job], request_id: str, model_id: str) -> None:
-    """Server-sent events. The first event is awaited before the headers, so that a request the
-    model cannot serve still gets a JSON error with a 4xx status."""
-    chat = parsed.endpoint == "chat"
-    kind = "chat.completion.chunk" if chat else "text_completion"
-    streams = [job.stream() for job in jobs]
-    try:
-        first = next(streams[0])
-    except (StillroomError, ValueError) as exc:
-        raise _api_error(exc) from exc
-    handler.send_response(200)
-    handler.send_header("Content-Type", "text/event-stream")
-    handler.send_header("Cache-Control", "no-cache")
-    handler.send_header("Connection", "close")
-    handler.end_headers()
-    handler.close_connection = True
-
-    def send(payload: Any) -> None:
-        text = payload if isinstance(payload, str) else json.dumps(payload, ensure_ascii=False)
-        handler.wfile.write(f"data: {text}\n\n".encode("utf-8"))
-        handler.wfile.flush()
-
-    def chunk(index: int, delta: Any, reason: str | None = None, logprobs: Any = None) -> dict[str, Any]:
-        choice: dict[str, Any] = {"index": index, "finish_reason": reason}
-        if chat:
-            choice["delta"] = delta
-            choice["logprobs"] = chat_logprobs(logprobs) if logprobs else None
-        else:
-            choice["text"] = delta
-            choice["logprobs"] = logprobs
-        return {"id": request_id, "object": kind, "created": now(), "model": model_id,
-                "system_fingerprint": FINGERPRINT, "choices": [choice]}
-
-    finals: list[LoggedGeneration] = []
-    for index, stream in enumerate(streams):
-        if chat:
-            send(chunk(index, {"role": "assistant", "content": ""}))
-        items = ([first] if index == 0 else [])
-        try:
-            for item in _chain(items, stream):
-                if isinstance(item, TokenChunk):
-                    logprobs = item.logprobs if parsed.logprobs else None
-                    send(chunk(index, {"content": item.text} if chat else item.text, None, logprobs))
-                elif isinstance(item, LoggedGeneration):
-                    finals.append(item)
-                    send(chunk(index, {} if chat else "", finish_reason(item.result.finish_reason)))
-        except (StillroomError, ValueError) as exc:
-            send({"error": _api_error(exc).body()["error"]})
-            return
-    if parsed.include_usage:
-        usage = _usage(finals)
-        send({"id": request_id, "object": kind, "created": now(), "model": model_id, "choices": [], "usage": usage})
-    send("[DONE]")
-
-
-def _chain(first: list[Any], rest: Any) -> Any:
-    yield from first
-    yield from rest

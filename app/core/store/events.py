@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -130,16 +130,7 @@ def _decode(text: str | None) -> dict[str, Any]:
 
 
 def verify_events(db: Database) -> EventVerifyResult:
-    """Recompute the event chain (see iter_verify_events) and return its result."""
-    result: EventVerifyResult | None = None
-    for item in iter_verify_events(db):
-        result = item
-    assert result is not None  # iter_verify_events always ends with a result
-    return result
-
-
-def iter_verify_events(db: Database) -> Iterator[EventVerifyResult]:
-    """Walk the event chain in id order and yield one EventVerifyResult, the first break or ok.
+    """Walk the event chain in id order and return its EventVerifyResult: the first break, or ok.
 
     Finds an edited event (its hash no longer matches), a removed one (a gap), an inserted or
     reordered one (a wrong link) and events removed from or added at the end (the head disagrees).
@@ -164,29 +155,25 @@ def iter_verify_events(db: Database) -> Iterator[EventVerifyResult]:
             row = dict(zip(names, values))
             rid = row["id"]
             if rid != expected_id:
-                yield broken(expected_id, f"event {expected_id} is missing: it was removed")
-                return
+                return broken(expected_id, f"event {expected_id} is missing: it was removed")
             if row["prev_hash"] != expected_prev:
-                yield broken(rid, f"event {rid} does not link to event {rid - 1}: events were inserted, "
-                                  "reordered or rewritten")
-                return
+                return broken(rid, f"event {rid} does not link to event {rid - 1}: events were inserted, "
+                                   "reordered or rewritten")
             if row_hash(row, EVENT_CHAIN_COLUMNS) != row["row_hash"]:
-                yield broken(rid, f"event {rid} was edited: its content no longer matches its hash")
-                return
+                return broken(rid, f"event {rid} was edited: its content no longer matches its hash")
             expected_id, expected_prev = rid + 1, row["row_hash"]
             last = (rid, row["row_hash"])
             checked += 1
     if last is None and head_id:
-        yield broken(1, f"all events were removed (the event head records event {head_id})")
-    elif last is not None and last[0] < head_id:
-        yield broken(last[0] + 1, f"event {last[0] + 1} is missing: events were removed from the end "
-                                  f"(the event head records event {head_id})")
-    elif last is not None and (last[0] > head_id or last[1] != head_hash):
+        return broken(1, f"all events were removed (the event head records event {head_id})")
+    if last is not None and last[0] < head_id:
+        return broken(last[0] + 1, f"event {last[0] + 1} is missing: events were removed from the end "
+                                   f"(the event head records event {head_id})")
+    if last is not None and (last[0] > head_id or last[1] != head_hash):
         bad = head_id + 1 if last[0] > head_id else last[0]
-        yield broken(bad, f"event {bad} was added or changed outside Stillroom "
-                          f"(the event head records event {head_id})")
-    else:
-        yield EventVerifyResult(True, checked, last[0] if last else None, last[1] if last else None)
+        return broken(bad, f"event {bad} was added or changed outside Stillroom "
+                           f"(the event head records event {head_id})")
+    return EventVerifyResult(True, checked, last[0] if last else None, last[1] if last else None)
 
 
 def record_event_at(path: Path | str, kind: str, summary: str, details: Mapping[str, Any] | None = None) -> int:

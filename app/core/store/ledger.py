@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid as uuid_module
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +21,7 @@ from sqlite_utils import Database
 
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import LedgerError
+from app.core.progress import Progress, drive
 from app.core.store.chain import coerce, row_hash
 from app.core.store.db import open_db, translate_errors
 from app.core.store.heads import check_heads
@@ -37,6 +38,7 @@ from app.core.textnorm import content_hash
 
 VERIFY_CHUNK = 5_000
 RECENT_HASHES = 10_000
+VERIFY_STAGE = "verify"
 _COLUMN_LIST = ", ".join(GENERATION_COLUMNS)
 _INSERT_SQL = (
     f"INSERT INTO {GENERATIONS_TABLE} ({_COLUMN_LIST}) "
@@ -52,14 +54,6 @@ _HEAD_SQL = (
 def utc_now() -> str:
     """Current UTC time as ISO 8601 with microseconds, the ledger's time format."""
     return datetime.now(timezone.utc).isoformat(timespec="microseconds")
-
-
-@dataclass(frozen=True)
-class VerifyProgress:
-    """Yielded by Ledger.iter_verify while it walks the chain."""
-
-    checked: int
-    total: int
 
 
 @dataclass(frozen=True)
@@ -145,16 +139,14 @@ class Ledger:
 
     def verify(self, cancel: CancelToken = NEVER) -> VerifyResult:
         """Recompute the whole chain and return the result (see iter_verify)."""
-        result: VerifyResult | None = None
-        for item in self.iter_verify(cancel):
-            if isinstance(item, VerifyResult):
-                result = item
+        result = drive(self.iter_verify(cancel))
         if result is None:
             raise LedgerError(f"{self.path}: verification was cancelled")
         return result
 
-    def iter_verify(self, cancel: CancelToken = NEVER) -> Iterator[VerifyProgress | VerifyResult]:
-        """Walk the chain in id order, yielding VerifyProgress per chunk and a final VerifyResult.
+    def iter_verify(self, cancel: CancelToken = NEVER) -> Generator[Progress, None, VerifyResult | None]:
+        """Walk the chain in id order, yielding Progress ('verify': rows checked of all) per chunk;
+        returns the VerifyResult (None when cancelled).
 
         Detects an edited row (its hash no longer matches), a removed row (a gap or a broken
         link), an inserted or reordered row (a link to the wrong predecessor) and rows removed
@@ -171,7 +163,7 @@ class Ledger:
         names = list(GENERATION_COLUMNS)
         while True:
             if cancel.cancelled:
-                return
+                return None
             with translate_errors(self.path):
                 chunk = conn.execute(
                     f"SELECT {_COLUMN_LIST} FROM {GENERATIONS_TABLE} WHERE id >= ? ORDER BY id LIMIT ?",
@@ -183,58 +175,49 @@ class Ledger:
                 row = dict(zip(names, values))
                 rid = row["id"]
                 if rid != expected_id:
-                    yield self._broken(checked, last_seen, expected_id,
-                                       f"row {expected_id} is missing: it was removed "
-                                       f"(the log jumps from row {expected_id - 1} to row {rid})")
-                    return
+                    return self._broken(checked, last_seen, expected_id,
+                                        f"row {expected_id} is missing: it was removed "
+                                        f"(the log jumps from row {expected_id - 1} to row {rid})")
                 if row["prev_hash"] != expected_prev:
                     earlier = recent.get(row["prev_hash"])
                     if earlier is not None:
-                        yield self._broken(checked, last_seen, earlier + 1,
-                                           f"row {earlier + 1} was inserted: row {rid} links to row {earlier}")
-                    else:
-                        yield self._broken(checked, last_seen, rid,
-                                           f"row {rid} does not link to row {rid - 1}: rows were reordered, "
-                                           "or a row was inserted or rewritten")
-                    return
+                        return self._broken(checked, last_seen, earlier + 1,
+                                            f"row {earlier + 1} was inserted: row {rid} links to row {earlier}")
+                    return self._broken(checked, last_seen, rid,
+                                        f"row {rid} does not link to row {rid - 1}: rows were reordered, "
+                                        "or a row was inserted or rewritten")
                 if row_hash(row) != row["row_hash"]:
-                    yield self._broken(checked, last_seen, rid,
-                                       f"row {rid} was edited: its content no longer matches its hash")
-                    return
+                    return self._broken(checked, last_seen, rid,
+                                        f"row {rid} was edited: its content no longer matches its hash")
                 expected_id, expected_prev = rid + 1, row["row_hash"]
                 recent[row["row_hash"]] = rid
                 if len(recent) > RECENT_HASHES:
                     recent.pop(next(iter(recent)))
                 last_seen = (rid, row["row_hash"])
                 checked += 1
-            yield VerifyProgress(checked, total)
+            yield Progress(VERIFY_STAGE, checked, total)
         if checked and not has_head:
-            yield self._broken(checked, last_seen, 1, "the chain head record is missing")
-            return
+            return self._broken(checked, last_seen, 1, "the chain head record is missing")
         if last_seen is None and head_id:
-            yield self._broken(checked, None, 1, f"all rows were removed (the head records row {head_id})")
-            return
+            return self._broken(checked, None, 1, f"all rows were removed (the head records row {head_id})")
         if last_seen is not None and last_seen[0] < head_id:
-            yield self._broken(checked, last_seen, last_seen[0] + 1,
-                               f"row {last_seen[0] + 1} is missing: rows were removed from the end "
-                               f"(the chain head records row {head_id})")
-            return
+            return self._broken(checked, last_seen, last_seen[0] + 1,
+                                f"row {last_seen[0] + 1} is missing: rows were removed from the end "
+                                f"(the chain head records row {head_id})")
         if last_seen is not None and (last_seen[0] > head_id or last_seen[1] != head_hash):
             bad = head_id + 1 if last_seen[0] > head_id else last_seen[0]
-            yield self._broken(checked, last_seen, bad,
-                               f"row {bad} was added or changed outside Stillroom "
-                               f"(the chain head records row {head_id})")
-            return
+            return self._broken(checked, last_seen, bad,
+                                f"row {bad} was added or changed outside Stillroom "
+                                f"(the chain head records row {head_id})")
         with translate_errors(self.path):
             remembered = check_heads(conn, self.path)
         if remembered:
             more = f" (and {len(remembered) - 1} more)" if len(remembered) > 1 else ""
             first = remembered[0]
             bad = first.row if first.row is not None else (last_seen[0] if last_seen else 1)
-            yield self._broken(checked, last_seen, bad, first.text + more)
-            return
-        yield VerifyResult(True, checked, last_seen[0] if last_seen else None,
-                           last_seen[1] if last_seen else None)
+            return self._broken(checked, last_seen, bad, first.text + more)
+        return VerifyResult(True, checked, last_seen[0] if last_seen else None,
+                            last_seen[1] if last_seen else None)
 
     @staticmethod
     def _broken(checked: int, last_seen: tuple[int, str] | None, bad_id: int, problem: str) -> VerifyResult:

@@ -20,7 +20,7 @@ from app.core.store.schema import (
     USAGE_DAILY_SQL,
     USAGE_TRIGGER_SQL,
 )
-from app.core.store.tree import build_tree, create_tables
+from app.core.store.tree import build_tree, create_tables, tree_size
 
 MIGRATION_SET = "stillroom"
 migrations = Migrations(MIGRATION_SET)
@@ -167,7 +167,21 @@ def m010_usage_daily(db: Database) -> None:
 @migrations()
 def m011_merkle_tree(db: Database) -> None:
     """The Merkle tree beside the hash chain: a salt per row, every subtree hash, the log's origin, its checkpoints;
-    rows already logged get their salts and leaves here (the chain is not touched)."""
+    rows already logged get their salts and leaves here (the chain is not touched). A second process
+    that applies this migration at the same moment finds the tree its rival built and committed (its
+    own tables are made IF NOT EXISTS, so nothing else tells it), and leaves it as it is."""
     create_tables(db.conn)
     create_checkpoint_table(db.conn)
-    build_tree(db.conn)
+    if tree_size(db.conn) == 0:
+        build_tree(db.conn)
+
+
+@migrations()
+def m012_audit_scores_key(db: Database) -> None:
+    """audit_scores.library_hash is renamed scores_key, for what it has always held: scorer.scores_key(),
+    the library's content hash combined with the scorer's version (not the library hash alone).
+    Its index is made under the new name first, so that a second process applying this migration at
+    the same moment fails with 'already exists', which open_db retries after the first one's commit."""
+    db.execute("CREATE INDEX idx_audit_scores_scores_key_workflow ON audit_scores (library_hash, workflow)")
+    db.execute("DROP INDEX idx_audit_scores_library_hash_workflow")
+    db.execute("ALTER TABLE audit_scores RENAME COLUMN library_hash TO scores_key")

@@ -1,5 +1,6 @@
-"""The Audit view's long jobs, as generators for GeneratorThread: run the audit then build the map,
-or only rebuild the map with another projection method.
+"""The Audit view's long jobs, as generator factories for its JobRunner: run the audit then build the
+map, or only rebuild the map with another projection method. Each yields Progress and returns an
+AuditOutcome (None when cancelled).
 
 Qt-free. Each job opens its own ledger connection (open_db, WAL) on the worker thread, because the
 audit writes embeddings and scores. The encoder and the pattern library are made by the caller's
@@ -8,20 +9,20 @@ factories on that thread, so torch is imported only when the first audit runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.core.audit.embeddings import Encoder
+from app.core.audit.embeddings import Encoder, shared_encoder
 from app.core.audit.map_data import MapData, build_map
 from app.core.audit.patterns import PatternLibrary, load_library
-from app.core.audit.projection import ProjectionProgress, ProjectionStore
-from app.core.audit.run import AuditProgress, AuditResult, run_audit
+from app.core.audit.projection import ProjectionStore
+from app.core.audit.run import AuditResult, run_audit
 from app.core.cancel import CancelToken
-from app.core.progress import relay
+from app.core.progress import Progress
 from app.core.store import open_db
 
-Progress = AuditProgress | ProjectionProgress
+OutcomeJob = Generator[Progress, None, "AuditOutcome | None"]
 
 
 class LazyModels:
@@ -35,7 +36,7 @@ class LazyModels:
     def encoder(self) -> Encoder:
         """The encoder, its model loaded (worker thread)."""
         if self.encoder_made is None:
-            self.encoder_made = Encoder()
+            self.encoder_made = shared_encoder()  # the copy the local server's /v1/embeddings uses too
         self.encoder_made.model()
         return self.encoder_made
 
@@ -48,7 +49,7 @@ class LazyModels:
 
 @dataclass
 class AuditOutcome:
-    """The last item a job yields: the report, the map and the library used."""
+    """What a job returns: the report, the map and the library used."""
 
     result: AuditResult
     map: MapData
@@ -57,18 +58,18 @@ class AuditOutcome:
 
 def audit_job(ledger_path: Path, encoder: Callable[[], Encoder], library: Callable[[], PatternLibrary],
               store: ProjectionStore, method: str = "pca"):
-    """A generator factory: progress items, then one AuditOutcome (nothing more if cancelled)."""
+    """A generator factory: Progress items, then the AuditOutcome."""
 
-    def run(cancel: CancelToken) -> Iterator[Progress | AuditOutcome]:
-        yield AuditProgress("starting", 0, 0)
+    def run(cancel: CancelToken) -> OutcomeJob:
+        yield Progress("starting", 0, 0)
         the_library = library()
         the_encoder = encoder()
         db = open_db(ledger_path)
         try:
-            result = yield from relay(run_audit(db, the_encoder, the_library, None, cancel), AuditResult)
+            result = yield from run_audit(db, the_encoder, the_library, None, cancel)
             if result is None or cancel.cancelled:
-                return
-            yield from _with_map(db, the_encoder, the_library, store, method, result, cancel)
+                return None
+            return (yield from _with_map(db, the_encoder, the_library, store, method, result, cancel))
         finally:
             db.close()
 
@@ -77,14 +78,14 @@ def audit_job(ledger_path: Path, encoder: Callable[[], Encoder], library: Callab
 
 def map_job(ledger_path: Path, encoder: Callable[[], Encoder], result: AuditResult, library: PatternLibrary,
             store: ProjectionStore, method: str):
-    """A generator factory: rebuild the map of an audit with `method`; progress, then AuditOutcome."""
+    """A generator factory: rebuild the map of an audit with `method`; Progress, then the AuditOutcome."""
 
-    def run(cancel: CancelToken) -> Iterator[Progress | AuditOutcome]:
-        yield AuditProgress("map", 0, 0)
+    def run(cancel: CancelToken) -> OutcomeJob:
+        yield Progress("map", 0, 0)
         the_encoder = encoder()
         db = open_db(ledger_path)
         try:
-            yield from _with_map(db, the_encoder, library, store, method, result, cancel)
+            return (yield from _with_map(db, the_encoder, library, store, method, result, cancel))
         finally:
             db.close()
 
@@ -92,10 +93,6 @@ def map_job(ledger_path: Path, encoder: Callable[[], Encoder], result: AuditResu
 
 
 def _with_map(db, encoder: Encoder, library: PatternLibrary, store: ProjectionStore, method: str,  # noqa: ANN001
-              result: AuditResult, cancel: CancelToken) -> Iterator[Progress | AuditOutcome]:
-    for item in build_map(db, encoder, library, store, method, result, cancel):
-        if isinstance(item, MapData):
-            if not cancel.cancelled:
-                yield AuditOutcome(result, item, library)
-        else:
-            yield item
+              result: AuditResult, cancel: CancelToken) -> OutcomeJob:
+    built = yield from build_map(db, encoder, library, store, method, result, cancel)
+    return None if built is None or cancel.cancelled else AuditOutcome(result, built, library)

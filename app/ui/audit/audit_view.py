@@ -2,10 +2,11 @@
 panels, the map of prompts and the timeline; select generations on the map; export the report
 (HTML, Markdown), the plots (PNG, SVG) and a selection (JSONL, CSV).
 
-Run audit starts a GeneratorThread on audit_tasks.audit_job (its own ledger connection); progress
-and Cancel sit next to it. Choosing UMAP for the map runs audit_tasks.map_job the same way (the
-first fit takes minutes; PCA is instant). The encoder and the pattern library are created on the
-worker thread when the first audit runs (torch is imported then, never at window start).
+Run audit runs audit_tasks.audit_job (its own ledger connection) on the view's JobRunner; the
+ProgressStrip (progress and Cancel) sits next to it. Choosing UMAP for the map runs
+audit_tasks.map_job the same way (the first fit takes minutes; PCA is instant). The encoder and
+the pattern library are created on the worker thread when the first audit runs (torch is imported
+then, never at window start).
 ledger_changed() (new generations from chat, batch, server or import) re-runs the audit shortly
 after, incrementally: only new prompts are embedded, scored and placed on the fitted map.
 Emits (UI thread) audit_finished(AuditOutcome) after a run that was not cancelled.
@@ -21,7 +22,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QMenu,
-    QProgressBar,
     QPushButton,
     QSplitter,
     QTabWidget,
@@ -33,10 +33,10 @@ from PySide6.QtWidgets import (
 from app.core.audit.embeddings import Encoder
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.report import to_html, to_markdown
-from app.core.audit.projection import METHOD_NAMES, ProjectionProgress, ProjectionStore
-from app.core.audit.run import AuditProgress
+from app.core.audit.projection import METHOD_NAMES, ProjectionStore
 from app.core.audit.selection import export_selection
 from app.core.outfiles import replace_file
+from app.core.progress import Progress
 from app.core.store.queries import get_generation
 from app.ui.audit.audit_tasks import AuditOutcome, LazyModels, audit_job, map_job
 from app.ui.audit.map_panel import MapPanel
@@ -53,8 +53,11 @@ from app.ui.audit.report_panel import (
 )
 from app.ui.dialogs import show_error
 from app.ui.ledger.detail_pane import DetailPane
+from app.ui.progress_strip import ProgressStrip
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
-from app.workers.generator_thread import GeneratorThread
+from app.workers.generator_thread import GeneratorFactory
+from app.workers.job_runner import JobRunner
 
 STAGES = {"starting": "Loading the embedding model…", "exemplars": "Embedding the library's examples",
           "prompts": "Embedding prompts", "scoring": "Scoring", "workflows": "Judging workflows",
@@ -68,10 +71,16 @@ PLOT_MAP, PLOT_TIMELINE = 0, 1
 REFRESH_DELAY_MS = 2_000
 
 
-class AuditView(QWidget):
+def describe(item: Progress) -> str:
+    """The status line for an audit or map job's progress."""
+    return STAGES.get(item.stage, item.stage) + (f" ({item.done} of {item.total})" if item.total else "…")
+
+
+class AuditView(View, QWidget):
     """Toolbar (Run audit, Cancel, progress, Export), the report and details on the left, the map on
     the right (UI thread)."""
 
+    key, nav_title = "audit", "Audit"
     audit_finished = Signal(object)
 
     def __init__(self, db: DbExecutor, ledger_path: Path, encoder: Encoder | None = None,
@@ -80,9 +89,7 @@ class AuditView(QWidget):
         self._db, self._path = db, ledger_path
         self.models = LazyModels(encoder, library)
         self.store = ProjectionStore(ledger_path.parent)
-        self._thread: GeneratorThread | None = None
-        self._job_kind = ""
-        self._failed = False
+        self.jobs = JobRunner("audit", self)
         self.shown_pattern = ""
         self._refresh_pending = False
         self.outcome: AuditOutcome | None = None
@@ -98,14 +105,9 @@ class AuditView(QWidget):
         self.run_button = QPushButton("Run audit")
         self.run_button.setToolTip("Compare every generation with the pattern library (new ones are embedded)")
         self.run_button.clicked.connect(self.run_audit)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.progress.setMaximumWidth(260)
-        self.status = QLabel("Run the audit to see how your workflows resemble the flagged patterns.")
-        self.status.setObjectName("Muted")
+        self.strip = ProgressStrip(self.jobs, describe,
+                                   text="Run the audit to see how your workflows resemble the flagged patterns.")
+        self.status = self.strip.label
         self.export_button = QToolButton()
         self.export_button.setText("Export")
         self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
@@ -125,9 +127,7 @@ class AuditView(QWidget):
         bar.addWidget(title)
         bar.addSpacing(12)
         bar.addWidget(self.run_button)
-        bar.addWidget(self.cancel_button)
-        bar.addWidget(self.progress)
-        bar.addWidget(self.status, 1)
+        bar.addWidget(self.strip, 1)
         bar.addWidget(self.method)
         bar.addWidget(self.export_button)
 
@@ -180,11 +180,11 @@ class AuditView(QWidget):
     @property
     def running(self) -> bool:
         """True while an audit runs."""
-        return self._thread is not None
+        return self.jobs.busy
 
     def run_audit(self) -> None:
         """Start the audit on a worker thread (no-op while one runs)."""
-        if self._thread is not None:
+        if self.jobs.busy:
             return
         self.refresh_timer.stop()
         self._start(audit_job(self._path, self.models.encoder, self.models.library, self.store,
@@ -196,7 +196,7 @@ class AuditView(QWidget):
         if self.method.currentData() != method:
             self.method.setCurrentIndex(self.method.findData(method))  # _on_method calls back here
             return
-        if self._thread is not None or self.outcome is None or self.outcome.map.method == method:
+        if self.jobs.busy or self.outcome is None or self.outcome.map.method == method:
             return
         self._start(map_job(self._path, self.models.encoder, self.outcome.result, self.outcome.library, self.store,
                             method), "map")
@@ -207,40 +207,39 @@ class AuditView(QWidget):
         an audit has been shown; during a run, refresh once it ends."""
         if self.outcome is None:
             return
-        if self._thread is not None:
+        if self.jobs.busy:
             self._refresh_pending = True
         elif not self.refresh_timer.isActive():  # a throttle, not a debounce: a long batch still refreshes
             self.refresh_timer.start()
 
     def _refresh_now(self) -> None:
-        if self._thread is None and self.outcome is not None:
+        if not self.jobs.busy and self.outcome is not None:
             self.run_audit()
 
-    def _start(self, factory, kind: str) -> None:  # noqa: ANN001 - a GeneratorFactory
-        thread = GeneratorThread(factory, kind, self)
-        thread.yielded.connect(self._on_item)
-        thread.errored.connect(self._on_error)
-        thread.done.connect(self._on_done)
-        self._thread, self._job_kind = thread, kind
+    def _start(self, factory: GeneratorFactory, kind: str) -> None:
+        """Run an audit ('audit') or map ('map') job; its outcome is shown when it ends."""
         self.run_button.setEnabled(False)
         self.method.setEnabled(False)
-        self.cancel_button.setEnabled(True)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        thread.start()
+        is_map = kind == "map"
+        (self.jobs.run(factory, kind)
+         .success(self._finished)
+         .failure(lambda exc: self._failed(exc, is_map))
+         .cancelled(lambda: self.status.setText("Projection cancelled; the map is unchanged." if is_map else
+                                                "Audit cancelled; what was scored is kept for the next run."))
+         .finally_(self._after_run))
 
     def cancel(self) -> None:
         """Ask the running audit to stop; what it stored is reused by the next run."""
-        if self._thread is not None:
-            self._thread.cancel()
-            self.cancel_button.setEnabled(False)
-            self.status.setText("Cancelling…")
+        self.jobs.cancel()
 
     def shutdown(self) -> None:
         """Cancel a running audit and wait for its thread (window close)."""
-        if self._thread is not None:
-            self._thread.cancel()
-            self._thread.wait()
+        self.jobs.shutdown()
+
+    def on_ledger_changed(self) -> None:
+        """See ledger_changed."""
+        self.ledger_changed()
+
 
     def show_pattern(self, pattern_id: str) -> None:
         """Open a pattern's about panel."""
@@ -328,46 +327,23 @@ class AuditView(QWidget):
 
     # -- signals -----------------------------------------------------------------------------------
 
-    def _on_item(self, item: object) -> None:
-        if isinstance(item, (AuditProgress, ProjectionProgress)):
-            self.status.setText(STAGES.get(item.stage, item.stage) +
-                                (f" ({item.done} of {item.total})" if item.total else "…"))
-            if item.total:
-                self.progress.setRange(0, item.total)
-                self.progress.setValue(item.done)
-            else:
-                self.progress.setRange(0, 0)
-        elif isinstance(item, AuditOutcome):
-            self._show(item)
+    def _finished(self, outcome: AuditOutcome) -> None:
+        self._show(outcome)
+        self.audit_finished.emit(outcome)
 
-    def _on_error(self, exc: Exception) -> None:
-        self._failed = True
-        show_error(self, "The map could not be projected" if self._job_kind == "map" else "The audit failed", str(exc))
+    def _failed(self, exc: Exception, is_map: bool) -> None:
+        show_error(self, "The map could not be projected" if is_map else "The audit failed", str(exc))
+        self.status.setText("The map could not be projected; the map is unchanged." if is_map else
+                            "The audit failed; what was scored is kept for the next run.")
 
-    def _on_done(self) -> None:
-        thread, self._thread = self._thread, None
-        kind, self._job_kind = self._job_kind, ""
-        if thread is not None:
-            thread.wait()
-            thread.deleteLater()
+    def _after_run(self) -> None:
         self.run_button.setEnabled(True)
         self.method.setEnabled(True)
-        self.cancel_button.setEnabled(False)
-        self.progress.setVisible(False)
         shown = self.outcome.map.method if self.outcome is not None else None
         if shown is not None and self.method.currentData() != shown:  # a map job that did not finish
             self.method.blockSignals(True)
             self.method.setCurrentIndex(self.method.findData(shown))
             self.method.blockSignals(False)
-        failed, self._failed = self._failed, False
-        if failed:
-            self.status.setText("The map could not be projected; the map is unchanged." if kind == "map" else
-                                "The audit failed; what was scored is kept for the next run.")
-        elif thread is not None and thread.cancel_token.cancelled:
-            self.status.setText("Projection cancelled; the map is unchanged." if kind == "map" else
-                                "Audit cancelled; what was scored is kept for the next run.")
-        elif self.outcome is not None:
-            self.audit_finished.emit(self.outcome)
         if self._refresh_pending:
             self._refresh_pending = False
             self.refresh_timer.start()
@@ -379,7 +355,7 @@ class AuditView(QWidget):
         result = outcome.result
         self.table.set_result(result, outcome.library)
         self.map.set_data(outcome.map, keep_view=keep_view)
-        self.timeline.set_data(outcome.map)
+        self.timeline.set_data(outcome.map, outcome.library)
         self.export_button.setEnabled(True)
         flagged = sum(1 for w in result.workflows if any(v.level in ("medium", "high") for v in w.patterns))
         self.status.setText(f"{len(result.workflows)} workflows, {len(outcome.map.generation_ids)} generations "

@@ -26,16 +26,6 @@ FIXED_COLUMNS = ("workflow", "generations")
 NO_SELECTION = "Select a workflow to read its signals, the reasons for each level and the benign look-alikes."
 
 
-SHORT_NAMES = {"cot_exfiltration": "CoT exfil.", "cot_critique": "CoT critique", "autograding": "Grading",
-               "templated_sweep": "Sweep", "agentic_harvest": "Agentic", "refusal_probe": "Refusal",
-               "logprob_harvest": "Logprobs", "identity_probe": "Identity", "persona_cloning": "Persona"}
-
-
-def short_name(pattern_id: str) -> str:
-    """A column title narrow enough for nine patterns side by side (the full name is the tooltip)."""
-    return SHORT_NAMES.get(pattern_id, pattern_id.replace("_", " ").capitalize())
-
-
 class ReportTable(QTableWidget):
     """Workflows (rows) x patterns (columns). Emits workflow_selected(name or '') and
     pattern_clicked(pattern_id) when a pattern's column header is clicked."""
@@ -62,7 +52,8 @@ class ReportTable(QTableWidget):
             list(library.pattern_ids)
         self.clearContents()
         self.setColumnCount(len(FIXED_COLUMNS) + len(self.pattern_ids))
-        self.setHorizontalHeaderLabels([*FIXED_COLUMNS, *(short_name(p) for p in self.pattern_ids)])
+        # each pattern's short_name, narrow enough for every pattern side by side (the full name is the tooltip)
+        self.setHorizontalHeaderLabels([*FIXED_COLUMNS, *(library.patterns[p].short_name for p in self.pattern_ids)])
         for column, pid in enumerate(self.pattern_ids, len(FIXED_COLUMNS)):
             header = self.horizontalHeaderItem(column)
             header.setToolTip(f"{library.patterns[pid].name}: {library.patterns[pid].summary}\n"

@@ -11,9 +11,9 @@ from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.core.audit.map_data import MapData
+from app.core.audit.patterns import PatternLibrary
 from app.core.audit.timeline import Timeline, build_timeline, pick_unit
 from app.ui.audit.plot_export import save_png, save_svg
-from app.ui.audit.report_panel import short_name
 from app.ui.audit.map_style import PALETTE
 
 UNIT_CHOICES = {"auto": "Automatic bins", "hour": "Per hour", "day": "Per day"}
@@ -28,6 +28,7 @@ class TimelinePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.data: MapData | None = None
+        self.titles: dict[str, str] = {}
         self.timeline: Timeline | None = None
         self.unit = QComboBox()
         for key, label in UNIT_CHOICES.items():
@@ -58,9 +59,10 @@ class TimelinePanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.graphics, 1)
 
-    def set_data(self, data: MapData) -> None:
-        """Redraw from a map's data (model -> widget)."""
+    def set_data(self, data: MapData, library: PatternLibrary) -> None:
+        """Redraw from a map's data (model -> widget); the legend names patterns by their short_name."""
         self.data = data
+        self.titles = {pid: pattern.short_name for pid, pattern in library.patterns.items()}
         self._redraw()
 
     def bars(self) -> list[pg.BarGraphItem]:
@@ -103,7 +105,7 @@ class TimelinePanel(QWidget):
         for i, pid in enumerate(timeline.pattern_ids):
             curve = self.scores.plot(centres, timeline.pattern_means[i], pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2),
                                      symbol="o", symbolSize=4, symbolBrush=PALETTE[i % len(PALETTE)], connect="finite")
-            self.scores_legend.addItem(curve, short_name(pid))
+            self.scores_legend.addItem(curve, self.titles[pid])
         self.volume.setTitle(f"Generations per {unit}, by workflow")
         self.scores.setTitle(f"Mean pattern score per {unit} (legend: the report's column titles)")
         self.volume.setXRange(timeline.bin_starts[0], timeline.bin_starts[-1] + timeline.seconds, padding=0.02)

@@ -30,6 +30,7 @@ from app.core.batch.run import BatchControl, BatchFinished, BatchProgress
 from app.core.batch.spec import BatchSpec, BatchSpecError, OutputExistsError, OutputOutsideError, check_output_free
 from app.ui.batch.batch_form import BatchForm
 from app.ui.dialogs import ask_confirmation, show_error
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
 from app.workers.model_service import ModelService
 
@@ -48,8 +49,10 @@ def _eta(seconds: float | None) -> str:
     return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
-class BatchView(QWidget):
+class BatchView(View, QWidget):
     """Job list + form + run controls (UI thread)."""
+
+    key, nav_title = "batch", "Batch"
 
     def __init__(self, service: ModelService, db: DbExecutor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -141,6 +144,10 @@ class BatchView(QWidget):
         self._update_buttons()
 
     # -- public ----------------------------------------------------------------------------------
+
+    def on_ledger_ready(self) -> None:
+        """Read the stored jobs."""
+        self.reload()
 
     def reload(self) -> None:
         """Read the job list again (database thread)."""

@@ -48,6 +48,7 @@ from app.ui.chat.message_bubble import MessageBubble
 from app.ui.chat.sampling_panel import SamplingPanel
 from app.ui.chat.transcript import Transcript
 from app.ui.settings import SAMPLING_KEYS, AppSettings
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
 from app.workers.model_service import ModelService
 from app.workers.model_jobs import ChatOutcome
@@ -58,12 +59,13 @@ SIDE_MIN_WIDTH = 240
 SEND_KEYS = ("Ctrl+Return", "Ctrl+Enter")
 
 
-class ChatView(QWidget):
+class ChatView(View, QWidget):
     """Conversations, transcript, composer and sampling panel (UI thread).
 
     Emits turn_finished(ChatOutcome) after a turn's row was committed and shown.
     """
 
+    key, nav_title = "chat", "Chat"
     turn_finished = Signal(object)
 
     def __init__(self, service: ModelService, db: DbExecutor, settings: AppSettings,
@@ -227,6 +229,17 @@ class ChatView(QWidget):
         self._settings.last_model = sha256
         self._service.load(sha256, self._settings.load_options())
         self._update_actions()
+
+    def on_ledger_ready(self) -> None:
+        """Read the conversations and reopen the last one."""
+        self.reload_conversations()
+        last = self._settings.last_conversation
+        if last:
+            self.open_conversation(last)
+
+    def on_ledger_changed(self) -> None:
+        """A turn or an import may have changed the conversations."""
+        self.reload_conversations()
 
     def reload_models(self) -> None:
         """Refresh the header's model picker from the registry (read on the database thread)."""

@@ -1,4 +1,5 @@
-"""The Lab view's long jobs, as generator factories for GeneratorThread (Qt-free).
+"""The Lab view's long jobs, as generator factories for its JobRunner (Qt-free); each yields
+Progress and returns the step's result (None when cancelled).
 
 The teacher job calls a Generate that runs each generation on the model thread. The student job
 embeds with an encoder made on the worker thread the first time (torch is imported then). The
@@ -9,7 +10,7 @@ audit writes embeddings and scores.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from app.core.lab.tasks import TaskSet
 from app.core.lab.teacher import Generate, TeacherResult, run_teacher
 from app.core.store import open_db
 
-Factory = Callable[[CancelToken], Iterator[Any]]
+Factory = Callable[[CancelToken], Generator[Any, None, Any]]
 
 
 class LabModels:
@@ -51,23 +52,23 @@ class LabModels:
 
 
 def teacher_job(generate: Generate, tasks: TaskSet, config: LabConfig, run_id: str) -> Factory:
-    """TeacherProgress items, then a TeacherResult."""
+    """TeacherProgress items; returns the TeacherResult."""
     return lambda cancel: run_teacher(generate, tasks, config.style, config.samples, config.seed, run_id, cancel)
 
 
 def student_job(teacher: TeacherResult, tasks: TaskSet, models: LabModels) -> Factory:
-    """StudentProgress items, then a StudentResult."""
+    """Progress items; returns the StudentResult."""
     return lambda cancel: run_student(teacher, tasks, models.encoder, cancel)
 
 
 def compare_job(ledger_path: Path, teacher: TeacherResult, student: StudentResult, models: LabModels) -> Factory:
-    """AuditProgress items, then a CompareResult."""
+    """The audit's Progress items; returns the CompareResult."""
 
-    def run(cancel: CancelToken) -> Iterator[Any]:
+    def run(cancel: CancelToken) -> Generator[Any, None, Any]:
         encoder, library = models.encoder(), models.library()
         db = open_db(ledger_path)
         try:
-            yield from run_compare(db, encoder, library, teacher, student, cancel)
+            return (yield from run_compare(db, encoder, library, teacher, student, cancel))
         finally:
             db.close()
 

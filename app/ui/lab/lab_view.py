@@ -1,10 +1,11 @@
 """The Lab view: the distillation lab in three steps (teacher, student, compare), each explained on
-screen, each run on a worker thread with a progress bar and Cancel, and a lesson report to export.
+screen, each run on the view's JobRunner with a progress strip (Cancel included), and a lesson report
+to export.
 
 The teacher's generations run on the model thread through ServiceGenerate (ModelService.serve,
 the logged path), so they queue behind chat turns and batch runs like any other generation. The
-student and compare steps run on GeneratorThreads (lab_jobs); the compare step opens its own ledger
-connection there. Widgets are only touched on the UI thread, from the threads' signals.
+student and compare steps run on the same runner (lab_jobs); the compare step opens its own ledger
+connection there. Widgets are only touched on the UI thread, from the runs' callbacks.
 Emits (UI thread) step_finished(step) after a step that was not cancelled.
 """
 
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -20,7 +20,6 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QTabWidget,
@@ -28,20 +27,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.audit.run import AuditProgress
 from app.core.lab import explain
 from app.core.lab.compare import CompareResult
 from app.core.lab.lesson import write_lesson
 from app.core.lab.state import DEFAULT_SAMPLES, DEFAULT_SEED, LabConfig, LabState, new_run_id
-from app.core.lab.student import StudentProgress, StudentResult
+from app.core.lab.student import StudentResult
 from app.core.lab.styles import DEFAULT_STYLE, STYLE_TITLES, STYLES
 from app.core.lab.tasks import LabError, TaskSet, load_tasks
 from app.core.lab.teacher import TeacherProgress, TeacherResult
+from app.core.progress import Progress
 from app.ui.dialogs import show_error
 from app.ui.lab.lab_jobs import LabModels, compare_job, student_job, teacher_job
 from app.ui.lab.lab_panels import AnswersTable, AuditLevels, CurvePanel
+from app.ui.progress_strip import ProgressStrip
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
-from app.workers.generator_thread import GeneratorThread
+from app.workers.job_runner import JobRunner
 from app.workers.lab_generate import TEACHER_TITLE, ServiceGenerate
 from app.workers.model_service import ModelService
 
@@ -60,9 +61,10 @@ def _wrapped(text: str, name: str = "", rich: bool = False) -> QLabel:
     return label
 
 
-class LabView(QWidget):
+class LabView(View, QWidget):
     """Settings, the three steps (tabs), run controls with progress and Cancel, Export lesson (UI thread)."""
 
+    key, nav_title = "lab", "Lab"
     step_finished = Signal(str)
 
     def __init__(self, service: ModelService, db: DbExecutor, ledger_path: Path,
@@ -74,7 +76,7 @@ class LabView(QWidget):
         self._generate = ServiceGenerate(service)
         self.state: LabState | None = None
         self.running: str | None = None
-        self._thread: GeneratorThread | None = None
+        self.jobs = JobRunner("lab", self)
         self._run_all = False
         self.last_error = ""
         self._build()
@@ -145,21 +147,15 @@ class LabView(QWidget):
         self.all_button = QPushButton("Run all")
         self.all_button.setObjectName("PrimaryButton")
         self.all_button.clicked.connect(self.run_all)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.clicked.connect(self.cancel)
         self.export_button = QPushButton("Export lesson…")
         self.export_button.clicked.connect(self.export_dialog)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1)
-        self.progress.setValue(0)
-        self.status = QLabel("")
-        self.status.setObjectName("Muted")
+        self.strip = ProgressStrip(self.jobs)
+        self.status = self.strip.label
         controls = QHBoxLayout()
         controls.addWidget(self.all_button)
         for button in self.step_buttons.values():
             controls.addWidget(button)
-        controls.addWidget(self.cancel_button)
-        controls.addWidget(self.progress, 1)
+        controls.addWidget(self.strip, 1)
         controls.addWidget(self.export_button)
 
         layout = QVBoxLayout(self)
@@ -169,7 +165,6 @@ class LabView(QWidget):
         layout.addWidget(self.style_note)
         layout.addWidget(self.tabs, 1)
         layout.addLayout(controls)
-        layout.addWidget(self.status)
         self._update_buttons()
 
     # -- public ----------------------------------------------------------------------------------
@@ -203,36 +198,32 @@ class LabView(QWidget):
             self.curve.set_points([])
             self.levels.set_result(None)
             self.summary.setText("")
-            factory = teacher_job(self._generate, self.tasks, config, self.state.run_id)
+            factory, shown = teacher_job(self._generate, self.tasks, config, self.state.run_id), self._taught
         elif step == "student" and self.state is not None and self.state.teacher is not None:
             self.state.student = None
             self.state.compare = None
-            factory = student_job(self.state.teacher, self.tasks, self.models)
+            factory, shown = student_job(self.state.teacher, self.tasks, self.models), self._trained
         elif step == "compare" and self.state is not None and self.state.student is not None \
                 and self.state.teacher is not None:
             self.state.compare = None
-            factory = compare_job(self._path, self.state.teacher, self.state.student, self.models)
+            factory, shown = compare_job(self._path, self.state.teacher, self.state.student, self.models), self._compared
         else:
             return
         self.running = step
         self.last_error = ""
         self.tabs.setCurrentIndex(1 + STEPS.index(step))
-        self.progress.setRange(0, 0)
+        (self.jobs.run(factory, step)
+         .progress(self._teacher_progress if step == "teacher" else self._step_progress)
+         .success(shown)
+         .failure(self._on_error)
+         .finally_(self._on_done))
         self.status.setText(f"{STEP_TITLES[step]}: starting…")
-        thread = GeneratorThread(factory, f"lab-{step}", self)
-        thread.yielded.connect(self._on_item)
-        thread.errored.connect(self._on_error)
-        thread.done.connect(self._on_done)
-        self._thread = thread
         self._update_buttons()
-        thread.start()
 
     def cancel(self) -> None:
         """Stop the running step (the teacher's generation in progress is logged as cancelled)."""
         self._run_all = False
-        if self._thread is not None:
-            self._thread.cancel()
-            self.status.setText("Cancelling…")
+        self.jobs.cancel()
 
     def export(self, path: Path) -> Path:
         """Write the lesson report for the steps done so far (and the plots as SVG next to it)."""
@@ -254,35 +245,35 @@ class LabView(QWidget):
 
     def shutdown(self) -> None:
         """Cancel a running step and wait for its thread (window close)."""
-        if self._thread is not None:
-            self._thread.cancel()
-            self._thread.wait()
+        self.jobs.shutdown()
 
     # -- slots (UI thread) -----------------------------------------------------------------------
 
-    def _on_item(self, item: Any) -> None:
-        state = self.state
-        if state is None:
-            return
-        if isinstance(item, TeacherProgress):
-            self.answers.add(item.answer)
-            self._show_progress(item.done, item.total, f"teacher {item.done}/{item.total}: "
-                                f"{item.answer.item.text[:50]} → {item.answer.label or '(no label)'}")
-        elif isinstance(item, StudentProgress):
-            self._show_progress(item.done, item.total, item.message)
-        elif isinstance(item, AuditProgress):
-            self._show_progress(item.done, item.total, f"audit: {item.stage} {item.done}/{item.total}")
-        elif isinstance(item, TeacherResult):
-            state.teacher = item
-            state.timings["teacher"] = item.seconds
-        elif isinstance(item, StudentResult):
-            state.student = item
-            state.timings["student"] = item.embed_seconds + item.train_seconds
-            self.curve.set_points(item.points)
-        elif isinstance(item, CompareResult):
-            state.compare = item
-            self.levels.set_result(item)
-            self.summary.setText(self._summary_text(state))
+    def _teacher_progress(self, item: TeacherProgress) -> None:
+        self.answers.add(item.answer)
+        self.status.setText(f"teacher {item.done}/{item.total}: "
+                            f"{item.answer.item.text[:50]} → {item.answer.label or '(no label)'}")
+
+    def _step_progress(self, item: Progress) -> None:
+        """The student's own line, or the compare step's audit stage."""
+        self.status.setText(item.message or f"audit: {item.stage} {item.done}/{item.total}")
+
+    def _taught(self, teacher: TeacherResult) -> None:
+        assert self.state is not None
+        self.state.teacher = teacher
+        self.state.timings["teacher"] = teacher.seconds
+
+    def _trained(self, student: StudentResult) -> None:
+        assert self.state is not None
+        self.state.student = student
+        self.state.timings["student"] = student.embed_seconds + student.train_seconds
+        self.curve.set_points(student.points)
+
+    def _compared(self, compare: CompareResult) -> None:
+        assert self.state is not None
+        self.state.compare = compare
+        self.levels.set_result(compare)
+        self.summary.setText(self._summary_text(self.state))
 
     def _on_error(self, exc: Exception) -> None:
         self._run_all = False
@@ -290,11 +281,11 @@ class LabView(QWidget):
         show_error(self, f"The {self.running or 'lab'} step failed", str(exc))
 
     def _on_done(self) -> None:
-        step, self.running, self._thread = self.running, None, None
+        step, self.running = self.running, None
         state = self.state
         finished = state is not None and step is not None and getattr(state, step) is not None
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if finished else 0)
+        if not finished:
+            self._run_all = False
         if finished:
             self.status.setText(f"{STEP_TITLES[step]} done." + (f" {self._summary_text(state)}"
                                                                if step == "student" else ""))
@@ -314,12 +305,6 @@ class LabView(QWidget):
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _show_progress(self, done: int, total: int, text: str) -> None:
-        if total > 0:
-            self.progress.setRange(0, total)
-            self.progress.setValue(done)
-        self.status.setText(text)
-
     def _summary_text(self, state: LabState) -> str:
         if state.student is None:
             return ""
@@ -338,7 +323,6 @@ class LabView(QWidget):
         self.step_buttons["teacher"].setEnabled(not busy and self._service.loaded is not None)
         self.step_buttons["student"].setEnabled(not busy and state is not None and state.teacher is not None)
         self.step_buttons["compare"].setEnabled(not busy and state is not None and state.student is not None)
-        self.cancel_button.setEnabled(busy)
         self.export_button.setEnabled(not busy and state is not None and state.teacher is not None)
         for widget in (self.style_combo, self.samples_spin, self.seed_spin):
             widget.setEnabled(not busy)

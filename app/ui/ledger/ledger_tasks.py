@@ -1,4 +1,5 @@
-"""The Ledger view's long jobs, as generators for GeneratorThread: export, backup and chain verification.
+"""The Ledger view's long jobs, as generator factories for its JobRunners: export, backup and chain
+verification.
 
 Each opens its own read-only connection on the worker thread, so the table keeps scrolling on the
 DbExecutor's connection while they run.
@@ -6,16 +7,17 @@ DbExecutor's connection while they run.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import asdict
 from pathlib import Path
 
 from app.core.cancel import CancelToken
+from app.core.progress import Progress, one_step
 from app.core.store import Ledger, open_db
 from app.core.store.backup import BackupResult, backup_ledger
 from app.core.store.export import export_rows, record_export
 from app.core.store.heads import remember
-from app.core.store.ledger import VerifyProgress, VerifyResult
+from app.core.store.ledger import VerifyResult
 from app.core.store.queries import LogFilter, iter_generations, list_generations
 
 EXPORT_FORMATS = {  # file-dialog filter -> (format, extension)
@@ -38,9 +40,9 @@ def format_for(path: Path, dialog_filter: str | None = None) -> str:
 def export_job(ledger_path: Path, out: Path, fmt: str, flt: LogFilter,
                ranges: list[tuple[int, int]] | None, newest_first: bool):
     """A generator factory that exports the rows matching `flt` (or only the row ranges of the
-    table given, as (first, last) row indexes) to `out`; it yields the number of records written."""
+    table given, as (first, last) row indexes) to `out`; it returns the number of records written."""
 
-    def run(_cancel: CancelToken) -> Iterator[int]:
+    def export() -> int:
         db = open_db(ledger_path, readonly=True)
         try:
             if ranges is None:
@@ -60,37 +62,37 @@ def export_job(ledger_path: Path, out: Path, fmt: str, flt: LogFilter,
             record_export(writer, out, fmt, count, {**asdict(flt), "selected_ranges": ranges})
         finally:
             writer.close()
-        yield count
+        return count
 
-    return run
+    return lambda _cancel: one_step(export)
 
 
 def verify_job(ledger_path: Path):
-    """A generator factory that walks the hash chain: VerifyProgress per chunk, then a VerifyResult."""
+    """A generator factory that walks the hash chain: Progress per chunk; returns the VerifyResult."""
 
-    def run(cancel: CancelToken) -> Iterator[VerifyProgress | VerifyResult]:
+    def run(cancel: CancelToken) -> Generator[Progress, None, VerifyResult | None]:
         ledger = Ledger(open_db(ledger_path, readonly=True), ledger_path)
         try:
-            for item in ledger.iter_verify(cancel):
-                yield item
-                if isinstance(item, VerifyResult) and item.ok:
-                    # a LedgerError here reaches the view as the job's error, with the file named
-                    remember(ledger_path, item.head_id, item.head_hash, why="shown in the Ledger view")
+            result = yield from ledger.iter_verify(cancel)
         finally:
             ledger.close()
+        if result is not None and result.ok:
+            # a LedgerError here reaches the view as the job's error, with the file named
+            remember(ledger_path, result.head_id, result.head_hash, why="shown in the Ledger view")
+        return result
 
     return run
 
 
 def backup_job(ledger_path: Path, out: Path, force: bool):
     """A generator factory that backs the ledger up to `out` (SQLite's online backup, a consistent
-    snapshot while others write) and logs the backup event; it yields the BackupResult."""
+    snapshot while others write) and logs the backup event; it returns the BackupResult."""
 
-    def run(_cancel: CancelToken) -> Iterator[BackupResult]:
+    def backup() -> BackupResult:
         writer = open_db(ledger_path)
         try:
-            yield backup_ledger(writer, ledger_path, out, force=force)
+            return backup_ledger(writer, ledger_path, out, force=force)
         finally:
             writer.close()
 
-    return run
+    return lambda _cancel: one_step(backup)

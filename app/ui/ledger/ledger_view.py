@@ -2,7 +2,7 @@
 verify; an Events tab shows the event log.
 
 The table is a LedgerTableModel (pages fetched on the database thread). Export, backup and
-verification run on GeneratorThreads with their own connections. Emits (UI thread) verified(VerifyResult) after each
+verification run on JobRunners of their own (one of each at a time), with their own connections. Emits (UI thread) verified(VerifyResult) after each
 verification and open_conversation(conversation_id) from the detail pane.
 """
 
@@ -28,7 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from app.core.store.ledger import VerifyProgress, VerifyResult
+from app.core.progress import Progress
+from app.core.store.ledger import VerifyResult
 from app.core.store.queries import LogFilter, get_generation
 from app.ui.dialogs import show_error, show_info
 from app.ui.ledger.detail_pane import DetailPane
@@ -37,16 +38,19 @@ from app.ui.ledger.ledger_model import PROMPT_COLUMN, RESPONSE_COLUMN, LedgerTab
 from app.ui.ledger.events_panel import EventsPanel
 from app.ui.ledger.tree_panel import TreePanel
 from app.ui.ledger.ledger_tasks import EXPORT_FORMATS, backup_job, export_job, format_for, verify_job
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
-from app.workers.generator_thread import GeneratorThread
+from app.workers.job_runner import JobRun, JobRunner
 
 DETAIL_DEBOUNCE_MS = 80
 COLUMN_WIDTHS = (64, 150, 64, 110, 130, 76, 60, 56)  # Prompt and Response share the rest
 SPLITTER_SIZES = (480, 260)
 
 
-class LedgerView(QWidget):
+class LedgerView(View, QWidget):
     """Filter bar, the lazily fetched table and the detail pane (UI thread)."""
+
+    key, nav_title = "ledger", "Ledger"
 
     verified = Signal(object)
     open_conversation = Signal(str)
@@ -56,9 +60,7 @@ class LedgerView(QWidget):
         self._db, self._path = db, ledger_path
         self.model = LedgerTableModel(db, self)
         self._jump_to: int | None = None
-        self._verify_thread: GeneratorThread | None = None
-        self._export_thread: GeneratorThread | None = None
-        self._backup_thread: GeneratorThread | None = None
+        self.verifier, self.exports, self.backups = (JobRunner(name, self) for name in ("verify", "export", "backup"))
         self._progress: QProgressDialog | None = None
         self.last_verify: VerifyResult | None = None
         self._build()
@@ -171,22 +173,34 @@ class LedgerView(QWidget):
         else:
             self.filters.clear()
 
+    def on_ledger_ready(self) -> None:
+        """Read the filter choices and the first rows."""
+        self.reload()
+
+    def on_ledger_changed(self) -> None:
+        """Pick up the new rows."""
+        self.refresh()
+
+    def shutdown(self) -> None:
+        """Cancel a verification and wait for it, and for an export or backup (window close)."""
+        for runner in (self.verifier, self.exports, self.backups):
+            runner.shutdown()
+
     def verify(self, quiet: bool = False) -> None:
         """Walk the hash chain on a worker; show the result unless `quiet`, and jump to a bad row."""
-        if self._verify_thread is not None:
+        if self.verifier.busy:
             return
-        thread = GeneratorThread(verify_job(self._path), "verify", self)
-        thread.yielded.connect(lambda item: self._on_verify_item(item, quiet))
-        thread.errored.connect(lambda exc: show_error(self, "The ledger could not be verified", str(exc)))
-        thread.done.connect(self._on_verify_done)
-        self._verify_thread = thread
+        (self.verifier.run(verify_job(self._path))
+         .progress(self._on_verify_progress)
+         .success(lambda result: self._on_verified(result, quiet))
+         .failure(lambda exc: show_error(self, "The ledger could not be verified", str(exc)))
+         .finally_(self._on_verify_done))
         self.verify_button.setEnabled(False)
         if not quiet:
             self._progress = QProgressDialog("Verifying the hash chain…", "Cancel", 0, 0, self)
             self._progress.setWindowModality(Qt.WindowModality.WindowModal)
             self._progress.setMinimumDuration(400)
-            self._progress.canceled.connect(thread.cancel)
-        thread.start()
+            self._progress.canceled.connect(self.verifier.cancel)
 
     def export_dialog(self, selection_only: bool) -> None:
         """Ask for a file and a format, then export the selection or every matching row."""
@@ -195,9 +209,9 @@ class LedgerView(QWidget):
         if path:
             self.export_to(Path(path), format_for(Path(path), chosen), selection_only)
 
-    def export_to(self, out: Path, fmt: str, selection_only: bool) -> GeneratorThread | None:
-        """Export on a worker; a dialog reports the outcome. Returns the thread (None if busy)."""
-        if self._export_thread is not None:
+    def export_to(self, out: Path, fmt: str, selection_only: bool) -> JobRun | None:
+        """Export on a worker; a dialog reports the outcome. Returns the run (None if busy)."""
+        if self.exports.busy:
             return None
         ranges = None
         if selection_only:
@@ -206,14 +220,12 @@ class LedgerView(QWidget):
                 show_info(self, "Nothing to export", "Select some rows first, or export every matching row.")
                 return None
         job = export_job(self._path, out, fmt, self.model.filter, ranges, self.model.newest_first)
-        thread = GeneratorThread(job, "export", self)
-        thread.yielded.connect(lambda count: show_info(self, "Export finished", f"{count:,} records written to {out}."))
-        thread.errored.connect(lambda exc: show_error(self, "The export failed", f"{out}: {exc}"))
-        thread.done.connect(self._on_export_done)
-        self._export_thread = thread
+        run = (self.exports.run(job)
+               .success(lambda count: show_info(self, "Export finished", f"{count:,} records written to {out}."))
+               .failure(lambda exc: show_error(self, "The export failed", f"{out}: {exc}"))
+               .finally_(lambda: self._after_write(self.export_button)))
         self.export_button.setEnabled(False)
-        thread.start()
-        return thread
+        return run
 
     def backup_dialog(self) -> None:
         """Ask for a file (the dialog confirms replacing one), then back the ledger up to it."""
@@ -222,21 +234,19 @@ class LedgerView(QWidget):
         if path:
             self.backup_to(Path(path), force=True)
 
-    def backup_to(self, out: Path, force: bool = False) -> GeneratorThread | None:
+    def backup_to(self, out: Path, force: bool = False) -> JobRun | None:
         """Back the ledger up on a worker; a dialog reports the outcome and the Events tab reloads.
-        Without `force` an existing file is refused. Returns the thread (None if one is running)."""
-        if self._backup_thread is not None:
+        Without `force` an existing file is refused. Returns the run (None if one is running)."""
+        if self.backups.busy:
             return None
-        thread = GeneratorThread(backup_job(self._path, out, force), "backup", self)
-        thread.yielded.connect(lambda result: show_info(
-            self, "Backup finished", f"{result.generations:,} generations and {result.events:,} events copied to "
-                                     f"{result.path} ({result.size_bytes:,} bytes)."))
-        thread.errored.connect(lambda exc: show_error(self, "The backup failed", str(exc)))
-        thread.done.connect(self._on_backup_done)
-        self._backup_thread = thread
+        run = (self.backups.run(backup_job(self._path, out, force))
+               .success(lambda result: show_info(
+                   self, "Backup finished", f"{result.generations:,} generations and {result.events:,} events "
+                                            f"copied to {result.path} ({result.size_bytes:,} bytes)."))
+               .failure(lambda exc: show_error(self, "The backup failed", str(exc)))
+               .finally_(lambda: self._after_write(self.backup_button)))
         self.backup_button.setEnabled(False)
-        thread.start()
-        return thread
+        return run
 
     # -- events ----------------------------------------------------------------------------------
 
@@ -281,12 +291,12 @@ class LedgerView(QWidget):
         if section == 0:
             self.model.toggle_order()
 
-    def _on_verify_item(self, item: VerifyProgress | VerifyResult, quiet: bool) -> None:
-        if isinstance(item, VerifyProgress):
-            if self._progress is not None:
-                self._progress.setMaximum(max(1, item.total))
-                self._progress.setValue(item.checked)
-            return
+    def _on_verify_progress(self, item: Progress) -> None:
+        if self._progress is not None:
+            self._progress.setMaximum(max(1, item.total or 0))
+            self._progress.setValue(item.done)
+
+    def _on_verified(self, item: VerifyResult, quiet: bool) -> None:
         self.last_verify = item
         self.verified.emit(item)
         if self._progress is not None:
@@ -301,18 +311,12 @@ class LedgerView(QWidget):
                 self.select_generation(item.bad_id)
 
     def _on_verify_done(self) -> None:
-        self._verify_thread = None
         self.verify_button.setEnabled(True)
         if self._progress is not None:
             self._progress.deleteLater()
             self._progress = None
 
-    def _on_export_done(self) -> None:
-        self._export_thread = None
-        self.export_button.setEnabled(True)
-        self.events.reload()
-
-    def _on_backup_done(self) -> None:
-        self._backup_thread = None
-        self.backup_button.setEnabled(True)
+    def _after_write(self, button: QWidget) -> None:
+        """An export or backup ended: its button is free again and its event is in the log."""
+        button.setEnabled(True)
         self.events.reload()

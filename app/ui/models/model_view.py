@@ -32,6 +32,7 @@ from app.core.models.registry import list_models
 from app.core.models.runner import LoadedModel, LoadOptions
 from app.ui.formatting import human_size
 from app.ui.settings import AppSettings
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
 from app.workers.model_service import ModelService
 from app.workers.model_worker import default_threads
@@ -41,9 +42,10 @@ SHA_ROLE = Qt.ItemDataRole.UserRole
 MAX_CTX = 1_048_576
 
 
-class ModelView(QWidget):
+class ModelView(View, QWidget):
     """Model list and load options (UI thread). Emits add_requested() for the Add button."""
 
+    key, nav_title = "models", "Models"
     add_requested = Signal()
 
     def __init__(self, service: ModelService, db: DbExecutor, settings: AppSettings,
@@ -139,6 +141,10 @@ class ModelView(QWidget):
         self._update_actions()
 
     # -- public ----------------------------------------------------------------------------------
+
+    def on_ledger_ready(self) -> None:
+        """Read the registered models."""
+        self.reload()
 
     def reload(self) -> None:
         """Re-read the registered models on the database thread."""

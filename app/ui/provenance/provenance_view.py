@@ -2,14 +2,15 @@
 hand if needed, match it to the ledger, review what was traced, declare the license and
 description, write the dataset card, Croissant file and signed statement, and read the card.
 
-Every step that reads files runs on a GeneratorThread (jobs in provenance_tasks.py), one at a
-time; the widgets only show what the jobs yield. After a match the view reads the untraced rows'
+Every step that reads files runs on the view's JobRunner (jobs in provenance_tasks.py), one at a
+time, each with its own callbacks; the widgets only show what the jobs yield and return. After a match the view reads the untraced rows'
 text and collects the statement (models, screening) for the review on its own.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import Signal
@@ -17,16 +18,15 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QLabel,
-    QProgressBar,
-    QPushButton,
     QTabWidget,
     QVBoxLayout,
     QWidget,
 )
 
-from app.core.provenance import TRACED_EXACT, TRACED_NEAR, UNTRACED, Declared, MatchProgress, MatchReport, RowProblem
-from app.core.provenance.statement import StatementProgress
+from app.core.progress import Progress
+from app.core.provenance import TRACED_EXACT, TRACED_NEAR, UNTRACED, Declared, MatchReport, RowProblem
 from app.ui.dialogs import show_error
+from app.ui.progress_strip import ProgressStrip
 from app.ui.provenance.provenance_pages import (
     AUTOMATIC,
     DATASET_FILTER,
@@ -36,13 +36,12 @@ from app.ui.provenance.provenance_pages import (
     ProvenancePages,
     clip,
     fill,
-    plain_label,
     set_card_markdown,
 )
 from app.ui.provenance.provenance_tasks import (
     REVIEW_ROWS,
     Detected,
-    Finished,
+    Job,
     ReviewRows,
     Undetected,
     detect_job,
@@ -52,22 +51,29 @@ from app.ui.provenance.provenance_tasks import (
     statement_job,
     write_job,
 )
-from app.workers.generator_thread import GeneratorThread
+from app.ui.views import View
+from app.workers.job_runner import JobRunner
 
 PHASES = {"hashing": "Hashing the file", "reading": "Reading rows and matching exactly",
           "indexing": "Indexing the ledger's responses", "near": "Looking for edited rows"}
+PROGRESS_STEPS = 1000
 
 
-class ProvenanceView(ProvenancePages, QWidget):
+def describe(item: Progress) -> str:
+    """The status line for a match's phase or a statement's stage."""
+    return f"{PHASES.get(item.stage, item.stage.capitalize())}…"
+
+
+class ProvenanceView(View, ProvenancePages, QWidget):
     """The walk from a dataset file to its provenance files. Emits written(dict) with the paths."""
 
+    key, nav_title = "provenance", "Provenance"
     written = Signal(object)
 
     def __init__(self, ledger_path: Path, key_dir: Path | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._ledger_path, self._key_dir = Path(ledger_path), key_dir
-        self._thread: GeneratorThread | None = None
-        self._kind = ""
+        self.jobs = JobRunner("provenance", self)
         self.detected: Detected | None = None
         self._dataset_path: Path | None = None
         self.report: MatchReport | None = None
@@ -80,21 +86,13 @@ class ProvenanceView(ProvenancePages, QWidget):
     def _build(self) -> None:
         title = QLabel("Provenance")
         title.setObjectName("ViewTitle")
-        self.progress = QProgressBar()
-        self.progress.setVisible(False)
-        self.progress.setMaximumWidth(260)
-        self.cancel_button = QPushButton("Cancel")
-        self.cancel_button.setEnabled(False)
-        self.cancel_button.clicked.connect(self.cancel)
-        self.status = plain_label("Choose the dataset file you want to publish.")
-        self.status.setObjectName("Muted")
+        self.strip = ProgressStrip(self.jobs, describe, PROGRESS_STEPS, "Choose the dataset file you want to publish.")
+        self.status = self.strip.label
         self.status.setWordWrap(True)
         bar = QHBoxLayout()
         bar.addWidget(title)
         bar.addSpacing(12)
-        bar.addWidget(self.progress)
-        bar.addWidget(self.cancel_button)
-        bar.addStretch(1)
+        bar.addWidget(self.strip, 1)
         self.tabs = QTabWidget()
         self.tabs.addTab(self._dataset_tab(), "1 · Dataset")
         self.tabs.addTab(self._review_tab(), "2 · Match and review")
@@ -104,7 +102,6 @@ class ProvenanceView(ProvenancePages, QWidget):
             self.tabs.setTabEnabled(tab, False)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
-        layout.addWidget(self.status)
         layout.addWidget(self.tabs, 1)
 
     # -- actions ---------------------------------------------------------------------------------
@@ -126,7 +123,8 @@ class ProvenanceView(ProvenancePages, QWidget):
         for tab in (TAB_REVIEW, TAB_STATEMENT, TAB_CARD):
             self.tabs.setTabEnabled(tab, False)
         self.match_button.setEnabled(False)
-        self._start(detect_job(path, fields), "detect", f"Reading {path.name}…")
+        self._start(detect_job(path, fields), "detect", f"Reading {path.name}…", self._show_detection,
+                    self._detection_failed)
 
     def apply_fields(self) -> None:
         """Read the file again with the fields chosen in the boxes."""
@@ -144,7 +142,7 @@ class ProvenanceView(ProvenancePages, QWidget):
         self.next_button.setEnabled(False)
         self.export_button.setEnabled(False)
         self._start(match_job(self.detected.path, self._ledger_path, self.detected.shape), "match",
-                    "Matching with the ledger…")
+                    "Matching with the ledger…", self._matched)
 
     def export_dialog(self) -> None:
         if self.report is None:
@@ -157,7 +155,8 @@ class ProvenanceView(ProvenancePages, QWidget):
     def export_untraced(self, path: Path) -> None:
         """Write the untraced rows to `path` as JSON Lines (on a worker)."""
         if self.report is not None and not self.busy:
-            self._start(export_job(self.report, path), "export", f"Writing {path.name}…")
+            self._start(export_job(self.report, path), "export", f"Writing {path.name}…",
+                        lambda count: self.status.setText(f"Wrote {count} untraced rows."))
 
     def out_dialog(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose the output folder", self.out_edit.text())
@@ -187,105 +186,54 @@ class ProvenanceView(ProvenancePages, QWidget):
         self._start(write_job(self.report, self._ledger_path, self.declared(), Path(out), self._key_dir,
                               self.screen_check.isChecked(), self.force_check.isChecked(),
                               self.allow_untraced_check.isChecked()),
-                    "write", "Writing the provenance files…")
+                    "write", "Writing the provenance files…", self._show_written)
 
     def cancel(self) -> None:
         """Ask the running job to stop."""
-        if self._thread is not None:
-            self._thread.cancel()
-            self.cancel_button.setEnabled(False)
-            self.status.setText("Cancelling…")
+        self.jobs.cancel()
 
     def shutdown(self) -> None:
         """Cancel a running job and wait for its thread (window close)."""
-        if self._thread is not None:
-            self._thread.cancel()
-            self._thread.wait()
+        self.jobs.shutdown()
 
     @property
     def busy(self) -> bool:
         """True while a job runs."""
-        return self._thread is not None
+        return self.jobs.busy
 
     # -- jobs ------------------------------------------------------------------------------------
 
-    def _start(self, factory: Any, kind: str, message: str) -> None:
-        if self._thread is not None:
+    def _start(self, factory: Job, kind: str, message: str, shown: Callable[[Any], object],
+               failed: Callable[[Exception], object] | None = None) -> None:
+        """Run one job (nothing while another runs): `shown` gets its result, `failed` its error
+        before the error dialog."""
+        if self.jobs.busy:
             return
-        thread = GeneratorThread(factory, f"provenance-{kind}", self)
-        thread.yielded.connect(self._on_item)
-        thread.errored.connect(self._on_error)
-        thread.done.connect(self._on_done)
-        self._thread, self._kind = thread, kind
-        self.status.setText(message)
-        self.cancel_button.setEnabled(True)
         self.write_button.setEnabled(False)
-        self.progress.setRange(0, 0)
-        self.progress.setVisible(True)
-        thread.start()
+        run = self.jobs.run(factory, kind)
+        self.status.setText(message)
+        run.success(shown)
+        if failed is not None:
+            run.failure(failed)
+        run.failure(lambda exc: show_error(self, "Provenance", str(exc)))
+        run.cancelled(lambda: self.status.setText("Matching cancelled; nothing was reported." if kind == "match"
+                                                  else "Cancelled."))
+        run.finally_(lambda: self.write_button.setEnabled(self.report is not None and not self.jobs.busy))
 
-    def _on_item(self, item: object) -> None:
-        if isinstance(item, (MatchProgress, StatementProgress)):
-            name = PHASES.get(item.phase, item.phase) if isinstance(item, MatchProgress) else item.stage.capitalize()
-            self.status.setText(f"{name}…")
-            if item.total:
-                self.progress.setRange(0, 1000)
-                self.progress.setValue(int(1000 * min(item.done, item.total) / item.total))
-            else:
-                self.progress.setRange(0, 0)
-        elif isinstance(item, Finished):
-            self._finished(item.value)
+    def _detection_failed(self, exc: Exception) -> None:
+        self.detected = None
+        self.shape_label.setText(str(exc))
+        self.preview.setRowCount(0)
 
-    def _finished(self, value: Any) -> None:
-        kind = self._kind
-        if kind == "detect" and isinstance(value, Undetected):
-            self._show_undetected(value)
-        elif kind == "detect":
-            self._show_detected(value)
-        elif kind == "match":
-            self._show_report(value)
-        elif kind == "review":
-            self._show_review_rows(value)
-        elif kind == "statement":
-            self._show_statement(value)
-        elif kind == "export":
-            self.status.setText(f"Wrote {value} untraced rows.")
-        elif kind == "write":
-            self._show_written(value)
+    def _matched(self, report: MatchReport) -> None:
+        self._show_report(report)
+        self._start(review_job(report), "review", "Reading the untraced rows…", self._reviewed)
 
-    def _on_error(self, exc: Exception) -> None:
-        if self._thread is not None and self._thread.cancel_token.cancelled:
-            return  # the job stopped because it was asked to
-        if self._kind == "detect":
-            self.detected = None
-            self.shape_label.setText(str(exc))
-            self.preview.setRowCount(0)
-        show_error(self, "Provenance", str(exc))
-
-    def _on_done(self) -> None:
-        thread, self._thread = self._thread, None
-        kind = self._kind
-        if thread is not None:
-            thread.wait()
-            thread.deleteLater()
-        self.cancel_button.setEnabled(False)
-        self.write_button.setEnabled(self.report is not None)
-        self.progress.setVisible(False)
-        if thread is not None and thread.cancel_token.cancelled:
-            self.status.setText("Cancelled." if kind != "match" else "Matching cancelled; nothing was reported.")
-            return
-        follow = {"match": self._after_match, "review": self._after_review}.get(kind)
-        if follow is not None and self.report is not None:
-            follow()
-
-    def _after_match(self) -> None:
-        assert self.report is not None
-        self._start(review_job(self.report), "review", "Reading the untraced rows…")
-
-    def _after_review(self) -> None:
+    def _reviewed(self, review: ReviewRows) -> None:
+        self._show_review_rows(review)
         assert self.report is not None
         self._start(statement_job(self.report, self._ledger_path, self.screen_check.isChecked()), "statement",
-                    "Collecting models and screening for the review…")
+                    "Collecting models and screening for the review…", self._show_statement)
 
     # -- showing results -------------------------------------------------------------------------
 
@@ -299,6 +247,12 @@ class ProvenanceView(ProvenancePages, QWidget):
                 box.setCurrentText(fields[role])
             box.blockSignals(False)
         self.apply_fields_button.setEnabled(bool(columns))
+
+    def _show_detection(self, found: Detected | Undetected) -> None:
+        if isinstance(found, Undetected):
+            self._show_undetected(found)
+        else:
+            self._show_detected(found)
 
     def _show_undetected(self, undetected: Undetected) -> None:
         self._set_columns(undetected.columns, {})

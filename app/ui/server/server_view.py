@@ -2,13 +2,14 @@
 
 The server (app.core.serve.server.StillroomServer) runs its HTTP threads itself; generations go to
 the window's model thread through GuiModelHost, so the model is never loaded twice. Keys are read
-through the DbExecutor and written on a GeneratorThread with a connection of its own (WAL).
+through the DbExecutor and written on a JobRunner's thread with a connection of its own (WAL), one
+write at a time (Create and Revoke wait while one runs).
 All of this view's slots run on the UI thread.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
@@ -33,39 +34,45 @@ from PySide6.QtWidgets import (
 from sqlite_utils import Database
 
 from app.core.cancel import CancelToken
+from app.core.progress import Progress, one_step
 from app.core.errors import StillroomError
 from app.core.serve.api_keys import ApiKey, create_key, list_keys, revoke_key
+from app.core.serve.endpoints import ENDPOINTS
 from app.core.serve.server import DEFAULT_HOST, DEFAULT_PORT, WORKFLOW_HEADER, StillroomServer, is_loopback
 from app.core.store import open_db
 from app.ui.dialogs import show_error
 from app.ui.server.key_dialogs import NewKeyDialog, SecretDialog
 from app.workers.db_executor import DbExecutor
-from app.workers.generator_thread import GeneratorThread
+from app.ui.views import View
+from app.workers.job_runner import JobRunner
 from app.workers.model_service import ModelService
 from app.workers.server_host import GuiModelHost
 
 KEY_COLUMNS = ("Name", "Workflow", "Key", "Created", "Status")
+ENDPOINT_COLUMNS = ("Method", "Path", "What it does")
 KEY_ID_ROLE = Qt.ItemDataRole.UserRole
 
 
-def _write_keys(ledger_path: Path, action: Callable[[Database], Any]) -> Callable[[CancelToken], Iterator[Any]]:
-    """A GeneratorThread factory running `action(db)` on a write connection of its own."""
-    def run(_cancel: CancelToken) -> Iterator[Any]:
+def _write_keys(ledger_path: Path,
+                action: Callable[[Database], Any]) -> Callable[[CancelToken], Generator[Progress, None, Any]]:
+    """A job factory running `action(db)` on a write connection of its own; returns what it returned."""
+    def write() -> Any:
         db = open_db(ledger_path)
         try:
-            yield action(db)
+            return action(db)
         finally:
             db.close()
-    return run
+    return lambda _cancel: one_step(write)
 
 
-class ServerView(QWidget):
+class ServerView(View, QWidget):
     """Server switch, address, URL, request count and the API keys table (UI thread).
 
     Emits server_toggled(bool) after the server started (True) or stopped (False), and
     key_created(name, workflow, secret) once a key was stored (its secret is shown once).
     """
 
+    key, nav_title = "server", "Server"
     server_toggled = Signal(bool)
     key_created = Signal(str, str, str)
 
@@ -77,7 +84,7 @@ class ServerView(QWidget):
         self.host_adapter = GuiModelHost(service, self)
         self.requests_served = 0
         self.keys: list[ApiKey] = []
-        self._threads: list[GeneratorThread] = []
+        self.key_writes = JobRunner("api-keys", self)
         self._build()
         self.host_adapter.served.connect(self._on_job_done)
 
@@ -125,6 +132,20 @@ class ServerView(QWidget):
         note.setWordWrap(True)
         form.addRow(note)
 
+        endpoints_box = QGroupBox("Endpoints")
+        endpoints_layout = QVBoxLayout(endpoints_box)
+        self.endpoints_table = QTableWidget(len(ENDPOINTS), len(ENDPOINT_COLUMNS))
+        self.endpoints_table.setHorizontalHeaderLabels(ENDPOINT_COLUMNS)
+        self.endpoints_table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.endpoints_table.verticalHeader().setVisible(False)
+        self.endpoints_table.setShowGrid(False)
+        self.endpoints_table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.endpoints_table.horizontalHeader().setStretchLastSection(True)
+        for row, endpoint in enumerate(ENDPOINTS):
+            for column, text in enumerate((endpoint.method, endpoint.path, endpoint.summary)):
+                self.endpoints_table.setItem(row, column, QTableWidgetItem(text))
+        endpoints_layout.addWidget(self.endpoints_table)
+
         keys_box = QGroupBox("API keys")
         keys_layout = QVBoxLayout(keys_box)
         self.keys_table = QTableWidget(0, len(KEY_COLUMNS))
@@ -151,6 +172,7 @@ class ServerView(QWidget):
         layout.setContentsMargins(16, 16, 16, 12)
         layout.addLayout(top)
         layout.addWidget(box)
+        layout.addWidget(endpoints_box)
         layout.addWidget(keys_box, 1)
         self._update_keys_required()
         self._update_buttons()
@@ -194,11 +216,14 @@ class ServerView(QWidget):
         key_id = int(self.keys_table.item(row, 0).data(KEY_ID_ROLE))
         self._write(lambda db: revoke_key(db, key_id), lambda _: self.reload(), "The API key could not be revoked")
 
+    def on_ledger_ready(self) -> None:
+        """Read the API keys."""
+        self.reload()
+
     def shutdown(self) -> None:
-        """Stop the server and wait for key writes (UI thread, when the window closes)."""
+        """Stop the server and wait for a key write (UI thread, when the window closes)."""
         self._stop()
-        for thread in list(self._threads):
-            thread.wait()
+        self.key_writes.shutdown()
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -277,12 +302,15 @@ class ServerView(QWidget):
     def _update_buttons(self) -> None:
         row = self.keys_table.currentRow()
         live = 0 <= row < len(self.keys) and self.keys[row].revoked_at is None
-        self.revoke_button.setEnabled(live)
+        self.revoke_button.setEnabled(live and not self.key_writes.busy)
+        self.create_button.setEnabled(not self.key_writes.busy)
 
     def _write(self, action: Callable[[Database], Any], on_done: Callable[[Any], None], title: str) -> None:
-        thread = GeneratorThread(_write_keys(self._ledger_path, action), "api-keys", self)
-        thread.yielded.connect(on_done)
-        thread.errored.connect(lambda exc: show_error(self, title, str(exc)))
-        thread.finished.connect(lambda: self._threads.remove(thread))
-        self._threads.append(thread)
-        thread.start()
+        if self.key_writes.busy:
+            show_error(self, title, "Another API key is being written; try again in a moment.")
+            return
+        (self.key_writes.run(_write_keys(self._ledger_path, action))
+         .success(on_done)
+         .failure(lambda exc: show_error(self, title, str(exc)))
+         .finally_(self._update_buttons))
+        self._update_buttons()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from PySide6.QtCore import Qt
 
 from app.core.store.usage import DIMENSIONS, UsageTotals, UsageWindow, usage_window
+from app.ui.views import View
 from app.workers.db_executor import DbExecutor
 
 PERIODS = {"Last 7 days": 7, "Last 30 days": 30, "Last 90 days": 90, "All time": None}
@@ -65,8 +66,10 @@ def day_series(window: UsageWindow) -> tuple[np.ndarray, np.ndarray, np.ndarray]
             np.array([t.generations for t in totals], dtype=float))
 
 
-class UsageView(QWidget):
+class UsageView(View, QWidget):
     """Period choice, totals, two plots and three tables (UI thread)."""
+
+    key, nav_title = "usage", "Usage"
 
     def __init__(self, db: DbExecutor, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -147,6 +150,10 @@ class UsageView(QWidget):
         self.loading = True
         self.summary.setText("Counting…")
         self._db.submit(lambda db: usage_window(db, days), self._on_loaded, self._on_failed)
+
+    def on_ledger_changed(self) -> None:
+        """See ledger_changed."""
+        self.ledger_changed()
 
     def ledger_changed(self) -> None:
         """New rows were logged: reload now if shown, else when next shown."""

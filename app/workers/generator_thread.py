@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, QThread, Signal
 
 from app.core.cancel import CancelToken
@@ -81,9 +82,18 @@ class GeneratorThread(QThread):
         _RUNNING.discard(self)
 
 
+def _live() -> list[GeneratorThread]:
+    """The threads still known here whose Qt object exists. A thread's parent (a job runner, its
+    view) may be deleted after the thread ended but before its queued `finished` reached _forget;
+    such a wrapper must not be touched again (calling into it would crash), so it is dropped."""
+    for thread in [thread for thread in _RUNNING if not shiboken6.isValid(thread)]:
+        _RUNNING.discard(thread)
+    return list(_RUNNING)
+
+
 def running_threads() -> list[GeneratorThread]:
     """Generator threads that have been started and not yet finished."""
-    return [thread for thread in _RUNNING if thread.isRunning()]
+    return [thread for thread in _live() if thread.isRunning()]
 
 
 def stop_all() -> None:
@@ -91,8 +101,9 @@ def stop_all() -> None:
 
     A generator that does not check its token (an export) is waited for: destroying a running
     QThread would abort the process."""
-    for thread in list(_RUNNING):
+    threads = _live()
+    for thread in threads:
         thread.cancel()
-    for thread in list(_RUNNING):
+    for thread in threads:
         thread.wait()
         _RUNNING.discard(thread)

@@ -30,8 +30,8 @@ SAMPLES = 16
 
 
 @pytest.fixture(scope="module")
-def encoder(embedding_store: Path) -> Encoder:
-    made = Encoder(export_dir=embedding_store)
+def encoder() -> Encoder:
+    made = Encoder()
     made.model()
     return made
 

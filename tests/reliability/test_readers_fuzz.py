@@ -43,8 +43,9 @@ from app.core.store import Ledger
 set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "stillroom-hypothesis")
 
 EXAMPLES = 1000
+# derandomize: the same 1,000 inputs on every run, so the shares the tests assert cannot flake.
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-                database=None)
+                database=None, derandomize=True)
 
 scalars = (st.none() | st.booleans() | st.integers() | st.integers(min_value=2**62, max_value=2**70)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=12)

@@ -14,9 +14,9 @@ import pytest
 from app.core.embedding import vectors_sha256
 from app.core.models.registry import register_model
 from app.core.serve.server import StillroomServer
-from app.core.store import Ledger, open_db
-from app.core.store.queries import LogFilter, list_generations
+from app.core.store import Ledger
 from tests.conftest import make_home, running_server
+from tests.e2e.ledger_rows import rows
 from tests.core.embedding_gguf import write_minilm_gguf
 
 ENCODER = "all-MiniLM-L6-v2"
@@ -41,14 +41,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Itera
 def client(served: tuple[StillroomServer, Path]) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=served[0].url, api_key="not-needed-on-loopback", max_retries=0, timeout=120) as client:
         yield client
-
-
-def rows(ledger_file: Path, workflow: str) -> list[dict]:
-    db = open_db(ledger_file, readonly=True)
-    try:
-        return list_generations(db, LogFilter(workflow=workflow), limit=None)
-    finally:
-        db.close()
 
 
 def test_a_string_and_a_list_are_embedded_and_logged(client: openai.OpenAI,

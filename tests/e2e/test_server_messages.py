@@ -10,9 +10,8 @@ import anthropic
 import pytest
 
 from app.core.serve.server import StillroomServer
-from app.core.store import open_db
-from app.core.store.queries import LogFilter, list_generations
 from tests.conftest import make_home, running_server
+from tests.e2e.ledger_rows import rows
 
 CHAT_MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
@@ -28,14 +27,6 @@ def client(served: tuple[StillroomServer, Path]) -> Iterator[anthropic.Anthropic
     with anthropic.Anthropic(base_url=served[0].url.removesuffix("/v1"), api_key="not-needed-on-loopback",
                              max_retries=0, timeout=120) as client:
         yield client
-
-
-def rows(ledger_file: Path, workflow: str) -> list[dict]:
-    db = open_db(ledger_file, readonly=True)
-    try:
-        return list_generations(db, LogFilter(workflow=workflow), limit=None)
-    finally:
-        db.close()
 
 
 def test_a_message_is_answered_and_logged(client: anthropic.Anthropic, served: tuple[StillroomServer, Path]) -> None:

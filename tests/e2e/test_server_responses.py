@@ -11,9 +11,8 @@ import openai
 import pytest
 
 from app.core.serve.server import StillroomServer
-from app.core.store import open_db
-from app.core.store.queries import LogFilter, list_generations
 from tests.conftest import make_home, running_server
+from tests.e2e.ledger_rows import rows
 
 CHAT_MODEL = "SmolLM2-135M-Instruct.Q4_1"
 
@@ -28,14 +27,6 @@ def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Itera
 def client(served: tuple[StillroomServer, Path]) -> Iterator[openai.OpenAI]:
     with openai.OpenAI(base_url=served[0].url, api_key="not-needed-on-loopback", max_retries=0, timeout=120) as client:
         yield client
-
-
-def rows(ledger_file: Path, workflow: str) -> list[dict]:
-    db = open_db(ledger_file, readonly=True)
-    try:
-        return list_generations(db, LogFilter(workflow=workflow), limit=None)
-    finally:
-        db.close()
 
 
 def test_text_input_gets_a_response_object_and_one_row(client: openai.OpenAI,

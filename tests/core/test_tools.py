@@ -118,6 +118,23 @@ def test_a_stream_holds_back_what_may_be_a_call() -> None:
     assert not may_become_call("The answer") and not may_become_call('{"answer"')
 
 
+def test_an_auto_answer_is_watched_until_it_is_prose_or_a_call() -> None:
+    """CallWatch releases prose as it came once it cannot be a call, and gives up (None) on the piece
+    that makes the answer look like a call, so the runner samples it again under the grammar."""
+    from app.core.models.constraints import CallWatch
+
+    prose = CallWatch()
+    assert prose.feed("p1", " ") == [] and prose.feed("p2", "{") == []
+    assert prose.feed("p3", '"answer') == ["p1", "p2", "p3"] and not prose.deciding
+    assert prose.feed("p4", " more") == ["p4"]
+    call = CallWatch()
+    assert call.feed("c1", '{"tool') == [] and call.feed("c2", '_calls":') is None
+    hermes = CallWatch()
+    assert hermes.feed("h1", "<tool_") == [] and hermes.feed("h2", "call>") is None
+    short = CallWatch()
+    assert short.feed("s1", "{") == [] and short.release() == ["s1"] and not short.deciding
+
+
 def test_the_audit_counts_tool_use_from_the_ledgers_meta() -> None:
     """Rows the server writes carry meta.tools; the audit counts requests with tools and answers
     that called one per workflow, and the report shows both."""

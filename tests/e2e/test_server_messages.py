@@ -25,7 +25,7 @@ def served(tmp_path_factory: pytest.TempPathFactory, model_store: Path) -> Itera
 @pytest.fixture
 def client(served: tuple[StillroomServer, Path]) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(base_url=served[0].url.removesuffix("/v1"), api_key="not-needed-on-loopback",
-                             max_retries=0, timeout=120) as client:
+                             max_retries=0, timeout=300) as client:
         yield client
 
 
@@ -77,6 +77,32 @@ def test_streaming_with_messages_stream(client: anthropic.Anthropic, served: tup
     assert final.usage.input_tokens > 5
     logged = rows(served[1], "msg-stream")
     assert len(logged) == 1 and logged[0]["response"] == text and logged[0]["meta"]["server"]["stream"]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_stop_sequence_that_ends_the_answer_is_named(client: anthropic.Anthropic,
+                                                        served: tuple[StillroomServer, Path], stream: bool) -> None:
+    """stop_reason 'stop_sequence' and which one, as Anthropic's API reports it (llama.cpp cuts at the
+    first stop string it meets without saying which; the runner reads it back from the sampled tokens)."""
+    request = dict(model="default", max_tokens=40, extra_body={"temperature": 0}, stop_sequences=["7", "never-seen"],
+                   messages=[{"role": "user", "content": "Count from 1 to 10, separated by commas."}],
+                   extra_headers={"X-Stillroom-Workflow": f"msg-stop-{stream}"})
+    if stream:
+        with client.messages.stream(**request) as events:
+            message = events.get_final_message()
+    else:
+        message = client.messages.create(**request)
+    assert message.stop_reason == "stop_sequence" and message.stop_sequence == "7"
+    assert "6" in message.content[0].text and "7" not in message.content[0].text
+    (row,) = rows(served[1], f"msg-stop-{stream}")
+    assert row["runtime"]["stop_sequence"] == "7" and row["finish_reason"] == "stop"
+
+
+def test_an_answer_that_ends_on_its_own_has_no_stop_sequence(client: anthropic.Anthropic) -> None:
+    message = client.messages.create(model="default", max_tokens=40, extra_body={"temperature": 0},
+                                     stop_sequences=["never-seen"],
+                                     messages=[{"role": "user", "content": "Say yes."}])
+    assert message.stop_sequence is None and message.stop_reason in ("end_turn", "max_tokens")
 
 
 WEATHER = {"name": "get_weather", "description": "The weather now in a city",

@@ -9,7 +9,6 @@ tokens, so cancelling takes effect within one token.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
@@ -23,12 +22,11 @@ from typing import Any
 from app.core.cancel import NEVER, CancelToken
 from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedError, StillroomError
 from app.core.models import cpu_backend
-from app.core.models.chat_format import TEMPLATE, choose_chat_format, render_chat
+from app.core.models.chat_format import choose_chat_format, render_chat
 from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
 from app.core.models.sampling import GenerationRequest
-from app.core.tools.grammar import call_grammar
-from app.core.tools.prompt import generic_messages, template_has_tools, template_messages
+from app.core.models.constraints import CallWatch, lazy_call_spec, request_grammar, tool_prompt
 
 DEFAULT_N_CTX = 4096
 SEED_RANGE = 2**32
@@ -332,46 +330,66 @@ class Runner:
                 "n_threads": loaded.n_threads, "logits_all": loaded.options.logits_all,
                 "cpu_backend": cpu_backend.current().row_fields(),
             }
-            grammar = _grammar_for(params.grammar, params.response_format,
-                                   call_grammar(request.tools) if request.tools is not None else None)
-            llm.sampled, llm.last_token = 0, -1
-            pieces: list[str] = []
-            collected: dict[str, list[Any]] | None = {} if params.logprobs is not None else None
-            finish, status, error = "length", "ok", None
+            grammar = request_grammar(request)
+            lazy_spec = lazy_call_spec(request)
+            watch = CallWatch() if lazy_spec is not None else None
+            collected: dict[str, list[Any]] | None = None
             start = time.perf_counter()
             first: float | None = None
-            stream = llm.create_completion(
-                prompt=tokens, max_tokens=max_tokens, temperature=params.temperature, top_p=params.top_p,
-                top_k=params.top_k, min_p=params.min_p, repeat_penalty=params.repeat_penalty,
-                presence_penalty=params.presence_penalty, frequency_penalty=params.frequency_penalty,
-                stop=stops, seed=seed, logprobs=params.logprobs, grammar=grammar, stream=True,
-            )
-            try:
-                for chunk in stream:
-                    if cancel.cancelled:
-                        finish, status = "cancelled", "cancelled"
-                        break
-                    choice = chunk["choices"][0]
-                    text = choice.get("text") or ""
-                    if text:
-                        if first is None:
-                            first = time.perf_counter()
-                        pieces.append(text)
-                        chunk_logprobs = choice.get("logprobs")
-                        if collected is not None and chunk_logprobs:
-                            for key, values in chunk_logprobs.items():
-                                collected.setdefault(key, []).extend(values or [])
-                        yield TokenChunk(text, chunk_logprobs)
-                    if choice.get("finish_reason"):
-                        finish = choice["finish_reason"]
-            except GeneratorExit:
-                finish, status = "cancelled", "cancelled"
-                raise
-            except Exception as exc:  # noqa: BLE001 - logged as an error row by the caller
-                finish, status, error = "error", "error", f"{type(exc).__name__}: {exc}"
-            finally:
-                stream.close()
+            while True:  # once, or twice when an auto answer began like a tool call (see constraints.py)
+                llm.sampled, llm.last_token = 0, -1
+                pieces: list[str] = []
+                collected = {} if params.logprobs is not None else None
+                finish, status, error, restart = "length", "ok", None, False
+                stream = llm.create_completion(
+                    prompt=tokens, max_tokens=max_tokens, temperature=params.temperature, top_p=params.top_p,
+                    top_k=params.top_k, min_p=params.min_p, repeat_penalty=params.repeat_penalty,
+                    presence_penalty=params.presence_penalty, frequency_penalty=params.frequency_penalty,
+                    stop=stops, seed=seed, logprobs=params.logprobs, grammar=grammar, stream=True,
+                )
+                try:
+                    for chunk in stream:
+                        if cancel.cancelled:
+                            finish, status = "cancelled", "cancelled"
+                            break
+                        choice = chunk["choices"][0]
+                        text = choice.get("text") or ""
+                        if text:
+                            if first is None:
+                                first = time.perf_counter()
+                            pieces.append(text)
+                            chunk_logprobs = choice.get("logprobs")
+                            if collected is not None and chunk_logprobs:
+                                for key, values in chunk_logprobs.items():
+                                    collected.setdefault(key, []).extend(values or [])
+                            piece = TokenChunk(text, chunk_logprobs)
+                            released = watch.feed(piece, text) if watch is not None else [piece]
+                            if released is None:
+                                restart = True
+                                break
+                            yield from released
+                        if choice.get("finish_reason"):
+                            finish = choice["finish_reason"]
+                except GeneratorExit:
+                    finish, status = "cancelled", "cancelled"
+                    raise
+                except Exception as exc:  # noqa: BLE001 - logged as an error row by the caller
+                    finish, status, error = "error", "error", f"{type(exc).__name__}: {exc}"
+                finally:
+                    stream.close()
+                if not restart:
+                    break
+                assert lazy_spec is not None
+                runtime["tool_grammar"] = {"lazy": True, "free_tokens_discarded": llm.sampled,
+                                           "free_start": "".join(pieces)[:200]}
+                grammar, watch = request_grammar(replace(request, tools=lazy_spec)), None
+            if watch is not None:
+                yield from watch.release()
             end = time.perf_counter()
+            if finish == "stop" and params.stop and not _is_eog(llm, llm.last_token):
+                matched = _matched_stop(llm, len(tokens), "".join(pieces), stops)
+                if matched in params.stop:
+                    runtime["stop_sequence"] = matched
             completion_tokens = llm.sampled - (1 if _is_eog(llm, llm.last_token) else 0)
             decode_s = end - first if first is not None else 0.0
             result = GenerationResult(
@@ -387,35 +405,17 @@ class Runner:
         yield result
 
 
-def tool_prompt(request: GenerationRequest, chat_format: str,
-                template: str | None) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:
-    """The messages to render and the tools to hand the template: the template's own tool format
-    when it has one, else the generic format (app.core.tools.prompt)."""
-    messages = request.full_messages()
-    if not request.uses_tools():
-        return messages, None
-    if chat_format == TEMPLATE and template_has_tools(template):
-        callable_tools = request.tools.callable if request.tools is not None else ()
-        return template_messages(messages), [t.as_openai() for t in callable_tools] or None
-    return generic_messages(messages, request.tools), None
-
-
-def _grammar_for(gbnf: str | None, response_format: dict[str, Any] | None, tool_gbnf: str | None = None) -> Any:
-    """A LlamaGrammar from a tool call that must be made, explicit GBNF, or an OpenAI-style
-    response_format (json_object or json_schema); None for plain text."""
-    from llama_cpp import LlamaGrammar, llama_grammar
-
-    if tool_gbnf:
-        return LlamaGrammar.from_string(tool_gbnf, verbose=False)
-    if gbnf:
-        return LlamaGrammar.from_string(gbnf, verbose=False)
-    kind = (response_format or {}).get("type", "text")
-    if kind == "json_object":
-        return LlamaGrammar.from_string(llama_grammar.JSON_GBNF, verbose=False)
-    if kind == "json_schema":
-        schema = (response_format or {}).get("json_schema", {}).get("schema", {})
-        return LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
-    return None
+def _matched_stop(llm: Any, prompt_tokens: int, text: str, stops: list[str]) -> str | None:
+    """Which of `stops` ended an answer whose text (cut before the stop) is `text`: the one that
+    occurs first in what the model sampled (llama-cpp-python cuts at the first stop found but does
+    not say which it was)."""
+    sampled = [int(t) for t in llm.input_ids[prompt_tokens:llm.n_tokens]]
+    if llm.last_token >= 0 and (not sampled or sampled[-1] != llm.last_token):
+        sampled.append(llm.last_token)
+    full = llm.detokenize(sampled, special=True).decode("utf-8", errors="ignore")
+    start = max(0, len(text) - max(map(len, stops)))
+    found = [(index, stop) for stop in stops if (index := full.find(stop, start)) >= 0]
+    return min(found)[1] if found else None
 
 
 def _token_text(llm: Any, token: int) -> str:

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from app.core.serve.openai_api import MAX_STOP, ApiError
+from app.core.serve.openai_api import MAX_STOP, ApiError, joined_text
 
 MAX_MESSAGES = 1024
 MAX_VERSION_CHARS = 64
@@ -59,18 +59,7 @@ def _fail(message: str, param: str, code: str = "invalid_value") -> ApiError:
 
 def _text_blocks(content: Any, param: str) -> str:
     """A string, or a list of text blocks, as one text."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise _fail(f"'{param}' must be a string or a list of text blocks", param, "invalid_type")
-    texts = []
-    for index, block in enumerate(content):
-        if not isinstance(block, dict) or block.get("type") != "text" or not isinstance(block.get("text"), str):
-            kind = block.get("type") if isinstance(block, dict) else type(block).__name__
-            raise _fail(f"'{param}[{index}]' is a {kind!r} block; only text blocks are supported here",
-                        f"{param}[{index}]", "unsupported_content")
-        texts.append(block["text"])
-    return "\n".join(texts)
+    return joined_text(content, param, {"text"}, "text blocks", " here")
 
 
 def _turn(message: Any, index: int) -> list[dict[str, Any]]:
@@ -252,6 +241,11 @@ class MessageIds:
     model: str
 
 
+def _stop_reason(finish: str | None, stop_sequence: str | None) -> str:
+    """Anthropic's stop_reason for a chat finish_reason (and the stop string that ended it, if any)."""
+    return "stop_sequence" if stop_sequence is not None else STOP_REASONS.get(finish or "", "end_turn")
+
+
 def from_chat(completion: dict[str, Any]) -> dict[str, Any]:
     """The Message for a (non-streamed) chat completion."""
     choice = completion["choices"][0]
@@ -263,9 +257,10 @@ def from_chat(completion: dict[str, Any]) -> dict[str, Any]:
         function = call.get("function") or {}
         content.append({"type": "tool_use", "id": call.get("id") or new_id("toolu"), "name": function.get("name"),
                         "input": _input(function.get("arguments"))})
+    stop_sequence = ((completion.get("stillroom") or {}).get("stop_sequences") or [None])[0]
     return {"id": new_id("msg"), "type": "message", "role": "assistant", "model": completion["model"],
-            "content": content, "stop_reason": STOP_REASONS.get(choice.get("finish_reason"), "end_turn"),
-            "stop_sequence": None, "usage": _usage(completion.get("usage")),
+            "content": content, "stop_reason": _stop_reason(choice.get("finish_reason"), stop_sequence),
+            "stop_sequence": stop_sequence, "usage": _usage(completion.get("usage")),
             "stillroom": completion.get("stillroom")}
 
 
@@ -278,6 +273,7 @@ class MessageEvents:
         self._kind: str | None = None  # text or tool_use
         self._calls: dict[int, int] = {}  # chat tool_call index -> content block index
         self._finish: str | None = None
+        self._stop_sequence: str | None = None
         self._usage: dict[str, Any] | None = None
 
     def start(self) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -305,6 +301,7 @@ class MessageEvents:
         """The events for one chat chunk."""
         if chunk.get("usage"):
             self._usage = chunk["usage"]
+        self._stop_sequence = (chunk.get("stillroom") or {}).get("stop_sequence", self._stop_sequence)
         for choice in chunk.get("choices") or []:
             delta = choice.get("delta") or {}
             if delta.get("content"):
@@ -333,7 +330,8 @@ class MessageEvents:
         """content_block_stop for the open block, message_delta with the stop reason and usage,
         message_stop."""
         yield from self._close()
-        reason = STOP_REASONS.get(self._finish or "", "end_turn")
-        yield "message_delta", {"type": "message_delta", "delta": {"stop_reason": reason, "stop_sequence": None},
+        reason = _stop_reason(self._finish, self._stop_sequence)
+        yield "message_delta", {"type": "message_delta",
+                                "delta": {"stop_reason": reason, "stop_sequence": self._stop_sequence},
                                 "usage": _usage(self._usage)}
         yield "message_stop", {"type": "message_stop"}

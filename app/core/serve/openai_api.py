@@ -53,6 +53,26 @@ class ApiError(Exception):
         return {"error": {"message": self.message, "type": self.kind, "param": self.param, "code": self.code}}
 
 
+def joined_text(content: Any, param: str, kinds: frozenset[str] | set[str], parts: str, note: str = "") -> str:
+    """A string, or a list of text parts whose type is one of `kinds`, as one text (newline-joined);
+    ApiError 400 naming the first part that is not text. `parts` names them as the API does
+    ("text blocks", "input_text parts"); `note` is added to that error."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        raise ApiError(400, f"'{param}' must be a string or a list of {parts}", param, "invalid_type")
+    noun = parts.split()[-1].removesuffix("s")
+    texts = []
+    for index, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in kinds or not isinstance(part.get("text"), str):
+            shown = repr(kind) if isinstance(kind, str) else type(part).__name__
+            raise ApiError(400, f"'{param}[{index}]' is a {shown} {noun}; only {parts} are supported{note}",
+                           f"{param}[{index}]", "unsupported_content")
+        texts.append(part["text"])
+    return "\n".join(texts)
+
+
 @dataclass
 class ParsedRequest:
     """A validated request: one GenerationRequest per choice, and how to answer."""

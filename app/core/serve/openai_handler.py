@@ -145,7 +145,8 @@ class Started:
                                 "logprobs": result.logprobs if parsed.logprobs else None, "finish_reason": reason})
         return {"id": self.request_id, "object": "chat.completion" if parsed.endpoint == "chat" else "text_completion",
                 "created": now(), "model": self.model_id, "system_fingerprint": FINGERPRINT, "choices": choices,
-                "usage": _usage(finals), "stillroom": {"generation_ids": [f.generation_id for f in finals]}}
+                "usage": _usage(finals), "stillroom": {"generation_ids": [f.generation_id for f in finals],
+                                                       "stop_sequences": [_stop_sequence(f) for f in finals]}}
 
     def chunks(self) -> Iterator[dict[str, Any]]:
         """The answer as chat.completion.chunk (or text_completion) objects, choice after choice;
@@ -245,7 +246,10 @@ class _ChoiceStream:
                 yield from self._text(chunk.text, chunk.logprobs if self.started.parsed.logprobs else None)
             yield from self._open()
         reason = finish_reason(final.result.finish_reason)
-        yield self.started.chunk(self.index, {} if self.chat else "", reason)
+        last = self.started.chunk(self.index, {} if self.chat else "", reason)
+        if (stop := _stop_sequence(final)) is not None:
+            last["stillroom"] = {"stop_sequence": stop}  # which of the request's stop strings ended the answer
+        yield last
 
 
 def _collect(job: Job, parsed: ParsedRequest) -> LoggedGeneration:
@@ -262,6 +266,11 @@ def _collect(job: Job, parsed: ParsedRequest) -> LoggedGeneration:
     if final.result.status == "error":
         raise ApiError(500, f"generation failed: {final.result.error}", None, "generation_failed", "server_error")
     return final
+
+
+def _stop_sequence(final: LoggedGeneration) -> str | None:
+    """The request's stop string that ended the answer, if one did (Anthropic's stop_sequence)."""
+    return final.result.runtime.get("stop_sequence")
 
 
 def _usage(finals: list[LoggedGeneration]) -> dict[str, int]:

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.core.serve.openai_api import ApiError
+from app.core.serve.openai_api import ApiError, joined_text
 
 MAX_INPUT_ITEMS = 1024
 MESSAGE_ROLES = {"user": "user", "assistant": "assistant", "system": "system", "developer": "system"}
@@ -65,19 +65,7 @@ def _fail(message: str, param: str, code: str = "invalid_value") -> ApiError:
 
 def _text_of(content: Any, param: str) -> str:
     """A message's content (a string or text parts) as one text."""
-    if isinstance(content, str):
-        return content
-    if not isinstance(content, list):
-        raise _fail(f"'{param}' must be a string or a list of input_text parts", param, "invalid_type")
-    texts = []
-    for index, part in enumerate(content):
-        kind = part.get("type") if isinstance(part, dict) else None
-        if kind not in TEXT_PART_TYPES or not isinstance(part.get("text"), str):
-            shown = kind if isinstance(kind, str) else type(part).__name__
-            raise _fail(f"'{param}[{index}]' is a {shown} part; only input_text parts are supported "
-                        "(this server's models read text only)", f"{param}[{index}]", "unsupported_content")
-        texts.append(part["text"])
-    return "\n".join(texts)
+    return joined_text(content, param, TEXT_PART_TYPES, "input_text parts", " (this server's models read text only)")
 
 
 def _call_id(item: dict[str, Any], param: str) -> str:

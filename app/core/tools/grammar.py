@@ -6,8 +6,9 @@ and arguments that parse and follow the schema's structure (types, required keys
 grammar cannot express (numeric bounds, formats...) is checked after generation (calls.py).
 
 Measured with SmolLM2-135M on two shared cores: llama-cpp-python applies a grammar to the whole
-vocabulary at every token, about five times slower per token than free text, so `auto` is not
-constrained: its answer is read back and validated instead (see docs/server.md).
+vocabulary at every token, about five times slower per token than free text, so `auto` is
+constrained lazily: only an answer that begins like a call is sampled again under this grammar
+(app/core/models/constraints.py, docs/server.md).
 """
 
 from __future__ import annotations

@@ -1,0 +1,125 @@
+"""Forwarding one request to an engine and its answer back to the client, unchanged: the status and
+the engine's headers (less the hop-by-hop ones), and the body's bytes as they arrive, each block
+written on at once. A copy of the body (bounded) is kept for the ledger row. An answer with a length
+goes on with that length; one without (a stream) goes on in chunked encoding, so that a stream the
+engine breaks off reaches the client as broken (no final chunk), not as a shorter whole."""
+
+from __future__ import annotations
+
+import http.client
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.core.proxy.upstreams import Upstream
+
+BLOCK = 64 * 1024
+MAX_CAPTURE_BYTES = 16 * 1024 * 1024  # of an answer, kept for the row; the client gets all of it
+HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+                        "transfer-encoding", "upgrade", "content-length", "server", "date"})
+FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent", "OpenAI-Beta", "OpenAI-Organization",
+                             "OpenAI-Project", "anthropic-version", "anthropic-beta", "Idempotency-Key")
+
+
+class UpstreamDown(Exception):
+    """The engine could not be reached, or broke off before its answer began."""
+
+
+class ClientGone(Exception):
+    """The client stopped reading while the answer was being passed on."""
+
+
+@dataclass
+class Relayed:
+    """What passed through: the engine's status and content type, the body as far as it was kept,
+    when the first and last bytes came, and whether the answer was cut short (and why)."""
+
+    status: int
+    content_type: str | None
+    body: bytearray = field(default_factory=bytearray)
+    truncated: bool = False
+    first_byte_at: float | None = None
+    ended_at: float = 0.0
+    broken: str | None = None  # the engine broke off mid-answer
+    client_gone: bool = False
+    size: int = 0
+
+
+def open_exchange(upstream: Upstream, method: str, path: str, body: bytes | None,
+                  headers: dict[str, str]) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    """Send the request and wait for the engine's status and headers. A kept-alive connection that
+    turns out closed is replaced once. Raises UpstreamDown for an engine that cannot be reached or
+    does not answer."""
+    for attempt in (0, 1):
+        try:
+            conn, reused = upstream.connect()
+        except OSError as exc:
+            raise UpstreamDown(f"cannot connect to the upstream {upstream.url}: {exc.strerror or exc}") from exc
+        try:
+            conn.request(method, upstream.path(path), body=body, headers=headers)
+            return conn, conn.getresponse()
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            if reused and attempt == 0:
+                continue
+            raise UpstreamDown(f"the upstream {upstream.url} did not answer: {exc or type(exc).__name__}") from exc
+    raise AssertionError("unreachable")
+
+
+def relay(upstream: Upstream, conn: http.client.HTTPConnection, response: http.client.HTTPResponse,
+          client: Any) -> Relayed:
+    """Pass the engine's answer on to `client` (a BaseHTTPRequestHandler) as it arrives and return
+    what passed. The connection goes back to the upstream's pool when the answer ended cleanly.
+    Sets client.close_connection when the connection to the client cannot be reused."""
+    relayed = Relayed(response.status, response.getheader("Content-Type"))
+    length = response.getheader("Content-Length")
+    chunked = length is None or response.chunked
+    client.send_response(response.status, response.reason)
+    for name, value in response.getheaders():
+        if name.lower() not in HOP_BY_HOP:
+            client.send_header(name, value)
+    if chunked:
+        client.send_header("Transfer-Encoding", "chunked")
+    else:
+        client.send_header("Content-Length", str(length))
+    client.end_headers()
+    out = client.wfile
+    while True:
+        try:
+            block = response.read1(BLOCK)
+        except (OSError, http.client.HTTPException) as exc:
+            relayed.broken = f"the upstream {upstream.url} broke off its answer: {exc or type(exc).__name__}"
+            break
+        now = time.monotonic()
+        if not block:
+            break
+        if relayed.first_byte_at is None:
+            relayed.first_byte_at = now
+        relayed.size += len(block)
+        if len(relayed.body) + len(block) <= MAX_CAPTURE_BYTES:
+            relayed.body += block
+        else:
+            relayed.truncated = True
+        try:
+            out.write(b"%x\r\n%b\r\n" % (len(block), block) if chunked else block)
+            out.flush()
+        except OSError:
+            relayed.client_gone = True
+            break
+    relayed.ended_at = time.monotonic()
+    if relayed.broken is None and not relayed.client_gone and not chunked and relayed.size < int(length or 0):
+        relayed.broken = f"the upstream {upstream.url} closed the connection {relayed.size} of {length} bytes in"
+    clean = relayed.broken is None and not relayed.client_gone
+    if clean and chunked:
+        try:
+            out.write(b"0\r\n\r\n")
+            out.flush()
+        except OSError:
+            relayed.client_gone = True
+    if clean and not response.will_close:
+        upstream.release(conn)
+    else:
+        conn.close()
+    if not clean or relayed.client_gone:
+        client.close_connection = True
+    return relayed

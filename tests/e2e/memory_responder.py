@@ -36,7 +36,10 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:  # noqa: N802
-        if self.path.rstrip("/") == "/v1/models":
+        routes = self.server.routes  # type: ignore[attr-defined]
+        if ("GET", self.path) in routes:
+            self._send(200, routes[("GET", self.path)])
+        elif self.path.rstrip("/") == "/v1/models":
             self._send(200, MODELS_BODY)
         else:
             self._send(404, b'{"error":{"message":"not here"}}')
@@ -44,6 +47,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
         self.server.seen.append(dict(self.headers))  # type: ignore[attr-defined]
+        if ("POST", self.path) in self.server.routes:  # type: ignore[attr-defined]
+            self._send(200, self.server.routes[("POST", self.path)])  # type: ignore[attr-defined]
+            return
         if not body.get("stream"):
             self._send(200, CHAT_BODY)
             return
@@ -65,10 +71,13 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def memory_responder() -> Iterator[tuple[str, list[dict[str, str]]]]:
-    """Yields (base URL …/v1, the headers of every POST it received)."""
+def memory_responder(routes: dict[tuple[str, str], bytes] | None = None) -> Iterator[tuple[str, list[dict[str, str]]]]:
+    """Yields (base URL …/v1, the headers of every POST it received). `routes` adds fixed JSON
+    answers by (method, path), such as an engine's documented identity endpoints."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.daemon_threads = True
+    server.request_queue_size = 256
+    server.routes = routes or {}  # type: ignore[attr-defined]
     server.seen = []  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -21,6 +21,9 @@ FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent", "OpenAI-Bet
                              "OpenAI-Project", "anthropic-version", "anthropic-beta", "Idempotency-Key")
 
 
+STALE = (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError)
+
+
 class UpstreamDown(Exception):
     """The engine could not be reached, or broke off before its answer began."""
 
@@ -60,8 +63,8 @@ def open_exchange(upstream: Upstream, method: str, path: str, body: bytes | None
             return conn, conn.getresponse()
         except (OSError, http.client.HTTPException) as exc:
             conn.close()
-            if reused and attempt == 0:
-                continue
+            if reused and attempt == 0 and isinstance(exc, STALE):
+                continue  # the engine had closed the kept-alive connection before reading the request
             raise UpstreamDown(f"the upstream {upstream.url} did not answer: {exc or type(exc).__name__}") from exc
     raise AssertionError("unreachable")
 
@@ -117,6 +120,7 @@ def relay(upstream: Upstream, conn: http.client.HTTPConnection, response: http.c
         except OSError:
             relayed.client_gone = True
     if clean and not response.will_close:
+        response.close()  # read to the end: the connection may carry the next request
         upstream.release(conn)
     else:
         conn.close()

@@ -1,0 +1,150 @@
+"""The proxy against an in-memory responder with fixed bytes: what the client receives is exactly
+what the engine sent (whole answers and chunked streams), credentials are passed on only as they
+should be, several engines share the load, and a burst of concurrent clients leaves a ledger whose
+hash chain and Merkle tree both verify."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from app.core.proxy.server import ProxyServer
+from app.core.serve.api_keys import create_key
+from app.core.serve.server import WORKFLOW_HEADER
+from app.core.store import Ledger, open_db
+from app.core.store.checkpoint import signed_roots
+from app.core.store.tree import verify_tree
+from tests.e2e.ledger_rows import rows
+from tests.e2e.memory_responder import CHAT_BODY, STREAM_CHUNKS, memory_responder
+
+CHAT = {"model": "memory-model", "messages": [{"role": "user", "content": "hi"}]}
+
+
+@pytest.fixture
+def ledger_file(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger.db"
+    Ledger.open(path).close()
+    return path
+
+
+@pytest.fixture
+def responder() -> Iterator[tuple[str, list[dict[str, str]]]]:
+    with memory_responder() as found:
+        yield found
+
+
+def running(ledger_file: Path, upstreams: list[str], **options) -> ProxyServer:
+    server = ProxyServer(ledger_file, upstreams, port=0, **options)
+    server.start()
+    return server
+
+
+def post(url: str, body: dict, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    host, port = url.split("//")[1].split("/")[0].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=30)
+    try:
+        conn.request("POST", "/v1/chat/completions", json.dumps(body),
+                     {"Content-Type": "application/json"} | (headers or {}))
+        answer = conn.getresponse()
+        return answer.status, dict(answer.getheaders()), answer.read()
+    finally:
+        conn.close()
+
+
+def test_whole_answers_and_streams_arrive_byte_for_byte(ledger_file: Path, responder) -> None:
+    server = running(ledger_file, [responder[0]])
+    try:
+        status, _, data = post(server.url, CHAT, {WORKFLOW_HEADER: "bytes"})
+        assert (status, data) == (200, CHAT_BODY)
+        status, headers, data = post(server.url, CHAT | {"stream": True}, {WORKFLOW_HEADER: "bytes"})
+        assert status == 200 and headers["Content-Type"] == "text/event-stream"
+        assert data == b"".join(STREAM_CHUNKS)
+    finally:
+        server.stop()
+    assert len(responder[1]) == 2  # each request reached the engine once (kept-alive connection reused)
+    whole, streamed = sorted(rows(ledger_file, "bytes"), key=lambda row: row["id"])
+    assert whole["response"] == json.loads(CHAT_BODY)["choices"][0]["message"]["content"]
+    assert (streamed["response"], streamed["finish_reason"]) == ("Hello", "stop")
+    assert streamed["meta"]["proxy"]["bytes"] == len(b"".join(STREAM_CHUNKS))
+    assert whole["meta"]["proxy"]["identity"] == {"name": "memory-model", "method": "reported-name",
+                                                  "value": "memory-model", "verified": False, "details": None}
+
+
+def test_a_stillroom_key_is_never_sent_on_and_the_upstream_key_replaces_any(ledger_file: Path, responder) -> None:
+    db = open_db(ledger_file)
+    _, secret = create_key(db, "team", "keyed")
+    db.close()
+    server = running(ledger_file, [responder[0]])
+    try:
+        post(server.url, CHAT, {"Authorization": f"Bearer {secret}"})
+        post(server.url, CHAT, {"Authorization": "Bearer engine-token"})
+    finally:
+        server.stop()
+    assert "Authorization" not in responder[1][0]
+    assert responder[1][1]["Authorization"] == "Bearer engine-token"
+    [row] = rows(ledger_file, "keyed")  # the key's workflow, as on the server
+    assert row["meta"]["proxy"]["api_key"] == "team"
+    server = running(ledger_file, [responder[0]], upstream_key="from-env")
+    try:
+        post(server.url, CHAT, {"Authorization": "Bearer engine-token"})
+    finally:
+        server.stop()
+    assert responder[1][2]["Authorization"] == "Bearer from-env"
+
+
+def test_requests_are_spread_over_several_engines(ledger_file: Path) -> None:
+    with memory_responder() as first, memory_responder() as second:
+        server = running(ledger_file, [first[0], second[0]])
+        try:
+            for _ in range(6):
+                assert post(server.url, CHAT, {WORKFLOW_HEADER: "spread"})[0] == 200
+        finally:
+            server.stop()
+        assert len(first[1]) == len(second[1]) == 3
+    logged = [row["meta"]["proxy"]["upstream"] for row in rows(ledger_file, "spread")]
+    assert len(logged) == 6
+    assert sorted(set(logged)) == sorted([first[0], second[0]])
+
+
+def test_a_concurrent_burst_is_logged_whole_with_the_chain_and_tree_intact(ledger_file: Path, responder) -> None:
+    clients, each = 12, 25
+    server = running(ledger_file, [responder[0]])
+    failures: list[BaseException] = []
+
+    def send(index: int) -> None:
+        try:
+            with openai.OpenAI(base_url=server.url, api_key="x", max_retries=0, timeout=30) as client:
+                for n in range(each):
+                    answer = client.chat.completions.create(model="memory-model", stream=n % 5 == 0,
+                                                            messages=[{"role": "user", "content": f"{index}-{n}"}],
+                                                            extra_headers={WORKFLOW_HEADER: "burst"})
+                    if n % 5 == 0:
+                        assert "".join(c.choices[0].delta.content or "" for c in answer) == "Hello"
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=send, args=(i,)) for i in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    writer = server.writer
+    server.stop()
+    assert not failures
+    logged = rows(ledger_file, "burst")
+    assert len(logged) == clients * each
+    assert sorted(row["prompt"] for row in logged) == sorted(f"{i}-{n}" for i in range(clients) for n in range(each))
+    assert writer is not None and writer.rows == clients * each and writer.batches < writer.rows
+    ledger = Ledger.open(ledger_file)
+    try:
+        assert ledger.verify().ok
+        check = verify_tree(ledger.db.conn, signed_roots(ledger.db.conn))
+        assert check is not None and check.ok and check.leaves == clients * each
+    finally:
+        ledger.close()

@@ -200,3 +200,44 @@ def test_a_down_engine_gets_502_at_once_and_an_error_row(tmp_path: Path) -> None
     [row] = rows(ledger_file, "proxy-down")
     assert row["status"] == "error" and "cannot connect" in row["error"]
     assert row["meta"]["proxy"]["identity"]["method"] == "reported-name"
+
+
+def test_proxied_traffic_is_audited_and_traced_with_how_each_model_was_known(proxied, tmp_path: Path) -> None:
+    """The audit names each workflow's models and how they were identified; a dataset made of
+    proxied answers traces to the ledger, and its statement and card say the same."""
+    from app.core.audit.embeddings import Encoder
+    from app.core.audit.patterns import load_library
+    from app.core.audit.report import to_markdown
+    from app.core.audit.run import run_audit
+    from app.core.progress import drive
+    from app.core.provenance.card import render_card
+    from app.core.provenance.match import run_match
+    from app.core.provenance.statement import Declared, build_statement
+
+    server, ledger_file = proxied
+    with client_for(server.url) as via:
+        for topic in ("rivers", "bread", "clocks"):
+            via.chat.completions.create(model=CHAT, messages=[{"role": "user", "content": f"One fact about {topic}."}],
+                                        max_tokens=16, temperature=0, extra_headers=workflow("proxy-audited"))
+        via.embeddings.create(model=EMBED_ALIAS, input="a reported-name row", extra_headers=workflow("proxy-audited"))
+    ledger = Ledger.open(ledger_file)
+    try:
+        result = drive(run_audit(ledger.db, Encoder(), load_library(), workflows=["proxy-audited"]))
+    finally:
+        ledger.close()
+    [audited] = result.workflows
+    assert audited.generations == 4
+    by_how = {m["identified_by"]: m for m in audited.models}
+    assert by_how["gguf-sha256"]["generations"] == 3 and by_how["gguf-sha256"]["identity"] == sha256_file(CHAT)
+    assert by_how["reported-name"]["name"] == EMBED_ALIAS and by_how["reported-name"]["verified"] is False
+    assert "identified by gguf-sha256" in to_markdown(result) and "identified by reported-name, unverified" in to_markdown(result)
+
+    logged = [row for row in rows(ledger_file, "proxy-audited") if row["mode"] == "chat"]
+    dataset = tmp_path / "proxied.jsonl"
+    dataset.write_text("".join(json.dumps({"prompt": r["prompt"], "response": r["response"]}) + "\n" for r in logged))
+    statement = build_statement(run_match(dataset, ledger_file), ledger_file, Declared(), screen=False)
+    [model] = statement["models"]
+    assert model["sha256"] == sha256_file(CHAT) and model["identified_by"] == "gguf-sha256"
+    assert model["generations"] == 3
+    card = render_card(statement, dataset.name)
+    assert f"GGUF sha256 `{sha256_file(CHAT)}`" in card and "as that engine identified them" not in card

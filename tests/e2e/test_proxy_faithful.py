@@ -14,6 +14,10 @@ from pathlib import Path
 import openai
 import pytest
 
+from app.core.provenance.card import render_card
+from app.core.provenance.croissant import croissant_document
+from app.core.provenance.match import run_match
+from app.core.provenance.statement import Declared, build_statement
 from app.core.proxy.server import ProxyServer
 from app.core.serve.api_keys import create_key
 from app.core.serve.server import WORKFLOW_HEADER
@@ -148,3 +152,29 @@ def test_a_concurrent_burst_is_logged_whole_with_the_chain_and_tree_intact(ledge
         assert check is not None and check.ok and check.leaves == clients * each
     finally:
         ledger.close()
+
+
+def test_a_statement_says_a_proxied_model_was_known_only_by_its_reported_name(ledger_file: Path, responder,
+                                                                               tmp_path: Path) -> None:
+    server = running(ledger_file, [responder[0]])
+    try:
+        for n in range(3):
+            post(server.url, {"model": "memory-model", "messages": [{"role": "user", "content": f"question {n}"}]},
+                 {WORKFLOW_HEADER: "traced"})
+    finally:
+        server.stop()
+    dataset = tmp_path / "data.jsonl"
+    dataset.write_text("".join(json.dumps({"prompt": r["prompt"], "response": r["response"]}) + "\n"
+                               for r in rows(ledger_file, "traced")))
+    statement = build_statement(run_match(dataset, ledger_file), ledger_file, Declared(), screen=False)
+    [model] = statement["models"]
+    assert (model["name"], model["sha256"], model["generations"]) == ("memory-model", "unknown", 3)
+    assert model["identified_by"] == "reported-name"
+    assert model["identity"] == {"method": "reported-name", "value": "memory-model", "verified": False,
+                                 "upstream": responder[0]}
+    card = render_card(statement, dataset.name)
+    assert (f"**memory-model** (identified by the name the engine reports (unverified): `memory-model`, served by "
+            f"{responder[0]})") in card
+    assert "as that engine identified them" in card
+    croissant = croissant_document(statement, dataset, dataset.name)
+    assert croissant["rai:machineAnnotationTools"] == ["memory-model (the name the engine reports (unverified): memory-model)"]

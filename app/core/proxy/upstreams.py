@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -83,6 +84,7 @@ class Upstream:
         conn = kind(self.address.host, self.address.port, timeout=CONNECT_TIMEOUT_S)
         conn.connect()  # raises OSError for a down engine within CONNECT_TIMEOUT_S
         assert conn.sock is not None
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn.sock.settimeout(timeout)
         conn.timeout = timeout
         return conn, False

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import time
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from app.core.proxy.upstreams import Upstream
@@ -70,24 +71,26 @@ def open_exchange(upstream: Upstream, method: str, path: str, body: bytes | None
 
 
 def relay(upstream: Upstream, conn: http.client.HTTPConnection, response: http.client.HTTPResponse,
-          client: Any) -> Relayed:
+          client: Any, finish: Callable[[Relayed], None]) -> Relayed:
     """Pass the engine's answer on to `client` (a BaseHTTPRequestHandler) as it arrives and return
-    what passed. The connection goes back to the upstream's pool when the answer ended cleanly.
-    Sets client.close_connection when the connection to the client cannot be reused."""
+    what passed. `finish(relayed)` (which logs the row) is called once: for an answer that ended
+    cleanly, just before its end goes out (the final chunk, or the last block of an answer with a
+    length), so a client never holds a whole answer that is not in the ledger; otherwise after.
+    The connection goes back to the upstream's pool when the answer ended cleanly; the client's
+    connection is closed (client.close_connection) when it cannot be reused."""
     relayed = Relayed(response.status, response.getheader("Content-Type"))
     length = response.getheader("Content-Length")
     chunked = length is None or response.chunked
+    expected = None if chunked else int(length or 0)
     client.send_response(response.status, response.reason)
     for name, value in response.getheaders():
         if name.lower() not in HOP_BY_HOP:
             client.send_header(name, value)
-    if chunked:
-        client.send_header("Transfer-Encoding", "chunked")
-    else:
-        client.send_header("Content-Length", str(length))
+    client.send_header(*(("Transfer-Encoding", "chunked") if chunked else ("Content-Length", str(expected))))
     client.end_headers()
     out = client.wfile
-    while True:
+    held = b""  # the end of the answer, sent after finish()
+    while expected != 0:
         try:
             block = response.read1(BLOCK)
         except (OSError, http.client.HTTPException) as exc:
@@ -103,27 +106,37 @@ def relay(upstream: Upstream, conn: http.client.HTTPConnection, response: http.c
             relayed.body += block
         else:
             relayed.truncated = True
-        try:
-            out.write(b"%x\r\n%b\r\n" % (len(block), block) if chunked else block)
-            out.flush()
-        except OSError:
+        if expected is not None and relayed.size >= expected:
+            held = block
+            break
+        if not _send(out, b"%x\r\n%b\r\n" % (len(block), block) if chunked else block):
             relayed.client_gone = True
             break
     relayed.ended_at = time.monotonic()
-    if relayed.broken is None and not relayed.client_gone and not chunked and relayed.size < int(length or 0):
-        relayed.broken = f"the upstream {upstream.url} closed the connection {relayed.size} of {length} bytes in"
+    if relayed.broken is None and not relayed.client_gone and expected is not None and relayed.size < expected:
+        relayed.broken = f"the upstream {upstream.url} closed the connection {relayed.size} of {expected} bytes in"
     clean = relayed.broken is None and not relayed.client_gone
-    if clean and chunked:
-        try:
-            out.write(b"0\r\n\r\n")
-            out.flush()
-        except OSError:
-            relayed.client_gone = True
     if clean and not response.will_close:
         response.close()  # read to the end: the connection may carry the next request
         upstream.release(conn)
     else:
         conn.close()
-    if not clean or relayed.client_gone:
+    if not clean:
+        client.close_connection = True
+        finish(relayed)
+        return relayed
+    finish(relayed)
+    if not _send(out, b"0\r\n\r\n" if chunked else held):
+        relayed.client_gone = True
         client.close_connection = True
     return relayed
+
+
+def _send(out: Any, data: bytes) -> bool:
+    """Write and flush to the client; False when the client has gone."""
+    try:
+        out.write(data)
+        out.flush()
+        return True
+    except OSError:
+        return False

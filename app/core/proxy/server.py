@@ -20,7 +20,7 @@ from typing import Any
 
 from app.core.errors import StillroomError
 from app.core.models.registry import cached_sha256
-from app.core.proxy.forward import FORWARDED_REQUEST_HEADERS, UpstreamDown, open_exchange, relay
+from app.core.proxy.forward import FORWARDED_REQUEST_HEADERS, Relayed, UpstreamDown, open_exchange, relay
 from app.core.proxy.group_writer import GroupWriter
 from app.core.proxy.rows import proxied_row, unreachable_row
 from app.core.proxy.upstreams import UpstreamPool
@@ -169,9 +169,12 @@ class _ProxyHandler(_Handler):
             if method == "POST":
                 self._log(unreachable_row(route, body, upstream, str(exc), context, started_at, started))
             raise ApiError(502, str(exc), None, "upstream_unreachable", "server_error") from exc
-        relayed = relay(upstream, conn, response, self)
-        if method == "POST":
-            self._log(proxied_row(route, body, upstream, relayed, context, started_at, started))
+
+        def finish(relayed: Relayed) -> None:
+            if method == "POST":
+                self._log(proxied_row(route, body, upstream, relayed, context, started_at, started))
+
+        relay(upstream, conn, response, self, finish)
 
     def _read_body(self) -> tuple[bytes, Any]:
         """The raw body (sent on as is) and its JSON (for the row); 400/413/408 as the server answers."""
@@ -185,7 +188,8 @@ class _ProxyHandler(_Handler):
             raise ApiError(400, f"the request body is not valid JSON ({exc})", None, "invalid_json") from exc
 
     def _log(self, row: dict[str, Any]) -> None:
-        """Hand the row to the group writer and wait for its commit (after the client has its answer)."""
+        """Hand the row to the group writer and wait for its commit (before the end of the answer goes
+        out, unless the answer broke off)."""
         writer = self.server.app.writer
         assert writer is not None
         try:

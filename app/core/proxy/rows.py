@@ -45,7 +45,7 @@ def unreachable_row(route: str, body: Any, upstream: Upstream, error: str, conte
                     started_at: str, started: float) -> dict[str, Any]:
     """The error row of a request whose engine could not be reached (the client got 502)."""
     model = body.get("model") if isinstance(body, dict) and isinstance(body.get("model"), str) else None
-    row = _base(route, body, upstream, context, started_at, started, upstream.identity(model))
+    row = _base(route, body, upstream, context, started_at, started, upstream.identity(model, ask=False))
     row["meta"]["proxy"] |= {"http_status": 502, "stream": bool(isinstance(body, dict) and body.get("stream"))}
     return row | {"status": "error", "error": error, "finish_reason": "error", "prompt_tokens": 0,
                   "completion_tokens": 0}

@@ -134,12 +134,13 @@ class Upstream:
         with self._lock:
             self.identities = found
 
-    def identity(self, name: str | None) -> ModelIdentity | None:
-        """The identity of the model `name` as this engine reports it; unknown names are asked for
-        again (rate-limited) and otherwise recorded as reported, unverified."""
+    def identity(self, name: str | None, ask: bool = True) -> ModelIdentity | None:
+        """The identity of the model `name` as this engine reports it; an unknown name makes the
+        engine be asked again (at most every REPROBE_AFTER_S, and not when `ask` is False: an engine
+        that is down), else it is recorded as reported, unverified."""
         if not name:
             return None
-        if name not in self.identities:
+        if ask and name not in self.identities:
             self.refresh()
         return self.identities.get(name) or reported(name)
 

@@ -10,6 +10,9 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from app.core.ingest.errors import RecordError
+from app.core.ingest.records import content_text
+
 MAX_RAW_CHARS = 64 * 1024  # of an answer that is neither JSON nor events, kept as the row's response
 CONTENT_KEYS = ("model", "messages", "prompt", "input", "stream", "system", "instructions")
 MODES = {"/v1/chat/completions": "chat", "/v1/completions": "completion", "/v1/embeddings": "embedding",
@@ -31,12 +34,12 @@ class Answer:
 
 
 def text_of(content: Any) -> str:
-    """A message's content as text: a string as is, a list of parts as their text joined."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(p.get("text") or "") for p in content if isinstance(p, dict))
-    return "" if content is None else json.dumps(content, ensure_ascii=False)
+    """A message's content as text (the importers' reading: a string, or the text parts of a list
+    joined by newlines, [image] for other parts); content of any other shape as its JSON."""
+    try:
+        return content_text(content, "content") or ""
+    except RecordError:
+        return json.dumps(content, ensure_ascii=False, default=str)
 
 
 def read_request(path: str, body: Any) -> dict[str, Any]:

@@ -178,3 +178,30 @@ def test_a_statement_says_a_proxied_model_was_known_only_by_its_reported_name(le
     assert "as that engine identified them" in card
     croissant = croissant_document(statement, dataset, dataset.name)
     assert croissant["rai:machineAnnotationTools"] == ["memory-model (the name the engine reports (unverified): memory-model)"]
+
+
+def test_a_request_goes_to_the_engine_that_lists_its_model(ledger_file: Path) -> None:
+    other = json.dumps({"object": "list", "data": [{"id": "other-model", "object": "model"}]}).encode()
+    with memory_responder() as first, memory_responder({("GET", "/v1/models"): other}) as second:
+        server = running(ledger_file, [first[0], second[0]])
+        try:
+            for model in ("other-model", "memory-model", "other-model", "memory-model"):
+                assert post(server.url, CHAT | {"model": model}, {WORKFLOW_HEADER: "routed"})[0] == 200
+        finally:
+            server.stop()
+        assert len(first[1]) == len(second[1]) == 2
+    logged = sorted(rows(ledger_file, "routed"), key=lambda row: row["id"])
+    assert [row["meta"]["proxy"]["upstream"] for row in logged] == [second[0], first[0], second[0], first[0]]
+
+
+def test_one_bad_row_in_a_batch_fails_alone(ledger_file: Path) -> None:
+    from app.core.proxy.group_writer import GroupWriter
+
+    writer = GroupWriter(ledger_file)
+    good = {"source": "proxy", "workflow": "batch", "prompt": "p", "response": "r"}
+    futures = [writer.submit(good), writer.submit(good | {"source": "nowhere"}), writer.submit(good)]
+    writer.close()
+    assert futures[0].result() + 1 == futures[2].result()
+    with pytest.raises(ValueError, match="source must be one of"):
+        futures[1].result()
+    assert len(rows(ledger_file, "batch")) == 2

@@ -49,6 +49,8 @@ class ProxyServer:
         self.upstream_key = upstream_key
         self._keys_db = open_db(ledger_path)
         self._keys_lock = threading.Lock()
+        self._hash_db = open_db(ledger_path)  # its own connection: hashing a model never holds up keys
+        self._hash_lock = threading.Lock()
         self.pool = UpstreamPool(upstreams, self._hash_file)
         self.writer: GroupWriter | None = None
         self._httpd: LimitedHTTPServer | None = None
@@ -65,8 +67,8 @@ class ProxyServer:
         try:
             if not path.is_file():
                 return None
-            with self._keys_lock:
-                return cached_sha256(self._keys_db, path)
+            with self._hash_lock:
+                return cached_sha256(self._hash_db, path)
         except (OSError, StillroomError):
             return None
 
@@ -97,6 +99,7 @@ class ProxyServer:
             self.writer.close()
         self.pool.close()
         self._keys_db.close()
+        self._hash_db.close()
 
     def authorize(self, header: str | None, *, public: bool = False, api_key: str | None = None) -> ApiKey | None:
         """The API key of the request (see app.core.serve.server.authorize_request)."""

@@ -205,3 +205,23 @@ def test_one_bad_row_in_a_batch_fails_alone(ledger_file: Path) -> None:
     with pytest.raises(ValueError, match="source must be one of"):
         futures[1].result()
     assert len(rows(ledger_file, "batch")) == 2
+
+
+def test_what_the_server_refuses_the_proxy_refuses_before_the_engine(ledger_file: Path, responder) -> None:
+    server = running(ledger_file, [responder[0]])
+    try:
+        wrong_host = post(server.url, CHAT, {"Host": "evil.example"})
+        from_a_page = post(server.url, CHAT, {"Origin": "https://evil.example"})
+        host, port = server.url.split("//")[1].split("/")[0].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=30)
+        conn.request("POST", "/v1/chat/completions", b"prompt=hi", {"Content-Type": "application/x-www-form-urlencoded"})
+        form = conn.getresponse()
+        form_status = form.status
+        form.read()
+        conn.close()
+        unknown_key = post(server.url, CHAT, {"Authorization": "Bearer sk-stillroom-not-a-real-key"})
+    finally:
+        server.stop()
+    assert wrong_host[0] == 421 and from_a_page[0] == 403 and form_status == 415 and unknown_key[0] == 401
+    assert responder[1] == []  # nothing reached the engine
+    assert rows(ledger_file, "api") == []

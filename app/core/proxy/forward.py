@@ -15,7 +15,7 @@ from typing import Any
 from app.core.proxy.upstreams import Upstream
 
 BLOCK = 64 * 1024
-MAX_CAPTURE_BYTES = 16 * 1024 * 1024  # of an answer, kept for the row; the client gets all of it
+MAX_CAPTURE_BYTES = 4 * 1024 * 1024  # of an answer, kept for the row (64 connections: 256 MiB at most); the client gets all
 HOP_BY_HOP = frozenset({"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                         "transfer-encoding", "upgrade", "content-length", "server", "date"})
 FORWARDED_REQUEST_HEADERS = ("Content-Type", "Accept", "User-Agent", "OpenAI-Beta", "OpenAI-Organization",

@@ -225,3 +225,27 @@ def test_what_the_server_refuses_the_proxy_refuses_before_the_engine(ledger_file
     assert wrong_host[0] == 421 and from_a_page[0] == 403 and form_status == 415 and unknown_key[0] == 401
     assert responder[1] == []  # nothing reached the engine
     assert rows(ledger_file, "api") == []
+
+
+def test_an_answer_larger_than_the_capture_reaches_the_client_whole(ledger_file: Path) -> None:
+    from app.core.proxy.forward import MAX_CAPTURE_BYTES
+
+    vectors = [{"object": "embedding", "index": i, "embedding": [0.123456789] * 1024} for i in range(400)]
+    big = json.dumps({"object": "list", "data": vectors, "model": "memory-model"}).encode()
+    assert len(big) > MAX_CAPTURE_BYTES
+    with memory_responder({("POST", "/v1/embeddings"): big}) as (engine, _):
+        server = running(ledger_file, [engine])
+        try:
+            host, port = server.url.split("//")[1].split("/")[0].split(":")
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            conn.request("POST", "/v1/embeddings", json.dumps({"model": "memory-model", "input": ["a"] * 400}),
+                         {"Content-Type": "application/json", WORKFLOW_HEADER: "big"})
+            answer = conn.getresponse()
+            received = answer.read()
+            conn.close()
+        finally:
+            server.stop()
+    assert received == big
+    [row] = rows(ledger_file, "big")
+    assert row["meta"]["proxy"]["captured_whole"] is False and row["meta"]["proxy"]["bytes"] == len(big)
+    assert row["status"] == "ok" and row["mode"] == "embedding" and row["response"] is None

@@ -47,11 +47,11 @@ class ProxyServer:
         self.ledger_path = Path(ledger_path)
         self.require_key = (not is_loopback(host)) if require_key is None else require_key
         self.upstream_key = upstream_key
+        self.pool = UpstreamPool(upstreams, self._hash_file)  # first: a bad URL leaves nothing open
         self._keys_db = open_db(ledger_path)
         self._keys_lock = threading.Lock()
         self._hash_db = open_db(ledger_path)  # its own connection: hashing a model never holds up keys
         self._hash_lock = threading.Lock()
-        self.pool = UpstreamPool(upstreams, self._hash_file)
         self.writer: GroupWriter | None = None
         self._httpd: LimitedHTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -15,6 +15,7 @@ from app.cli.lab import lab
 from app.cli.log import log
 from app.cli.models import models
 from app.cli.provenance import provenance, verify
+from app.cli.proxy import proxy
 from app.cli.serve import keys, serve
 from app.cli.usage import usage
 
@@ -34,6 +35,7 @@ cli.add_command(chat)
 cli.add_command(log)
 cli.add_command(models)
 cli.add_command(serve)
+cli.add_command(proxy)
 cli.add_command(keys)
 cli.add_command(batch)
 cli.add_command(audit)

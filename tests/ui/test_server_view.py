@@ -113,3 +113,46 @@ def test_the_view_lists_every_endpoint_the_server_answers(window: MainWindow) ->
     listed = [tuple(table.item(row, column).text() for column in range(3)) for row in range(table.rowCount())]
     assert listed == [(e.method, e.path, e.summary) for e in ENDPOINTS]
     assert ("POST", "/v1/chat/completions") in [row[:2] for row in listed]
+
+
+def test_the_view_can_forward_to_another_engine_and_log_what_passes(qtbot: Any, window: MainWindow, home: Path) -> None:
+    """Answer with: another engine -> its URL -> the switch starts the logging proxy; the openai client's
+    request reaches the engine (an in-memory responder here) and is logged with source `proxy`."""
+    from app.core.proxy.server import ProxyServer
+    from tests.e2e.memory_responder import CHAT_BODY, memory_responder
+
+    view = window.server
+    window.show_view("server")
+    assert not view.upstream_edit.isEnabled() and view.switch.text() == "Serve the loaded model"
+    qtbot.mouseClick(view.forward_radio, Qt.MouseButton.LeftButton)
+    assert view.upstream_edit.isEnabled() and view.switch.text() == "Forward to the engine"
+    view.port_spin.setValue(0)
+    with memory_responder() as (engine, seen):
+        qtbot.keyClicks(view.upstream_edit, engine)
+        with qtbot.waitSignal(view.server_toggled, timeout=10_000):
+            qtbot.mouseClick(view.switch, Qt.MouseButton.LeftButton)
+        server = view.server
+        assert isinstance(server, ProxyServer) and view.url_edit.text() == server.url
+        assert not view.upstream_edit.isEnabled() and not view.serve_radio.isEnabled()
+        client = OpenAI(base_url=server.url, api_key="none", timeout=30, max_retries=0)
+        answer = client.chat.completions.create(model="memory-model", messages=[{"role": "user", "content": "hi"}],
+                                                extra_headers={"X-Stillroom-Workflow": "via-engine"})
+        assert answer.choices[0].message.content == json.loads(CHAT_BODY)["choices"][0]["message"]["content"]
+        assert len(seen) == 1
+        qtbot.waitUntil(lambda: view.count_label.text() == "1 request logged", timeout=5_000)
+        with qtbot.waitSignal(view.server_toggled, timeout=10_000):
+            qtbot.mouseClick(view.switch, Qt.MouseButton.LeftButton)
+    assert view.server is None and view.upstream_edit.isEnabled()
+    [row] = ledger_rows(home, "SELECT * FROM generations WHERE source = 'proxy'")
+    assert row["workflow"] == "via-engine" and json.loads(row["meta"])["proxy"]["upstream"] == engine
+
+
+def test_a_bad_engine_url_is_refused_with_a_reason(qtbot: Any, window: MainWindow) -> None:
+    view = window.server
+    window.show_view("server")
+    view.forward_radio.setChecked(True)
+    view.upstream_edit.setText("localhost:11434")
+    qtbot.mouseClick(view.switch, Qt.MouseButton.LeftButton)
+    assert view.server is None and not view.switch.isChecked()
+    boxes = open_dialogs(window, ERROR_DIALOG)
+    assert boxes and "not an http:// or https:// URL" in boxes[0].informativeText()

@@ -32,7 +32,7 @@ def job_waiting_for_cancel(seen: dict[str, bool], name: str) -> Callable[[Cancel
 def test_closing_the_window_cancels_every_views_jobs_and_ends_their_threads(qtbot: Any,
                                                                            window: MainWindow) -> None:
     runners = {f"{view.key}/{runner.name}": runner for view in window.views for runner in view.findChildren(JobRunner)}
-    assert {"ledger/verify", "ledger/export", "ledger/backup", "server/api-keys", "audit/audit",
+    assert {"ledger/verify", "ledger/export", "ledger/backup", "server/api-keys", "server/proxy-start", "audit/audit",
             "provenance/provenance", "lab/lab"} <= set(runners)
     qtbot.waitUntil(lambda: not any(runner.busy for runner in runners.values()), timeout=10_000)
     seen: dict[str, bool] = {}

@@ -42,6 +42,12 @@ def _signal_rows(signals: dict[str, Any]) -> list[tuple[str, str]]:
     return rows
 
 
+def models_text(workflow: dict[str, Any]) -> str:
+    """A workflow's models and how each was identified, for the report's signal table."""
+    return "; ".join(f"{m['name'] or 'unnamed'} ({m['generations']}, identified by {m['identified_by']}"
+                     + ("" if m["verified"] else ", unverified") + ")" for m in workflow.get("models") or []) or "none"
+
+
 def to_markdown(result: AuditResult) -> str:
     """The report as Markdown."""
     data = result.as_dict()
@@ -56,6 +62,7 @@ def to_markdown(result: AuditResult) -> str:
     for workflow in data["workflows"]:
         lines += ["", f"## {workflow['name']}", "", "| signal | value |", "|---|---|"]
         lines += [f"| {label} | {value} |" for label, value in _signal_rows(workflow["signals"])]
+        lines += ["| models | " + models_text(workflow).replace("|", "\\|") + " |"]
         for pattern in workflow["patterns"]:
             if pattern["level"] == "none":
                 continue
@@ -98,6 +105,7 @@ def to_html(result: AuditResult) -> str:
         parts.append(f"<h2>{esc(workflow['name'])}</h2><table>")
         parts += [f"<tr><td>{esc(label)}</td><td>{esc(value)}</td></tr>"
                   for label, value in _signal_rows(workflow["signals"])]
+        parts.append(f"<tr><td>models</td><td>{esc(models_text(workflow))}</td></tr>")
         parts.append("</table>")
         for pattern in workflow["patterns"]:
             if pattern["level"] == "none":

@@ -47,11 +47,12 @@ class WorkflowAudit:
     generations: int
     signals: WorkflowSignals
     patterns: list[PatternVerdict]
+    models: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form documented in docs/audit.md."""
         return {"name": self.name, "generations": self.generations, "signals": self.signals.as_dict(),
-                "patterns": [verdict.as_dict() for verdict in self.patterns]}
+                "patterns": [verdict.as_dict() for verdict in self.patterns], "models": self.models}
 
 
 @dataclass
@@ -166,7 +167,22 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
             verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
                                   {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
         yield Progress("workflows", done + 1, len(names))
-        yield WorkflowAudit(name, len(rows), signals, verdicts)
+        yield WorkflowAudit(name, len(rows), signals, verdicts, workflow_models(db, scores_key(library), name))
+
+
+def workflow_models(db: Database, key: str, workflow: str) -> list[dict[str, Any]]:
+    """The models of a workflow's scored generations and how each was identified: `gguf-sha256`
+    for the app's own generations (and proxied ones whose file was hashed), an engine's digest, key
+    or reported name for proxied ones (meta.proxy.identity), `unknown` where nothing says."""
+    found = db.execute(
+        "SELECT coalesce(json_extract(g.meta, '$.proxy.identity.method'), "
+        "CASE WHEN g.model_sha256 IS NOT NULL THEN 'gguf-sha256' ELSE 'unknown' END), "
+        "coalesce(g.model_name, g.model_sha256, ''), coalesce(g.model_sha256, json_extract(g.meta, "
+        "'$.proxy.identity.value')), count(*) FROM generations AS g JOIN audit_scores AS a ON a.generation_id = g.id "
+        "WHERE a.scores_key = ? AND a.workflow = ? GROUP BY 1, 2, 3 ORDER BY 4 DESC, 2",
+        [key, workflow]).fetchall()
+    return [{"name": name, "identified_by": how, "identity": value, "verified": how == "gguf-sha256",
+             "generations": count} for how, name, value, count in found]
 
 
 def _evidence(db: Database, key: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from app.core.provenance.statement import NOT_DECLARED, UNKNOWN, method_text
+from app.core.proxy.identity import METHOD_TEXT
 
 CARD_MARKER = "<!-- written by Stillroom: provenance dataset card -->"
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -60,6 +61,11 @@ def _pct(share: float) -> str:
 
 
 def _model_line(model: dict[str, Any]) -> str:
+    identity = model.get("identity")
+    if isinstance(identity, dict):  # a proxied engine's model, known by a digest, a key or a name
+        how = METHOD_TEXT.get(str(identity.get("method")), str(identity.get("method")))
+        return (f"- **{model['name']}** (identified by {how}: `{identity.get('value')}`, served by "
+                f"{identity.get('upstream') or UNKNOWN}): {model['generations']} traced generation(s).")
     parts = [f"architecture {model['architecture']}", f"quantization {model['quantization']}",
              f"license {model['license']}", f"base model {model['base_model']}"]
     return (f"- **{model['name']}** (`{model['file_name']}`, GGUF sha256 `{model['sha256']}`): "
@@ -136,7 +142,10 @@ def render_card(statement: dict[str, Any], data_path: str) -> str:
              "Sampling parameters of the traced generations (value and number of generations):", "",
              *(_sampling_lines(statement["sampling"]) or ["- none logged"]), "",
              "#### Who are the source data producers?", "",
-             "The text was produced by the following model(s), identified by the sha256 of their GGUF files:", "",
+             "The text was produced by the following model(s), identified by the sha256 of their GGUF files"
+             + ("" if all("identity" not in m for m in statement["models"]) else
+                " or, for generations passed through `stillroom proxy` to another engine, as that engine "
+                "identified them") + ":", "",
              *([_model_line(m) for m in statement["models"]] or ["- no generation was traced to a model"]), "",
              "The prompts were written or templated by the publisher; the untraced rows' origin is not known to "
              "Stillroom.", "",

@@ -8,11 +8,12 @@ result and `mlcroissant load` reads its records, offline.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
 
-from app.core.provenance.statement import NOT_DECLARED, UNKNOWN, method_text
+from app.core.provenance.statement import NOT_DECLARED, UNKNOWN, method_text, model_label
 
 CROISSANT_VERSION = "http://mlcommons.org/croissant/1.1"
 ENCODINGS = {"jsonl": "application/jsonlines", "json": "application/json", "csv": "text/csv",
@@ -40,6 +41,14 @@ CONTEXT: dict[str, Any] = {
     "replace": "cr:replace", "samplingRate": "cr:samplingRate", "separator": "cr:separator", "source": "cr:source",
     "subField": "cr:subField", "transform": "cr:transform",
 }
+
+
+def _model_key(model: dict[str, Any]) -> str:
+    """A short id for a model entry: its sha256's start, or a digest of how a proxied engine named it."""
+    identity = model.get("identity")
+    if isinstance(identity, dict):
+        return hashlib.sha256(f"{identity.get('method')}:{identity.get('value')}".encode()).hexdigest()[:16]
+    return str(model["sha256"])[:16]
 
 
 def _slug(name: str) -> str:
@@ -127,7 +136,7 @@ def croissant_document(statement: dict[str, Any], dataset_path: Path | str, cont
     shares, timeframe, screening = matching["shares"], statement["timeframe"], statement["screening"]
     title = _declared(declared["name"]) or Path(dataset["name"]).stem
     models = statement["models"]
-    model_names = ", ".join(f"{m['name']} (GGUF sha256 {m['sha256']})" for m in models) or "no traced model"
+    model_names = ", ".join(model_label(m) for m in models) or "no traced model"
     traced = shares.get("traced-exact", 0) + shares.get("traced-near", 0)
     doc: dict[str, Any] = {
         "@context": CONTEXT,
@@ -149,7 +158,7 @@ def croissant_document(statement: dict[str, Any], dataset_path: Path | str, cont
             f"{shares.get('traced-near', 0) * 100:.1f}% after edits)."),
         "rai:dataCollectionType": ["Software Collection"],
         "rai:dataCollectionTimeframe": [t for t in (timeframe["first_generation"], timeframe["last_generation"]) if t],
-        "rai:machineAnnotationTools": [f"{m['name']} (GGUF sha256 {m['sha256']})" for m in models],
+        "rai:machineAnnotationTools": [model_label(m) for m in models],
         "rai:dataManipulationProtocol": (
             f"Rows that differ from their logged generation were matched as near-duplicates "
             f"({method_text(matching.get('method'))}); {dataset['malformed_rows']} malformed row(s) in the file."),
@@ -168,7 +177,7 @@ def croissant_document(statement: dict[str, Any], dataset_path: Path | str, cont
             "prov:wasAssociatedWith": {"@type": "prov:SoftwareAgent", "@id": "stillroom",
                                        "name": f"Stillroom {statement['generator']['version']} with llama-cpp-python "
                                                f"{statement['runtime'].get('llama_cpp_python_installed', UNKNOWN)}"},
-            "prov:used": [{"@type": "prov:Entity", "@id": f"model-{m['sha256'][:16]}", "name": m["name"],
+            "prov:used": [{"@type": "prov:Entity", "@id": f"model-{_model_key(m)}", "name": m["name"],
                            "sha256": m["sha256"], "encodingFormat": "application/x-gguf",
                            "description": f"{m['architecture']}, {m['quantization']}, license {m['license']}, "
                                           f"base model {m['base_model']}"} for m in models],

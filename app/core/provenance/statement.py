@@ -28,6 +28,7 @@ from app.core.store import Ledger, open_db
 from app.core.store.db import translate_errors
 from app.core.store.heads import remember
 from app.core.textnorm import NORMALIZATION
+from app.core.proxy.identity import GGUF_SHA256, METHOD_TEXT
 
 if TYPE_CHECKING:
     from app.core.audit.embeddings import Encoder
@@ -41,6 +42,7 @@ HASH_PREFIX_BYTES = 6
 LISTED_VALUES = 12  # a parameter with more distinct values than this is summarized by min/max
 TRACKED_VALUES = 200
 NO_WORKFLOW = "(no workflow)"
+GGUF_SHA256_METHOD = GGUF_SHA256
 MAX_ID_DIGITS = 19  # a SQLite rowid fits in 64 bits
 # What the hash chain of the ledger covers, and what it does not: a verifier can check the first
 # against the ledger (`stillroom verify --ledger`); the rest is what the publisher's ledger said.
@@ -253,9 +255,36 @@ def installed_version(package: str) -> str:
         return UNKNOWN
 
 
-def _model_entries(db: Any, per_model: Counter[str], names: dict[str, str]) -> list[dict[str, Any]]:
+def model_label(model: dict[str, Any]) -> str:
+    """A model entry as "name (GGUF sha256 ...)", or for a proxied engine's model "name (how: value)"."""
+    identity = model.get("identity")
+    if isinstance(identity, dict):
+        return f"{model['name']} ({METHOD_TEXT.get(str(identity.get('method')), identity.get('method'))}: {identity.get('value')})"
+    return f"{model['name']} (GGUF sha256 {model['sha256']})"
+
+
+def _identity_key(meta: Any, identities: dict[str, dict[str, Any]]) -> str | None:
+    """A model key for a row without a GGUF sha256 whose model an engine identified another way
+    (a proxied row's meta.proxy.identity: "method:value"); None when the row has no such identity."""
+    proxy = meta.get("proxy") if isinstance(meta, dict) else None
+    identity = proxy.get("identity") if isinstance(proxy, dict) else None
+    if not isinstance(identity, dict) or not identity.get("method") or not identity.get("value"):
+        return None
+    key = f"{identity['method']}:{identity['value']}"
+    identities.setdefault(key, {"method": str(identity["method"]), "value": str(identity["value"]),
+                                "verified": bool(identity.get("verified")), "upstream": proxy.get("upstream")})
+    return key
+
+
+def _model_entries(db: Any, per_model: Counter[str], names: dict[str, str],
+                   identities: dict[str, dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """One entry per model, with `identified_by`: how the rows' model is known (GGUF_SHA256_METHOD
+    for a file hash; an engine's digest, key or reported name for proxied rows, under `identity`)."""
+    identities = identities or {}
     models: list[dict[str, Any]] = []
-    for sha, count in per_model.most_common():
+    for model_key, count in per_model.most_common():
+        identity = identities.get(model_key)
+        sha = UNKNOWN if identity else model_key
         row = None
         if sha != UNKNOWN:
             cursor = db.execute("SELECT sha256, file_name, name, architecture, quantization, size_label, license, "
@@ -268,8 +297,11 @@ def _model_entries(db: Any, per_model: Counter[str], names: dict[str, str]) -> l
                     "context_length"):
             value = row.get(key) if row else None
             entry[key] = value if value not in (None, "") else UNKNOWN
-        if entry["name"] == UNKNOWN and names.get(sha):
-            entry["name"] = names[sha]
+        if entry["name"] == UNKNOWN and names.get(model_key):
+            entry["name"] = names[model_key]
+        entry["identified_by"] = identity["method"] if identity else (GGUF_SHA256_METHOD if sha != UNKNOWN else UNKNOWN)
+        if identity:
+            entry["identity"] = identity
         models.append(entry)
     return models
 
@@ -349,6 +381,7 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
         ids = list(report.traced_ids)
         params, per_model = ParamSummary(), Counter[str]()
         names: dict[str, str] = {}
+        identities: dict[str, dict[str, Any]] = {}  # model key -> how a proxied row's model was identified
         runtimes, workflows, sources = Counter[str](), Counter[str](), Counter[str]()
         backends = Counter[str]()
         first = last = None
@@ -361,14 +394,15 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
             marks = ",".join("?" for _ in chunk)
             with translate_errors(ledger_path):
                 rows = db.execute(f"SELECT id, row_hash, model_sha256, model_name, params, runtime, started_at, "
-                                  f"workflow, source FROM generations WHERE id IN ({marks}) ORDER BY id",
+                                  f"workflow, source, meta FROM generations WHERE id IN ({marks}) ORDER BY id",
                                   chunk).fetchall()
-            for gid, rhash, sha, model_name, raw_params, raw_runtime, started, workflow, source in rows:
+            for gid, rhash, sha, model_name, raw_params, raw_runtime, started, workflow, source, meta in rows:
                 found_ids.append(gid)
                 hashes.append(rhash or "")
-                per_model[sha or UNKNOWN] += 1
-                if sha and model_name:
-                    names.setdefault(sha, model_name)
+                key = sha or _identity_key(_load(meta), identities) or UNKNOWN
+                per_model[key] += 1
+                if key != UNKNOWN and model_name:
+                    names.setdefault(key, model_name)
                 params.add(_load(raw_params))
                 runtime = _load(raw_runtime)
                 if isinstance(runtime, dict) and runtime.get("llama_cpp_python"):
@@ -381,7 +415,7 @@ def iter_statement(report: MatchReport, ledger_path: Path | str, declared: Decla
                     last = started if last is None or started > last else last
             yield Progress("traced", min(len(ids), start + FETCH_CHUNK), len(ids))
         missing = len(ids) - len(found_ids)
-        models = _model_entries(db, per_model, names)
+        models = _model_entries(db, per_model, names, identities)
         ledger = Ledger(db, ledger_path)
         head_id, head_hash, head_rows = ledger.head()
         verified = yield from ledger.iter_verify(cancel)

@@ -152,24 +152,31 @@ class StillroomServer:
         return chosen
 
     def authorize(self, header: str | None, *, public: bool = False, api_key: str | None = None) -> ApiKey | None:
-        """The API key of the request (the Authorization bearer token, else the `api_key` an
-        Anthropic client sends as x-api-key); None when keys are optional (or the endpoint is
-        `public`) and none came, or a token that is not a Stillroom key (clients must send
-        something). A Stillroom key that is unknown or revoked is refused (401) everywhere."""
-        secret = header[7:].strip() if header and header.lower().startswith("bearer ") else None
-        secret = secret or (api_key or "").strip() or None
-        key = None
-        if secret:
-            with self._keys_lock:
-                key = lookup_key(self._keys_db, secret)
-            if key is None and secret.startswith(KEY_PREFIX):
-                raise ApiError(401, "this API key is unknown or has been revoked; create one with "
-                                    "`stillroom keys create --workflow NAME`", None, "invalid_api_key",
-                               "authentication_error")
-        if key is None and self.require_key and not public:
-            raise ApiError(401, "a valid API key is required (Authorization: Bearer ...)", None,
-                           "invalid_api_key", "authentication_error")
-        return key
+        """The API key of the request; see authorize_request."""
+        return authorize_request(self._keys_db, self._keys_lock, self.require_key, header, public=public,
+                                 api_key=api_key)
+
+
+def authorize_request(keys_db: Any, lock: threading.Lock, require_key: bool, header: str | None, *,
+                      public: bool = False, api_key: str | None = None) -> ApiKey | None:
+    """The API key of a request (the Authorization bearer token, else the `api_key` an Anthropic
+    client sends as x-api-key); None when keys are optional (or the endpoint is `public`) and none
+    came, or a token that is not a Stillroom key (clients must send something). A Stillroom key that
+    is unknown or revoked is refused (401) everywhere."""
+    secret = header[7:].strip() if header and header.lower().startswith("bearer ") else None
+    secret = secret or (api_key or "").strip() or None
+    key = None
+    if secret:
+        with lock:
+            key = lookup_key(keys_db, secret)
+        if key is None and secret.startswith(KEY_PREFIX):
+            raise ApiError(401, "this API key is unknown or has been revoked; create one with "
+                                "`stillroom keys create --workflow NAME`", None, "invalid_api_key",
+                           "authentication_error")
+    if key is None and require_key and not public:
+        raise ApiError(401, "a valid API key is required (Authorization: Bearer ...)", None,
+                       "invalid_api_key", "authentication_error")
+    return key
 
 
 class _Handler(BaseHTTPRequestHandler):

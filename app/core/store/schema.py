@@ -16,7 +16,7 @@ GENERATION_COLUMNS: dict[str, str] = {
     "uuid": "TEXT",
     "started_at": "TEXT",
     "finished_at": "TEXT",
-    "source": "TEXT",  # chat, cli, batch, server, import, lab
+    "source": "TEXT",  # chat, cli, batch, server, import, lab, proxy
     "workflow": "TEXT",
     "conversation_id": "TEXT",
     "parent_id": "INTEGER",  # the generation this one continues or regenerates
@@ -51,7 +51,7 @@ GENERATION_COLUMNS: dict[str, str] = {
 JSON_COLUMNS = ("messages", "params", "logprobs", "runtime", "meta")
 CHAIN_COLUMNS = tuple(name for name in GENERATION_COLUMNS if name != "row_hash")
 WRITABLE_COLUMNS = tuple(name for name in GENERATION_COLUMNS if name not in ("id", "prev_hash", "row_hash"))
-SOURCES = ("chat", "cli", "batch", "server", "import", "lab")
+SOURCES = ("chat", "cli", "batch", "server", "import", "lab", "proxy")
 STATUSES = ("ok", "cancelled", "error")
 FTS_COLUMNS = ("prompt", "response", "system_prompt")
 

@@ -1,5 +1,9 @@
 """The Server view: switch the local OpenAI-compatible server on and off, and manage API keys.
 
+It either serves the model loaded in this window or forwards every request to another engine
+(app.core.proxy.server.ProxyServer, the logging proxy of `stillroom proxy`), whose start (asking the
+engines which models they serve) runs on a JobRunner's thread.
+
 The server (app.core.serve.server.StillroomServer) runs its HTTP threads itself; generations go to
 the window's model thread through GuiModelHost, so the model is never loaded twice. Keys are read
 through the DbExecutor and written on a JobRunner's thread with a connection of its own (WAL), one
@@ -13,7 +17,7 @@ from collections.abc import Callable, Generator
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QApplication,
@@ -25,6 +29,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
+    QRadioButton,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -36,6 +41,7 @@ from sqlite_utils import Database
 from app.core.cancel import CancelToken
 from app.core.progress import Progress, one_step
 from app.core.errors import StillroomError
+from app.core.proxy.server import ProxyServer
 from app.core.serve.api_keys import ApiKey, create_key, list_keys, revoke_key
 from app.core.serve.endpoints import ENDPOINTS
 from app.core.serve.server import DEFAULT_HOST, DEFAULT_PORT, WORKFLOW_HEADER, StillroomServer, is_loopback
@@ -80,11 +86,15 @@ class ServerView(View, QWidget):
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._service, self._db, self._ledger_path = service, db, ledger_path
-        self.server: StillroomServer | None = None
+        self.server: StillroomServer | ProxyServer | None = None
         self.host_adapter = GuiModelHost(service, self)
         self.requests_served = 0
         self.keys: list[ApiKey] = []
         self.key_writes = JobRunner("api-keys", self)
+        self.proxy_start = JobRunner("proxy-start", self)
+        self._logged_timer = QTimer(self)
+        self._logged_timer.setInterval(1000)
+        self._logged_timer.timeout.connect(self._show_logged)
         self._build()
         self.host_adapter.served.connect(self._on_job_done)
 
@@ -104,6 +114,21 @@ class ServerView(View, QWidget):
 
         box = QGroupBox("Address")
         form = QFormLayout(box)
+        self.serve_radio = QRadioButton("The model loaded in this window")
+        self.forward_radio = QRadioButton("Another engine (log what passes through)")
+        self.serve_radio.setChecked(True)
+        self.forward_radio.toggled.connect(self._update_mode)
+        self.upstream_edit = QLineEdit()
+        self.upstream_edit.setPlaceholderText("http://localhost:11434/v1 (Ollama); several: separated by spaces")
+        self.upstream_edit.setToolTip("The engine's OpenAI base URL: Ollama http://localhost:11434/v1, LM Studio "
+                                      "http://localhost:1234/v1, llama.cpp server http://localhost:8080/v1, vLLM "
+                                      "http://localhost:8000/v1")
+        mode_row = QHBoxLayout()
+        mode_row.addWidget(self.serve_radio)
+        mode_row.addWidget(self.forward_radio)
+        mode_row.addStretch(1)
+        form.addRow("Answer with", mode_row)
+        form.addRow("Engine URL", self.upstream_edit)
         self.host_edit = QLineEdit(DEFAULT_HOST)
         self.host_edit.textChanged.connect(self._update_keys_required)
         self.port_spin = QSpinBox()
@@ -175,6 +200,7 @@ class ServerView(View, QWidget):
         layout.addWidget(endpoints_box)
         layout.addWidget(keys_box, 1)
         self._update_keys_required()
+        self._update_mode()
         self._update_buttons()
 
     # -- public ----------------------------------------------------------------------------------
@@ -222,6 +248,7 @@ class ServerView(View, QWidget):
 
     def shutdown(self) -> None:
         """Stop the server and wait for a key write (UI thread, when the window closes)."""
+        self.proxy_start.shutdown()
         self._stop()
         self.key_writes.shutdown()
 
@@ -235,6 +262,9 @@ class ServerView(View, QWidget):
             show_error(self, "The server could not start", f"Serving on {host} with keys required needs an API "
                        "key: create one under API keys (Create…) first.")
             return
+        if self.forward_radio.isChecked():
+            self._start_proxy(host, require)
+            return
         server = StillroomServer(self._ledger_path, host=host, port=self.port_spin.value(), require_key=require,
                                  model_host=self.host_adapter)  # type: ignore[arg-type]
         try:
@@ -244,7 +274,35 @@ class ServerView(View, QWidget):
             self._set_switch(False)
             show_error(self, "The server could not start", str(exc))
             return
+        self._started(server)
+
+    def _start_proxy(self, host: str, require: bool | None) -> None:
+        """Forward to the engines in the URL field: the proxy asks them for their models on a worker
+        thread, then listens."""
+        try:
+            server = ProxyServer(self._ledger_path, self.upstream_edit.text().split(), host=host,
+                                 port=self.port_spin.value(), require_key=require)
+        except StillroomError as exc:
+            self._set_switch(False)
+            show_error(self, "The proxy could not start", str(exc))
+            return
+        self._enable_address(False)
+
+        def failed(exc: BaseException) -> None:
+            server.stop()
+            self._set_switch(False)
+            self._enable_address(True)
+            show_error(self, "The proxy could not start", str(exc))
+
+        (self.proxy_start.run(lambda _cancel: one_step(server.start))
+         .success(lambda _: self._started(server))
+         .failure(failed)
+         .cancelled(server.stop))
+
+    def _started(self, server: StillroomServer | ProxyServer) -> None:
         self.server = server
+        if isinstance(server, ProxyServer):
+            self._logged_timer.start()
         self.url_edit.setText(server.url)
         self.copy_button.setEnabled(True)
         self.status_label.setText(f"On: {server.url}" + (" (keys required)" if server.require_key else ""))
@@ -256,6 +314,7 @@ class ServerView(View, QWidget):
         server, self.server = self.server, None
         if server is None:
             return
+        self._logged_timer.stop()
         server.stop()
         self.url_edit.clear()
         self.copy_button.setEnabled(False)
@@ -270,8 +329,9 @@ class ServerView(View, QWidget):
         self.switch.blockSignals(False)
 
     def _enable_address(self, enabled: bool) -> None:
-        for widget in (self.host_edit, self.port_spin):
+        for widget in (self.host_edit, self.port_spin, self.serve_radio, self.forward_radio):
             widget.setEnabled(enabled)
+        self.upstream_edit.setEnabled(enabled and self.forward_radio.isChecked())
         self._update_keys_required()
         self.require_keys.setEnabled(enabled and self.require_keys.isEnabled())
 
@@ -280,6 +340,17 @@ class ServerView(View, QWidget):
         if not loopback:
             self.require_keys.setChecked(True)
         self.require_keys.setEnabled(loopback and self.server is None)
+
+    def _update_mode(self) -> None:
+        forward = self.forward_radio.isChecked()
+        self.switch.setText("Forward to the engine" if forward else "Serve the loaded model")
+        self.upstream_edit.setEnabled(forward and self.server is None)
+
+    def _show_logged(self) -> None:
+        """The proxy's count of logged requests (its writer's), once a second while it runs."""
+        server = self.server
+        if isinstance(server, ProxyServer) and server.writer is not None:
+            self.count_label.setText(f"{server.writer.rows} request{'s' if server.writer.rows != 1 else ''} logged")
 
     def _on_job_done(self) -> None:
         if self.server is not None:

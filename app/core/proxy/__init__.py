@@ -1,0 +1,1 @@
+"""Stillroom as a logging proxy in front of an OpenAI-compatible engine."""

@@ -15,6 +15,7 @@ from app.cli.lab import lab
 from app.cli.log import log
 from app.cli.models import models
 from app.cli.provenance import provenance, verify
+from app.cli.screen import screen
 from app.cli.serve import keys, serve
 from app.cli.usage import usage
 
@@ -43,3 +44,4 @@ cli.add_command(doctor)
 cli.add_command(provenance)
 cli.add_command(verify)
 cli.add_command(usage)
+cli.add_command(screen)

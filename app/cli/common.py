@@ -33,6 +33,29 @@ class UserFacingGroup(click.Group):
             raise click.UsageError(str(exc)) from exc
 
 
+class DefaultCommandGroup(click.Group):
+    """A group whose first argument, when it names no subcommand, goes to the hidden
+    `default_command` (`provenance DATASET` runs `provenance write DATASET`)."""
+
+    default_command = ""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = [self.default_command, *args]
+        return super().parse_args(ctx, args)
+
+
+def parse_fields(pairs: tuple[str, ...]) -> dict[str, str] | None:
+    """`--field ROLE=FIELD` options as {role: field} (None when there are none)."""
+    fields: dict[str, str] = {}
+    for pair in pairs:
+        role, sep, name = pair.partition("=")
+        if not sep or not role.strip() or not name.strip():
+            raise click.BadParameter(f"{pair!r}: give ROLE=FIELD, e.g. prompt=instruction", param_hint="--field")
+        fields[role.strip()] = name.strip()
+    return fields or None
+
+
 def open_ledger() -> Ledger:
     """The ledger in the data folder (STILLROOM_HOME or the platform's user data folder)."""
     return Ledger.open(ledger_path())

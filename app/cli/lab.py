@@ -22,6 +22,7 @@ from app.core.paths import data_dir
 from app.core.progress import Progress, drive
 from app.core.store import Ledger
 from app.cli.common import echo_err, load_runner, model_options, with_ledger
+from app.cli.lab_who_wrote import register as register_who_wrote
 
 ALL_STYLES = "all"
 
@@ -66,6 +67,9 @@ def run_command(ledger: Ledger, style: str, samples: int, seed: int, out: Path |
             echo_err(f"lesson report: {lesson}")
     finally:
         runner.unload()
+
+
+register_who_wrote(lab)
 
 
 def _run_one(runner: Runner, ledger: Ledger, encoder: Encoder, library: PatternLibrary, tasks: TaskSet,

@@ -16,6 +16,7 @@ from app.cli.log import log
 from app.cli.models import models
 from app.cli.provenance import provenance, verify
 from app.cli.proxy import proxy
+from app.cli.screen import screen
 from app.cli.serve import keys, serve
 from app.cli.usage import usage
 
@@ -45,3 +46,4 @@ cli.add_command(doctor)
 cli.add_command(provenance)
 cli.add_command(verify)
 cli.add_command(usage)
+cli.add_command(screen)

@@ -9,29 +9,19 @@ from typing import Any
 
 import click
 
-from app.cli.common import echo_err
+from app.cli.common import DefaultCommandGroup, echo_err, parse_fields
 from app.core.paths import ledger_path as default_ledger_path
 from app.core.progress import drive
 
 SHOWN_PROBLEMS = 5
 
-class ProvenanceGroup(click.Group):
+class ProvenanceGroup(DefaultCommandGroup):
     """`provenance DATASET ...` runs the hidden `write` command; `provenance key` is a subcommand."""
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
-            args = ["write", *args]
-        return super().parse_args(ctx, args)
+    default_command = "write"
 
 
-def _fields(pairs: tuple[str, ...]) -> dict[str, str] | None:
-    fields: dict[str, str] = {}
-    for pair in pairs:
-        role, sep, name = pair.partition("=")
-        if not sep or not role.strip() or not name.strip():
-            raise click.BadParameter(f"{pair!r}: give ROLE=FIELD, e.g. prompt=instruction", param_hint="--field")
-        fields[role.strip()] = name.strip()
-    return fields or None
+_fields = parse_fields
 
 
 class _Progress:

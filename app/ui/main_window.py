@@ -40,6 +40,7 @@ from app.ui.lab.lab_view import LabView
 from app.ui.ledger.ledger_view import LedgerView
 from app.ui.models.model_view import ModelView
 from app.ui.provenance import ProvenanceView
+from app.ui.screen import ScreenView
 from app.ui.server.server_view import ServerView
 from app.ui.settings import THEMES, AppSettings
 from app.ui.status_bar import StatusBar, ledger_stats
@@ -81,7 +82,7 @@ class MainWindow(QMainWindow):
         self.usage = UsageView(self.db)
         self.views: list[View] = [self.chat, self.models, self.ledger, self.batch, self.server, self.audit,
                                   ProvenanceView(self.ledger_path), LabView(self.service, self.db, self.ledger_path),
-                                  self.usage]
+                                  self.usage, ScreenView(self.ledger_path)]
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self._view_keys: list[str] = []

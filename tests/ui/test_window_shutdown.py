@@ -33,7 +33,7 @@ def test_closing_the_window_cancels_every_views_jobs_and_ends_their_threads(qtbo
                                                                            window: MainWindow) -> None:
     runners = {f"{view.key}/{runner.name}": runner for view in window.views for runner in view.findChildren(JobRunner)}
     assert {"ledger/verify", "ledger/export", "ledger/backup", "server/api-keys", "server/proxy-start", "audit/audit",
-            "provenance/provenance", "lab/lab"} <= set(runners)
+            "provenance/provenance", "lab/lab", "screen/screen"} <= set(runners)
     qtbot.waitUntil(lambda: not any(runner.busy for runner in runners.values()), timeout=10_000)
     seen: dict[str, bool] = {}
     started = []

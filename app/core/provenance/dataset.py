@@ -98,11 +98,13 @@ class DatasetShape:
 
 @dataclass
 class DatasetRow:
-    """One valid row: its 0-based position among the file's records, and its prompt and response."""
+    """One valid row: its 0-based position among the file's records, its prompt and response, and
+    the values of any extra fields the reader was asked for (absent ones are None)."""
 
     index: int
     prompt: str
     response: str
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -122,6 +124,7 @@ class RowReader:
     done: int = 0
     total: int | None = None
     unit: str = "bytes"
+    extra_fields: tuple[str, ...] = ()
     _source: Any = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -150,12 +153,13 @@ class RowReader:
             except RecordError as exc:
                 yield RowProblem(index, f"{unit} {item.position}: {exc}")
                 continue
-            yield DatasetRow(index, prompt, response)
+            value = item.value if isinstance(item.value, dict) else {}
+            yield DatasetRow(index, prompt, response, {name: value.get(name) for name in self.extra_fields})
         if self._source is not None:
             self.done = self._source.done
 
     def _parquet_records(self) -> Iterator[RawRecord]:
-        wanted = [name for name in self.shape.fields.values() if name in self.shape.columns]
+        wanted = [name for name in (*self.shape.fields.values(), *self.extra_fields) if name in self.shape.columns]
         position = 0
         parquet = _parquet_file(self.path)
         check_parquet_bounds(parquet, self.path, wanted or None)
@@ -174,9 +178,11 @@ class RowReader:
                 yield RawRecord(position, value)
 
 
-def iter_rows(path: Path | str, shape: DatasetShape) -> Iterator[DatasetRow | RowProblem]:
-    """Every row of the file in order, streamed: DatasetRow, or RowProblem for a malformed one."""
-    return iter(RowReader(Path(path), shape))
+def iter_rows(path: Path | str, shape: DatasetShape,
+              extra_fields: tuple[str, ...] = ()) -> Iterator[DatasetRow | RowProblem]:
+    """Every row of the file in order, streamed: DatasetRow (with `extra_fields`' values in its
+    extras), or RowProblem for a malformed one."""
+    return iter(RowReader(Path(path), shape, extra_fields=tuple(extra_fields)))
 
 
 def preview(path: Path | str, shape: DatasetShape, limit: int = 20) -> list[DatasetRow | RowProblem]:

@@ -1,0 +1,89 @@
+"""Screening a large dataset file: the whole screen's rows/s against bare sentence-transformers
+encoding of the same prompts (the screen should be bound by embedding: ratio >= 0.9), the style
+attribution of every response alone (target < 30 s for 100,000), and peak memory (target < 2 GB).
+
+The file is made from the public evaluation prompts (../shared/eval/public), cycled with a row
+number so no two prompts are the same; each row's response is another public prompt. The style
+model is trained on two public sets (labelled by their source). Measured side by side in one run:
+bare encoding first (the model warm-up is excluded from both), then the screen.
+
+    python tests/bench/bench_screen.py [--rows 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from app.core.audit.embeddings import EMBED_CHUNK, Encoder  # noqa: E402
+from app.core.audit.patterns import load_library  # noqa: E402
+from app.core.progress import drive  # noqa: E402
+from app.core.screen.attribution import TrainingSet, train_style_model  # noqa: E402
+from app.core.screen.run import screen_file  # noqa: E402
+from app.core.store import Ledger  # noqa: E402
+from tests.core.style_corpus import MT_BENCH, SELF_INSTRUCT, WIZARDLM, _jsonl  # noqa: E402
+
+
+def public_texts() -> tuple[list[str], list[str]]:
+    """(texts, source labels) of three public prompt sets."""
+    texts, labels = [], []
+    for name, path, key in (("wizardlm", WIZARDLM, "Instruction"), ("self-instruct", SELF_INSTRUCT, "instruction")):
+        for row in _jsonl(path):
+            texts.append(row[key])
+            labels.append(name)
+    texts += [row["turns"][0] for row in _jsonl(MT_BENCH)]
+    labels += ["mt-bench"] * 80
+    return texts, labels
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=100_000)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="stillroom-bench-screen-"))
+    texts, labels = public_texts()
+    path = folder / "big.jsonl"
+    with path.open("w", encoding="utf-8") as handle:
+        for i in range(args.rows):
+            handle.write(json.dumps({"prompt": f"{texts[i % len(texts)]} (item {i})",
+                                     "response": texts[(i * 7 + 3) % len(texts)]}) + "\n")
+    prompts = [f"{texts[i % len(texts)]} (item {i})" for i in range(args.rows)]
+    responses = [texts[(i * 7 + 3) % len(texts)] for i in range(args.rows)]
+    model = train_style_model(texts, labels, TrainingSet("public prompt sets", "0" * 64, len(texts)))
+    encoder, library = Encoder(), load_library()
+    ledger = Ledger.open(folder / "ledger.db")
+    encoder.encode(prompts[:256])  # warm-up: load the model, first batches
+    small = folder / "small.jsonl"
+    small.write_text("".join(json.dumps({"prompt": p, "response": r}) + "\n" for p, r in zip(prompts[:200], responses)),
+                     encoding="utf-8")
+    drive(screen_file(small, ledger.db, encoder, library, model))  # fits and caches the scorer
+    started = time.perf_counter()
+    for start in range(0, len(prompts), EMBED_CHUNK):
+        encoder.encode(prompts[start:start + EMBED_CHUNK])
+    bare = time.perf_counter() - started
+    started = time.perf_counter()
+    result = drive(screen_file(path, ledger.db, encoder, library, model))
+    screen = time.perf_counter() - started
+    started = time.perf_counter()
+    model.predict(responses)
+    attribution = time.perf_counter() - started
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    assert result is not None and result.screened == args.rows
+    print(f"rows: {args.rows:,}")
+    print(f"bare encode: {bare:.1f} s ({args.rows / bare:.0f} rows/s)")
+    print(f"whole screen: {screen:.1f} s ({args.rows / screen:.0f} rows/s)")
+    print(f"ratio screen/bare rows/s: {bare / screen:.2f} (target >= 0.9)")
+    print(f"attribution features + prediction alone: {attribution:.1f} s (target < 30 s at 100,000)")
+    print(f"peak RSS: {peak_mb:.0f} MB (target < 2048 MB)")
+    ledger.close()
+
+
+if __name__ == "__main__":
+    main()

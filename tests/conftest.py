@@ -13,6 +13,7 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from app.core.audit.embed_export import EXPORT_SUBDIR  # noqa: E402
 from app.core.models.default_model import default_model_path  # noqa: E402
 from app.core.models.registry import ModelRecord, register_model  # noqa: E402
 from app.core.models.runner import LoadOptions, Runner  # noqa: E402
@@ -73,10 +74,29 @@ def running_server(home: Path, n_ctx: int = TEST_N_CTX) -> Iterator[tuple[object
             os.environ["STILLROOM_HOME"] = previous
 
 
+@pytest.fixture(scope="session")
+def embedding_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder holding the ONNX exports (float32 and int8) of the bundled MiniLM, made once for the
+    session, so that each test's encoder (and each `stillroom` run in a test's home) loads them
+    instead of exporting."""
+    from app.core.audit.embed_backends import model_dir
+    from app.core.audit.embed_export import FLOAT32, INT8, export_path, make_export, make_quantized
+
+    folder = tmp_path_factory.mktemp("embedding-store")
+    fp32 = make_export(model_dir(), export_path(model_dir(), folder, FLOAT32))
+    make_quantized(model_dir(), fp32, export_path(model_dir(), folder, INT8))
+    return folder
+
+
 @pytest.fixture
-def home(tmp_path: Path, model_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh STILLROOM_HOME for this test, with the default model hard-linked in (no copy)."""
+def home(tmp_path: Path, model_store: Path, embedding_store: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh STILLROOM_HOME for this test, with the default model and the embedding model's export
+    hard-linked in (no copy)."""
     path = make_home(tmp_path / "stillroom-home", model_store)
+    exports = path / EXPORT_SUBDIR
+    exports.mkdir()
+    for item in embedding_store.iterdir():
+        os.link(item, exports / item.name)
     monkeypatch.setenv("STILLROOM_HOME", str(path))
     return path
 

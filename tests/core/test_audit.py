@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.core.audit.embed_export import EXPORT_SUBDIR, file_sha256
 from app.core.audit.embeddings import Encoder
 from app.core.audit.levels import LEVELS
 from app.core.audit.patterns import load_library
@@ -59,8 +60,8 @@ JUDGE = ("You are a strict grader. Read the question and the candidate answer be
 
 
 @pytest.fixture(scope="module")
-def encoder() -> Encoder:
-    return Encoder()
+def encoder(embedding_store: Path) -> Encoder:
+    return Encoder(export_dir=embedding_store)
 
 
 def audit(ledger: Ledger, encoder: Encoder, **kwargs: object) -> AuditResult:
@@ -146,6 +147,9 @@ def test_cli_json_schema_markdown_and_html(home: Path, encoder: Encoder, tmp_pat
     data = json.loads(done.stdout)
     library = load_library()
     assert data["library_version"] == library.version and data["embedding_model"]
+    # the vectors came from the export kept in the data folder, named in the report by its sha256
+    [export] = (home / EXPORT_SUBDIR).glob("*-int8.onnx")
+    assert data["embedding_backend"] == "onnxruntime-int8-cpu" and data["embedding_file_sha256"] == file_sha256(export)
     assert [w["name"] for w in data["workflows"]] == ["cli-audit"]
     workflow = data["workflows"][0]
     assert workflow["generations"] == 5 and set(workflow["signals"]) >= {
@@ -154,10 +158,13 @@ def test_cli_json_schema_markdown_and_html(home: Path, encoder: Encoder, tmp_pat
     assert [p["id"] for p in workflow["patterns"]] == list(library.pattern_ids)
     for pattern in workflow["patterns"]:
         assert pattern["level"] in LEVELS and 0.0 <= pattern["score"] <= 1.0 and pattern["reasons"]
+    ledger = Ledger.open(home / "ledger.db")  # a new prompt, so that this run loads the encoder too
+    ledger.append_many([record(9, workflow="cli-audit", prompt="How long do I boil an egg?")])
+    ledger.close()
     out = tmp_path / "audit.html"
     subprocess.run([sys.executable, "-m", "app", "audit", "--html", "--out", str(out)], cwd=REPO, env=env,
                    check=True, capture_output=True, timeout=300)
-    assert "<h2>cli-audit</h2>" in out.read_text()
+    assert "<h2>cli-audit</h2>" in out.read_text() and f"model file sha256 {file_sha256(export)[:12]}" in out.read_text()
     ledger = Ledger.open(home / "ledger.db")
     markdown = to_markdown(audit(ledger, encoder))
     ledger.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -10,8 +12,8 @@ from app.core.store import Ledger
 
 
 @pytest.fixture(scope="session")
-def encoder() -> Encoder:
-    return Encoder()
+def encoder(embedding_store: Path) -> Encoder:
+    return Encoder(export_dir=embedding_store)
 
 
 def test_vectors_are_normalized_and_meaningful(encoder: Encoder) -> None:

@@ -30,8 +30,8 @@ SAMPLES = 16
 
 
 @pytest.fixture(scope="module")
-def encoder() -> Encoder:
-    made = Encoder()
+def encoder(embedding_store: Path) -> Encoder:
+    made = Encoder(export_dir=embedding_store)
     made.model()
     return made
 

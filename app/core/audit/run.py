@@ -64,11 +64,16 @@ class AuditResult:
     embedding_model: str
     workflows: list[WorkflowAudit] = field(default_factory=list)
     newly_scored: int = 0
+    # What computed this process's vectors (e.g. onnxruntime-int8-cpu) and the sha256 of the exported model
+    # file it ran; None when nothing needed embedding and the model was never loaded.
+    embedding_backend: str | None = None
+    embedding_file_sha256: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report."""
         return {"library_version": self.library_version, "library_hash": self.library_hash,
-                "embedding_model": self.embedding_model, "newly_scored": self.newly_scored,
+                "embedding_model": self.embedding_model, "embedding_backend": self.embedding_backend,
+                "embedding_file_sha256": self.embedding_file_sha256, "newly_scored": self.newly_scored,
                 "workflows": [workflow.as_dict() for workflow in self.workflows]}
 
 
@@ -208,7 +213,10 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
     rows = _unscored(db, scores_key(library), workflows)
     if rows:
         yield from _score_new(db, encoder, scorer, rows, cancel)
-    result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=len(rows))
+    backend = encoder.loaded()
+    result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=len(rows),
+                         embedding_backend=backend.name if backend else None,
+                         embedding_file_sha256=backend.file_sha256 if backend else None)
     for item in aggregate(db, scorer, encoder.name, workflows, cancel):
         if isinstance(item, WorkflowAudit):
             result.workflows.append(item)

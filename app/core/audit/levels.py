@@ -62,10 +62,12 @@ class PatternVerdict:
     lookalikes: list[dict[str, str]] = field(default_factory=list)
     workflow_cues: list[str] = field(default_factory=list)
     examples: list[int] = field(default_factory=list)
+    short_name: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"id": self.id, "name": self.name, "level": self.level, "score": round(self.score, 4),
+        return {"id": self.id, "name": self.name, "short_name": self.short_name or self.id, "level": self.level,
+                "score": round(self.score, 4),
                 "hits": self.hits, "hit_share": round(self.hit_share, 4), "reasons": self.reasons,
                 "benign_lookalikes": self.lookalikes, "workflow_cues": self.workflow_cues,
                 "example_generation_ids": self.examples}
@@ -163,7 +165,7 @@ def judge(pattern: Pattern, scores: np.ndarray, generation_ids: Sequence[int], s
                   for item in pattern.benign_lookalikes] if level != "none" else []
     score = max(share, workflow if level != "none" else 0.0)
     return PatternVerdict(pattern.id, pattern.name, level, score, hits, share, reasons, lookalikes,
-                          [cue.id for cue in fired], examples)
+                          [cue.id for cue in fired], examples, pattern.short_name)
 
 
 def _grid_sentence(stats: dict[str, Any]) -> str:

@@ -111,8 +111,10 @@ def _cluster_groups(vectors: np.ndarray, positions: Sequence[int]) -> list[list[
     if m < MIN_GROUP:
         return []
     sims = vectors @ vectors.T
-    off = sims[~np.eye(m, dtype=bool)]
-    threshold = max(CLUSTER_FLOOR, float(off.mean() + CLUSTER_SIGMAS * off.std()))
+    pairs = m * (m - 1)
+    mean = (float(sims.sum()) - float(np.trace(sims))) / pairs
+    square = (float(np.square(sims).sum()) - float(np.square(np.diagonal(sims)).sum())) / pairs
+    threshold = max(CLUSTER_FLOOR, mean + CLUSTER_SIGMAS * max(0.0, square - mean * mean) ** 0.5)
     near = sims >= threshold
     np.fill_diagonal(near, False)
     core = near.sum(axis=1) >= CLUSTER_NEIGHBOURS
@@ -233,7 +235,7 @@ def judge_substreams(rows: WorkflowRows, library: PatternLibrary, levels_now: Ma
         wanted = [c for c, pid in enumerate(pattern_ids)
                   if hits[c] >= MIN_GROUP_HITS and hits[c] >= GROUP_HIT_SHARE * len(members)
                   and LEVELS.index(levels_now[pid]) <= cap]
-        sweep_columns = [c for c, pid in enumerate(pattern_ids) if LEVELS.index(levels_now[pid]) <= cap and any(
+        sweep_columns = [c for c, pid in enumerate(pattern_ids) if LEVELS.index(levels_now[pid]) < cap and any(
             cue.signal == "grid_cells" for cue in library.patterns[pid].workflow_cues)]
         grid = None
         if group.kind != "burst" and sweep_columns:

@@ -23,6 +23,7 @@ from app.core.audit.embeddings import Encoder  # noqa: E402
 from app.core.audit.levels import LEVELS, judge  # noqa: E402
 from app.core.audit.patterns import load_library  # noqa: E402
 from app.core.audit.scorer import C_REGULARIZATION, CUE_SCALE, HIT_THRESHOLD, KNN_K, Scorer  # noqa: E402
+from app.core.audit.templates import induce_grid
 from app.core.audit.signals import generation_flags, template_signatures, workflow_signals  # noqa: E402
 from tests.bench.eval_sets import ROOT, load_sets, tuning_half  # noqa: E402
 
@@ -65,7 +66,7 @@ def main() -> int:
         flags = [generation_flags(library, r, p, {}) for r, p in zip(rows, prompts)]
         signatures = [template_signatures(p) for p in prompts]
         signals = workflow_signals(times, flags, [s[0] for s in signatures], [s[1] for s in signatures],
-                                   [s[2] for s in signatures], vectors)
+                                   [s[2] for s in signatures], vectors, induce_grid(prompts))
         verdicts = {pid: judge(library.patterns[pid], scores[:, i], list(range(len(prompts))), signals, {})
                     for i, pid in enumerate(ids)}
         own = verdicts[label].level if label in verdicts else "-"

@@ -110,7 +110,7 @@ def test_audit_report_map_detail_and_export(qtbot: Any, view: AuditView, seeded:
     assert sorted(table.item(r, 0).text() for r in range(table.rowCount())) == sorted(SEEDED)
     for row in range(table.rowCount()):
         for column in range(len(FIXED_COLUMNS), table.columnCount()):
-            assert table.item(row, column).text() in LEVELS
+            assert table.item(row, column).data(Qt.ItemDataRole.UserRole) in LEVELS
     assert table.level("sweep", "templated_sweep") in ("medium", "high")
     assert table.level("coding help", "templated_sweep") in ("none", "low")
     # selecting a workflow highlights exactly its points and explains its levels (widget -> map and text)
@@ -170,6 +170,34 @@ def test_audit_report_map_detail_and_export(qtbot: Any, view: AuditView, seeded:
     view.export_report(tmp_path / "audit.md")
     assert "<html" in (tmp_path / "audit.html").read_text(encoding="utf-8")
     assert "| sweep |" in (tmp_path / "audit.md").read_text(encoding="utf-8")
+
+
+def _overlaps(view: AuditView) -> list[tuple[int, int]]:
+    rects = [item.sceneBoundingRect() for item in view.map._label_items]
+    return [(a, b) for a in range(len(rects)) for b in range(a + 1, len(rects)) if rects[a].intersects(rects[b])]
+
+
+def test_at_1280_by_800_every_level_is_visible_and_map_labels_never_overlap(
+        qtbot: Any, view: AuditView, library: PatternLibrary) -> None:
+    view.resize(1280, 800)
+    run_to_end(qtbot, view)
+    qtbot.wait(50)
+    table = view.table
+    visible = table.viewport().width()
+    for column in range(table.columnCount()):
+        assert 0 <= table.columnViewportPosition(column) and \
+            table.columnViewportPosition(column) + table.columnWidth(column) <= visible, column
+    assert table.horizontalScrollBar().maximum() == 0
+    # a level chip per pattern, its word in the tooltip
+    cell = table.item(0, len(FIXED_COLUMNS))
+    assert cell.text() in ("\u00b7", "L", "M", "H") and cell.data(Qt.ItemDataRole.UserRole) in cell.toolTip()
+    # the PCA map's pattern labels: pairwise disjoint on screen, also after zooming in and out
+    assert len(view.map._label_items) == len(library.pattern_ids)
+    assert not _overlaps(view)
+    for factor in (0.5, 3.0):
+        view.map.view_box.scaleBy((factor, factor))
+        qtbot.wait(20)
+        assert not _overlaps(view), factor
 
 
 def test_box_and_lasso_selection_lists_and_exports(qtbot: Any, view: AuditView, seeded: int, tmp_path: Path) -> None:

@@ -7,10 +7,19 @@ Rules (documented in docs/audit.md):
   agreeing; or workflow cues of weight >= 0.8 with at least a quarter of the prompts hitting;
 - medium: at least 3 hits making up a quarter of the workflow or more; or workflow cues of combined
   weight >= 0.6 on their own;
-- low: any hit, or any workflow cue;
+- low: any hit, or any workflow cue that counts;
 - none: neither.
 One odd prompt in an ordinary workflow is one hit: it can raise the workflow to `low`, never above.
 Workflow cues count only from MIN_WORKFLOW_VOLUME generations on: a handful of prompts has no shape.
+
+Evidence first: a workflow cue is either *evidence* for its pattern (a share of requests that carry
+the pattern's own cues, parameters, tools or refusals; a grid of slot values; or a cue whose file
+says `evidence: true`) or *shape* (volume, rate, template reuse, diversity, and every "few/low"
+condition), which fits many workflows. A shape cue counts, and is named in the reasons, only when
+the pattern's own evidence covers at least SHAPE_GATE_SHARE of the requests (its hit share, or the
+share measured by an evidence cue that fired). So a template reused for every call is "one judge
+template" only when those calls resemble grading, and a broad topic spread says nothing about
+persona cloning unless the prompts ask for the model's own voice.
 """
 
 from __future__ import annotations
@@ -21,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.audit.patterns import Pattern
+from app.core.audit.patterns import Pattern, WorkflowCue
 from app.core.audit.scorer import HIT_THRESHOLD, combine_weights
 from app.core.audit.signals import WorkflowSignals
 
@@ -31,6 +40,12 @@ HIGH_WORKFLOW_ALONE, HIGH_WORKFLOW_ALONE_SHARE = 0.8, 0.25
 MEDIUM_MIN_HITS, MEDIUM_SHARE, MEDIUM_WORKFLOW_ALONE = 3, 0.25, 0.6
 EXAMPLES = 3
 MIN_WORKFLOW_VOLUME = 20
+SHAPE_GATE_SHARE = 0.5
+# Signals that count requests carrying a pattern's own evidence (a condition of presence on them is
+# evidence); every other signal describes the workflow's shape.
+EVIDENCE_SIGNALS = frozenset({"reasoning_share", "grading_share", "logprob_share", "max_tokens_1_share",
+                              "tool_share", "refusal_share", "grid_cells", "grid_coverage", "template_family_share"})
+PRESENCE_OPS = frozenset({"gt", "gte", "eq", "in", "truthy"})
 
 
 @dataclass
@@ -47,10 +62,12 @@ class PatternVerdict:
     lookalikes: list[dict[str, str]] = field(default_factory=list)
     workflow_cues: list[str] = field(default_factory=list)
     examples: list[int] = field(default_factory=list)
+    short_name: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
-        return {"id": self.id, "name": self.name, "level": self.level, "score": round(self.score, 4),
+        return {"id": self.id, "name": self.name, "short_name": self.short_name or self.id, "level": self.level,
+                "score": round(self.score, 4),
                 "hits": self.hits, "hit_share": round(self.hit_share, 4), "reasons": self.reasons,
                 "benign_lookalikes": self.lookalikes, "workflow_cues": self.workflow_cues,
                 "example_generation_ids": self.examples}
@@ -71,15 +88,42 @@ def _percent(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
+def is_evidence(cue: WorkflowCue) -> bool:
+    """Whether a workflow cue is evidence for its pattern on its own (else it describes shape)."""
+    if cue.evidence is not None:
+        return cue.evidence
+    return cue.signal in EVIDENCE_SIGNALS and cue.op in PRESENCE_OPS
+
+
+def _evidence_share(cue: WorkflowCue, stats: dict[str, Any]) -> float:
+    """The share of requests an evidence cue speaks for."""
+    if cue.signal.startswith("grid_"):
+        return float(stats.get("template_family_share") or 0.0)
+    value = stats.get(cue.signal)
+    return float(value) if cue.signal.endswith("_share") and isinstance(value, (int, float)) else 1.0
+
+
+def counted_cues(pattern: Pattern, stats: dict[str, Any], n: int, hit_share: float) -> list[WorkflowCue]:
+    """The workflow cues that fire and count: evidence cues, and shape cues once the pattern's own
+    evidence covers SHAPE_GATE_SHARE of the requests."""
+    if n < MIN_WORKFLOW_VOLUME:
+        return []
+    fired = [cue for cue in pattern.workflow_cues if cue.matches(stats)]
+    evidence = [cue for cue in fired if is_evidence(cue)]
+    own = max([hit_share, *(_evidence_share(cue, stats) for cue in evidence)])
+    return [cue for cue in fired if is_evidence(cue) or own >= SHAPE_GATE_SHARE]
+
+
 def judge(pattern: Pattern, scores: np.ndarray, generation_ids: Sequence[int], signals: WorkflowSignals,
-          evidence_for: dict[int, dict[str, Any]]) -> PatternVerdict:
-    """The verdict for one pattern, given this workflow's scores for it (aligned with ids)."""
+          evidence_for: dict[int, dict[str, Any]], scope: str = "workflow") -> PatternVerdict:
+    """The verdict for one pattern, given this workflow's scores for it (aligned with ids); `scope`
+    names what the scores cover in the reasons ("workflow", or "group" for a sub-stream)."""
     n = len(scores)
     hit_mask = scores >= HIT_THRESHOLD
     hits = int(hit_mask.sum())
     share = hits / n if n else 0.0
     stats = signals.as_dict()
-    fired = [cue for cue in pattern.workflow_cues if cue.matches(stats)] if n >= MIN_WORKFLOW_VOLUME else []
+    fired = counted_cues(pattern, stats, n, share)
     workflow = combine_weights([cue.weight for cue in fired])
     level = _level(hits, share, workflow)
     order = np.argsort(-scores)
@@ -102,19 +146,33 @@ def judge(pattern: Pattern, scores: np.ndarray, generation_ids: Sequence[int], s
             names = [c.description.rstrip(".").lower() for c in pattern.param_cues if c.id in param_ids]
             reasons.append("Cues in the request parameters: " + "; ".join(names) + ".")
     else:
-        reasons.append(f"No prompt in this workflow resembles {pattern.name.lower()} closely.")
+        reasons.append(f"No prompt in this {scope} resembles {pattern.name.lower()} closely.")
     for cue in fired:
-        reasons.append(f"Across the workflow: {cue.description.rstrip('.').lower()} "
+        described = cue.description.rstrip('.').lower().replace("in the workflow", f"in the {scope}")
+        reasons.append(f"Across the {scope}: {described} "
                        f"({cue.signal} = {_format(stats.get(cue.signal))}).")
+        if cue.signal == "grid_cells" and stats.get("grid_values"):
+            reasons.append(_grid_sentence(stats))
+    if any(cue.signal == "template_reuse_share" for cue in fired) and not stats.get("grid_cells") and any(
+            cue.signal == "grid_cells" for cue in pattern.workflow_cues):
+        reasons.append("The shared template fills no grid of slot values (grid_cells = 0): one task over "
+                       "varied material, as a batch over one's own data looks, not a sweep of capabilities.")
     if level == "low" and hits == 1:
-        reasons.append("A single prompt is not a pattern: one resemblance in a workflow stays at low.")
+        reasons.append(f"A single prompt is not a pattern: one resemblance in a {scope} stays at low.")
     if level in ("medium", "high"):
         reasons.append("Resemblance is not intent: the benign practices below look the same from here.")
     lookalikes = [{"name": item.name, "description": item.description, "how_to_tell": item.how_to_tell}
                   for item in pattern.benign_lookalikes] if level != "none" else []
     score = max(share, workflow if level != "none" else 0.0)
     return PatternVerdict(pattern.id, pattern.name, level, score, hits, share, reasons, lookalikes,
-                          [cue.id for cue in fired], examples)
+                          [cue.id for cue in fired], examples, pattern.short_name)
+
+
+def _grid_sentence(stats: dict[str, Any]) -> str:
+    first, second = (", ".join(values) for values in stats["grid_values"][:2])
+    return (f"The grid: {stats['grid_cells']} of {stats['grid_size']} cells seen "
+            f"({_percent(float(stats['grid_coverage']))}), in {_percent(float(stats['template_family_share']))} "
+            f"of the sampled prompts; slot values such as \u201c{first}\u201d and \u201c{second}\u201d.")
 
 
 def _clip(text: str, limit: int = 90) -> str:

@@ -32,7 +32,7 @@ class MapData:
 
     Per generation (same order): generation_ids, workflows, models, started (UTC epoch seconds),
     scores (n x patterns, the pattern_ids order), top_patterns, top_scores, levels (its workflow's
-    level for its top pattern), excerpts, points (n x 2)."""
+    level for its top pattern), excerpts, points (n x 2), groups (its sub-stream, see substreams.py)."""
 
     generation_ids: list[int]
     workflows: list[str]
@@ -48,6 +48,7 @@ class MapData:
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     levels: list[str] = field(default_factory=list)
     method: str = "pca"
+    groups: list[str] = field(default_factory=list)  # the sub-stream each point belongs to, or NO_GROUP
 
     @property
     def pattern_ids(self) -> list[str]:
@@ -124,4 +125,19 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
         points=placed[len(exemplar_keys):], exemplar_points=placed[:len(exemplar_keys)],
         exemplar_patterns=exemplar_patterns, pattern_names={pid: library.patterns[pid].name for pid in ids},
         models=[r[7] or NO_MODEL for r in rows], started=np.array([epoch_seconds(r[6]) for r in rows]),
-        scores=scores, levels=_levels(result, workflows, top_patterns), method=method)
+        scores=scores, levels=_levels(result, workflows, top_patterns), method=method,
+        groups=_groups(result, [int(r[0]) for r in rows]))
+
+
+NO_GROUP = "(no sub-stream)"
+
+
+def _groups(result: AuditResult | None, generation_ids: list[int]) -> list[str]:
+    """Each generation's sub-stream ("workflow: pattern (kind)"), or NO_GROUP."""
+    member: dict[int, str] = {}
+    for workflow in (result.workflows if result else []):
+        for group in workflow.substreams:
+            label = f"{workflow.name}: {group.name.lower()} ({group.size}, {group.kind})"
+            for gid in group.generation_ids:
+                member.setdefault(gid, label)
+    return [member.get(gid, NO_GROUP) for gid in generation_ids]

@@ -4,6 +4,8 @@ are in view to draw one by one."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 REGION_CORE_SHARE = 0.6
@@ -109,3 +111,31 @@ def density_image(points: np.ndarray, categories: np.ndarray, colours: np.ndarra
     image[..., :3] = rgb.reshape(height, width, 3).astype(np.uint8)
     image[..., 3] = alpha.reshape(height, width).astype(np.uint8)
     return image
+
+
+def separate_labels(anchors: Sequence[tuple[float, float]], sizes: Sequence[tuple[float, float]],
+                    align: Sequence[float], gap: float = 0.0) -> list[tuple[float, float]]:
+    """Positions for labels so that no two boxes overlap, each as near its anchor as it can be.
+
+    A label i is a box of sizes[i] (width, height, in the same units as the anchors: data units at
+    the current zoom), placed with align[i] of its width left of its x and centred on its y. Labels
+    are placed from the lowest anchor up; one that would overlap a placed box moves up just past it
+    (plus `gap`), and is checked again, so the result has no overlap at all.
+    """
+    order = sorted(range(len(anchors)), key=lambda i: (anchors[i][1], anchors[i][0]))
+    placed: list[tuple[float, float, float, float]] = []  # left, right, bottom, top
+    out: list[tuple[float, float]] = [(0.0, 0.0)] * len(anchors)
+    for i in order:
+        x, y = anchors[i]
+        width, height = sizes[i]
+        left = x - align[i] * width
+        moved = True
+        while moved:
+            moved = False
+            for p_left, p_right, p_bottom, p_top in placed:
+                if left < p_right and p_left < left + width and y - height / 2 < p_top and p_bottom < y + height / 2:
+                    y = p_top + height / 2 + gap
+                    moved = True
+        placed.append((left, left + width, y - height / 2, y + height / 2))
+        out[i] = (x, y)
+    return out

@@ -30,7 +30,8 @@ OPS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "in", "truthy"})
 NUMERIC_OPS = frozenset({"gt", "gte", "lt", "lte"})
 WORKFLOW_SIGNALS = frozenset({
     "volume", "rate_per_hour", "template_reuse_share", "semantic_diversity", "reasoning_share",
-    "grading_share", "logprob_share", "max_tokens_1_share", "tool_share", "refusal_share"})
+    "grading_share", "logprob_share", "max_tokens_1_share", "tool_share", "refusal_share", "grid_cells",
+    "grid_coverage", "template_family_share"})
 PARAM_FIELDS = frozenset({
     "logprobs", "top_logprobs", "max_tokens", "temperature", "top_p", "top_k", "n", "tools",
     "tool_choice", "functions", "response_format", "logit_bias", "echo", "seed", "stop"})
@@ -136,8 +137,10 @@ class ParamCue(_ConditionCue):
 
 @dataclass(frozen=True)
 class WorkflowCue(_ConditionCue):
-    """A condition on one workflow statistic (signals are defined in the library's README)."""
+    """A condition on one workflow statistic (signals are defined in the library's README).
+    ``evidence``: the statistic is evidence for this pattern on its own (see levels.py)."""
     signal: str
+    evidence: bool | None = None
 
     def matches(self, stats: Mapping[str, Any]) -> bool:
         """True when ``stats[signal]`` satisfies the condition; an absent signal never matches."""
@@ -283,10 +286,12 @@ def _param_cue(c: _Checker, raw: Any, where: str) -> ParamCue:
 
 
 def _workflow_cue(c: _Checker, raw: Any, where: str) -> WorkflowCue:
-    d = c.mapping(raw, where, ("id", "description", "signal", "op", "weight"), ("value",))
+    d = c.mapping(raw, where, ("id", "description", "signal", "op", "weight"), ("value", "evidence"))
     if d["signal"] not in WORKFLOW_SIGNALS:
         raise c.fail(f"{where}: unknown signal {d['signal']!r} (expected one of {sorted(WORKFLOW_SIGNALS)})")
-    return WorkflowCue(signal=d["signal"], **c.cue(d, where))
+    if d.get("evidence") not in (None, True, False):
+        raise c.fail(f"{where}: evidence must be true or false")
+    return WorkflowCue(signal=d["signal"], evidence=d.get("evidence"), **c.cue(d, where))
 
 
 def _lookalike(c: _Checker, raw: Any, where: str) -> BenignLookalike:

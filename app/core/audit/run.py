@@ -21,6 +21,9 @@ from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text
 from app.core.audit.levels import PatternVerdict, judge
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.scorer import Scorer, scores_key
+from app.core.audit.substreams import SubStreamVerdict, WorkflowRows, judge_substreams
+from app.core.audit.templates import SAMPLE as GRID_SAMPLE
+from app.core.audit.templates import induce_grid
 from app.core.audit.signals import (
     WorkflowSignals,
     audit_text,
@@ -48,11 +51,13 @@ class WorkflowAudit:
     signals: WorkflowSignals
     patterns: list[PatternVerdict]
     models: list[dict[str, Any]] = field(default_factory=list)
+    substreams: list[SubStreamVerdict] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form documented in docs/audit.md."""
         return {"name": self.name, "generations": self.generations, "signals": self.signals.as_dict(),
-                "patterns": [verdict.as_dict() for verdict in self.patterns], "models": self.models}
+                "patterns": [verdict.as_dict() for verdict in self.patterns], "models": self.models,
+                "substreams": [group.as_dict() for group in self.substreams]}
 
 
 @dataclass
@@ -157,22 +162,30 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
                           [scores_key(library), name]).fetchall()
         ids = [r[0] for r in rows]
         matrix = np.array([json.loads(r[3]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
-        sample_keys = [r[2] for r in rows]
-        if len(sample_keys) > 1000:
-            pick = np.random.default_rng(0).choice(len(sample_keys), 1000, replace=False)
-            sample_keys = [sample_keys[i] for i in sorted(pick)]
-        signals = workflow_signals([r[1] for r in rows], [r[4] for r in rows], [r[5] for r in rows],
-                                   [r[6] for r in rows], [r[7] for r in rows],
-                                   load_vectors(db, sample_keys, encoder_name))
+        positions = list(range(len(rows)))
+        if len(positions) > 1000:
+            positions = sorted(int(i) for i in np.random.default_rng(0).choice(len(rows), 1000, replace=False))
+        vectors = load_vectors(db, [rows[i][2] for i in positions], encoder_name)
+        step = max(1, len(ids) // GRID_SAMPLE)
+        grid = induce_grid(_prompts(db, ids[::step]))
+        times, flags = [r[1] for r in rows], [r[4] for r in rows]
+        signatures = [[r[5] for r in rows], [r[6] for r in rows], [r[7] for r in rows]]
+        signals = workflow_signals(times, flags, *signatures, vectors, grid)
+        key = scores_key(library)
         verdicts = []
         for column, pid in enumerate(scorer.pattern_ids):
             column_scores = matrix[:, column]
             top = [ids[i] for i in np.argsort(-column_scores)[:3]]
-            evidence = _evidence(db, scores_key(library), top)
+            evidence = _evidence(db, key, top)
             verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
                                   {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
+        groups = judge_substreams(WorkflowRows(name, ids, times, flags, signatures, matrix, vectors, positions),
+                                  library, {v.id: v.level for v in verdicts}, lambda some: _prompts(db, some),
+                                  lambda some: _evidence(db, key, some))
+        _raise_to_groups(library, verdicts, groups)
         yield Progress("workflows", done + 1, len(names))
-        yield WorkflowAudit(name, len(rows), signals, verdicts, workflow_models(db, scores_key(library), name))
+        yield WorkflowAudit(name, len(rows), signals, verdicts, models=workflow_models(db, key, name),
+                            substreams=groups)
 
 
 def workflow_models(db: Database, key: str, workflow: str) -> list[dict[str, Any]]:
@@ -188,6 +201,35 @@ def workflow_models(db: Database, key: str, workflow: str) -> list[dict[str, Any
         [key, workflow]).fetchall()
     return [{"name": name, "identified_by": how, "identity": value, "verified": how == "gguf-sha256",
              "generations": count} for how, name, value, count in found]
+
+
+def _raise_to_groups(library: PatternLibrary, verdicts: list[PatternVerdict], groups: list[SubStreamVerdict]) -> None:
+    """A pattern that a sub-stream resembles more than the whole workflow takes the group's level,
+    with the group's summary first among its reasons and the group's rows as its examples."""
+    by_id = {verdict.id: verdict for verdict in verdicts}
+    for group in groups:
+        verdict = by_id[group.pattern]
+        verdict.level = group.level
+        verdict.reasons = [f"{group.sentence}.", *(f"In that group: {r[0].lower()}{r[1:]}" for r in group.reasons)]
+        verdict.examples = group.examples
+        verdict.lookalikes = verdict.lookalikes or [
+            {"name": item.name, "description": item.description, "how_to_tell": item.how_to_tell}
+            for item in library.patterns[group.pattern].benign_lookalikes]
+        verdict.score = max(verdict.score, group.hits / group.of if group.of else 0.0)
+
+
+def _prompts(db: Database, ids: Sequence[int]) -> list[str]:
+    """The prompts (system prompt first, as audited) of generation ids, in id order."""
+    if not ids:
+        return []
+    found: dict[int, str] = {}
+    for start in range(0, len(ids), 900):
+        part = list(ids[start:start + 900])
+        marks = ",".join("?" for _ in part)
+        for gid, prompt, system in db.execute(
+                f"SELECT id, prompt, system_prompt FROM generations WHERE id IN ({marks})", part).fetchall():
+            found[gid] = audit_text({"prompt": prompt, "system_prompt": system})
+    return [found[i] for i in ids if i in found]
 
 
 def _evidence(db: Database, key: str, ids: Sequence[int]) -> dict[int, dict[str, Any]]:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from app.core.audit.patterns import PatternLibrary
+from app.core.audit.templates import GridEvidence
 
 SIGNATURE_WORDS = 8
 MIN_WORDS_FOR_SIGNATURE = 10
@@ -163,6 +164,13 @@ class WorkflowSignals:
     refusal_share: float
     tool_requests: int  # requests that carried tools, tool calls or tool results
     tool_call_answers: int  # answers that called a tool
+    # template induction over several wrappers (app/core/audit/templates.py); zero when no grid
+    grid_slots: int = 0
+    grid_cells: int = 0  # distinct cells of the grid seen (in the sampled prompts)
+    grid_size: int = 0  # values of one slot x values of the other
+    grid_coverage: float = 0.0
+    template_family_share: float = 0.0  # sampled prompts in the grid's family
+    grid_values: list[list[str]] | None = None  # a few values of each of the grid's two slots
 
     def as_dict(self) -> dict[str, Any]:
         """Plain values, rounded for reports."""
@@ -171,8 +179,9 @@ class WorkflowSignals:
 
 def workflow_signals(times: Sequence[str], flags: Sequence[int], skeletons: Sequence[str],
                      prefixes: Sequence[str | None], suffixes: Sequence[str | None],
-                     vectors: np.ndarray) -> WorkflowSignals:
-    """Compute a workflow's signals from its generations' stored flags, signatures and vectors."""
+                     vectors: np.ndarray, grid: GridEvidence | None = None) -> WorkflowSignals:
+    """Compute a workflow's signals from its generations' stored flags, signatures and vectors, and
+    the grid that template induction found in its prompts (if any)."""
     n = len(flags)
     ordered = sorted(t for t in times if t)
     span = 0.0
@@ -189,4 +198,12 @@ def workflow_signals(times: Sequence[str], flags: Sequence[int], skeletons: Sequ
         semantic_diversity=semantic_diversity(vectors), reasoning_share=share(FLAG_REASONING),
         grading_share=share(FLAG_GRADING), logprob_share=share(FLAG_LOGPROB), max_tokens_1_share=share(FLAG_MAX1),
         tool_share=share(FLAG_TOOL), refusal_share=share(FLAG_REFUSAL),
-        tool_requests=sum(1 for f in flags if f & FLAG_TOOL), tool_call_answers=sum(1 for f in flags if f & FLAG_TOOL_CALL))
+        tool_requests=sum(1 for f in flags if f & FLAG_TOOL), tool_call_answers=sum(1 for f in flags if f & FLAG_TOOL_CALL),
+        **_grid_fields(grid))
+
+
+def _grid_fields(grid: GridEvidence | None) -> dict[str, Any]:
+    if grid is None or grid.slots < 2:
+        return {}
+    return {"grid_slots": grid.slots, "grid_cells": grid.covered, "grid_size": grid.cells,
+            "grid_coverage": grid.coverage, "template_family_share": grid.family_share, "grid_values": grid.values}

@@ -21,13 +21,20 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.core.audit.map_data import MapData
-from app.core.audit.map_geometry import ViewIndex, convex_hull, core_points, density_image, points_in_polygon
+from app.core.audit.map_geometry import (
+    ViewIndex,
+    convex_hull,
+    core_points,
+    density_image,
+    points_in_polygon,
+    separate_labels,
+)
 from app.ui.audit.plot_export import save_png, save_svg
 from app.ui.audit.map_style import COLOUR_MODES, PALETTE, POINT_SIZE, Colouring, colouring, point_sizes
 
 SELECT_MODES = {"pan": "Pan and zoom", "box": "Box select", "lasso": "Lasso select"}
 HIGHLIGHT_SIZE, DIMMED_ALPHA, EXEMPLAR_SIZE, EXEMPLAR_ALPHA = 12, 90, 6, 120
-LABEL_GAP = 0.04           # share of the map's height kept between two pattern labels
+LABEL_GAP_PX = 2           # pixels kept between two pattern labels
 POINTS_LIMIT = 12_000      # more points than this in view: a density image instead
 DENSITY_CELL_PX = 2        # screen pixels per density cell
 LOD_DELAY_MS = 40
@@ -44,25 +51,6 @@ def faded(index: int) -> QColor:
     shade = colour(index)
     shade.setAlpha(EXEMPLAR_ALPHA)
     return shade
-
-
-def spread_labels(centres: dict[str, np.ndarray], points: np.ndarray) -> dict[str, tuple[float, float]]:
-    """Label positions near each pattern's centre, moved apart vertically so that labels whose
-    centres are close do not print over each other."""
-    if not centres:
-        return {}
-    low, high = points.min(axis=0), points.max(axis=0)
-    gap_y, near_x = (high[1] - low[1]) * LABEL_GAP, (high[0] - low[0]) * 0.35
-    placed: list[tuple[float, float]] = []
-    out: dict[str, tuple[float, float]] = {}
-    for pid, (x, y) in sorted(centres.items(), key=lambda item: item[1][1]):
-        y = float(y)
-        for px, py in placed:
-            if abs(px - x) < near_x and y - py < gap_y:
-                y = py + gap_y
-        placed.append((float(x), y))
-        out[pid] = (float(x), y)
-    return out
 
 
 def label_anchor(x: float, points: np.ndarray) -> float:
@@ -163,6 +151,8 @@ class MapPanel(QWidget):
         self.plot.hideAxis("bottom")
         self._region_items: list[pg.PlotCurveItem] = []
         self._label_items: list[pg.TextItem] = []
+        self._label_pids: list[str] = []
+        self._label_anchors: dict[str, tuple[float, ...]] = {}
         self.density = pg.ImageItem(axisOrder="row-major")
         self.density.setZValue(-1)
         self.exemplars = pg.ScatterPlotItem(symbol="t", size=EXEMPLAR_SIZE, pen=None, hoverable=True,
@@ -181,6 +171,8 @@ class MapPanel(QWidget):
         self._lod_timer.setInterval(LOD_DELAY_MS)
         self._lod_timer.timeout.connect(self.update_lod)
         self.view_box.sigRangeChanged.connect(lambda *_a: self._lod_timer.start())
+        self.view_box.sigRangeChanged.connect(lambda *_a: self.place_labels())
+        self.view_box.sigResized.connect(lambda *_a: self.place_labels())
         top = QHBoxLayout()
         top.addWidget(QLabel("Map"))
         self.method_label = QLabel("")
@@ -213,11 +205,10 @@ class MapPanel(QWidget):
         self.method_label.setText(f"({data.method.upper()}, {len(data.generation_ids):,} generations)")
         for item in (*self._region_items, *self._label_items):
             self.plot.removeItem(item)
-        self._region_items, self._label_items = [], []
+        self._region_items, self._label_items, self._label_pids = [], [], []
         patterns = np.array(data.exemplar_patterns)
-        label_positions = spread_labels({pid: np.median(data.exemplar_points[patterns == pid], axis=0)
-                                         for pid in data.pattern_ids if (patterns == pid).any()},
-                                        data.exemplar_points)
+        self._label_anchors = {pid: tuple(float(v) for v in np.median(data.exemplar_points[patterns == pid], axis=0))
+                               for pid in data.pattern_ids if (patterns == pid).any()}
         for index, pid in enumerate(data.pattern_ids):
             mine = data.exemplar_points[patterns == pid] if len(patterns) else np.zeros((0, 2))
             if not len(mine):
@@ -230,19 +221,36 @@ class MapPanel(QWidget):
                                       fillLevel=None)
             region.setZValue(-10)
             label = pg.TextItem(data.pattern_names[pid], color=colour(index).darker(130),
-                                anchor=(label_anchor(label_positions[pid][0], data.exemplar_points), 0.5))
-            label.setPos(*label_positions[pid])
+                                anchor=(label_anchor(self._label_anchors[pid][0], data.exemplar_points), 0.5))
+            label.setPos(*self._label_anchors[pid])
             label.setZValue(-5)
             self.plot.addItem(region)
             self.plot.addItem(label)
             self._region_items.append(region)
             self._label_items.append(label)
+            self._label_pids.append(pid)
         self.exemplars.setData(pos=data.exemplar_points,
                                brush=[pg.mkBrush(faded(data.pattern_ids.index(p))) for p in data.exemplar_patterns],
                                data=[data.pattern_names[p] for p in data.exemplar_patterns])
         if not keep_view:
             self.reset_view()
+        self.place_labels()
         self._restyle()
+
+    def place_labels(self) -> None:
+        """Move the pattern labels apart at the current zoom so that no two overlap on screen (each
+        stays as near its pattern's centre as it can); run again whenever the view's range changes."""
+        items = self._label_items
+        if not items:
+            return
+        scale_x, scale_y = self.view_box.viewPixelSize()
+        if not scale_x or not scale_y:
+            return
+        anchors = [self._label_anchors[pid] for pid in self._label_pids]
+        sizes = [(item.boundingRect().width() * scale_x, item.boundingRect().height() * scale_y) for item in items]
+        placed = separate_labels(anchors, sizes, [item.anchor.x() for item in items], LABEL_GAP_PX * scale_y)
+        for item, position in zip(items, placed):
+            item.setPos(*position)
 
     def reset_view(self) -> None:
         """Zoom to show every point and exemplar."""

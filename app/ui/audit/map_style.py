@@ -1,5 +1,5 @@
 """How the audit map colours and sizes its points: one category per point for the chosen colouring
-(workflow, top pattern, level, time or model), its colour table and legend labels. Numpy only."""
+(workflow, top pattern, level, time, model or sub-stream), its colour table and legend labels. Numpy only."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from datetime import datetime, timezone
 import numpy as np
 
 from app.core.audit.levels import LEVELS
-from app.core.audit.map_data import MapData
+from app.core.audit.map_data import NO_GROUP, MapData
 from app.core.audit.report import LEVEL_COLOURS
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
            "#bcbd22", "#17becf", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 TIME_RAMP = ("#440154", "#414487", "#2a788e", "#22a884", "#7ad151", "#fde725")
 COLOUR_MODES = {"workflow": "Colour by workflow", "pattern": "Colour by top pattern", "level": "Colour by level",
-                "time": "Colour by time", "model": "Colour by model"}
+                "time": "Colour by time", "model": "Colour by model", "group": "Colour by sub-stream"}
 POINT_SIZE, MIN_SCORE_SIZE, MAX_SCORE_SIZE = 7, 4, 15
 
 
@@ -54,6 +54,11 @@ def colouring(data: MapData, mode: str) -> Colouring:
         return _categorical(data.levels, list(LEVELS), colours=[LEVEL_COLOURS[level] for level in LEVELS])
     if mode == "model":
         return _categorical(data.models, sorted(set(data.models)))
+    if mode == "group":
+        groups = data.groups or [NO_GROUP] * len(data.generation_ids)
+        order = [NO_GROUP, *sorted(set(groups) - {NO_GROUP})]
+        return _categorical(groups, order, colours=["#b0b4ba", *(PALETTE[i % len(PALETTE)]
+                                                                  for i in range(len(order) - 1))])
     if mode == "time":
         started = np.asarray(data.started, dtype=np.float64)
         if len(started) == 0:

@@ -21,14 +21,20 @@ from PySide6.QtWidgets import (
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.report import INTRO, LEVEL_COLOURS, _signal_rows
 from app.core.audit.run import AuditResult, WorkflowAudit
+from app.ui.audit.rotated_header import RotatedHeader
 
 FIXED_COLUMNS = ("workflow", "generations")
+# compact level chips: a letter on the level's colour (the word is the tooltip and UserRole data)
+CHIPS = {"none": "\u00b7", "low": "L", "medium": "M", "high": "H"}
+WORKFLOW_COLUMN_MAX = 190
 NO_SELECTION = "Select a workflow to read its signals, the reasons for each level and the benign look-alikes."
 
 
 class ReportTable(QTableWidget):
-    """Workflows (rows) x patterns (columns). Emits workflow_selected(name or '') and
-    pattern_clicked(pattern_id) when a pattern's column header is clicked."""
+    """Workflows (rows) x patterns (columns of compact level chips under rotated titles, so that
+    every pattern is visible beside the workflow names at 1280 x 800). Emits
+    workflow_selected(name or '') and pattern_clicked(pattern_id) when a pattern's column header is
+    clicked."""
 
     workflow_selected = Signal(str)
     pattern_clicked = Signal(str)
@@ -41,6 +47,7 @@ class ReportTable(QTableWidget):
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.verticalHeader().setVisible(False)
+        self.setHorizontalHeader(RotatedHeader(len(FIXED_COLUMNS), self))
         self.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self.horizontalHeader().sectionClicked.connect(self._on_header)
         self.itemSelectionChanged.connect(lambda: self.workflow_selected.emit(self.selected_workflow()))
@@ -69,18 +76,24 @@ class ReportTable(QTableWidget):
             self.setItem(row, 1, count)
             for verdict in workflow.patterns:
                 column = len(FIXED_COLUMNS) + self.pattern_ids.index(verdict.id)
-                cell = QTableWidgetItem(verdict.level)
+                cell = QTableWidgetItem(CHIPS[verdict.level])
+                cell.setData(Qt.ItemDataRole.UserRole, verdict.level)
                 cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
                 cell.setBackground(QBrush(QColor(LEVEL_COLOURS[verdict.level])))
                 cell.setForeground(QBrush(QColor("#ffffff")))
                 cell.setToolTip(f"{verdict.name}: {verdict.level} ({verdict.hits} hits)")
                 self.setItem(row, column, cell)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+        self.resizeColumnToContents(0)
+        self.setColumnWidth(0, min(self.columnWidth(0), WORKFLOW_COLUMN_MAX))
 
     def level(self, workflow: str, pattern_id: str) -> str | None:
         """The level shown for a workflow and pattern (None if absent)."""
         for row in range(self.rowCount()):
             if self.item(row, 0).text() == workflow:
-                return self.item(row, len(FIXED_COLUMNS) + self.pattern_ids.index(pattern_id)).text()
+                return self.item(row, len(FIXED_COLUMNS) + self.pattern_ids.index(pattern_id)).data(
+                    Qt.ItemDataRole.UserRole)
         return None
 
     def select_workflow(self, name: str) -> None:
@@ -108,11 +121,11 @@ def workflow_html(workflow: WorkflowAudit) -> str:
     """The selected workflow in plain language: signals, then every pattern that is not 'none' with its
     reasons and benign look-alikes; pattern names link to their about panel (pattern:<id>)."""
     esc = html.escape
-    parts = [f"<h3>{esc(workflow.name)}</h3><p>{workflow.generations} generations.</p>",
-             "<table cellspacing='0' cellpadding='3'>"]
-    parts += [f"<tr><td>{esc(label)}</td><td><b>{esc(value)}</b></td></tr>"
-              for label, value in _signal_rows(workflow.signals.as_dict())]
-    parts.append("</table>")
+    parts = [f"<h3>{esc(workflow.name)}</h3><p>{workflow.generations} generations.</p>"]
+    for group in workflow.substreams:
+        examples = ", ".join(str(i) for i in group.examples)
+        parts.append(f"<p style='background:#fff8e6'>Sub-stream: {esc(group.sentence)}. "
+                     f"Example generations: {esc(examples)}.</p>")
     shown = [v for v in workflow.patterns if v.level != "none"]
     for verdict in sorted(shown, key=lambda v: -["none", "low", "medium", "high"].index(v.level)):
         parts.append(f"<h4><a href='pattern:{esc(verdict.id)}'>{esc(verdict.name)}</a> {_badge(verdict.level)}</h4><ul>")
@@ -128,6 +141,10 @@ def workflow_html(workflow: WorkflowAudit) -> str:
         parts.append(f"<p>No resemblance: {esc(', '.join(quiet))}.</p>")
     if not shown:
         parts.append("<p>This workflow resembles none of the patterns.</p>")
+    parts.append("<table cellspacing='0' cellpadding='3'>")
+    parts += [f"<tr><td>{esc(label)}</td><td><b>{esc(value)}</b></td></tr>"
+              for label, value in _signal_rows(workflow.signals.as_dict())]
+    parts.append("</table>")
     return "".join(parts)
 
 

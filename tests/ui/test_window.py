@@ -17,7 +17,7 @@ from app.ui.theme import DARK, LIGHT
 def test_title_navigation_and_shortcuts(qtbot: Any, window: Any) -> None:
     assert "Stillroom" in window.windowTitle()
     assert [window.nav.item(r).text() for r in range(window.nav.count())] == ["Chat", "Models", "Ledger", "Batch", "Server",
-                                                                         "Audit", "Provenance", "Lab", "Usage"]
+                                                                         "Audit", "Provenance", "Lab", "Usage", "Screen"]
     qtbot.keyClick(window, Qt.Key.Key_2, Qt.KeyboardModifier.ControlModifier)
     assert window.current_view() == "models" and window.stack.currentWidget() is window.models
     qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)

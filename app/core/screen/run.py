@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,10 +103,11 @@ class _Collected:
     problem_examples: list[str] = field(default_factory=list)
 
 
-def _process(chunk: list[DatasetRow], into: _Collected, encoder: Encoder, scorer: Any, library: PatternLibrary,
+def _process(chunk: list[DatasetRow], vectors: np.ndarray, into: _Collected, scorer: Any, library: PatternLibrary,
              model: StyleModel | None) -> None:
+    """Everything about a chunk but its embedding: scores, flags, signatures, style probabilities.
+    Runs on the screen's helper thread while the next chunk is embedded."""
     prompts = [row.prompt or "" for row in chunk]
-    vectors = encoder.encode(prompts)
     scores, _ = scorer.score(vectors, prompts, [{}] * len(prompts), with_evidence=False)
     into.rows.extend(row.index for row in chunk)
     into.prompts.extend(prompts)
@@ -150,25 +152,41 @@ def screen_file(path: Path | str, db: Database, encoder: Encoder, library: Patte
     if scorer is None:
         return None
     reader = RowReader(path, shape)
-    collected, chunk, truncated = _Collected(), [], False
-    for item in reader:
-        if cancel.cancelled:
-            return None
-        if isinstance(item, RowProblem):
-            collected.problems += 1
-            if len(collected.problem_examples) < MAX_PROBLEMS_KEPT:
-                collected.problem_examples.append(item.reason)
-            continue
-        if len(collected.rows) + len(chunk) >= MAX_ROWS:
-            truncated = True
-            break
-        chunk.append(item)
-        if len(chunk) >= CHUNK:
-            _process(chunk, collected, encoder, scorer, library, model)
-            chunk = []
-            yield Progress("reading", reader.done, reader.total, f"{len(collected.rows):,} rows screened")
-    if chunk:
-        _process(chunk, collected, encoder, scorer, library, model)
+    collected, chunk, truncated, read = _Collected(), [], False, 0
+    # The embedding of chunk k+1 (torch, which releases the GIL) overlaps the rest of the work on
+    # chunk k on one helper thread; waiting for chunk k before handing over k+1 keeps the order
+    # and at most two chunks in flight.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="stillroom-screen") as helper:
+        pending: Future[None] | None = None
+
+        def hand_over(rows: list[DatasetRow]) -> None:
+            nonlocal pending
+            vectors = encoder.encode([row.prompt or "" for row in rows])
+            if pending is not None:
+                pending.result()
+            pending = helper.submit(_process, rows, vectors, collected, scorer, library, model)
+
+        for item in reader:
+            if cancel.cancelled:
+                return None
+            if isinstance(item, RowProblem):
+                collected.problems += 1
+                if len(collected.problem_examples) < MAX_PROBLEMS_KEPT:
+                    collected.problem_examples.append(item.reason)
+                continue
+            if read >= MAX_ROWS:
+                truncated = True
+                break
+            chunk.append(item)
+            read += 1
+            if len(chunk) >= CHUNK:
+                hand_over(chunk)
+                chunk = []
+                yield Progress("reading", reader.done, reader.total, f"{read:,} rows screened")
+        if chunk:
+            hand_over(chunk)
+        if pending is not None:
+            pending.result()
     if not collected.rows:
         raise DatasetError(f"{path}: none of its {collected.problems} rows could be read"
                            + (f" (first: {collected.problem_examples[0]})" if collected.problem_examples else ""))

@@ -39,6 +39,7 @@ from app.core.progress import Progress
 from app.ui.dialogs import show_error
 from app.ui.lab.lab_jobs import LabModels, compare_job, student_job, teacher_job
 from app.ui.lab.lab_panels import AnswersTable, AuditLevels, CurvePanel
+from app.ui.lab.who_wrote_panel import WhoWrotePanel
 from app.ui.progress_strip import ProgressStrip
 from app.ui.views import View
 from app.workers.db_executor import DbExecutor
@@ -139,6 +140,8 @@ class LabView(View, QWidget):
             for widget in widgets:
                 layout.addWidget(widget, 1 if widget in (self.answers, self.curve, self.levels) else 0)
             self.tabs.addTab(page, STEP_TITLES[step])
+        self.who_wrote = WhoWrotePanel(self._path)
+        self.tabs.addTab(self.who_wrote, "Who wrote this?")
 
         self.step_buttons = {step: QPushButton(text) for step, text in
                              (("teacher", "Run teacher"), ("student", "Train student"), ("compare", "Compare"))}
@@ -246,6 +249,7 @@ class LabView(View, QWidget):
     def shutdown(self) -> None:
         """Cancel a running step and wait for its thread (window close)."""
         self.jobs.shutdown()
+        self.who_wrote.shutdown()
 
     # -- slots (UI thread) -----------------------------------------------------------------------
 

@@ -127,6 +127,24 @@ def test_audit_loads_the_embedding_model_offline(home: Path, guard_log: Path) ->
     assert "offline-audit" in json.dumps(report)
 
 
+def test_the_embedding_export_and_quantisation_send_nothing(home: Path, guard_log: Path) -> None:
+    """The first audit on a new machine exports the embedding model to ONNX (torch, onnx) and
+    quantises it (onnxruntime.quantization), then runs it on ONNX Runtime: all of it in a guarded
+    process, from an empty embeddings folder."""
+    from app.core.audit.embed_export import EXPORT_SUBDIR
+
+    for item in (home / EXPORT_SUBDIR).iterdir():
+        item.unlink()
+    ledger = Ledger.open(home / "ledger.db")
+    ledger.append_many([record(1, workflow="first-export", prompt="Rate this answer from 1 to 10.")])
+    ledger.close()
+    done = stillroom(guard_log, "audit", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["embedding_backend"] == "onnxruntime-int8-cpu" and report["embedding_file_sha256"]
+    assert sorted(p.name.rsplit("-", 1)[-1] for p in (home / EXPORT_SUBDIR).glob("*.onnx")) == ["fp32.onnx", "int8.onnx"]
+
+
 def test_server_answers_the_openai_client_on_loopback_only(home: Path, guard_log: Path, guarded: Path) -> None:
     command = [sys.executable, "-m", "app", "serve", "--port", "0", "--n-ctx", "1024"]
     with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -73,6 +73,9 @@ class AuditResult:
     # file it ran; None when nothing needed embedding and the model was never loaded.
     embedding_backend: str | None = None
     embedding_file_sha256: str | None = None
+    # The highest generation id the run looked at, when it covered the whole ledger: a refresh
+    # (app.core.audit.refresh) reads only the generations after it. None for a run over some workflows.
+    scored_through: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON report."""
@@ -104,10 +107,21 @@ def embedding_stage(stage: str, embedding: Iterator[Progress]) -> Iterator[Progr
     return (Progress(stage, item.done, item.total) for item in embedding)
 
 
-def _unscored(db: Database, key: str, workflows: Sequence[str] | None) -> list[dict[str, Any]]:
+def ledger_mark(db: Database) -> int:
+    """The highest generation id in the ledger now (0 when empty)."""
+    return int(db.execute("SELECT coalesce(max(id), 0) FROM generations").fetchone()[0])
+
+
+def unscored_rows(db: Database, key: str, workflows: Sequence[str] | None = None,
+                  after: int | None = None) -> list[dict[str, Any]]:
+    """The generations (of `workflows`, else all; with an id above `after`, else any) that have no
+    scores under `key`, in id order. With `after`, only that id range is read."""
     where, params = "", [key]
+    if after is not None:
+        where += " AND g.id > ?"
+        params.append(after)
     if workflows:
-        where = f" AND coalesce(g.workflow, ?) IN ({','.join('?' for _ in workflows)})"
+        where += f" AND coalesce(g.workflow, ?) IN ({','.join('?' for _ in workflows)})"
         params.extend([NO_WORKFLOW, *workflows])
     columns = ["id", "workflow", "started_at", "prompt", "system_prompt", "messages", "params", "meta",
                "logprobs_requested", "response"]
@@ -118,8 +132,9 @@ def _unscored(db: Database, key: str, workflows: Sequence[str] | None) -> list[d
     return [decode_row(columns, values) for values in rows]
 
 
-def _score_new(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[str, Any]],
-               cancel: CancelToken) -> Iterator[Progress]:
+def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[str, Any]],
+               cancel: CancelToken = NEVER) -> Iterator[Progress]:
+    """Embed `rows`' prompts (cached) and store their scores, evidence, flags and signatures."""
     library = scorer.library
     texts = [audit_text(row) for row in rows]
     yield from embedding_stage("prompts", embed_missing(db, encoder, texts, cancel))
@@ -149,11 +164,14 @@ def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequen
     """Build each workflow's audit from stored per-generation results: a stream of Progress and
     one WorkflowAudit per workflow, as each is judged."""
     library = scorer.library
-    names = [row[0] for row in db.execute(
-        "SELECT DISTINCT workflow FROM audit_scores WHERE scores_key = ? ORDER BY workflow",
-        [scores_key(library)]).fetchall()]
-    if workflows:
-        names = [name for name in names if name in workflows]
+    if workflows:  # one indexed probe per named workflow, not a scan of every score
+        names = [name for name in sorted(set(workflows)) if db.execute(
+            "SELECT 1 FROM audit_scores WHERE scores_key = ? AND workflow = ? LIMIT 1",
+            [scores_key(library), name]).fetchone()]
+    else:
+        names = [row[0] for row in db.execute(
+            "SELECT DISTINCT workflow FROM audit_scores WHERE scores_key = ? ORDER BY workflow",
+            [scores_key(library)]).fetchall()]
     for done, name in enumerate(names):
         if cancel.cancelled:
             return
@@ -252,13 +270,14 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
     scorer = yield from fitted_scorer(db, encoder, library, cancel)
     if scorer is None:
         return None
-    rows = _unscored(db, scores_key(library), workflows)
+    mark = None if workflows else ledger_mark(db)
+    rows = unscored_rows(db, scores_key(library), workflows)
     if rows:
-        yield from _score_new(db, encoder, scorer, rows, cancel)
+        yield from score_rows(db, encoder, scorer, rows, cancel)
     backend = encoder.loaded()
     result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=len(rows),
                          embedding_backend=backend.name if backend else None,
-                         embedding_file_sha256=backend.file_sha256 if backend else None)
+                         embedding_file_sha256=backend.file_sha256 if backend else None, scored_through=mark)
     for item in aggregate(db, scorer, encoder.name, workflows, cancel):
         if isinstance(item, WorkflowAudit):
             result.workflows.append(item)

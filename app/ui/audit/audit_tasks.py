@@ -1,5 +1,6 @@
 """The Audit view's long jobs, as generator factories for its JobRunner: run the audit then build the
-map, or only rebuild the map with another projection method. Each yields Progress and returns an
+map, only rebuild the map with another projection method, or fold new generations into a shown
+audit (refresh_job). Each yields Progress and returns an
 AuditOutcome (None when cancelled).
 
 Qt-free. Each job opens its own ledger connection (open_db, WAL) on the worker thread, because the
@@ -17,6 +18,7 @@ from app.core.audit.embeddings import Encoder, shared_encoder
 from app.core.audit.map_data import MapData, build_map
 from app.core.audit.patterns import PatternLibrary, load_library
 from app.core.audit.projection import ProjectionStore
+from app.core.audit.refresh import refresh_audit
 from app.core.audit.run import AuditResult, run_audit
 from app.core.cancel import CancelToken
 from app.core.progress import Progress
@@ -96,3 +98,23 @@ def _with_map(db, encoder: Encoder, library: PatternLibrary, store: ProjectionSt
               result: AuditResult, cancel: CancelToken) -> OutcomeJob:
     built = yield from build_map(db, encoder, library, store, method, result, cancel)
     return None if built is None or cancel.cancelled else AuditOutcome(result, built, library)
+
+
+def refresh_job(ledger_path: Path, encoder: Callable[[], Encoder], library: PatternLibrary, store: ProjectionStore,
+                previous: AuditOutcome):
+    """A generator factory: fold the generations logged since `previous` into it (refresh_audit);
+    Progress, then the AuditOutcome."""
+
+    def run(cancel: CancelToken) -> OutcomeJob:
+        yield Progress("refresh", 0, 0)
+        the_encoder = encoder()
+        db = open_db(ledger_path)
+        try:
+            refreshed = yield from refresh_audit(db, the_encoder, library, store, previous.result, previous.map,
+                                                 cancel)
+        finally:
+            db.close()
+        return None if refreshed is None or cancel.cancelled else AuditOutcome(refreshed.result, refreshed.map,
+                                                                                 library)
+
+    return run

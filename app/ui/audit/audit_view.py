@@ -34,11 +34,12 @@ from app.core.audit.embeddings import Encoder
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.report import to_html, to_markdown
 from app.core.audit.projection import METHOD_NAMES, ProjectionStore
+from app.core.audit.refresh import can_refresh
 from app.core.audit.selection import export_selection
 from app.core.outfiles import replace_file
 from app.core.progress import Progress
 from app.core.store.queries import get_generation
-from app.ui.audit.audit_tasks import AuditOutcome, LazyModels, audit_job, map_job
+from app.ui.audit.audit_tasks import AuditOutcome, LazyModels, audit_job, map_job, refresh_job
 from app.ui.audit.map_panel import MapPanel
 from app.ui.audit.plot_export import ask_save_path
 from app.ui.audit.selection_panel import SelectionPanel
@@ -62,7 +63,8 @@ from app.workers.job_runner import JobRunner
 STAGES = {"starting": "Loading the embedding model…", "exemplars": "Embedding the library's examples",
           "prompts": "Embedding prompts", "scoring": "Scoring", "workflows": "Judging workflows",
           "map": "Projecting the map", "loading": "Loading UMAP (the first time takes a minute or more)…",
-          "fitting": "Fitting the map", "epochs": "Fitting UMAP: epoch", "placing": "Placing new prompts on the map"}
+          "fitting": "Fitting the map", "epochs": "Fitting UMAP: epoch", "placing": "Placing new prompts on the map",
+          "refresh": "Adding new generations to the audit…"}
 REPORT_FILTERS = {"HTML (*.html)": ".html", "Markdown (*.md)": ".md"}
 PLOT_FILTERS = {"PNG image (*.png)": ".png", "SVG drawing (*.svg)": ".svg"}
 SELECTION_FILTERS = {"JSON Lines (*.jsonl)": ".jsonl", "CSV (*.csv)": ".csv"}
@@ -213,8 +215,15 @@ class AuditView(View, QWidget):
             self.refresh_timer.start()
 
     def _refresh_now(self) -> None:
-        if not self.jobs.busy and self.outcome is not None:
+        """New generations since the shown audit: fold only them in (refresh_job) when the shown
+        audit allows it, else run the whole audit."""
+        if self.jobs.busy or self.outcome is None:
+            return
+        if not can_refresh(self.outcome.result, self.outcome.map, self.store):
             self.run_audit()
+            return
+        self._start(refresh_job(self._path, self.models.encoder, self.outcome.library, self.store, self.outcome),
+                    "audit")
 
     def _start(self, factory: GeneratorFactory, kind: str) -> None:
         """Run an audit ('audit') or map ('map') job; its outcome is shown when it ends."""
@@ -355,7 +364,7 @@ class AuditView(View, QWidget):
         result = outcome.result
         self.table.set_result(result, outcome.library)
         self.map.set_data(outcome.map, keep_view=keep_view)
-        self.timeline.set_data(outcome.map, outcome.library)
+        self.timeline.set_data(outcome.map, outcome.library, lazy=keep_view)
         self.export_button.setEnabled(True)
         flagged = sum(1 for w in result.workflows if any(v.level in ("medium", "high") for v in w.patterns))
         self.status.setText(f"{len(result.workflows)} workflows, {len(outcome.map.generation_ids)} generations "

@@ -193,7 +193,7 @@ class MapPanel(QWidget):
     def set_data(self, data: MapData, keep_view: bool = False) -> None:
         """Show a projection (exemplars, regions, labels, generation points); keep_view keeps the
         current pan and zoom (an incremental refresh)."""
-        self.data = data
+        previous, self.data = self.data, data
         self._index = ViewIndex(data.points)
         names = sorted(set(data.workflows))
         lookup = {name: i for i, name in enumerate(names)}
@@ -203,6 +203,9 @@ class MapPanel(QWidget):
         self.selected = self.selected[self.selected < len(data.generation_ids)] if keep_view else \
             np.zeros(0, dtype=np.int64)
         self.method_label.setText(f"({data.method.upper()}, {len(data.generation_ids):,} generations)")
+        if keep_view and previous is not None and previous.exemplar_points is data.exemplar_points:
+            self._restyle()  # a refresh: the library's regions and labels are as they were
+            return
         for item in (*self._region_items, *self._label_items):
             self.plot.removeItem(item)
         self._region_items, self._label_items, self._label_pids = [], [], []

@@ -42,6 +42,7 @@ class ReportTable(QTableWidget):
     def __init__(self) -> None:
         super().__init__(0, len(FIXED_COLUMNS))
         self.pattern_ids: list[str] = []
+        self._shown: dict[str, tuple] = {}  # what each workflow's row shows now (_row_key)
         self.setHorizontalHeaderLabels(list(FIXED_COLUMNS))
         self.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
@@ -53,7 +54,32 @@ class ReportTable(QTableWidget):
         self.itemSelectionChanged.connect(lambda: self.workflow_selected.emit(self.selected_workflow()))
 
     def set_result(self, result: AuditResult, library: PatternLibrary) -> None:
-        """Fill the table from an audit (one row per workflow, one column per pattern)."""
+        """Fill the table from an audit (one row per workflow, one column per pattern). After a
+        refresh with the same workflows and patterns only the rows that changed are rewritten."""
+        rows = {w.name: _row_key(w) for w in result.workflows}
+        same_shape = list(rows) == list(self._shown) and self.pattern_ids == (
+            [v.id for v in result.workflows[0].patterns] if result.workflows else list(library.pattern_ids))
+        header = self.horizontalHeader()
+        # sized to their contents once, not after every cell (that is quadratic in the rows)
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.setUpdatesEnabled(False)
+        try:
+            if same_shape:
+                for row, workflow in enumerate(result.workflows):
+                    if self._shown[workflow.name] != rows[workflow.name]:
+                        self._fill_row(row, workflow)
+            else:
+                self._fill(result, library)
+        finally:
+            self.setUpdatesEnabled(True)
+            header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+            # the workflow column: as wide as its names, up to a cap, so every pattern's chip stays in view
+            header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
+            self.resizeColumnToContents(0)
+            self.setColumnWidth(0, min(self.columnWidth(0), WORKFLOW_COLUMN_MAX))
+        self._shown = rows
+
+    def _fill(self, result: AuditResult, library: PatternLibrary) -> None:
         # the verdicts' order (the scorer's), which need not be the library file's
         self.pattern_ids = [v.id for v in result.workflows[0].patterns] if result.workflows else \
             list(library.pattern_ids)
@@ -68,25 +94,24 @@ class ReportTable(QTableWidget):
             header.setData(Qt.ItemDataRole.UserRole, pid)
         self.setRowCount(len(result.workflows))
         for row, workflow in enumerate(result.workflows):
-            name = QTableWidgetItem(workflow.name)
-            name.setData(Qt.ItemDataRole.UserRole, workflow.name)
-            self.setItem(row, 0, name)
-            count = QTableWidgetItem(str(workflow.generations))
-            count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
-            self.setItem(row, 1, count)
-            for verdict in workflow.patterns:
-                column = len(FIXED_COLUMNS) + self.pattern_ids.index(verdict.id)
-                cell = QTableWidgetItem(CHIPS[verdict.level])
-                cell.setData(Qt.ItemDataRole.UserRole, verdict.level)
-                cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
-                cell.setBackground(QBrush(QColor(LEVEL_COLOURS[verdict.level])))
-                cell.setForeground(QBrush(QColor("#ffffff")))
-                cell.setToolTip(f"{verdict.name}: {verdict.level} ({verdict.hits} hits)")
-                self.setItem(row, column, cell)
-        header = self.horizontalHeader()
-        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Interactive)
-        self.resizeColumnToContents(0)
-        self.setColumnWidth(0, min(self.columnWidth(0), WORKFLOW_COLUMN_MAX))
+            self._fill_row(row, workflow)
+
+    def _fill_row(self, row: int, workflow: WorkflowAudit) -> None:
+        name = QTableWidgetItem(workflow.name)
+        name.setData(Qt.ItemDataRole.UserRole, workflow.name)
+        self.setItem(row, 0, name)
+        count = QTableWidgetItem(str(workflow.generations))
+        count.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.setItem(row, 1, count)
+        for verdict in workflow.patterns:
+            column = len(FIXED_COLUMNS) + self.pattern_ids.index(verdict.id)
+            cell = QTableWidgetItem(CHIPS[verdict.level])
+            cell.setData(Qt.ItemDataRole.UserRole, verdict.level)
+            cell.setTextAlignment(Qt.AlignmentFlag.AlignCenter)
+            cell.setBackground(QBrush(QColor(LEVEL_COLOURS[verdict.level])))
+            cell.setForeground(QBrush(QColor("#ffffff")))
+            cell.setToolTip(f"{verdict.name}: {verdict.level} ({verdict.hits} hits)")
+            self.setItem(row, column, cell)
 
     def level(self, workflow: str, pattern_id: str) -> str | None:
         """The level shown for a workflow and pattern (None if absent)."""
@@ -208,3 +233,8 @@ class PresentDialog(QDialog):
         self.browser.zoomIn(PRESENT_ZOOM)
         layout = QVBoxLayout(self)
         layout.addWidget(self.browser)
+
+
+def _row_key(workflow: WorkflowAudit) -> tuple:
+    """What a workflow's row shows: its count and each pattern's level and hits."""
+    return workflow.generations, tuple((v.id, v.level, v.hits) for v in workflow.patterns)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QPalette
+from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from app.core.audit.map_data import MapData
@@ -28,6 +28,7 @@ class TimelinePanel(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.data: MapData | None = None
+        self._stale = False
         self.titles: dict[str, str] = {}
         self.timeline: Timeline | None = None
         self.unit = QComboBox()
@@ -59,11 +60,22 @@ class TimelinePanel(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.graphics, 1)
 
-    def set_data(self, data: MapData, library: PatternLibrary) -> None:
-        """Redraw from a map's data (model -> widget); the legend names patterns by their short_name."""
+    def set_data(self, data: MapData, library: PatternLibrary, lazy: bool = False) -> None:
+        """Redraw from a map's data (model -> widget); the legend names patterns by their short_name.
+        lazy: while the panel is hidden, only keep the data and redraw when it is shown (a refresh
+        of a large audit then costs the UI thread nothing until the timeline is looked at)."""
         self.data = data
         self.titles = {pid: pattern.short_name for pid, pattern in library.patterns.items()}
-        self._redraw()
+        self._stale = lazy and not self.isVisible()
+        if not self._stale:
+            self._redraw()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
+        """Draw data that arrived while the panel was hidden."""
+        super().showEvent(event)
+        if self._stale:
+            self._stale = False
+            self._redraw()
 
     def bars(self) -> list[pg.BarGraphItem]:
         """The stacked bar items, one per workflow."""

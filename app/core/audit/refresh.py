@@ -1,0 +1,151 @@
+"""Refresh a shown audit after new generations, in proportion to what is new.
+
+A full audit (run_audit) re-reads every scored row of every workflow and build_map every point. A
+refresh starts from the previous AuditResult and MapData instead: it reads only the generations
+after the previous run's high-water mark (`AuditResult.scored_through`, a primary-key range),
+embeds and scores those, re-judges only the workflows they belong to, keeps every other workflow's
+audit as it was, and appends the new points to the map (placed with the fitted projection). Its
+work is the new rows plus the stored rows of the workflows they touch; the per-workflow aggregates
+of untouched workflows are reused as they were.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from dataclasses import dataclass, replace
+
+import numpy as np
+from sqlite_utils import Database
+
+from app.core.audit.embeddings import DIM, Encoder, load_vectors
+from app.core.audit.map_data import NO_MODEL, MapData, epoch_seconds, excerpt
+from app.core.audit.patterns import PatternLibrary
+from app.core.audit.projection import ProjectionStore
+from app.core.audit.run import (
+    NO_WORKFLOW,
+    AuditResult,
+    WorkflowAudit,
+    aggregate,
+    fitted_scorer,
+    ledger_mark,
+    score_rows,
+    unscored_rows,
+)
+from app.core.audit.scorer import scores_key
+from app.core.cancel import NEVER, CancelToken
+from app.core.progress import Progress
+
+
+@dataclass
+class Refreshed:
+    """What refresh_audit returns: the new result and map, and how many generations were new."""
+
+    result: AuditResult
+    map: MapData
+    new_rows: int
+    workflows_judged: list[str]
+
+
+def can_refresh(result: AuditResult | None, map_data: MapData | None, store: ProjectionStore) -> bool:
+    """Whether a previous audit can be refreshed incrementally: it covered the whole ledger (has a
+    high-water mark) and its map's projection can place new prompts."""
+    if result is None or map_data is None or result.scored_through is None:
+        return False
+    projection = store.get(result.library_hash, map_data.method)
+    return projection is not None and projection.model is not None
+
+
+def refresh_audit(db: Database, encoder: Encoder, library: PatternLibrary, store: ProjectionStore,
+                  previous: AuditResult, previous_map: MapData,
+                  cancel: CancelToken = NEVER) -> Generator[Progress, None, Refreshed | None]:
+    """Score the generations after `previous.scored_through` and fold them into the previous result
+    and map; yields Progress, returns a Refreshed (None if cancelled).
+
+    Runs on the caller's thread (an audit worker) and writes embeddings and scores through `db`.
+    Raises ValueError when `previous` cannot be refreshed (see can_refresh)."""
+    if previous.scored_through is None or previous.library_hash != library.content_hash:
+        raise ValueError("this audit cannot be refreshed incrementally; run the whole audit")
+    projection = store.get(library.content_hash, previous_map.method)
+    if projection is None or projection.model is None:
+        raise ValueError("the map's projection cannot place new prompts; run the whole audit")
+    scorer = yield from fitted_scorer(db, encoder, library, cancel)
+    if scorer is None:
+        return None
+    mark = ledger_mark(db)
+    rows = unscored_rows(db, scores_key(library), after=previous.scored_through)
+    if rows:
+        yield from score_rows(db, encoder, scorer, rows, cancel)
+    if cancel.cancelled:
+        return None
+    touched = sorted({row.get("workflow") or NO_WORKFLOW for row in rows})
+    judged: dict[str, WorkflowAudit] = {}
+    if touched:
+        for item in aggregate(db, scorer, encoder.name, touched, cancel):
+            if isinstance(item, WorkflowAudit):
+                judged[item.name] = item
+            else:
+                yield item
+    if cancel.cancelled:
+        return None
+    kept = {workflow.name: workflow for workflow in previous.workflows}
+    kept.update(judged)
+    backend = encoder.loaded()
+    result = replace(previous, workflows=[kept[name] for name in sorted(kept)], newly_scored=len(rows),
+                     scored_through=max(mark, previous.scored_through),
+                     embedding_backend=backend.name if backend else previous.embedding_backend,
+                     embedding_file_sha256=backend.file_sha256 if backend else previous.embedding_file_sha256)
+    before = {w.name: [v.level for v in w.patterns] for w in previous.workflows}
+    relevelled = {name for name, audit in judged.items() if before.get(name) != [v.level for v in audit.patterns]}
+    map_data = yield from _extend_map(db, encoder, library, projection, previous_map, result,
+                                      [int(row["id"]) for row in rows], relevelled, cancel)
+    if map_data is None:
+        return None
+    return Refreshed(result, map_data, len(rows), touched)
+
+
+def _extend_map(db: Database, encoder: Encoder, library: PatternLibrary, projection, previous: MapData,  # noqa: ANN001
+                result: AuditResult, new_ids: list[int], touched: set[str],
+                cancel: CancelToken) -> Generator[Progress, None, MapData | None]:
+    """The previous map with the new generations appended (placed with the fitted projection) and
+    the levels of the points of `touched` (workflows whose levels changed; usually none) brought up
+    to date, the one pass over every point."""
+    key = scores_key(library)
+    rows = []
+    for start in range(0, len(new_ids), 500):
+        chunk = new_ids[start:start + 500]
+        rows += db.execute(
+            "SELECT s.generation_id, s.workflow, s.text_key, s.scores, g.prompt, g.system_prompt, s.started_at, "
+            f"g.model_name FROM audit_scores s JOIN generations g ON g.id = s.generation_id WHERE s.scores_key = ? "
+            f"AND s.generation_id IN ({','.join('?' for _ in chunk)}) ORDER BY s.generation_id", [key, *chunk]).fetchall()
+    ids = library.pattern_ids
+    keys = [r[2] for r in rows]
+    missing = [i for i, k in enumerate(keys) if k not in projection.coords]
+    vectors = np.zeros((len(keys), DIM if missing else 0), dtype=np.float32)
+    if missing:
+        vectors[missing] = load_vectors(db, [keys[i] for i in missing], encoder.name)
+    placed = yield from projection.place(keys, vectors, cancel)
+    if placed is None or cancel.cancelled:
+        return None
+    scores = np.array([json.loads(r[3]) for r in rows], dtype=np.float32).reshape(len(rows), len(ids))
+    top = scores.argmax(axis=1) if len(rows) else np.zeros(0, dtype=int)
+    workflows = [r[1] for r in rows]
+    named = touched | set(workflows)
+    levels_by = {(w.name, v.id): v.level for w in result.workflows if w.name in named for v in w.patterns}
+    levels = list(previous.levels)
+    if touched:  # only the touched workflows' levels can have changed
+        for index, (workflow, pattern) in enumerate(zip(previous.workflows, previous.top_patterns)):
+            if workflow in touched:
+                levels[index] = levels_by.get((workflow, pattern), "none")
+    tops = [ids[i] for i in top]
+    yield Progress("map", len(rows), len(rows))
+    return replace(
+        previous, generation_ids=previous.generation_ids + [int(r[0]) for r in rows],
+        workflows=previous.workflows + workflows, top_patterns=previous.top_patterns + tops,
+        top_scores=np.concatenate([previous.top_scores, scores[np.arange(len(rows)), top].astype(np.float64)]),
+        excerpts=previous.excerpts + [excerpt(r[4] or r[5] or "") for r in rows],
+        points=np.vstack([previous.points.reshape(-1, 2), placed]),
+        models=previous.models + [r[7] or NO_MODEL for r in rows],
+        started=np.concatenate([previous.started, [epoch_seconds(r[6]) for r in rows]]),
+        scores=np.vstack([previous.scores.reshape(-1, len(ids)), scores]),
+        levels=levels + [levels_by.get((w, p), "none") for w, p in zip(workflows, tops)])

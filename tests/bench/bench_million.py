@@ -1,0 +1,133 @@
+"""The ledger and the audit at a million generations: a seeded ledger built once and kept (by row
+count) in the bench's own temp folder, then, in one run: chain verification, the first full audit,
+the re-audit of the unchanged ledger, the map, and the refresh after one new generation (what the
+Audit view does after a chat turn), with its work compared side by side with a whole re-audit.
+
+The prompts' vectors are written straight into the embedding cache (random unit vectors keyed by
+each prompt's hash, as bench_audit.py does), so "first full audit" times scoring and aggregation,
+not the embedding model; bench_embeddings.py measures the encoder's throughput, and the embedding
+part of a first audit at this size is rows / that throughput.
+
+    python tests/bench/bench_million.py [--rows 1000000] [--workflows 50] [--skip-audit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from app.core.audit.embeddings import DIM, Encoder, text_key  # noqa: E402
+from app.core.audit.map_data import build_map  # noqa: E402
+from app.core.audit.patterns import load_library  # noqa: E402
+from app.core.audit.projection import ProjectionStore  # noqa: E402
+from app.core.audit.refresh import refresh_audit  # noqa: E402
+from app.core.audit.run import run_audit  # noqa: E402
+from app.core.progress import drive  # noqa: E402
+from app.core.store import Ledger  # noqa: E402
+from app.core.store.ledger import utc_now  # noqa: E402
+from tests.bench.bench_audit import TOPICS, VERBS  # noqa: E402
+from tests.core.records import record  # noqa: E402
+
+SEED_BATCH = 10_000
+CACHE = Path(tempfile.gettempdir()) / "stillroom-bench-million"
+
+
+def prompt_of(i: int) -> str:
+    return f"{VERBS[i % 8]} {TOPICS[(i // 8) % 8]} for reader {i}, in {(i % 5) + 2} sentences."
+
+
+def seeded_ledger(rows: int, workflows: int) -> Path:
+    """The cached ledger of `rows` generations (built on first use; a partial build is discarded)."""
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"ledger-{rows}-{workflows}.db"
+    if path.exists():
+        return path
+    partial = CACHE / f"building-{rows}-{workflows}.db"
+    for leftover in CACHE.glob(partial.name + "*"):
+        leftover.unlink()
+    ledger = Ledger.open(partial)
+    rng = np.random.default_rng(0)
+    start = time.perf_counter()
+    for first in range(0, rows, SEED_BATCH):
+        batch = [record(i, prompt=prompt_of(i), workflow=f"workflow-{i % workflows}",
+                        logprobs_requested=int(i % 7 == 0)) for i in range(first, min(rows, first + SEED_BATCH))]
+        ledger.append_many(batch)
+        vectors = rng.normal(size=(len(batch), DIM)).astype(np.float32)
+        vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        now = utc_now()
+        with ledger.db.conn:
+            ledger.db.conn.executemany(
+                "INSERT OR REPLACE INTO embeddings (text_sha256, model, dim, vector, created_at) VALUES (?, ?, ?, ?, ?)",
+                [(text_key(r["prompt"]), Encoder.name, DIM, v.tobytes(), now) for r, v in zip(batch, vectors)])
+        if first % 100_000 == 0:
+            print(f"  seeding: {first + len(batch):,} rows, {time.perf_counter() - start:.0f} s", flush=True)
+    ledger.close()
+    os.replace(partial, path)
+    print(f"seeded {rows:,} generations in {workflows} workflows in {time.perf_counter() - start:.0f} s "
+          f"(kept at {path.name} for the next run)")
+    return path
+
+
+def timed(label: str, job):  # noqa: ANN001, ANN201
+    start = time.perf_counter()
+    result = job()
+    elapsed = time.perf_counter() - start
+    print(f"{label}: {elapsed:.2f} s", flush=True)
+    return result, elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--workflows", type=int, default=50)
+    parser.add_argument("--skip-audit", action="store_true", help="only seed and verify")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="stillroom-bench-million-run-"))
+    path = scratch / "ledger.db"
+    shutil.copyfile(seeded_ledger(args.rows, args.workflows), path)  # this run's audit leaves the cache as it was
+    ledger = Ledger.open(path)
+    verified, _ = timed(f"chain verify, {args.rows:,} rows", ledger.verify)
+    print(f"  chain intact: {verified.ok}, {verified.rows:,} rows")
+    if args.skip_audit:
+        return
+    library, encoder = load_library(), Encoder()
+    store = ProjectionStore(scratch)
+    # the encoder's load and the library's exemplars: a one-time cost, not the ledger's
+    timed("warm-up (encoder, exemplars, scorer)",
+          lambda: drive(run_audit(ledger.db, encoder, library, workflows=["none-such"])))
+    result, _ = timed("first full audit (scoring and aggregation; vectors pre-seeded)",
+                      lambda: drive(run_audit(ledger.db, encoder, library)))
+    print(f"  newly scored {result.newly_scored:,}, {len(result.workflows)} workflows")
+    map_data, _ = timed("map (PCA fit and placement of every point)",
+                        lambda: drive(build_map(ledger.db, encoder, library, store, "pca", result)))
+    again, whole_s = timed("re-audit of the unchanged ledger (target < 10 s)",
+                           lambda: drive(run_audit(ledger.db, encoder, library)))
+    assert again.newly_scored == 0
+    _, map_s = timed("map of the unchanged ledger (what a whole re-audit also rebuilds)",
+                     lambda: drive(build_map(ledger.db, encoder, library, store, "pca", again)))
+    ledger.append_many([record(args.rows + 1, prompt="Explain tides to a child in two sentences.",
+                               workflow="workflow-7")])
+    refreshed, refresh_s = timed("refresh after one new generation (audit and map)",
+                                 lambda: drive(refresh_audit(ledger.db, encoder, library, store, again, map_data)))
+    assert refreshed.new_rows == 1 and len(refreshed.map.generation_ids) == len(map_data.generation_ids) + 1
+    per_workflow = args.rows // args.workflows
+    print(f"  it scored 1 row and re-judged 1 workflow of about {per_workflow:,} generations; "
+          f"a whole re-audit and map took {whole_s + map_s:.2f} s: ratio {(whole_s + map_s) / refresh_s:.0f}x")
+    print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
+          f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
+    ledger.close()
+    shutil.rmtree(scratch)
+
+
+if __name__ == "__main__":
+    main()

@@ -186,7 +186,9 @@ def test_the_sweep_level_rises_with_volume_and_grid_breadth() -> None:
 
 def test_shape_cues_are_not_evidence_and_share_cues_are() -> None:
     library = load_library()
-    kinds = {(pid, cue.id): is_evidence(cue) for pid, p in library.patterns.items() for cue in p.workflow_cues}
+    kinds = {(pid, cue.id): is_evidence(cue, p) for pid, p in library.patterns.items() for cue in p.workflow_cues}
     assert kinds[("autograding", "mostly_grading")] and not kinds[("autograding", "one_judge_template")]
     assert not kinds[("persona_cloning", "broad_topics")] and not kinds[("persona_cloning", "little_reasoning")]
     assert kinds[("templated_sweep", "slot_grid")] and kinds[("templated_sweep", "template_reuse")]
+    # grading prompts are autograding's evidence, not reasoning reconstruction's
+    assert kinds[("cot_critique", "reasoning_heavy")] and not kinds[("cot_critique", "grading_mixed_in")]

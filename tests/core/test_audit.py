@@ -240,6 +240,6 @@ def test_a_new_pattern_file_is_scored_and_reported(ledger: Ledger, encoder: Enco
     assert levels(result, "tides")[NEW_ID] in ("medium", "high"), levels(result, "tides")
     assert levels(result, "everyday")[NEW_ID] in ("none", "low"), levels(result, "everyday")
     table = [line for line in to_markdown(result).splitlines() if line.startswith("| ")]
-    assert table[0].endswith(f" | {NEW_ID} |")
+    assert table[0].endswith(f" | {result.workflows[0].patterns[-1].short_name} |")  # its column title
     tides_row = next(line for line in table if line.startswith("| tides |"))
     assert tides_row.endswith(f" | {levels(result, 'tides')[NEW_ID]} |")

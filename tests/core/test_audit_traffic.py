@@ -186,7 +186,25 @@ def test_the_sweep_level_rises_with_volume_and_grid_breadth() -> None:
 
 def test_shape_cues_are_not_evidence_and_share_cues_are() -> None:
     library = load_library()
-    kinds = {(pid, cue.id): is_evidence(cue) for pid, p in library.patterns.items() for cue in p.workflow_cues}
+    kinds = {(pid, cue.id): is_evidence(cue, p) for pid, p in library.patterns.items() for cue in p.workflow_cues}
     assert kinds[("autograding", "mostly_grading")] and not kinds[("autograding", "one_judge_template")]
     assert not kinds[("persona_cloning", "broad_topics")] and not kinds[("persona_cloning", "little_reasoning")]
     assert kinds[("templated_sweep", "slot_grid")] and kinds[("templated_sweep", "template_reuse")]
+    # grading prompts are autograding's evidence, not reasoning reconstruction's
+    assert kinds[("cot_critique", "reasoning_heavy")] and not kinds[("cot_critique", "grading_mixed_in")]
+
+
+def test_template_induction_finds_the_grid_of_a_sweep_and_none_in_free_text() -> None:
+    from app.core.audit.templates import induce_grid
+
+    sweep = induce_grid([row["prompt"] for row in traffic.multi_template_sweep()])
+    assert sweep.slots >= 2 and sweep.covered == sweep.cells == len(traffic.LANGUAGES) * len(traffic.TASKS)
+    assert {"python", "rust"} & {v for values in sweep.values for v in values}
+    # one task over one's own material, even into several languages: one categorical slot, no grid
+    material = [f"Translate into {language}: {text}" for text in traffic.MATERIAL
+                for language in ("German", "French", "Spanish", "Italian")]
+    assert induce_grid(material).slots == 0
+    for kind in traffic.BATCH_TEMPLATES:
+        assert induce_grid([row["prompt"] for row in traffic.templated_batch(kind)]).slots == 0
+    # free text whose words happen to be disjoint is no grid: everyday questions
+    assert induce_grid(traffic.EVERYDAY * 2).slots == 0

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.audit.patterns import Pattern, WorkflowCue
+from app.core.audit.patterns import CUE_FED_SIGNALS, Pattern, WorkflowCue
 from app.core.audit.scorer import HIT_THRESHOLD, combine_weights
 from app.core.audit.signals import WorkflowSignals
 
@@ -88,10 +88,14 @@ def _percent(value: float) -> str:
     return f"{value * 100:.0f}%"
 
 
-def is_evidence(cue: WorkflowCue) -> bool:
-    """Whether a workflow cue is evidence for its pattern on its own (else it describes shape)."""
+def is_evidence(cue: WorkflowCue, pattern: Pattern) -> bool:
+    """Whether a workflow cue is evidence for `pattern` on its own (else it describes shape). A
+    share counted by prompt cues (CUE_FED_SIGNALS) is evidence only for the patterns whose cues
+    feed it: another pattern's grading prompts say nothing about reasoning reconstruction."""
     if cue.evidence is not None:
         return cue.evidence
+    if cue.signal in CUE_FED_SIGNALS and cue.signal not in pattern.feeds_signals:
+        return False
     return cue.signal in EVIDENCE_SIGNALS and cue.op in PRESENCE_OPS
 
 
@@ -109,9 +113,9 @@ def counted_cues(pattern: Pattern, stats: dict[str, Any], n: int, hit_share: flo
     if n < MIN_WORKFLOW_VOLUME:
         return []
     fired = [cue for cue in pattern.workflow_cues if cue.matches(stats)]
-    evidence = [cue for cue in fired if is_evidence(cue)]
+    evidence = [cue for cue in fired if is_evidence(cue, pattern)]
     own = max([hit_share, *(_evidence_share(cue, stats) for cue in evidence)])
-    return [cue for cue in fired if is_evidence(cue) or own >= SHAPE_GATE_SHARE]
+    return [cue for cue in fired if cue in evidence or own >= SHAPE_GATE_SHARE]
 
 
 def judge(pattern: Pattern, scores: np.ndarray, generation_ids: Sequence[int], signals: WorkflowSignals,
@@ -161,11 +165,16 @@ def judge(pattern: Pattern, scores: np.ndarray, generation_ids: Sequence[int], s
         reasons.append(f"A single prompt is not a pattern: one resemblance in a {scope} stays at low.")
     if level in ("medium", "high"):
         reasons.append("Resemblance is not intent: the benign practices below look the same from here.")
-    lookalikes = [{"name": item.name, "description": item.description, "how_to_tell": item.how_to_tell}
-                  for item in pattern.benign_lookalikes] if level != "none" else []
+    lookalikes = lookalike_dicts(pattern) if level != "none" else []
     score = max(share, workflow if level != "none" else 0.0)
     return PatternVerdict(pattern.id, pattern.name, level, score, hits, share, reasons, lookalikes,
                           [cue.id for cue in fired], examples, pattern.short_name)
+
+
+def lookalike_dicts(pattern: Pattern) -> list[dict[str, str]]:
+    """The pattern's benign look-alikes in the report's form."""
+    return [{"name": item.name, "description": item.description, "how_to_tell": item.how_to_tell}
+            for item in pattern.benign_lookalikes]
 
 
 def _grid_sentence(stats: dict[str, Any]) -> str:

@@ -18,7 +18,7 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
-from app.core.audit.levels import PatternVerdict, judge
+from app.core.audit.levels import PatternVerdict, judge, lookalike_dicts
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.scorer import Scorer, scores_key
 from app.core.audit.substreams import SubStreamVerdict, WorkflowRows, judge_substreams
@@ -230,9 +230,7 @@ def _raise_to_groups(library: PatternLibrary, verdicts: list[PatternVerdict], gr
         verdict.level = group.level
         verdict.reasons = [f"{group.sentence}.", *(f"In that group: {r[0].lower()}{r[1:]}" for r in group.reasons)]
         verdict.examples = group.examples
-        verdict.lookalikes = verdict.lookalikes or [
-            {"name": item.name, "description": item.description, "how_to_tell": item.how_to_tell}
-            for item in library.patterns[group.pattern].benign_lookalikes]
+        verdict.lookalikes = verdict.lookalikes or lookalike_dicts(library.patterns[group.pattern])
         verdict.score = max(verdict.score, group.hits / group.of if group.of else 0.0)
 
 

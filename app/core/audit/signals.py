@@ -139,9 +139,10 @@ def semantic_diversity(vectors: np.ndarray, seed: int = 0) -> float | None:
         return None
     if len(vectors) > DIVERSITY_SAMPLE:
         vectors = vectors[np.random.default_rng(seed).choice(len(vectors), DIVERSITY_SAMPLE, replace=False)]
-    sims = vectors @ vectors.T
+    # the sum of all pairwise dot products is |sum of vectors|^2: no n x n matrix needed
     n = len(vectors)
-    mean = (sims.sum() - np.trace(sims)) / (n * (n - 1))
+    total = vectors.astype(np.float64).sum(axis=0)
+    mean = (float(total @ total) - float(np.einsum("ij,ij->", vectors, vectors, dtype=np.float64))) / (n * (n - 1))
     return float(1.0 - mean)
 
 

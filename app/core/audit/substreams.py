@@ -36,6 +36,7 @@ SUBSTREAM_CAP = "medium"
 CLUSTER_FLOOR = 0.3  # cosine below which two prompts are never neighbours, whatever the workflow
 CLUSTER_SIGMAS = 2.0  # neighbours: similarity at least this many deviations above the workflow's mean
 CLUSTER_NEIGHBOURS = 5
+CLUSTER_SAMPLE = 250  # rows clustered at most (evenly spaced): an n x n similarity matrix per workflow
 BURST_GAP_S = 600.0  # a burst ends at a pause longer than this
 SAME_GROUP_JACCARD = 0.8
 KIND_WORDS = {"template": "sharing a template", "cluster": "close in meaning", "burst": "sent in one burst"}
@@ -48,6 +49,7 @@ class SubStream:
     kind: str  # template | cluster | burst
     rows: list[int]
     sampled: bool = False  # found among the sampled rows only (clusters of a large workflow)
+    sample: int = 0  # how many rows were sampled, when sampled
 
 
 @dataclass
@@ -150,8 +152,10 @@ def _burst_groups(times: Sequence[str | None]) -> list[list[int]]:
 
 
 def find_substreams(times: Sequence[str | None], signatures: Sequence[Sequence[str | None]],
-                    vectors: np.ndarray, positions: Sequence[int]) -> list[SubStream]:
-    """Candidate groups of a workflow of len(times) rows: by template, embedding cluster and time.
+                    vectors: np.ndarray, positions: Sequence[int],
+                    kinds: Sequence[str] = ("template", "cluster", "burst")) -> list[SubStream]:
+    """Candidate groups of a workflow of len(times) rows: by template, embedding cluster and time
+    (those of `kinds`).
 
     `signatures` are columns of per-row template keys; `vectors` are the embeddings of the rows at
     `positions` (all rows, or a sample). Groups too small or too large, and near-duplicates of a
@@ -160,22 +164,29 @@ def find_substreams(times: Sequence[str | None], signatures: Sequence[Sequence[s
     n = len(times)
     if n < MIN_GROUP * 2:
         return []
-    found: list[SubStream] = []
+    if len(positions) > CLUSTER_SAMPLE:
+        keep = np.linspace(0, len(positions) - 1, CLUSTER_SAMPLE).astype(int)
+        vectors, positions = vectors[keep], [positions[i] for i in keep]
     sampled = len(positions) < n
-    candidates = ([SubStream("template", g) for g in _template_groups(signatures, n)]
-                  + [SubStream("cluster", g, sampled) for g in _cluster_groups(vectors, positions)]
-                  + [SubStream("burst", g) for g in _burst_groups(times)])
+    candidates: list[SubStream] = []
+    if "template" in kinds:
+        candidates += [SubStream("template", g) for g in _template_groups(signatures, n)]
+    if "cluster" in kinds:
+        candidates += [SubStream("cluster", g, sampled, len(positions)) for g in _cluster_groups(vectors, positions)]
+    if "burst" in kinds:
+        candidates += [SubStream("burst", g) for g in _burst_groups(times)]
+    found: list[tuple[SubStream, set[int]]] = []
     for group in sorted(candidates, key=lambda g: -len(g.rows)):
-        whole = len(positions) if group.sampled else n
+        whole = group.sample if group.sampled else n
         if not MIN_GROUP <= len(group.rows) < MAX_GROUP_SHARE * whole:
             continue
         rows = set(group.rows)
-        if any(len(rows & set(f.rows)) / len(rows | set(f.rows)) >= SAME_GROUP_JACCARD for f in found):
+        if any(len(rows & seen) / len(rows | seen) >= SAME_GROUP_JACCARD for _, seen in found):
             continue
-        found.append(group)
+        found.append((group, rows))
         if len(found) == MAX_GROUPS:
             break
-    return found
+    return [group for group, _ in found]
 
 
 def _clock(stamp: str | None) -> str:
@@ -224,10 +235,18 @@ def judge_substreams(rows: WorkflowRows, library: PatternLibrary, levels_now: Ma
     `evidence_of(ids)` the stored evidence of generation ids.
     """
     pattern_ids = library.pattern_ids
-    groups = find_substreams(rows.times, rows.signatures, rows.vectors, rows.positions)
+    cap = LEVELS.index(SUBSTREAM_CAP)
+    # Which groups could matter: a pattern with MIN_GROUP_HITS hits in the workflow (any kind of
+    # group), or one with a grid cue below the cap (a grid lives in a template's or cluster's prompts).
+    hits_anywhere = ((rows.matrix >= HIT_THRESHOLD).sum(axis=0) >= MIN_GROUP_HITS).any() if len(rows.ids) else False
+    grid_possible = any(LEVELS.index(levels_now[pid]) < cap and any(
+        cue.signal == "grid_cells" for cue in library.patterns[pid].workflow_cues) for pid in pattern_ids)
+    kinds = ("template", "cluster", "burst") if hits_anywhere else ("template",) if grid_possible else ()
+    if not kinds:
+        return []
+    groups = find_substreams(rows.times, rows.signatures, rows.vectors, rows.positions, kinds)
     best: dict[str, SubStreamVerdict] = {}
     where = {p: i for i, p in enumerate(rows.positions)}
-    cap = LEVELS.index(SUBSTREAM_CAP)
     for group in groups:
         members = group.rows
         scores = rows.matrix[members]
@@ -238,7 +257,8 @@ def judge_substreams(rows: WorkflowRows, library: PatternLibrary, levels_now: Ma
         sweep_columns = [c for c, pid in enumerate(pattern_ids) if LEVELS.index(levels_now[pid]) < cap and any(
             cue.signal == "grid_cells" for cue in library.patterns[pid].workflow_cues)]
         grid = None
-        if group.kind != "burst" and sweep_columns:
+        one_skeleton = len({rows.signatures[0][i] for i in members}) == 1  # identical words: no grid
+        if group.kind != "burst" and sweep_columns and not one_skeleton:
             step = max(1, len(members) // SAMPLE)
             grid = induce_grid(prompts_of([rows.ids[i] for i in members[::step]]))
             if grid.slots >= 2:
@@ -264,7 +284,7 @@ def judge_substreams(rows: WorkflowRows, library: PatternLibrary, levels_now: Ma
                 continue  # no more concentrated than the whole workflow: the whole says it
             if pid in best and best[pid].hits >= verdict.hits:
                 continue
-            whole = len(rows.positions) if group.sampled else len(rows.ids)
+            whole = group.sample if group.sampled else len(rows.ids)
             sentence = describe(group, rows.name, whole, signals.first, signals.last, verdict.name, level)
             best[pid] = SubStreamVerdict(group.kind, pid, verdict.name, level, len(members), whole, verdict.hits,
                                          signals.first, signals.last, sentence, verdict.reasons,

@@ -6,7 +6,9 @@ prompt carries exactly one: words whose sets of prompts are disjoint and togethe
 them (a *categorical slot*). A sweep has at least two such slots whose combinations cover much of
 their grid, and its prompts share wrapper text (word 4-grams repeated across the family).
 
-A single-task batch over the user's own material (translate / summarise / classify each of these
+Once the values' words are taken out of a sweep's prompts, only a few wrappers are left; free text
+(a judge's candidate answers) leaves a different remainder in every prompt, so disjoint words
+there are no grid. A single-task batch over the user's own material (translate / summarise / classify each of these
 texts) has at most one categorical slot: its variable part is free text, not a grid. That is a
 template, not a sweep, and `induce_grid` reports it as no grid.
 
@@ -31,6 +33,10 @@ WRAPPER_GRAM = 4
 WRAPPER_MIN_SHARE = 0.1  # a wrapper 4-gram recurs in at least this share of the family
 WRAPPER_COVER = 0.8  # share of the family's prompts that must carry a wrapper 4-gram
 MIN_GRID_COVERAGE = 0.5
+# In a sweep, a prompt is its wrapper plus its cell's values: once the values' words are taken out,
+# few distinct remainders are left. Free text (a judge's candidate answers, one's own documents)
+# leaves one per prompt, whatever words happen to be disjoint.
+MAX_REMAINDER_SHARE = 0.5
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -138,12 +144,28 @@ def induce_grid(prompts: Sequence[str]) -> GridEvidence:
             carrying = _wrapper_carriers(tokens, members)
             if len(cells) / grid < MIN_GRID_COVERAGE or carrying < WRAPPER_COVER * len(members):
                 continue
+            if _remainders(tokens, members, (slots[a], slots[b]), postings) > MAX_REMAINDER_SHARE * len(members):
+                continue
             best = GridEvidence(slots=2 + sum(1 for s in slots if s is not slots[a] and s is not slots[b]
                                                  and _union(s) & both == both),
                                 family=len(members), sampled=total, cells=grid, covered=len(cells),
                                 values=[[" ".join(sorted(postings[m]))[:40] for m in slot[:4]]
                                         for slot in (slots[a], slots[b])])
     return best
+
+
+def _remainders(tokens: list[list[str]], members: list[int], slots: tuple[list[int], list[int]],
+                postings: dict[int, list[str]]) -> int:
+    """How many distinct word sets the members leave once their own slot values' words are removed."""
+    left = set()
+    for i in members:
+        words = set(tokens[i])
+        for slot in slots:
+            value = _cell_of(i, slot)
+            if value is not None:
+                words -= set(postings[slot[value]])
+        left.add(frozenset(words))
+    return len(left)
 
 
 def _union(masks: list[int]) -> int:

@@ -198,13 +198,14 @@ def _exports(source: Path, folder: Path | None, precision: str) -> tuple[Exporte
     return _checked_export(source, folder, INT8, lambda path: make_quantized(source, fp32, path))
 
 
-def onnx_backend(source: Path, folder: Path | None, gpu: bool = False) -> OnnxBackend:
+def onnx_backend(source: Path, folder: Path | None, gpu: bool = False, exact: bool = False) -> OnnxBackend:
     """The fast back end over the export kept in `folder` (the data folder's by default): int8 on the
-    CPU, float32 on a CUDA GPU.
+    CPU, float32 on a CUDA GPU or when `exact` (int8 vectors move slightly with the other texts of
+    their batch, which an embeddings API must not do).
 
     The exports are made when missing or when they no longer match their recorded sha256; if a file
     that matched does not load, the files are made once more. Raises what the last attempt raised."""
-    precision = FLOAT32 if gpu else INT8
+    precision = FLOAT32 if gpu or exact else INT8
     providers = (CUDA_PROVIDER, CPU_PROVIDER) if gpu else (CPU_PROVIDER,)
     exported, fresh = _exports(source, folder, precision)
     try:
@@ -218,13 +219,15 @@ def onnx_backend(source: Path, folder: Path | None, gpu: bool = False) -> OnnxBa
     return OnnxBackend(source, exported.path, exported.sha256, precision, providers)
 
 
-def load_backend(requested: str | None = None, folder: Path | None = None, source: Path | None = None) -> Backend:
+def load_backend(requested: str | None = None, folder: Path | None = None, source: Path | None = None,
+                 exact: bool = False) -> Backend:
     """The back end for `requested` (auto, onnx or pytorch; STILLROOM_EMBEDDINGS, else auto) running
     the sentence-transformers model in `source` (the bundled MiniLM by default).
 
     auto: ONNX Runtime on a CUDA GPU where its CUDA build and an NVIDIA GPU are present; else PyTorch
     on the GPU where torch has CUDA; else ONNX Runtime's int8 export on the CPU; else (onnxruntime
-    missing, the export unusable) PyTorch on the CPU with one logged warning."""
+    missing, the export unusable) PyTorch on the CPU with one logged warning. `exact`: the float32
+    export on the CPU too (vectors that do not depend on the batch, for the server's /v1/embeddings)."""
     choice = (requested or os.environ.get(BACKEND_ENV) or AUTO).lower()
     if choice not in BACKENDS:
         raise ValueError(f"{BACKEND_ENV}={choice!r}: choose one of {', '.join(BACKENDS)}")
@@ -239,7 +242,7 @@ def load_backend(requested: str | None = None, folder: Path | None = None, sourc
             return onnx_backend(source, folder, gpu=True)
         if choice == AUTO and _cuda_available():
             return TorchBackend(source, "cuda")
-        return onnx_backend(source, folder)
+        return onnx_backend(source, folder, exact=exact)
     except LOAD_ERRORS as exc:
         if choice == ONNX:
             raise

@@ -47,11 +47,13 @@ class Encoder:
     name = MODEL_NAME
 
     def __init__(self, batch_size: int = ENCODE_BATCH, backend: str | None = None,
-                 export_dir: Path | None = None, model_path: Path | None = None) -> None:
+                 export_dir: Path | None = None, model_path: Path | None = None, exact: bool = False) -> None:
         """`backend`: auto, onnx or pytorch (default: STILLROOM_EMBEDDINGS, else auto);
         `export_dir`: where the ONNX export is kept (default: the data folder's embeddings/);
-        `model_path`: a sentence-transformers model folder (default: the bundled MiniLM)."""
+        `model_path`: a sentence-transformers model folder (default: the bundled MiniLM);
+        `exact`: float32 on the CPU too, so a text's vector never depends on its batch (int8's does)."""
         self.batch_size = batch_size
+        self._exact = exact
         self._requested = backend
         self._export_dir = export_dir
         self._model_path = model_path
@@ -62,7 +64,7 @@ class Encoder:
         """The loaded back end (loaded on first use, once, whichever thread asks first)."""
         with self._lock:
             if self._model is None:
-                self._model = load_backend(self._requested, self._export_dir, self._model_path)
+                self._model = load_backend(self._requested, self._export_dir, self._model_path, exact=self._exact)
             return self._model
 
     def loaded(self) -> Backend | None:
@@ -98,9 +100,16 @@ class Encoder:
 
 @functools.cache
 def shared_encoder() -> Encoder:
-    """The process's one Encoder for callers that serve many requests (the local server), so the
-    model is loaded once, not once per request."""
+    """The process's one audit Encoder for callers that run many audits (the window), so the model is
+    loaded once, not once per run."""
     return Encoder()
+
+
+@functools.cache
+def serving_encoder() -> Encoder:
+    """The process's one Encoder for the local server's /v1/embeddings: float32 (exact), so a client
+    gets the same vector for a text whatever else its request holds, within 1e-6 of PyTorch's."""
+    return Encoder(exact=True)
 
 
 @functools.cache

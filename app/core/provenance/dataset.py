@@ -314,7 +314,11 @@ def check_parquet_bounds(parquet: Any, path: Path, columns: list[str] | None = N
         rows = max(1, group.num_rows)
         for column_index in range(group.num_columns):
             chunk = group.column(column_index)
-            name = chunk.path_in_schema
+            try:
+                name = chunk.path_in_schema
+            except (UnicodeDecodeError, ValueError) as exc:  # a damaged footer: pyarrow decodes names lazily
+                raise DatasetError(f"{path}: row group {group_index + 1}, column {column_index + 1} has an "
+                                   f"unreadable name ({exc}); not read") from exc
             if wanted is not None and name.split(".", 1)[0] not in wanted:
                 continue
             where = f"{path}: row group {group_index + 1}, column {name!r}"

@@ -1,8 +1,10 @@
 """EncoderHost: the bundled sentence encoder behind /v1/embeddings, and the ledger rows it writes.
 
-The encoder is the audit's all-MiniLM-L6-v2 (app.core.audit.embeddings), run by sentence-transformers
-on the CPU, not by llama.cpp, so it does not queue behind generations on the model thread. The host
-uses the process's one shared Encoder (loaded on the first request, ~13 s, then kept) and appends
+The encoder is the audit's all-MiniLM-L6-v2 (app.core.audit.embeddings), run on the CPU by ONNX
+Runtime over the float32 export (or sentence-transformers, the fallback), not by llama.cpp, so it does
+not queue behind generations on the model thread. The host uses the process's one serving Encoder
+(float32: a text's vector does not depend on the rest of the request; loaded on the first request,
+then kept) and appends
 its rows through a ledger connection of its own; requests take turns on both.
 """
 
@@ -12,7 +14,7 @@ import threading
 from importlib.metadata import version
 from pathlib import Path
 
-from app.core.audit.embeddings import shared_encoder
+from app.core.audit.embeddings import serving_encoder
 from app.core.embedding import EmbeddingRequest, EmbeddingResult, LoggedEmbedding, embed_logged
 from app.core.errors import ContextLengthError
 from app.core.generation import LogContext
@@ -47,7 +49,7 @@ class EncoderHost:
 
 def _encode(texts: list[str], model_sha256: str, model_name: str) -> EmbeddingResult:
     """Encode whole texts only: sentence-transformers would silently cut a longer one."""
-    encoder = shared_encoder()
+    encoder = serving_encoder()
     counts = encoder.token_counts(texts)
     limit = encoder.max_tokens()
     for index, count in enumerate(counts):

@@ -38,7 +38,7 @@ class LazyModels:
     def encoder(self) -> Encoder:
         """The encoder, its model loaded (worker thread)."""
         if self.encoder_made is None:
-            self.encoder_made = shared_encoder()  # the copy the local server's /v1/embeddings uses too
+            self.encoder_made = shared_encoder()  # one copy for every audit the window runs
         self.encoder_made.model()
         return self.encoder_made
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -131,6 +133,22 @@ def load_runner(ledger: Ledger, kwargs: dict[str, Any], fallback: str = DEFAULT_
 def echo_err(message: str) -> None:
     """A line on stderr (status and statistics, kept out of the generated text on stdout)."""
     click.echo(message, err=True)
+
+
+def run_until_stopped(server: Any) -> None:
+    """Say whether keys are required, then keep a started server (serve, proxy) running until Ctrl+C
+    or SIGTERM, and stop it."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    echo_err(f"keys {'required' if server.require_key else 'optional'}. Ctrl+C stops.")
+    try:
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        echo_err("stopping...")
+        server.stop()
 
 
 def stdin_or(text: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 
 import click
 
@@ -12,7 +10,7 @@ from app.core.proxy.identity import METHOD_TEXT
 from app.core.proxy.server import DEFAULT_PROXY_PORT, ProxyServer, upstream_key_from_env
 from app.core.safetext import escape
 from app.core.serve.server import DEFAULT_HOST
-from app.cli.common import echo_err
+from app.cli.common import echo_err, run_until_stopped
 
 
 @click.command()
@@ -36,8 +34,6 @@ def proxy(upstreams: tuple[str, ...], host: str, port: int, upstream_key_env: st
     server = ProxyServer(ledger_path(), list(upstreams), host=host, port=port,
                          upstream_key=upstream_key_from_env(upstream_key_env), require_key=require_key or None)
     server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     echo_err(f"Stillroom is proxying at {server.url}")
     for upstream in server.upstream_status():
         echo_err(f"upstream {escape(upstream['url'])}:")
@@ -45,12 +41,4 @@ def proxy(upstreams: tuple[str, ...], host: str, port: int, upstream_key_env: st
             echo_err("  (did not list any model now; its models will be recorded by the names it reports)")
         for model in upstream["models"]:
             echo_err(f"  {escape(model['name'])}: {METHOD_TEXT[model['method']]} {escape(model['value'])[:80]}")
-    echo_err(f"keys {'required' if server.require_key else 'optional'}. Ctrl+C stops.")
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        echo_err("stopping...")
-        server.stop()
+    run_until_stopped(server)

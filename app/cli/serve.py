@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
 from typing import Any
 
 import click
@@ -13,7 +11,7 @@ from app.core.paths import ledger_path
 from app.core.serve.api_keys import create_key, list_keys, revoke_key
 from app.core.serve.server import DEFAULT_HOST, DEFAULT_PORT, StillroomServer
 from app.core.store import Ledger
-from app.cli.common import echo_err, model_options, with_ledger
+from app.cli.common import echo_err, model_options, run_until_stopped, with_ledger
 
 
 @click.command()
@@ -35,20 +33,10 @@ def serve(host: str, port: int, require_key: bool, **kwargs: Any) -> None:
     server = StillroomServer(ledger_path(), kwargs["model_ref"], host=host, port=port, options=options,
                              require_key=require_key or None)
     loaded = server.start()
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     echo_err(f"Stillroom is serving {loaded.info.name} ({loaded.sha256[:12]}) at {server.url}")
     echo_err("models: " + ", ".join(m.id + (f" (default for {m.role})" if m.role else "") for m in server.catalog())
              + "; a request naming another model loads it in place of the one loaded.")
-    echo_err(f"keys {'required' if server.require_key else 'optional'}. Ctrl+C stops.")
-    try:
-        while not stop.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-    finally:
-        echo_err("stopping...")
-        server.stop()
+    run_until_stopped(server)
 
 
 @click.group()

@@ -10,6 +10,7 @@ import json
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 from sqlite_utils import Database
@@ -105,11 +106,7 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
             return None
         store.put(library.content_hash, fitted)
         projection = fitted
-    missing = [i for i, key in enumerate(keys) if key not in projection.coords]
-    vectors = np.zeros((len(keys), DIM if missing else 0), dtype=np.float32)
-    if missing:
-        vectors[missing] = load_vectors(db, [keys[i] for i in missing], encoder.name)
-    placed = yield from projection.place(keys, vectors, cancel)
+    placed, missing = yield from place_keys(db, projection, keys, encoder, cancel)
     if placed is None or cancel.cancelled:
         return None
     if missing or fresh:
@@ -141,3 +138,15 @@ def _groups(result: AuditResult | None, generation_ids: list[int]) -> list[str]:
             for gid in group.generation_ids:
                 member.setdefault(gid, label)
     return [member.get(gid, NO_GROUP) for gid in generation_ids]
+
+
+def place_keys(db: Database, projection: Any, keys: list[str], encoder: Encoder,
+               cancel: CancelToken = NEVER) -> Generator[Progress, None, tuple[Any, list[int]]]:
+    """Place texts (by key) with a fitted projection, reading vectors only for those it has no
+    coordinates for yet; returns (the placed coordinates or None when cancelled, the indexes read)."""
+    missing = [i for i, key in enumerate(keys) if key not in projection.coords]
+    vectors = np.zeros((len(keys), DIM if missing else 0), dtype=np.float32)
+    if missing:
+        vectors[missing] = load_vectors(db, [keys[i] for i in missing], encoder.name)
+    placed = yield from projection.place(keys, vectors, cancel)
+    return placed, missing

@@ -18,8 +18,8 @@ from dataclasses import dataclass, replace
 import numpy as np
 from sqlite_utils import Database
 
-from app.core.audit.embeddings import DIM, Encoder, load_vectors
-from app.core.audit.map_data import NO_MODEL, MapData, epoch_seconds, excerpt
+from app.core.audit.embeddings import Encoder
+from app.core.audit.map_data import NO_MODEL, MapData, epoch_seconds, excerpt, place_keys
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.projection import ProjectionStore
 from app.core.audit.run import (
@@ -120,11 +120,7 @@ def _extend_map(db: Database, encoder: Encoder, library: PatternLibrary, project
             f"AND s.generation_id IN ({','.join('?' for _ in chunk)}) ORDER BY s.generation_id", [key, *chunk]).fetchall()
     ids = library.pattern_ids
     keys = [r[2] for r in rows]
-    missing = [i for i, k in enumerate(keys) if k not in projection.coords]
-    vectors = np.zeros((len(keys), DIM if missing else 0), dtype=np.float32)
-    if missing:
-        vectors[missing] = load_vectors(db, [keys[i] for i in missing], encoder.name)
-    placed = yield from projection.place(keys, vectors, cancel)
+    placed, _ = yield from place_keys(db, projection, keys, encoder, cancel)
     if placed is None or cancel.cancelled:
         return None
     scores = np.array([json.loads(r[3]) for r in rows], dtype=np.float32).reshape(len(rows), len(ids))

@@ -408,10 +408,9 @@ def _assert_ledger_intact(ledger_file: Path) -> None:
 def test_connections_beyond_the_cap_get_503_at_once(served: tuple[StillroomServer, Path], client: openai.OpenAI,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     server = served[0]
-    httpd = server._httpd
-    assert httpd is not None
-    held = httpd.slots.in_use  # the openai client's kept-alive connection holds one
-    monkeypatch.setattr(httpd.slots, "limit", held + 2)
+    slots = server.listener.slots
+    held = slots.in_use  # the openai client's kept-alive connection holds one
+    monkeypatch.setattr(slots, "limit", held + 2)
     stalled = [socket.create_connection((server.host, server.port), timeout=SOCKET_TIMEOUT_S) for _ in range(2)]
     try:
         for sock in stalled:
@@ -422,7 +421,7 @@ def test_connections_beyond_the_cap_get_503_at_once(served: tuple[StillroomServe
         for sock in stalled:
             sock.close()
     deadline = time.monotonic() + 30
-    while httpd.slots.in_use > held and time.monotonic() < deadline:  # the closed connections give theirs back
+    while slots.in_use > held and time.monotonic() < deadline:  # the closed connections give theirs back
         time.sleep(0.05)
-    assert httpd.slots.in_use <= held
+    assert slots.in_use <= held
     still_answers(client)

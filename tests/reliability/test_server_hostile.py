@@ -39,7 +39,7 @@ import openai
 import pytest
 
 from app.core.log_excerpt import EXCERPT_CHARS
-from app.core.serve import http_server, server as server_module
+from app.core.serve import guarded_handler, http_server
 from app.core.serve.server import StillroomServer
 from app.core.store import Ledger, open_db
 from app.core.store.queries import LogFilter, list_generations
@@ -373,7 +373,7 @@ def _trickle(sock: socket.socket, data: bytes, limit_s: float) -> tuple[float, b
 
 def test_trickled_headers_meet_a_deadline(served: tuple[StillroomServer, Path], client: openai.OpenAI,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server_module, "HEADER_TIMEOUT_S", 2)
+    monkeypatch.setattr(guarded_handler, "HEADER_TIMEOUT_S", 2)
     server = served[0]
     with socket.create_connection((server.host, server.port), timeout=SOCKET_TIMEOUT_S) as sock:
         headers = b"POST /v1/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Slow: " + b"a" * 200
@@ -385,7 +385,7 @@ def test_trickled_headers_meet_a_deadline(served: tuple[StillroomServer, Path], 
 
 def test_a_trickled_body_meets_a_deadline(served: tuple[StillroomServer, Path], client: openai.OpenAI,
                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(server_module, "BODY_TIMEOUT_S", 2)
+    monkeypatch.setattr(guarded_handler, "BODY_TIMEOUT_S", 2)
     server = served[0]
     body = completion_body(prompt="a" * 400)
     with socket.create_connection((server.host, server.port), timeout=SOCKET_TIMEOUT_S) as sock:

@@ -9,7 +9,6 @@ Origin checks, API keys and the workflow header (see app.core.serve.server).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -24,11 +23,11 @@ from app.core.proxy.forward import FORWARDED_REQUEST_HEADERS, Relayed, UpstreamD
 from app.core.proxy.group_writer import GroupWriter
 from app.core.proxy.rows import proxied_row, unreachable_row
 from app.core.proxy.upstreams import UpstreamPool
-from app.core.serve.api_keys import KEY_PREFIX, ApiKey, has_live_keys
+from app.core.serve.api_keys import KEY_PREFIX, ApiKey
+from app.core.serve.guarded_handler import DEFAULT_HOST, GuardedHandler, KeyGate, Listener, base_url, client_name
+from app.core.serve.guarded_handler import parse_json_body
 from app.core.serve.http_server import LimitedHTTPServer
 from app.core.serve.openai_api import ApiError
-from app.core.serve.request_guard import check_json_body
-from app.core.serve.server import DEFAULT_HOST, MAX_BODY_BYTES, _Handler, authorize_request, is_loopback
 from app.core.store import open_db
 from app.core.store.ledger import utc_now
 
@@ -45,22 +44,27 @@ class ProxyServer:
                  require_key: bool | None = None) -> None:
         self.host, self.port = host, port
         self.ledger_path = Path(ledger_path)
-        self.require_key = (not is_loopback(host)) if require_key is None else require_key
         self.upstream_key = upstream_key
         self.pool = UpstreamPool(upstreams, self._hash_file)  # first: a bad URL leaves nothing open
-        self._keys_db = open_db(ledger_path)
-        self._keys_lock = threading.Lock()
+        self.keys = KeyGate(ledger_path, host, require_key)
         self._hash_db = open_db(ledger_path)  # its own connection: hashing a model never holds up keys
         self._hash_lock = threading.Lock()
         self.writer: GroupWriter | None = None
-        self._httpd: LimitedHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self.listener = Listener(host, port, _ProxyHandler, self)
+
+    @property
+    def require_key(self) -> bool:
+        """Whether every request needs an API key (see KeyGate)."""
+        return self.keys.require_key
+
+    @require_key.setter
+    def require_key(self, value: bool) -> None:
+        self.keys.require_key = value
 
     @property
     def url(self) -> str:
         """The base URL clients use (http://host:port/v1)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        return base_url(self.host, self.port)
 
     def _hash_file(self, path: Path) -> str | None:
         """A GGUF file's sha256 when the file is readable here (cached by path, size and mtime)."""
@@ -75,36 +79,24 @@ class ProxyServer:
     def start(self) -> None:
         """Ask each upstream which models it serves, start the ledger writer and listen. Raises
         StillroomError when the address is taken or a key is needed and none exists."""
-        if self.require_key and not has_live_keys(self._keys_db):
-            raise StillroomError(f"listening on {self.host} needs an API key; create one with "
-                                 "`stillroom keys create --workflow NAME`")
+        self.keys.check_startable()
         self.pool.refresh()
         self.writer = GroupWriter(self.ledger_path)
         try:
-            self._httpd = LimitedHTTPServer((self.host, self.port), _ProxyHandler, self)
-        except OSError as exc:
+            self.port = self.listener.start()
+        except StillroomError:
             self.writer.close()
-            raise StillroomError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from exc
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="stillroom-http", daemon=True)
-        self._thread.start()
+            raise
         LOG.info("proxying %s to %s", self.url, ", ".join(u.url for u in self.pool.upstreams))
 
     def stop(self) -> None:
         """Stop accepting requests, write the rows still queued, close the connections."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        self.listener.stop()
         if self.writer is not None:
             self.writer.close()
         self.pool.close()
-        self._keys_db.close()
+        self.keys.close()
         self._hash_db.close()
-
-    def authorize(self, header: str | None, *, public: bool = False, api_key: str | None = None) -> ApiKey | None:
-        """The API key of the request (see app.core.serve.server.authorize_request)."""
-        return authorize_request(self._keys_db, self._keys_lock, self.require_key, header, public=public,
-                                 api_key=api_key)
 
     def upstream_headers(self, incoming: Any, key: ApiKey | None) -> dict[str, str]:
         """The headers sent on: the client's content headers, and the upstream's key when one was
@@ -134,8 +126,8 @@ def upstream_key_from_env(name: str | None) -> str | None:
     return value
 
 
-class _ProxyHandler(_Handler):
-    """The server's handler with its routes replaced: /health here, everything else forwarded."""
+class _ProxyHandler(GuardedHandler):
+    """The listeners' shared handler with the proxy's routes: /health here, everything else forwarded."""
 
     server: LimitedHTTPServer
 
@@ -153,7 +145,7 @@ class _ProxyHandler(_Handler):
 
     def _forward(self, method: str) -> None:
         app: ProxyServer = self.server.app
-        route = self.path.split("?", 1)[0].rstrip("/")
+        route = self.route()
         key = self._admit(route)
         if route == "/health":
             self._send_json(200, {"status": "ok", "upstreams": [u.url for u in app.pool.upstreams]})
@@ -164,7 +156,7 @@ class _ProxyHandler(_Handler):
         upstream = app.pool.pick(model)
         started_at, started = utc_now(), time.monotonic()
         context = {"workflow": workflow, "api_key": key.name if key else None, "endpoint": route,
-                   "client": (self.headers.get("User-Agent") or "")[:256] or None}
+                   "client": client_name(self.headers.get("User-Agent"))}
         try:
             conn, response = open_exchange(upstream, method, self.path, raw,
                                            app.upstream_headers(self.headers, key))
@@ -181,14 +173,8 @@ class _ProxyHandler(_Handler):
 
     def _read_body(self) -> tuple[bytes, Any]:
         """The raw body (sent on as is) and its JSON (for the row); 400/413/408 as the server answers."""
-        check_json_body(self.headers.get("Content-Type"))
-        if self._body_length > MAX_BODY_BYTES:
-            return b"", self._read_json()  # raises 413 after reading the body away
-        raw = self._read(self._body_length) if self._body_length > 0 else b""
-        try:
-            return raw, json.loads(raw.decode("utf-8")) if raw else None
-        except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-            raise ApiError(400, f"the request body is not valid JSON ({exc})", None, "invalid_json") from exc
+        raw = self._read_raw_body()
+        return raw, parse_json_body(raw) if raw else None
 
     def _log(self, row: dict[str, Any]) -> None:
         """Hand the row to the group writer and wait for its commit (before the end of the answer goes

@@ -8,66 +8,38 @@ request_guard). Each request is handled on its own thread; generations queue on 
 
 from __future__ import annotations
 
-import io
-import ipaddress
 import itertools
 import json
 import logging
-import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
-from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
-from app import __version__
 from app.core.embedding import LoggedEmbedding
 from app.core.errors import ContextLengthError, StillroomError
 from app.core.generation import LogContext
 from app.core.log_excerpt import bounded_value
 from app.core.models.runner import LoadedModel, LoadOptions
 from app.core.serve import anthropic_api, responses_api
-from app.core.serve.api_keys import KEY_PREFIX, ApiKey, has_live_keys, lookup_key
 from app.core.serve.catalog import EMBEDDING_KIND, EMBEDDINGS_ENDPOINT, ENCODER_ROLE, ServedModel, load_catalog
 from app.core.serve.catalog import pick_model
 from app.core.serve.embeddings_api import embeddings_response, parse_embeddings
 from app.core.serve.encoder_host import EncoderHost
-from app.core.serve.http_server import DeadlineReader, LimitedHTTPServer
 from app.core.serve.endpoints import ENDPOINTS
+from app.core.serve.guarded_handler import DEFAULT_HOST, MAX_BODY_BYTES, WORKFLOW_HEADER, GuardedHandler, KeyGate
+from app.core.serve.guarded_handler import Listener, base_url, client_name, is_loopback
 from app.core.serve.model_host import HostBusyError, Job, ModelHost
 from app.core.serve.openai_api import ApiError, new_id, now
 from app.core.serve.openai_handler import MAX_LOGGED_EXTRAS_CHARS, Caller, api_error, start_openai
-from app.core.serve.request_guard import check_framing, check_host, check_json_body, check_origin, check_workflow
-from app.core.store import open_db
+
+__all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "MAX_BODY_BYTES", "WORKFLOW_HEADER", "StillroomServer", "is_loopback"]
 
 LOG = logging.getLogger("stillroom.serve")
-DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
-MAX_BODY_BYTES = 8 * 1024 * 1024  # larger request bodies get 413
-MAX_DISCARD_BYTES = 64 * 1024 * 1024  # up to this much of a refused body is read away, so the client sees the 413
-IDLE_TIMEOUT_S = 120  # a client silent this long (mid-headers or mid-body) is dropped (408 once headers came)
-HEADER_TIMEOUT_S = 20  # a request line and headers must arrive within this (idle keep-alive included)
-BODY_TIMEOUT_S = 30  # a body must arrive within this plus its size at MIN_BODY_RATE, or 408
-MIN_BODY_RATE = 64 * 1024  # bytes per second
-MAX_LOGGED_HEADER_CHARS = 256  # of a client's User-Agent, in the row's meta
-ALLOWED_METHODS = "GET, POST"
-WORKFLOW_HEADER = "X-Stillroom-Workflow"
-DEFAULT_WORKFLOW = "api"
 ANTHROPIC_PATH = "/v1/messages"  # its errors take Anthropic's shape
 API_NAMES = {"chat": "chat.completions", "completions": "completions", "embeddings": "embeddings",
              "responses": "responses", "messages": "messages"}  # meta.server.api of each handler kind's rows
-
-
-def is_loopback(host: str) -> bool:
-    """True for 127.0.0.0/8, ::1 and localhost."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class StillroomServer:
@@ -81,45 +53,43 @@ class StillroomServer:
         serve through it: any object with ModelHost's start/stop/submit/loaded will do. Without
         one, the server loads `model_ref` on a ModelHost of its own."""
         self.host, self.port = host, port
-        self.require_key = (not is_loopback(host)) if require_key is None else require_key
+        self.keys = KeyGate(ledger_path, host, require_key)
         self.model_host = model_host or ModelHost(ledger_path, model_ref, options)
         self.encoder_host = EncoderHost(ledger_path)
-        self._keys_db = open_db(ledger_path)
-        self._keys_lock = threading.Lock()
-        self._httpd: LimitedHTTPServer | None = None
-        self._thread: threading.Thread | None = None
+        self.listener = Listener(host, port, _Handler, self)
+
+    @property
+    def require_key(self) -> bool:
+        """Whether every request needs an API key (see KeyGate)."""
+        return self.keys.require_key
+
+    @require_key.setter
+    def require_key(self, value: bool) -> None:
+        self.keys.require_key = value
 
     @property
     def url(self) -> str:
         """The base URL clients use (http://host:port/v1)."""
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/v1"
+        return base_url(self.host, self.port)
 
     def start(self) -> LoadedModel:
         """Load the model and start listening. Raises StillroomError if either fails."""
-        if self.require_key and not has_live_keys(self._keys_db):
-            raise StillroomError(f"listening on {self.host} needs an API key; create one with "
-                                 "`stillroom keys create --workflow NAME`")
+        self.keys.check_startable()
         loaded = self.model_host.start()
         try:
-            self._httpd = LimitedHTTPServer((self.host, self.port), _Handler, self)
-        except OSError as exc:
+            self.port = self.listener.start()
+        except StillroomError:
             self.model_host.stop()
-            raise StillroomError(f"cannot listen on {self.host}:{self.port}: {exc.strerror or exc}") from exc
-        self.port = self._httpd.server_address[1]
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="stillroom-http", daemon=True)
-        self._thread.start()
+            raise
         LOG.info("serving %s at %s", loaded.info.name, self.url)
         return loaded
 
     def stop(self) -> None:
         """Stop accepting requests, finish the running generation, unload the model."""
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
+        self.listener.stop()
         self.model_host.stop()
         self.encoder_host.close()
-        self._keys_db.close()
+        self.keys.close()
 
     def model_id(self) -> str:
         """The id /v1/models reports for the model loaded now."""
@@ -127,8 +97,8 @@ class StillroomServer:
 
     def catalog(self) -> list[ServedModel]:
         """Every registered model whose file is present (what /v1/models lists)."""
-        with self._keys_lock:
-            return load_catalog(self._keys_db)
+        with self.keys.lock:
+            return load_catalog(self.keys.db)
 
     def pick_model(self, body: Any, endpoint: str) -> ServedModel | None:
         """The registered model a request body names (see catalog.pick_model); None when the body
@@ -151,150 +121,21 @@ class StillroomServer:
                                 f"{names or 'none is registered'}", "model", "model_not_supported")
         return chosen
 
-    def authorize(self, header: str | None, *, public: bool = False, api_key: str | None = None) -> ApiKey | None:
-        """The API key of the request; see authorize_request."""
-        return authorize_request(self._keys_db, self._keys_lock, self.require_key, header, public=public,
-                                 api_key=api_key)
 
+class _Handler(GuardedHandler):
+    """The OpenAI-, Anthropic- and Responses-compatible routes over the server's models."""
 
-def authorize_request(keys_db: Any, lock: threading.Lock, require_key: bool, header: str | None, *,
-                      public: bool = False, api_key: str | None = None) -> ApiKey | None:
-    """The API key of a request (the Authorization bearer token, else the `api_key` an Anthropic
-    client sends as x-api-key); None when keys are optional (or the endpoint is `public`) and none
-    came, or a token that is not a Stillroom key (clients must send something). A Stillroom key that
-    is unknown or revoked is refused (401) everywhere."""
-    secret = header[7:].strip() if header and header.lower().startswith("bearer ") else None
-    secret = secret or (api_key or "").strip() or None
-    key = None
-    if secret:
-        with lock:
-            key = lookup_key(keys_db, secret)
-        if key is None and secret.startswith(KEY_PREFIX):
-            raise ApiError(401, "this API key is unknown or has been revoked; create one with "
-                                "`stillroom keys create --workflow NAME`", None, "invalid_api_key",
-                           "authentication_error")
-    if key is None and require_key and not public:
-        raise ApiError(401, "a valid API key is required (Authorization: Bearer ...)", None,
-                       "invalid_api_key", "authentication_error")
-    return key
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = IDLE_TIMEOUT_S
-    server: LimitedHTTPServer
-    server_version = f"Stillroom/{__version__}"
-
-    def log_message(self, fmt: str, *args: Any) -> None:  # noqa: D102 - http.server hook
-        LOG.debug("%s %s", self.address_string(), fmt % args)
-
-    def setup(self) -> None:  # noqa: D102 - socketserver hook: reads go through a DeadlineReader
-        super().setup()
-        self.rfile.close()  # the plain file http.server made; the socket stays open
-        self._reader = DeadlineReader(self.connection, lambda: self.timeout)
-        self.rfile = io.BufferedReader(self._reader)
-        self._body_length = 0
-
-    def handle_one_request(self) -> None:  # noqa: D102 - the next request line and headers have a deadline
-        self._reader.deadline = time.monotonic() + HEADER_TIMEOUT_S
-        super().handle_one_request()
-
-    def parse_request(self) -> bool:
-        """http.server's parsing, then request_guard.check_framing's stricter rules (400/411); the
-        body then gets its deadline."""
-        if not super().parse_request():
-            return False
-        try:
-            self._body_length = check_framing(self.headers, self.command, self.request_version)
-        except ApiError as exc:
-            self._send_json(exc.status, exc.body())
-            return False
-        self._reader.deadline = time.monotonic() + BODY_TIMEOUT_S + self._body_length / MIN_BODY_RATE
-        return True
-
-    # -- plumbing --------------------------------------------------------------------------
-
-    def _send_json(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if status >= 400:
-            self.send_header("Connection", "close")
-            self.close_connection = True
-        self.end_headers()
-        self.wfile.write(data)
-
-    def _read_json(self) -> Any:
-        check_json_body(self.headers.get("Content-Type"))
-        length = self._body_length
-        if length > MAX_BODY_BYTES:
-            if length <= MAX_DISCARD_BYTES:  # read it away, so the client can read our answer
-                remaining = length
-                while remaining > 0 and (block := self._read(min(remaining, 1 << 16))):
-                    remaining -= len(block)
-            raise ApiError(413, f"the request body is larger than {MAX_BODY_BYTES} bytes", None, "request_too_large")
-        raw = self._read(length) if length > 0 else b""
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ApiError(400, f"the request body is not valid JSON ({exc})", None, "invalid_json") from exc
-        except (ValueError, RecursionError) as exc:  # integers of over 4,300 digits, nesting too deep
-            raise ApiError(400, f"the request body is not JSON this server can read ({exc})", None,
-                           "invalid_json") from exc
-
-    def _read(self, size: int) -> bytes:
-        """Up to `size` bytes of the body; 408 when the client stops sending for IDLE_TIMEOUT_S, or
-        the body's deadline passes (BODY_TIMEOUT_S plus its size at MIN_BODY_RATE)."""
-        try:
-            return self.rfile.read(size)
-        except TimeoutError as exc:
-            raise ApiError(408, f"the request body did not arrive in time (a pause of at most {self.timeout} s, "
-                                f"all of it within {BODY_TIMEOUT_S} s plus {MIN_BODY_RATE // 1024} KiB/s)",
-                           None, "request_timeout") from exc
-
-    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
-        """http.server's own errors (malformed request line or headers, unknown method) as OpenAI-style
-        JSON instead of its HTML page; an unknown method is 405 with an Allow header."""
-        status = HTTPStatus(code)
-        if status == HTTPStatus.NOT_IMPLEMENTED:
-            status = HTTPStatus.METHOD_NOT_ALLOWED
-            message = f"method {self.command} is not allowed here; use {ALLOWED_METHODS}"
-        text = message or status.phrase
-        if explain:
-            text = f"{text}: {explain}"
-        code_name = status.phrase.lower().replace(" ", "_").replace("-", "_")
-        data = json.dumps(ApiError(status.value, text, None, code_name).body()).encode("utf-8")
-        self.log_error("code %d, message %s", status.value, text)
-        if self.request_version == "HTTP/0.9":  # an unreadable request line: answer with a status line anyway
-            self.request_version = "HTTP/1.0"
-        self.send_response(status.value, status.phrase)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if status == HTTPStatus.METHOD_NOT_ALLOWED:
-            self.send_header("Allow", ALLOWED_METHODS)
-        self.send_header("Connection", "close")
-        self.close_connection = True
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(data)
-
-    def _guard(self, action: Any) -> None:
-        try:
-            action()
-        except ApiError as exc:
-            self._send_error(exc)
-        except HostBusyError as exc:
-            self._send_error(ApiError(503, str(exc), None, "server_busy", "server_error"))
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-        except Exception as exc:  # noqa: BLE001 - the server keeps serving
-            LOG.exception("request failed")
-            self._send_error(ApiError(500, f"internal error: {exc}", None, "internal_error", "server_error"))
+    def _guard(self, action: Callable[[], None]) -> None:
+        def run() -> None:
+            try:
+                action()
+            except HostBusyError as exc:
+                raise ApiError(503, str(exc), None, "server_busy", "server_error") from exc
+        super()._guard(run)
 
     def _send_error(self, exc: ApiError) -> None:
         """An error in the shape of the API the request spoke: Anthropic's on /v1/messages, else OpenAI's."""
-        anthropic = self.path.split("?", 1)[0].rstrip("/") == ANTHROPIC_PATH
+        anthropic = self.route() == ANTHROPIC_PATH
         self._send_json(exc.status, anthropic_api.error_body(exc) if anthropic else exc.body())
 
     # -- routes ----------------------------------------------------------------------------
@@ -305,28 +146,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802
         self._guard(self._post)
 
-    def _admit(self, path: str) -> ApiKey | None:
-        """Host, Origin and API key checks every request passes first; returns the key, if any."""
-        app = self.server.app
-        check_host(self.headers.get("Host"), app.host, app.port)
-        check_origin(self.headers.get("Origin"), app.host, app.port)
-        return app.authorize(self.headers.get("Authorization"), public=path == "/health",
-                             api_key=self.headers.get("x-api-key"))
-
-    def _workflow(self, key: ApiKey | None) -> str:
-        """The key's workflow, else the client's header (validated), else DEFAULT_WORKFLOW."""
-        if key is not None:
-            return key.workflow
-        raw = self.headers.get(WORKFLOW_HEADER) or ""
-        try:  # http.server reads header bytes as Latin-1; most clients send UTF-8
-            raw = raw.encode("latin-1").decode("utf-8")
-        except (UnicodeEncodeError, UnicodeDecodeError):
-            pass
-        return check_workflow(raw) if raw.strip() else DEFAULT_WORKFLOW
-
     def _get(self) -> None:
         app = self.server.app
-        path = self.path.split("?", 1)[0].rstrip("/")
+        path = self.route()
         self._admit(path)
         if path == "/health":
             self._send_json(200, {"status": "ok"})
@@ -338,14 +160,14 @@ class _Handler(BaseHTTPRequestHandler):
         raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
 
     def _post(self) -> None:
-        path = self.path.split("?", 1)[0].rstrip("/")
+        path = self.route()
         key = self._admit(path)
         endpoint = next((e for e in ENDPOINTS if e.path == path and e.method == "POST"), None)
         if endpoint is None:
             raise ApiError(404, f"unknown endpoint {path}", None, "not_found")
         assert endpoint.kind is not None
         caller = Caller(self._workflow(key), path, key.name if key else None,
-                        _clip(self.headers.get("User-Agent"), MAX_LOGGED_HEADER_CHARS), {"api": API_NAMES[endpoint.kind]})
+                        client_name(self.headers.get("User-Agent")), {"api": API_NAMES[endpoint.kind]})
         body = self._read_json()
         routes = {"embeddings": self._embeddings, "responses": self._responses, "messages": self._messages}
         if endpoint.kind in routes:
@@ -471,7 +293,3 @@ def _collect_embedding(job: Job) -> LoggedEmbedding:
     found = [item for item in job.stream() if isinstance(item, LoggedEmbedding)]
     assert len(found) == 1
     return found[0]
-
-
-def _clip(text: str | None, limit: int) -> str | None:
-    return text if text is None or len(text) <= limit else text[:limit] + "..."

@@ -33,15 +33,8 @@ from app.core.provenance.signing import (
     pae,
     public_key_pem,
 )
-from app.core.provenance.statement import (
-    NOT_DECLARED,
-    Declared,
-    build_statement,
-    decode_ids,
-    encode_ids,
-    hash_prefixes,
-    split_prefixes,
-)
+from app.core.provenance.statement import NOT_DECLARED, Declared, build_statement
+from app.core.provenance.traced_ids import decode_ids, encode_ids, hash_prefixes, split_prefixes
 from app.core.provenance.verify import verify_statement
 from app.core.provenance.write import write_provenance
 from app.core.store import Ledger

@@ -30,7 +30,8 @@ from app.core.provenance.signing import (
     public_key_pem,
     sign_envelope,
 )
-from app.core.provenance.statement import Declared, decode_ids
+from app.core.provenance.statement import Declared
+from app.core.provenance.traced_ids import decode_ids
 from app.core.provenance.verify import KEY_CHANGED, PINNED_REMEMBERED, UNPINNED, verify_statement
 from app.core.provenance.write import write_provenance
 from app.core.store import Ledger, open_db

@@ -36,7 +36,7 @@ from app.core.provenance.signing import (
 )
 from app.core.provenance.publishers import KnownPublishers, PublishersError
 from app.core.provenance.verify_inclusion import add_inclusion_checks
-from app.core.provenance.statement import count_ids, decode_ids, split_prefixes, traced_digest
+from app.core.provenance.traced_ids import count_ids, decode_ids, split_prefixes, traced_digest
 from app.core.safetext import quote as safe_quote
 from app.core.store import Ledger, open_db
 from app.core.store.chain import row_hash

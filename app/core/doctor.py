@@ -138,7 +138,7 @@ def _stillroom_check() -> Check:
 def _llama_checks(folder: Path | None) -> Iterator[Check]:
     try:
         from app.core.models.cpu_backend import llama_system_info
-        from app.core.models.runner import gpu_offload_supported, llama_cpp_version
+        from app.core.models.llama_binding import gpu_offload_supported, llama_cpp_version
 
         version = llama_cpp_version()
         gpu = gpu_offload_supported()

@@ -26,7 +26,8 @@ from app.core.models.gguf_info import GGUFInfo
 from app.core.models.memory import check_fits
 from app.core.models.registry import find_model, register_model
 from app.core.models.resolve import resolve_model
-from app.core.models.runner import GenerationResult, LoadedModel, LoadOptions, gpu_offload_supported
+from app.core.models.llama_binding import gpu_offload_supported
+from app.core.models.runner import GenerationResult, LoadedModel, LoadOptions
 from app.core.models.sampling import GenerationRequest
 from app.core.progress import drive
 from app.core.serve.model_host import Job, fail_job, serve_job

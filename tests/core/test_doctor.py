@@ -14,7 +14,7 @@ from app.core.cancel import CancelToken
 from app.core.doctor import FAIL, INFO, OK, WARN, DoctorReport, run_doctor
 from app.core.models.default_model import default_model_path
 from app.core.models.registry import register_model
-from app.core.models.runner import gpu_offload_supported
+from app.core.models.llama_binding import gpu_offload_supported
 from app.core.privacy import apply_offline_env
 from app.core.store import Ledger
 from tests.core.records import record

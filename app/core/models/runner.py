@@ -9,13 +9,11 @@ tokens, so cancelling takes effect within one token.
 
 from __future__ import annotations
 
-import logging
 import os
 import random
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -24,6 +22,7 @@ from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedEr
 from app.core.models import cpu_backend
 from app.core.models.chat_format import choose_chat_format, render_chat
 from app.core.models.gguf_info import GGUFInfo
+from app.core.models.llama_binding import counting_llama_class, llama_cpp_version, model_params
 from app.core.models.memory import check_fits
 from app.core.models.sampling import GenerationRequest
 from app.core.models.constraints import CallWatch, lazy_call_spec, request_grammar, tool_prompt
@@ -95,101 +94,6 @@ class GenerationResult:
     runtime: dict[str, Any] = field(default_factory=dict)
 
 
-def llama_cpp_version() -> str:
-    """The installed llama-cpp-python version."""
-    import llama_cpp
-
-    return str(llama_cpp.__version__)
-
-
-def gpu_offload_supported() -> bool:
-    """Whether this llama.cpp build can offload layers to a GPU."""
-    import llama_cpp
-
-    return bool(llama_cpp.llama_supports_gpu_offload())
-
-
-def _close_null_files_at_exit() -> None:
-    """llama-cpp-python opens os.devnull twice when imported and never closes it, so the interpreter
-    warns about unclosed files as it exits; close them at exit instead (nothing writes to them then)."""
-    import atexit
-
-    from llama_cpp import _utils
-
-    def close() -> None:
-        for name in ("outnull_file", "errnull_file"):
-            handle = getattr(_utils, name, None)
-            if handle is not None and not handle.closed:
-                handle.close()
-
-    atexit.register(close)
-
-
-_log_callback: Any = None
-LLAMA_LOG = logging.getLogger("stillroom.llama_cpp")
-_GGML_LOG_LEVEL_ERROR = 4  # ggml: 0 none, 1 debug, 2 info, 3 warn, 4 error, 5 cont
-
-
-def _route_llama_logs() -> None:
-    """Send llama.cpp's own log lines to Python logging (debug, errors as warnings), not stderr."""
-    global _log_callback
-    if _log_callback is not None:
-        return
-    import ctypes
-
-    import llama_cpp
-
-    _close_null_files_at_exit()
-
-    @llama_cpp.llama_log_callback
-    def callback(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
-        message = text.decode("utf-8", errors="replace").rstrip()
-        if message:
-            LLAMA_LOG.log(logging.WARNING if level == _GGML_LOG_LEVEL_ERROR else logging.DEBUG, message)
-
-    _log_callback = callback  # keep a reference: llama.cpp holds only the C pointer
-    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
-
-
-@contextmanager
-def _model_params(*, use_extra_bufts: bool) -> Iterator[None]:
-    """Load with llama.cpp's extra buffer types on or off: llama-cpp-python's Llama() has no argument
-    for it, so its default model parameters are adjusted while the runner (the only loader) loads."""
-    import llama_cpp.llama_cpp as lib
-
-    original = lib.llama_model_default_params
-
-    def params() -> Any:
-        values = original()
-        values.use_extra_bufts = use_extra_bufts
-        return values
-
-    lib.llama_model_default_params = params
-    try:
-        yield
-    finally:
-        lib.llama_model_default_params = original
-
-
-def _counting_llama_class() -> type:
-    """A Llama subclass that counts the tokens it samples, so streamed runs know exact counts."""
-    from llama_cpp import Llama
-
-    _route_llama_logs()
-
-    class CountingLlama(Llama):  # type: ignore[misc, valid-type]
-        sampled = 0
-        last_token = -1
-
-        def generate(self, *args: Any, **kwargs: Any) -> Iterator[int]:
-            for token in super().generate(*args, **kwargs):
-                self.sampled += 1
-                self.last_token = token
-                yield token
-
-    return CountingLlama
-
-
 class Runner:
     """Loads one GGUF model through llama.cpp and streams generations from it."""
 
@@ -214,10 +118,10 @@ class Runner:
             check_fits(info, options.n_ctx, options.n_gpu_layers)
             chat_format = choose_chat_format(info.architecture, info.has_chat_template, options.chat_format)
             threads = options.n_threads or max(1, os.cpu_count() or 1)
-            llama_class = _counting_llama_class()
+            llama_class = counting_llama_class()
             backend = cpu_backend.current()
             try:
-                with _model_params(use_extra_bufts=backend.use_extra_bufts):
+                with model_params(use_extra_bufts=backend.use_extra_bufts):
                     self._llm = llama_class(
                         model_path=info.path,
                         n_ctx=options.n_ctx,

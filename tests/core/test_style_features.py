@@ -51,3 +51,14 @@ def test_odd_text_gives_finite_unit_blocks() -> None:
     markdown = markdown_structure(TEXTS)
     assert markdown[4, 0] > 0 and markdown[4, 1] > 0 and markdown[4, 2] > 0  # heading, bullets, numbered
     assert markdown[6, -1] > 0.3  # share of upper-case letters
+
+
+def test_long_batches_are_hashed_in_groups_with_the_same_result(monkeypatch) -> None:  # noqa: ANN001
+    import app.core.screen.style_features as features
+
+    texts = TEXTS * 5
+    whole = StyleFeaturizer().transform(texts).toarray()
+    monkeypatch.setattr(features, "BATCH_CHARS", 300)  # several groups, one text longer than a group
+    grouped = StyleFeaturizer().transform(texts)
+    assert grouped.shape == whole.shape and np.allclose(grouped.toarray(), whole, atol=1e-6)
+    assert StyleFeaturizer().transform([]).shape == (0, FEATURE_DIM)

@@ -26,6 +26,7 @@ OPENING_FEATURES = 1 << 12
 CHAR_NGRAMS = (1, 5)
 OPENING_WORDS = 3
 MAX_CHARS = 2000  # a response is judged by its first MAX_CHARS characters (bounded time per row)
+BATCH_CHARS = 1 << 20  # texts are hashed in groups of at most this many characters (bounded memory)
 BLOCK_WEIGHTS = {"char": 1.0, "word": 0.8, "opening": 0.6, "markdown": 0.6}
 FEATURE_VERSION = "2"
 START, END = "\x02", "\x03"  # the marks around a text for its character n-grams
@@ -177,6 +178,21 @@ class StyleFeaturizer:
         from scipy import sparse
 
         clipped = [_clip(t) for t in texts]
+        lengths = np.cumsum([len(t) + 2 for t in clipped])
+        parts, start = [], 0
+        while start < len(clipped):
+            done = int(lengths[start - 1]) if start else 0
+            stop = max(start + 1, int(np.searchsorted(lengths, done + BATCH_CHARS, side="right")))
+            parts.append(self._transform(clipped[start:stop]))
+            start = stop
+        if not parts:
+            return sparse.csr_matrix((0, FEATURE_DIM), dtype=np.float32)
+        return parts[0] if len(parts) == 1 else sparse.vstack(parts, format="csr", dtype=np.float32)
+
+    @staticmethod
+    def _transform(clipped: list[str]):  # noqa: ANN205 - a scipy sparse matrix
+        from scipy import sparse
+
         n = len(clipped)
         markdown = markdown_structure(clipped)
         norms = np.linalg.norm(markdown, axis=1, keepdims=True)

@@ -213,7 +213,7 @@ def _auc(truth: np.ndarray, scores: np.ndarray) -> float:
 
 def _prob_threshold(probs: np.ndarray, right: np.ndarray, k: int) -> float:
     """The smallest probability at which held-out attributions at or above it are right at least
-    TARGET_PRECISION of the time (1/k + a hair when every threshold reaches it, all of them included)."""
+    TARGET_PRECISION of the time (1/k + a hair when all of them together are right that often)."""
     floor = 1.0 / k + 1e-6
     order = np.argsort(-probs)
     hits = np.cumsum(right[order]) / np.arange(1, len(order) + 1)
@@ -221,7 +221,7 @@ def _prob_threshold(probs: np.ndarray, right: np.ndarray, k: int) -> float:
     if not len(ok):
         return 1.0 + 1e-9  # never precise enough: every attribution reads unknown
     if ok[-1] == len(order) - 1:
-        return floor  # precise enough at every threshold: the smallest is the floor
+        return floor  # precise enough with every attribution included: the smallest threshold is the floor
     return float(max(floor, probs[order][ok[-1]]))
 
 

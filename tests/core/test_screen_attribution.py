@@ -101,8 +101,8 @@ def trained(corpus_home: Path, answers: dict[str, list[str]], tmp_path_factory: 
 
 
 @pytest.mark.xfail(strict=False, reason="not met: at 200 answers per model (24 tokens each) the model's own held-out "
-                   "accuracy was 0.80 (AUC 0.869) and the gated attribution of the other half 0.44 (104 of 200 "
-                   "unknown)")
+                   "accuracy was 0.85 (AUC 0.884) and the gated attribution of the other half 0.51 (87 of 200 "
+                   "unknown; 0.775 before the gates)")
 def test_held_out_answers_are_attributed_to_their_model(corpus_home: Path, answers: dict[str, list[str]],
                                                        trained: Path) -> None:
     model = load_model(corpus_home / "screen" / "style-model.npz")
@@ -117,7 +117,8 @@ def test_held_out_answers_are_attributed_to_their_model(corpus_home: Path, answe
     assert all(m.auc > 0.9 for m in model.metrics)
 
 
-@pytest.mark.xfail(strict=False, reason="not met: the stated held-out accuracy was 0.80 < 0.9 at 200 answers per model")
+@pytest.mark.xfail(strict=False, reason="not met: the stated held-out accuracy was 0.85 < 0.9 at 200 answers per model "
+                   "(the Gemma file's verdict was gemma-3, 58% of its rows; the SmolLM2 file's unknown, 44% smollm2)")
 def test_a_file_written_by_one_model_is_attributed_to_it(corpus_home: Path, answers: dict[str, list[str]],
                                                         trained: Path) -> None:
     for family in answers:
@@ -129,9 +130,10 @@ def test_a_file_written_by_one_model_is_attributed_to_it(corpus_home: Path, answ
         assert report["rows_screened"] == len(answers[family]) // 2
 
 
-@pytest.mark.xfail(strict=False, reason="not met: Gemma 3 270M base completions read like human prompts, and "
-                   "neither the centroid gate nor a background class of human text separated them (measured at 100 "
-                   "and 200 per model: Self-Instruct instructions were attributed to gemma-3, 66% of them at 200)")
+@pytest.mark.xfail(strict=False, reason="not met: Gemma 3 270M base completions read like human prompts; neither the "
+                   "centroid gate, nor a background class of the training file's prompts (32-40% of the human rows), "
+                   "nor a file-level test of the score or similarity distribution against the family's held-out rows "
+                   "(KS p 0.29) separated them: 74% of the Self-Instruct instructions were attributed to gemma-3")
 def test_human_written_text_comes_out_unknown(corpus_home: Path, trained: Path) -> None:
     report = json.loads(_cli(corpus_home, "screen", str(trained / "human.jsonl"), "--json"))
     attribution = report["attribution"]
@@ -147,7 +149,7 @@ def test_the_ledger_trains_the_same_families(corpus_home: Path, answers: dict[st
     assert meta["training_set"]["name"].startswith("ledger: ") and meta["accuracy"] >= MIN_ACCURACY
 
 
-@pytest.mark.xfail(strict=False, reason="not met: 79% at 140 answers per teacher (55% at 4) at 200 answers per model")
+@pytest.mark.xfail(strict=False, reason="not met: 77% at 140 answers per teacher (52% at 4) at 200 answers per model")
 def test_who_wrote_this_learns_two_teachers(answers: dict[str, list[str]]) -> None:
     result = drive(who_wrote(answers, seed=7))
     assert result is not None and result.teachers == sorted(answers)

@@ -69,3 +69,26 @@ def test_screening_a_file_shows_the_report_the_map_layer_and_the_attribution(qtb
     count = view.export_flagged(tmp_path / "flagged.jsonl")
     exported = (tmp_path / "flagged.jsonl").read_text(encoding="utf-8").splitlines()
     assert count == len(exported) > 0 and json.loads(exported[0])["top_pattern"] == "autograding"
+
+
+def test_training_from_a_labelled_file_runs_on_a_worker_and_is_saved(qtbot: Any, view: ScreenView,
+                                                                    tmp_path: Path) -> None:
+    from app.core.screen.model_file import load_model
+
+    texts, labels = _styled(50, 11)
+    labelled = [{"prompt": "Tell me something.", "response": t, "author": "teacher-" + l} for t, l in zip(texts, labels)]
+    path = tmp_path / "teachers.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in labelled), encoding="utf-8")
+    view.path_edit.setText(str(path))
+    view.label_edit.setText("nope")
+    view.train_file_button.click()
+    qtbot.waitUntil(lambda: "no field 'nope'" in view.strip.label.text(), timeout=SCREEN_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: not view.jobs.busy, timeout=SCREEN_TIMEOUT_MS)
+    view.label_edit.setText("author")
+    with qtbot.waitSignal(view.trained, timeout=SCREEN_TIMEOUT_MS) as signal:
+        view.train_file_button.click()  # widget -> worker -> model file
+    model = signal.args[0]
+    assert model.families == ["teacher-markdowny", "teacher-plain"] and model.training_set.name == "teachers.jsonl"
+    saved = load_model(tmp_path / "style-model.npz")
+    assert saved.families == model.families and saved.training_set.sha256 == model.training_set.sha256
+    assert "teachers.jsonl" in view.attribution_label.text() and "held-out accuracy" in view.attribution_label.text()

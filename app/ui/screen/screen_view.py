@@ -1,8 +1,9 @@
 """The Screen view: choose any dataset file and screen it without adding it to the ledger. The
 report (pattern levels, reasons, look-alikes, example rows; who wrote the responses, with the style
 model's held-out accuracy) on the left, the file's prompts as a layer on the audit map on the
-right; flagged rows export to JSON Lines or CSV. Training the style model from the ledger is one
-button; from a labelled file, `stillroom screen train`.
+right; flagged rows export to JSON Lines or CSV. The style model learns from the ledger (one
+button) or from the chosen file, labelled by the field named beside it (as `stillroom screen train
+FILE --label-field FIELD`).
 
 Jobs (screen_tasks.py) run on the view's JobRunner; the widgets only show what they return.
 """
@@ -36,7 +37,7 @@ from app.ui.audit.audit_tasks import LazyModels
 from app.ui.audit.map_panel import MapPanel
 from app.ui.dialogs import show_error
 from app.ui.progress_strip import ProgressStrip
-from app.ui.screen.screen_tasks import ScreenOutcome, screen_job, train_ledger_job
+from app.ui.screen.screen_tasks import ScreenOutcome, screen_job, train_file_job, train_ledger_job
 from app.ui.views import View
 from app.workers.job_runner import JobRunner
 
@@ -53,10 +54,12 @@ def describe(item: Progress) -> str:
 
 
 class ScreenView(View, QWidget):
-    """Screen a dataset file. Emits screened(ScreenOutcome) when a screen is shown."""
+    """Screen a dataset file. Emits screened(ScreenOutcome) when a screen is shown, and
+    trained(StyleModel) when a style model has been trained and saved."""
 
     key, nav_title = "screen", "Screen"
     screened = Signal(object)
+    trained = Signal(object)
 
     def __init__(self, ledger_path: Path, encoder: Encoder | None = None, library: PatternLibrary | None = None,
                  model_path: Path | None = None, parent: QWidget | None = None) -> None:
@@ -78,12 +81,20 @@ class ScreenView(View, QWidget):
         self.train_button = QPushButton("Learn styles from the ledger")
         self.train_button.setToolTip("Train the style model on the ledger's generations, grouped by model family")
         self.train_button.clicked.connect(self.train_from_ledger)
+        self.label_edit = QLineEdit("model")
+        self.label_edit.setMaximumWidth(120)
+        self.label_edit.setToolTip("The field of the file that names who wrote each response")
+        self.train_file_button = QPushButton("Learn styles from this file")
+        self.train_file_button.setToolTip("Train the style model on the chosen file's responses, labelled by the "
+                                          "field on the left")
+        self.train_file_button.clicked.connect(lambda: self.train_from_file(self.path_edit.text(),
+                                                                            self.label_edit.text()))
         self.export_button = QPushButton("Export flagged rows…")
         self.export_button.setEnabled(False)
         self.export_button.clicked.connect(self.export_dialog)
         bar = QHBoxLayout()
         for widget in (QLabel("File:"), self.path_edit, choose, self.screen_button, self.train_button,
-                       self.export_button):
+                       QLabel("Label field:"), self.label_edit, self.train_file_button, self.export_button):
             bar.addWidget(widget, 1 if widget is self.path_edit else 0)
         self.strip = ProgressStrip(self.jobs, describe)
         self.attribution_label = QLabel("Choose a file to screen.")
@@ -128,6 +139,16 @@ class ScreenView(View, QWidget):
         self.jobs.run(train_ledger_job(self._ledger_path, self._model_path), "train").success(self._trained).failure(
             lambda exc: self._failed("The style model could not be trained", exc))
 
+    def train_from_file(self, path: str | Path, label_field: str) -> None:
+        """Train the style model from a labelled file (worker thread): each row's response,
+        labelled by `label_field`."""
+        if self.jobs.busy or not str(path).strip() or not label_field.strip():
+            return
+        path = Path(str(path).strip())
+        self.path_edit.setText(str(path))
+        self.jobs.run(train_file_job(path, label_field.strip(), self._model_path), "train").success(
+            self._trained).failure(lambda exc: self._failed("The style model could not be trained", exc))
+
     def export_dialog(self) -> None:
         if self.outcome is None:
             return
@@ -171,6 +192,7 @@ class ScreenView(View, QWidget):
         aucs = ", ".join(f"{escape(m.family)} AUC {m.auc:.2f}" for m in model.metrics)
         self.attribution_label.setText(f"Style model trained on {escape(model.training_set.name)}: held-out accuracy "
                                        f"{model.accuracy * 100:.1f}% ({aucs}).")
+        self.trained.emit(model)
 
     def _failed(self, title: str, exc: Exception) -> None:
         self.strip.label.setText(escape(str(exc)))

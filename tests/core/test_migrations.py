@@ -66,7 +66,7 @@ def test_audit_scores_key_column_renamed_on_a_ledger_of_the_previous_schema(tmp_
 
     ledger = Ledger.open(path)
     table = ledger.db["audit_scores"]
-    assert applied_names(ledger.db)[-1] == "m012_audit_scores_key"
+    assert "m012_audit_scores_key" in applied_names(ledger.db)
     assert "scores_key" in table.columns_dict and "library_hash" not in table.columns_dict
     assert table.pks == ["generation_id", "scores_key"]
     assert {i.name: i.columns for i in table.indexes if not i.name.startswith("sqlite_")} == {

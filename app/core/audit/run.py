@@ -17,6 +17,8 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
+from app.core.audit import aggregates
+from app.core.audit.aggregates import WorkflowAudit
 from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
 from app.core.audit.levels import PatternVerdict, judge, lookalike_dicts
 from app.core.audit.patterns import PatternLibrary
@@ -40,24 +42,6 @@ from app.core.store.queries import decode_row
 SCORE_BATCH = 2000
 NO_WORKFLOW = "(no workflow)"
 _SCORERS: dict[str, Scorer] = {}
-
-
-@dataclass
-class WorkflowAudit:
-    """One workflow's audit: its signals and a verdict for every pattern."""
-
-    name: str
-    generations: int
-    signals: WorkflowSignals
-    patterns: list[PatternVerdict]
-    models: list[dict[str, Any]] = field(default_factory=list)
-    substreams: list[SubStreamVerdict] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form documented in docs/audit.md."""
-        return {"name": self.name, "generations": self.generations, "signals": self.signals.as_dict(),
-                "patterns": [verdict.as_dict() for verdict in self.patterns], "models": self.models,
-                "substreams": [group.as_dict() for group in self.substreams]}
 
 
 @dataclass
@@ -116,6 +100,8 @@ def unscored_rows(db: Database, key: str, workflows: Sequence[str] | None = None
                   after: int | None = None) -> list[dict[str, Any]]:
     """The generations (of `workflows`, else all; with an id above `after`, else any) that have no
     scores under `key`, in id order. With `after`, only that id range is read."""
+    if workflows is None and after is None and _all_scored(db, key):
+        return []
     where, params = "", [key]
     if after is not None:
         where += " AND g.id > ?"
@@ -130,6 +116,14 @@ def unscored_rows(db: Database, key: str, workflows: Sequence[str] | None = None
         "(SELECT 1 FROM audit_scores s WHERE s.generation_id = g.id AND s.scores_key = ?)" + where +
         " ORDER BY g.id", params).fetchall()
     return [decode_row(columns, values) for values in rows]
+
+
+def _all_scored(db: Database, key: str) -> bool:
+    """Whether every generation has scores under `key`: as many score rows as generations (each
+    score row is one distinct generation of the ledger, which only grows), read from two indexes
+    instead of probing every generation."""
+    scored = db.execute("SELECT count(*) FROM audit_scores WHERE scores_key = ?", [key]).fetchone()[0]
+    return scored > 0 and scored == db.execute("SELECT count(*) FROM generations").fetchone()[0]
 
 
 def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[str, Any]],
@@ -161,49 +155,54 @@ def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
 
 def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequence[str] | None = None,
               cancel: CancelToken = NEVER) -> Iterator[Progress | WorkflowAudit]:
-    """Build each workflow's audit from stored per-generation results: a stream of Progress and
-    one WorkflowAudit per workflow, as each is judged."""
-    library = scorer.library
-    if workflows:  # one indexed probe per named workflow, not a scan of every score
-        names = [name for name in sorted(set(workflows)) if db.execute(
-            "SELECT 1 FROM audit_scores WHERE scores_key = ? AND workflow = ? LIMIT 1",
-            [scores_key(library), name]).fetchone()]
-    else:
-        names = [row[0] for row in db.execute(
-            "SELECT DISTINCT workflow FROM audit_scores WHERE scores_key = ? ORDER BY workflow",
-            [scores_key(library)]).fetchall()]
+    """Each workflow's audit: a stream of Progress and one WorkflowAudit per workflow, as each is
+    judged. A workflow whose stored audit (app.core.audit.aggregates) still holds is read back;
+    any other is judged from its stored per-generation results and its audit stored."""
+    key = scores_key(scorer.library)
+    stamps = aggregates.live_stamps(db, key, sorted(set(workflows)) if workflows else None)
+    names = sorted(stamps)
+    stored = aggregates.load(db, key, encoder_name, stamps)
     for done, name in enumerate(names):
         if cancel.cancelled:
             return
-        rows = db.execute("SELECT generation_id, started_at, text_key, scores, flags, skeleton, prefix_sig, "
-                          "suffix_sig FROM audit_scores WHERE scores_key = ? AND workflow = ? ORDER BY generation_id",
-                          [scores_key(library), name]).fetchall()
-        ids = [r[0] for r in rows]
-        matrix = np.array([json.loads(r[3]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
-        positions = list(range(len(rows)))
-        if len(positions) > 1000:
-            positions = sorted(int(i) for i in np.random.default_rng(0).choice(len(rows), 1000, replace=False))
-        vectors = load_vectors(db, [rows[i][2] for i in positions], encoder_name)
-        step = max(1, len(ids) // GRID_SAMPLE)
-        grid = induce_grid(_prompts(db, ids[::step]))
-        times, flags = [r[1] for r in rows], [r[4] for r in rows]
-        signatures = [[r[5] for r in rows], [r[6] for r in rows], [r[7] for r in rows]]
-        signals = workflow_signals(times, flags, *signatures, vectors, grid)
-        key = scores_key(library)
-        verdicts = []
-        for column, pid in enumerate(scorer.pattern_ids):
-            column_scores = matrix[:, column]
-            top = [ids[i] for i in np.argsort(-column_scores)[:3]]
-            evidence = _evidence(db, key, top)
-            verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
-                                  {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
-        groups = judge_substreams(WorkflowRows(name, ids, times, flags, signatures, matrix, vectors, positions),
-                                  library, {v.id: v.level for v in verdicts}, lambda some: _prompts(db, some),
-                                  lambda some: _evidence(db, key, some))
-        _raise_to_groups(library, verdicts, groups)
+        audit = stored.get(name)
+        if audit is None:
+            audit = judge_workflow(db, scorer, encoder_name, name)
+            aggregates.save(db, key, encoder_name, [(audit, stamps[name])])
         yield Progress("workflows", done + 1, len(names))
-        yield WorkflowAudit(name, len(rows), signals, verdicts, models=workflow_models(db, key, name),
-                            substreams=groups)
+        yield audit
+
+
+def judge_workflow(db: Database, scorer: Scorer, encoder_name: str, name: str) -> WorkflowAudit:
+    """Judge one workflow from every one of its stored per-generation results."""
+    library = scorer.library
+    key = scores_key(library)
+    rows = db.execute("SELECT generation_id, started_at, text_key, scores, flags, skeleton, prefix_sig, "
+                      "suffix_sig FROM audit_scores WHERE scores_key = ? AND workflow = ? ORDER BY generation_id",
+                      [key, name]).fetchall()
+    ids = [r[0] for r in rows]
+    matrix = np.array([json.loads(r[3]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
+    positions = list(range(len(rows)))
+    if len(positions) > 1000:
+        positions = sorted(int(i) for i in np.random.default_rng(0).choice(len(rows), 1000, replace=False))
+    vectors = load_vectors(db, [rows[i][2] for i in positions], encoder_name)
+    step = max(1, len(ids) // GRID_SAMPLE)
+    grid = induce_grid(_prompts(db, ids[::step]))
+    times, flags = [r[1] for r in rows], [r[4] for r in rows]
+    signatures = [[r[5] for r in rows], [r[6] for r in rows], [r[7] for r in rows]]
+    signals = workflow_signals(times, flags, *signatures, vectors, grid)
+    verdicts = []
+    for column, pid in enumerate(scorer.pattern_ids):
+        column_scores = matrix[:, column]
+        top = [ids[i] for i in np.argsort(-column_scores)[:3]]
+        evidence = _evidence(db, key, top)
+        verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
+                              {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
+    groups = judge_substreams(WorkflowRows(name, ids, times, flags, signatures, matrix, vectors, positions),
+                              library, {v.id: v.level for v in verdicts}, lambda some: _prompts(db, some),
+                              lambda some: _evidence(db, key, some))
+    _raise_to_groups(library, verdicts, groups)
+    return WorkflowAudit(name, len(rows), signals, verdicts, models=workflow_models(db, key, name), substreams=groups)
 
 
 def workflow_models(db: Database, key: str, workflow: str) -> list[dict[str, Any]]:

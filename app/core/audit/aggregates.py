@@ -33,7 +33,8 @@ from app.core.store.ledger import utc_now
 
 TABLE = "audit_aggregates"
 # The modules whose code decides a workflow's judgement (the library and the scorer are in the scores key).
-JUDGING_MODULES = ("aggregates.py", "levels.py", "run.py", "signals.py", "substreams.py", "templates.py")
+JUDGING_MODULES = ("aggregates.py", "levels.py", "run.py", "signals.py", "substreams.py", "templates.py",
+                   "workflow_state.py")
 
 
 @dataclass
@@ -78,33 +79,36 @@ def live_stamps(db: Database, key: str, workflows: Iterable[str] | None = None) 
     return {name: (int(count), int(last)) for name, count, last in rows if count}
 
 
-def load(db: Database, key: str, model: str, stamps: Mapping[str, Stamp]) -> dict[str, WorkflowAudit]:
-    """The stored audits of the workflows of `stamps` whose stamp still holds."""
-    if not stamps:
-        return {}
-    found: dict[str, WorkflowAudit] = {}
-    names = list(stamps)
+@dataclass
+class Stored:
+    """A workflow's row of audit_aggregates: the stamp it was judged at, its audit and running state."""
+
+    stamp: Stamp
+    audit: str
+    state: str
+
+
+def load(db: Database, key: str, model: str, names: Iterable[str]) -> dict[str, Stored]:
+    """The stored rows of the named workflows judged under `key`, with `model`, by this code."""
+    found: dict[str, Stored] = {}
+    names = list(names)
     for start in range(0, len(names), 900):
         part = names[start:start + 900]
-        for name, rows, last, text in db.execute(
-                f"SELECT workflow, rows, last_rowid, audit FROM {TABLE} WHERE scores_key = ? AND model = ? "
+        for name, rows, last, audit, state in db.execute(
+                f"SELECT workflow, rows, last_rowid, audit, state FROM {TABLE} WHERE scores_key = ? AND model = ? "
                 f"AND fingerprint = ? AND workflow IN ({','.join('?' for _ in part)})",
                 [key, model, fingerprint(), *part]).fetchall():
-            if (rows, last) == stamps[name]:
-                found[name] = from_json(text)
+            found[name] = Stored((rows, last), audit, state)
     return found
 
 
-def save(db: Database, key: str, model: str, audits: Iterable[tuple[WorkflowAudit, Stamp]]) -> None:
-    """Store judged audits with the stamps of the rows they were judged from (one transaction)."""
-    now = utc_now()
-    records = [(key, audit.name, model, fingerprint(), stamp[0], stamp[1], to_json(audit), now)
-               for audit, stamp in audits]
-    if not records:
-        return
+def save(db: Database, key: str, model: str, audit: WorkflowAudit, stamp: Stamp, state: Mapping[str, Any]) -> None:
+    """Store a judged audit with the stamp of the rows it was judged from and its running state."""
     with translate_errors(TABLE), db.conn:
-        db.conn.executemany(f"INSERT OR REPLACE INTO {TABLE} (scores_key, workflow, model, fingerprint, rows, "
-                            "last_rowid, audit, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", records)
+        db.conn.execute(f"INSERT OR REPLACE INTO {TABLE} (scores_key, workflow, model, fingerprint, rows, last_rowid, "
+                        "audit, state, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (key, audit.name, model, fingerprint(), stamp[0], stamp[1], to_json(audit),
+                         json.dumps(state, default=_plain, separators=(",", ":")), utc_now()))
 
 
 def _plain(value: Any) -> Any:  # noqa: ANN401

@@ -14,26 +14,16 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sqlite_utils import Database
 
-from app.core.audit import aggregates
+from app.core.audit import aggregates, workflow_state
 from app.core.audit.aggregates import WorkflowAudit
 from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
-from app.core.audit.levels import PatternVerdict, judge, lookalike_dicts
+from app.core.audit.levels import PatternVerdict, lookalike_dicts
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.scorer import Scorer, scores_key
-from app.core.audit.substreams import SubStreamVerdict, WorkflowRows, judge_substreams
-from app.core.audit.templates import SAMPLE as GRID_SAMPLE
-from app.core.audit.templates import induce_grid
-from app.core.audit.signals import (
-    WorkflowSignals,
-    audit_text,
-    generation_flags,
-    request_params,
-    template_signatures,
-    workflow_signals,
-)
+from app.core.audit.substreams import SubStreamVerdict
+from app.core.audit.signals import audit_text, generation_flags, request_params, template_signatures
 from app.core.cancel import NEVER, CancelToken
 from app.core.progress import Progress
 from app.core.store.db import translate_errors
@@ -156,68 +146,50 @@ def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
 def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequence[str] | None = None,
               cancel: CancelToken = NEVER) -> Iterator[Progress | WorkflowAudit]:
     """Each workflow's audit: a stream of Progress and one WorkflowAudit per workflow, as each is
-    judged. A workflow whose stored audit (app.core.audit.aggregates) still holds is read back;
-    any other is judged from its stored per-generation results and its audit stored."""
+    judged. A workflow's stored audit (app.core.audit.aggregates) is read back while its stamp
+    holds; when the workflow has rows scored since, they are folded into its stored running
+    aggregates (app.core.audit.workflow_state); otherwise it is judged from all its scored rows."""
     key = scores_key(scorer.library)
     stamps = aggregates.live_stamps(db, key, sorted(set(workflows)) if workflows else None)
     names = sorted(stamps)
-    stored = aggregates.load(db, key, encoder_name, stamps)
+    stored = aggregates.load(db, key, encoder_name, names)
     for done, name in enumerate(names):
         if cancel.cancelled:
             return
-        audit = stored.get(name)
-        if audit is None:
-            audit = judge_workflow(db, scorer, encoder_name, name)
-            aggregates.save(db, key, encoder_name, [(audit, stamps[name])])
+        held = stored.get(name)
+        if held is not None and held.stamp == stamps[name]:
+            audit = aggregates.from_json(held.audit)
+        else:
+            audit = judge_workflow(db, scorer, encoder_name, name, held)
         yield Progress("workflows", done + 1, len(names))
         yield audit
 
 
-def judge_workflow(db: Database, scorer: Scorer, encoder_name: str, name: str) -> WorkflowAudit:
-    """Judge one workflow from every one of its stored per-generation results."""
+def judge_workflow(db: Database, scorer: Scorer, encoder_name: str, name: str,
+                   held: aggregates.Stored | None = None) -> WorkflowAudit:
+    """Judge one workflow from its running aggregates: the stored ones (`held`) with the rows scored
+    since folded in, when their stamp then matches the workflow's rows, else ones built from all its
+    rows; store the audit and the aggregates."""
     library = scorer.library
     key = scores_key(library)
-    rows = db.execute("SELECT generation_id, started_at, text_key, scores, flags, skeleton, prefix_sig, "
-                      "suffix_sig FROM audit_scores WHERE scores_key = ? AND workflow = ? ORDER BY generation_id",
-                      [key, name]).fetchall()
-    ids = [r[0] for r in rows]
-    matrix = np.array([json.loads(r[3]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
-    positions = list(range(len(rows)))
-    if len(positions) > 1000:
-        positions = sorted(int(i) for i in np.random.default_rng(0).choice(len(rows), 1000, replace=False))
-    vectors = load_vectors(db, [rows[i][2] for i in positions], encoder_name)
-    step = max(1, len(ids) // GRID_SAMPLE)
-    grid = induce_grid(_prompts(db, ids[::step]))
-    times, flags = [r[1] for r in rows], [r[4] for r in rows]
-    signatures = [[r[5] for r in rows], [r[6] for r in rows], [r[7] for r in rows]]
-    signals = workflow_signals(times, flags, *signatures, vectors, grid)
-    verdicts = []
-    for column, pid in enumerate(scorer.pattern_ids):
-        column_scores = matrix[:, column]
-        top = [ids[i] for i in np.argsort(-column_scores)[:3]]
-        evidence = _evidence(db, key, top)
-        verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
-                              {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
-    groups = judge_substreams(WorkflowRows(name, ids, times, flags, signatures, matrix, vectors, positions),
-                              library, {v.id: v.level for v in verdicts}, lambda some: _prompts(db, some),
-                              lambda some: _evidence(db, key, some))
+    patterns = len(scorer.pattern_ids)
+    state = None
+    if held is not None:
+        live = aggregates.live_stamps(db, key, [name]).get(name)
+        state = workflow_state.fold(db, key, name, json.loads(held.state), patterns)
+        if (state["n"], state["last_rowid"]) != live:
+            state = None
+    if state is None:
+        state = workflow_state.build(db, key, name, patterns)
+    signals, verdicts, groups = workflow_state.finish(db, key, encoder_name, library, name, state,
+                                                      lambda some: _prompts(db, some),
+                                                      lambda some: _evidence(db, key, some))
     _raise_to_groups(library, verdicts, groups)
-    return WorkflowAudit(name, len(rows), signals, verdicts, models=workflow_models(db, key, name), substreams=groups)
-
-
-def workflow_models(db: Database, key: str, workflow: str) -> list[dict[str, Any]]:
-    """The models of a workflow's scored generations and how each was identified: `gguf-sha256`
-    for the app's own generations (and proxied ones whose file was hashed), an engine's digest, key
-    or reported name for proxied ones (meta.proxy.identity), `unknown` where nothing says."""
-    found = db.execute(
-        "SELECT coalesce(json_extract(g.meta, '$.proxy.identity.method'), "
-        "CASE WHEN g.model_sha256 IS NOT NULL THEN 'gguf-sha256' ELSE 'unknown' END), "
-        "coalesce(g.model_name, g.model_sha256, ''), coalesce(g.model_sha256, json_extract(g.meta, "
-        "'$.proxy.identity.value')), count(*) FROM generations AS g JOIN audit_scores AS a ON a.generation_id = g.id "
-        "WHERE a.scores_key = ? AND a.workflow = ? GROUP BY 1, 2, 3 ORDER BY 4 DESC, 2",
-        [key, workflow]).fetchall()
-    return [{"name": name, "identified_by": how, "identity": value, "verified": how == "gguf-sha256",
-             "generations": count} for how, name, value, count in found]
+    models = [{"name": model, "identified_by": how, "identity": value, "verified": how == "gguf-sha256",
+               "generations": count} for how, model, value, count in state["models"]]
+    audit = WorkflowAudit(name, state["n"], signals, verdicts, models=models, substreams=groups)
+    aggregates.save(db, key, encoder_name, audit, (state["n"], state["last_rowid"]), state)
+    return audit
 
 
 def _raise_to_groups(library: PatternLibrary, verdicts: list[PatternVerdict], groups: list[SubStreamVerdict]) -> None:

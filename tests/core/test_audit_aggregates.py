@@ -117,3 +117,26 @@ def test_a_stored_audit_is_read_back_while_its_stamp_holds(tmp_path: Path, encod
     assert third is not None and _dicts(third) == _dicts(first)
     assert ledger.db.execute("SELECT count(*) FROM audit_aggregates WHERE fingerprint = 'older code'").fetchone()[0] == 0
     ledger.close()
+
+
+def test_a_first_audit_scores_the_ledger_a_slice_at_a_time(tmp_path: Path, encoder: Encoder,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.core.audit import run
+
+    monkeypatch.setattr(run, "STREAM_ROWS", 4)
+    ledger = Ledger.open(tmp_path / "ledger.db")
+    library = load_library()
+    ledger.append_many(_rows(0, 10, 1.0))
+    steps = run_audit(ledger.db, encoder, library)
+    scoring = []
+    try:
+        while True:
+            item = next(steps)
+            if item.stage == "scoring":
+                scoring.append((item.done, item.total))
+    except StopIteration as stop:
+        result = stop.value
+    assert result is not None and result.newly_scored == 10 and sum(w.generations for w in result.workflows) == 10
+    # three slices (4, 4, 2), progress over all ten rows
+    assert scoring == [(4, 10), (8, 10), (10, 10)]
+    ledger.close()

@@ -30,6 +30,7 @@ from app.core.store.db import translate_errors
 from app.core.store.queries import decode_row
 
 SCORE_BATCH = 2000
+STREAM_ROWS = 50_000  # unscored rows read at a time by a whole audit
 NO_WORKFLOW = "(no workflow)"
 _SCORERS: dict[str, Scorer] = {}
 
@@ -87,9 +88,10 @@ def ledger_mark(db: Database) -> int:
 
 
 def unscored_rows(db: Database, key: str, workflows: Sequence[str] | None = None,
-                  after: int | None = None) -> list[dict[str, Any]]:
+                  after: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """The generations (of `workflows`, else all; with an id above `after`, else any) that have no
-    scores under `key`, in id order. With `after`, only that id range is read."""
+    scores under `key`, in id order, the first `limit` of them when given. With `after`, only that
+    id range is read."""
     if workflows is None and after is None and _all_scored(db, key):
         return []
     where, params = "", [key]
@@ -104,7 +106,7 @@ def unscored_rows(db: Database, key: str, workflows: Sequence[str] | None = None
     rows = db.execute(
         f"SELECT {', '.join('g.' + c for c in columns)} FROM generations g WHERE NOT EXISTS "
         "(SELECT 1 FROM audit_scores s WHERE s.generation_id = g.id AND s.scores_key = ?)" + where +
-        " ORDER BY g.id", params).fetchall()
+        " ORDER BY g.id" + (f" LIMIT {int(limit)}" if limit else ""), params).fetchall()
     return [decode_row(columns, values) for values in rows]
 
 
@@ -240,11 +242,11 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
     if scorer is None:
         return None
     mark = None if workflows else ledger_mark(db)
-    rows = unscored_rows(db, scores_key(library), workflows)
-    if rows:
-        yield from score_rows(db, encoder, scorer, rows, cancel)
+    scored = yield from _score_unscored(db, encoder, scorer, workflows, cancel)
+    if cancel.cancelled:
+        return None
     backend = encoder.loaded()
-    result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=len(rows),
+    result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=scored,
                          embedding_backend=backend.name if backend else None,
                          embedding_file_sha256=backend.file_sha256 if backend else None, scored_through=mark)
     for item in aggregate(db, scorer, encoder.name, workflows, cancel):
@@ -253,3 +255,33 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
         else:
             yield item
     return None if cancel.cancelled else result
+
+
+def _score_unscored(db: Database, encoder: Encoder, scorer: Scorer, workflows: Sequence[str] | None,
+                    cancel: CancelToken) -> Generator[Progress, None, int]:
+    """Score the unscored generations STREAM_ROWS at a time (so a first audit of a large ledger holds
+    one slice of rows, not all), with progress over all of them; returns how many were scored."""
+    key = scores_key(scorer.library)
+    rows = unscored_rows(db, key, workflows, limit=STREAM_ROWS)
+    total = len(rows)
+    if len(rows) == STREAM_ROWS:  # more to come: count them once, for the progress
+        total += _unscored_count(db, key, workflows, after=rows[-1]["id"])
+    done = 0
+    while rows and not cancel.cancelled:
+        for item in score_rows(db, encoder, scorer, rows, cancel):
+            within = item.done * len(rows) // item.total if item.total else 0
+            yield Progress(item.stage, done + within, total, item.message)
+        done += len(rows)
+        if len(rows) < STREAM_ROWS:
+            break
+        rows = unscored_rows(db, key, workflows, after=rows[-1]["id"], limit=STREAM_ROWS)
+    return done
+
+
+def _unscored_count(db: Database, key: str, workflows: Sequence[str] | None, after: int) -> int:
+    where, params = "", [key, after]
+    if workflows:
+        where = f" AND coalesce(g.workflow, ?) IN ({','.join('?' for _ in workflows)})"
+        params.extend([NO_WORKFLOW, *workflows])
+    return int(db.execute("SELECT count(*) FROM generations g WHERE NOT EXISTS (SELECT 1 FROM audit_scores s WHERE "
+                          "s.generation_id = g.id AND s.scores_key = ?) AND g.id > ?" + where, params).fetchone()[0])

@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.core.audit.embeddings import DIM, Encoder, text_key  # noqa: E402
+from app.core.audit.embeddings import DIM, Encoder, embed_missing, text_key  # noqa: E402
 from app.core.audit.map_data import build_map  # noqa: E402
 from app.core.audit.patterns import load_library  # noqa: E402
 from app.core.audit.projection import ProjectionStore  # noqa: E402
@@ -132,11 +132,15 @@ def main() -> None:
     per_workflow = args.rows // args.workflows
     previous, previous_map, next_id = again, map_data, args.rows + 1
     for count in (1, 1, 10, 100):
-        ledger.append_many([record(next_id + i, prompt=f"Explain tides to a child in {i + 2} sentences.",
-                                   workflow="workflow-7") for i in range(count)])
+        prompts = [f"Explain tides to a child in {next_id + i} sentences." for i in range(count)]
+        ledger.append_many([record(next_id + i, prompt=prompt, workflow="workflow-7")
+                            for i, prompt in enumerate(prompts)])
         next_id += count
+        # the new prompts' embedding (the encoder's work, proportional to them) timed on its own
+        timed(f"  embedding the {count} new prompt(s) (part of the refresh below, done first here)",
+              lambda: drive(embed_missing(ledger.db, encoder, prompts)))
         refreshed, refresh_s = timed(f"refresh after {count} new generation(s) in a workflow of about "
-                                     f"{per_workflow:,} (audit and map)", lambda: drive(refresh_audit(
+                                     f"{per_workflow:,} (audit and map; prompts embedded above)", lambda: drive(refresh_audit(
                                          ledger.db, encoder, library, store, previous, previous_map)))
         assert refreshed.new_rows == count
         assert len(refreshed.map.generation_ids) == len(previous_map.generation_ids) + count

@@ -85,14 +85,25 @@ def _canonical(stamp: str | None) -> bool:
     return moment.utcoffset() == timedelta(0) and moment.isoformat(timespec="microseconds") == stamp
 
 
-def _models(db: Database, key: str, workflow: str, after: int) -> list[list[Any]]:
-    return [list(row) for row in db.execute(
-        "SELECT coalesce(json_extract(g.meta, '$.proxy.identity.method'), "
-        "CASE WHEN g.model_sha256 IS NOT NULL THEN 'gguf-sha256' ELSE 'unknown' END), "
-        "coalesce(g.model_name, g.model_sha256, ''), coalesce(g.model_sha256, json_extract(g.meta, "
-        "'$.proxy.identity.value')), count(*) FROM generations AS g JOIN audit_scores AS a ON a.generation_id = g.id "
-        "WHERE a.scores_key = ? AND a.workflow = ? AND a.generation_id > ? GROUP BY 1, 2, 3",
-        [key, workflow, after]).fetchall()]
+_MODEL_COLUMNS = (
+    "SELECT coalesce(json_extract(g.meta, '$.proxy.identity.method'), "
+    "CASE WHEN g.model_sha256 IS NOT NULL THEN 'gguf-sha256' ELSE 'unknown' END), "
+    "coalesce(g.model_name, g.model_sha256, ''), coalesce(g.model_sha256, json_extract(g.meta, "
+    "'$.proxy.identity.value')), count(*) FROM generations AS g ")
+
+
+def _models(db: Database, key: str, workflow: str, ids: Sequence[int] | None = None) -> list[list[Any]]:
+    """Counts per model of the workflow's scored rows (of generation `ids` only, when given)."""
+    if ids is None:
+        return [list(row) for row in db.execute(
+            _MODEL_COLUMNS + "JOIN audit_scores AS a ON a.generation_id = g.id WHERE a.scores_key = ? "
+            "AND a.workflow = ? GROUP BY 1, 2, 3", [key, workflow]).fetchall()]
+    found: list[list[Any]] = []
+    for start in range(0, len(ids), 900):
+        part = list(ids[start:start + 900])
+        found += [list(row) for row in db.execute(
+            _MODEL_COLUMNS + f"WHERE g.id IN ({','.join('?' for _ in part)}) GROUP BY 1, 2, 3", part).fetchall()]
+    return found
 
 
 def _merge_models(old: list[list[Any]], new: list[list[Any]]) -> list[list[Any]]:
@@ -127,14 +138,15 @@ def build(db: Database, key: str, workflow: str, patterns: int) -> dict[str, Any
             "hits": [int(h) for h in (matrix >= HIT_THRESHOLD).sum(axis=0)], "best": best,
             "first": ordered[0] if ordered else None, "last": ordered[-1] if ordered else None,
             "busiest": busiest_hour(ordered), "canonical": all(_canonical(t) for t in times),
-            "reused": round(reuse * len(rows)), "models": _merge_models([], _models(db, key, workflow, -1)),
+            "reused": round(reuse * len(rows)), "models": _merge_models([], _models(db, key, workflow)),
             "sample": sorted([[int(hashes[i]), int(ids[i])] for i in low]), "cache": {}}
 
 
 def fold(db: Database, key: str, workflow: str, state: dict[str, Any], patterns: int) -> dict[str, Any]:
     """The state with the workflow's rows scored after state['through'] added, in id order."""
-    rows = db.execute(f"SELECT {ROW_COLUMNS} FROM audit_scores WHERE scores_key = ? AND generation_id > ? "
-                      "AND workflow = ? ORDER BY generation_id", [key, state["through"], workflow]).fetchall()
+    # by the primary key's id range (what is new), not the workflow's index (every row of the workflow)
+    rows = db.execute(f"SELECT {ROW_COLUMNS} FROM audit_scores WHERE generation_id > ? AND +scores_key = ? "
+                      "AND +workflow = ? ORDER BY generation_id", [state["through"], key, workflow]).fetchall()
     if not rows:
         return state
     state = {**state, "flags": list(state["flags"]), "hits": list(state["hits"]),
@@ -165,7 +177,7 @@ def fold(db: Database, key: str, workflow: str, state: dict[str, Any], patterns:
     hashes = row_hash([r[0] for r in rows])
     sample = sorted([*state["sample"], *([int(h), int(r[0])] for h, r in zip(hashes, rows))])[:SAMPLE]
     known = [t for t in (state["first"], state["last"], *ordered) if t]
-    models = _merge_models(state["models"], _models(db, key, workflow, state["through"]))
+    models = _merge_models(state["models"], _models(db, key, workflow, [r[0] for r in rows]))
     state.update(n=state["n"] + len(rows), through=int(rows[-1][0]), last_rowid=max(state["last_rowid"],
                  *(r[8] for r in rows)), first=min(known) if known else None, last=max(known) if known else None,
                  busiest=busiest, canonical=canonical, sample=sample, models=models)

@@ -4,7 +4,7 @@ Each run starts a fresh process with its own STILLROOM_HOME (the default model h
 user's second launch would find it) and reads the app's startup report from stderr. Not a test:
 prints numbers.
 
-    python tests/bench/bench_gui_launch.py [--runs 5]
+    python tests/bench/bench_gui_launch.py [--runs 5] [--ledger PATH]
 """
 
 from __future__ import annotations
@@ -39,9 +39,13 @@ def model_store() -> Path:
     return store / "models"
 
 
-def fresh_home(models: Path) -> Path:
+def fresh_home(models: Path, ledger: Path | None = None) -> Path:
+    """A data folder with the model linked in, and `ledger` (a scratch copy: the app writes to it) linked in as
+    its ledger when given."""
     home = Path(tempfile.mkdtemp(prefix="stillroom-bench-launch-"))
     (home / "models").mkdir()
+    if ledger is not None:
+        os.link(ledger, home / "ledger.db")
     for item in models.iterdir():
         try:
             os.link(item, home / "models" / item.name)
@@ -50,9 +54,18 @@ def fresh_home(models: Path) -> Path:
     return home
 
 
-def launch(models: Path, until: str) -> tuple[float, float, str]:
+def scratch_ledger(path: str | None) -> Path | None:
+    """A scratch copy of a seeded ledger (e.g. bench_million.py's), which the launched apps may write to."""
+    if path is None:
+        return None
+    copy = Path(tempfile.mkdtemp(prefix="stillroom-bench-ledger-")) / "ledger.db"
+    shutil.copyfile(path, copy)
+    return copy
+
+
+def launch(models: Path, until: str, ledger: Path | None = None) -> tuple[float, float, str]:
     """(ms from Popen to the report line, ms the app measured from its process start, the line)."""
-    home = fresh_home(models)
+    home = fresh_home(models, ledger)
     env = {**os.environ, "STILLROOM_HOME": str(home), "STILLROOM_REPORT_STARTUP": "1",
            "STILLROOM_QUIT_AFTER_STARTUP": until}
     start = time.perf_counter()
@@ -75,10 +88,14 @@ def launch(models: Path, until: str) -> tuple[float, float, str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--ledger", help="launch with a copy of this ledger (e.g. bench_million.py's 1M rows)")
     args = parser.parse_args()
     models = model_store()
+    ledger = scratch_ledger(args.ledger)
+    if ledger is not None:
+        print(f"with a copy of {Path(args.ledger).name} as the ledger")
     for until in ("shown", "ready"):
-        results = [launch(models, until) for _ in range(args.runs)]
+        results = [launch(models, until, ledger) for _ in range(args.runs)]
         outside = [r[0] for r in results]
         inside = [r[1] for r in results]
         label = "window shown" if until == "shown" else "model ready "
@@ -88,6 +105,8 @@ def main() -> None:
               f"{os.environ['QT_QPA_PLATFORM']}]")
         print(f"  last report: {results[-1][2]}")
     print("target: window shown within 2000 ms")
+    if ledger is not None:
+        shutil.rmtree(ledger.parent)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ Seeds the rows through Ledger.append_many (hash-chained, FTS-indexed), opens the
 start-up chain check done), then times each action until its rows are painted. A 5 ms timer on
 the UI thread records the longest the event loop was blocked meanwhile. Not a test: prints numbers.
 
-    python tests/bench/bench_gui_ledger.py [--rows 100000] [--repeat 5]
+    python tests/bench/bench_gui_ledger.py [--rows 100000] [--repeat 5] [--ledger PATH]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 from PySide6.QtCore import QElapsedTimer, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from tests.bench.bench_gui_launch import fresh_home, model_store  # noqa: E402
+from tests.bench.bench_gui_launch import fresh_home, model_store, scratch_ledger  # noqa: E402
 
 CHUNK = 5_000
 WORDS = ("river", "lantern", "harbour", "orchard", "glacier", "meadow", "copper", "violet", "thunder", "quartz")
@@ -104,11 +104,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--ledger", help="open a copy of this ledger instead of seeding (e.g. bench_million.py's)")
     args = parser.parse_args()
-    home = fresh_home(model_store())
+    home = fresh_home(model_store(), scratch_ledger(args.ledger))
     os.environ["STILLROOM_HOME"] = str(home)
-    seconds = seed(home, args.rows)
-    print(f"seeded {args.rows:,} rows in {seconds:.1f} s ({args.rows / seconds:,.0f} rows/s)")
+    if args.ledger:
+        print(f"opened a copy of {Path(args.ledger).name}")
+    else:
+        seconds = seed(home, args.rows)
+        print(f"seeded {args.rows:,} rows in {seconds:.1f} s ({args.rows / seconds:,.0f} rows/s)")
 
     from app.core.store.queries import LogFilter
     from app.ui.application import create_app
@@ -126,7 +130,7 @@ def main() -> None:
     window.start()
     view, model, table = window.ledger, window.ledger.model, window.ledger.table
     wait_until(app, lambda: window.service.loaded is not None and view.last_verify is not None
-               and not model.loading and window.db.pending == 0, 120_000)
+               and not model.loading and window.db.pending == 0, 900_000)
     settled = time.perf_counter() - shown_at - 0.3
     print(f"start-up settled in {settled:.1f} s (model loaded, chain of {view.last_verify.rows:,} rows "
           f"{'intact' if view.last_verify.ok else 'BROKEN'}, table shows {model.rowCount():,} rows); "

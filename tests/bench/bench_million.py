@@ -1,14 +1,20 @@
 """The ledger and the audit at a million generations: a seeded ledger built once and kept (by row
 count) in the bench's own temp folder, then, in one run: chain verification, the first full audit,
-the re-audit of the unchanged ledger, the map, and the refresh after one new generation (what the
-Audit view does after a chat turn), with its work compared side by side with a whole re-audit.
+the re-audit of the unchanged ledger (stored per-workflow audits read back) beside a re-audit that
+judges every workflow from all its rows, the map, and refreshes after 1, 1, 10 and 100 new
+generations (what the Audit view does after a chat turn or batch items: the new rows folded into
+the workflow's running aggregates), each compared with a whole re-judgement and map; then a whole
+audit judged from scratch, compared with the refreshed one; and the encoder's throughput on a
+sample of the prompts, from which the embedding part of a first audit is extrapolated. With
+--views, the Ledger view (open, scroll to the end, search) and the app's launch are then measured
+on a copy of the same ledger (bench_gui_ledger.py, bench_gui_launch.py).
 
 The prompts' vectors are written straight into the embedding cache (random unit vectors keyed by
 each prompt's hash, as bench_audit.py does), so "first full audit" times scoring and aggregation,
-not the embedding model; bench_embeddings.py measures the encoder's throughput, and the embedding
-part of a first audit at this size is rows / that throughput.
+not the embedding model; the embedding part of a first audit at this size is rows / the encoder's
+throughput, printed as an extrapolation.
 
-    python tests/bench/bench_million.py [--rows 1000000] [--workflows 50] [--skip-audit]
+    python tests/bench/bench_million.py [--rows 1000000] [--workflows 50] [--skip-audit] [--views]
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import argparse
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.core.audit.embeddings import DIM, Encoder, text_key  # noqa: E402
+from app.core.audit.embeddings import DIM, Encoder, embed_missing, text_key  # noqa: E402
 from app.core.audit.map_data import build_map  # noqa: E402
 from app.core.audit.patterns import load_library  # noqa: E402
 from app.core.audit.projection import ProjectionStore  # noqa: E402
@@ -91,10 +98,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--workflows", type=int, default=50)
     parser.add_argument("--skip-audit", action="store_true", help="only seed and verify")
+    parser.add_argument("--views", action="store_true", help="then the Ledger view and the launch on that ledger")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="stillroom-bench-million-run-"))
     path = scratch / "ledger.db"
-    shutil.copyfile(seeded_ledger(args.rows, args.workflows), path)  # this run's audit leaves the cache as it was
+    seeded = seeded_ledger(args.rows, args.workflows)
+    shutil.copyfile(seeded, path)  # this run's audit leaves the cache as it was
     ledger = Ledger.open(path)
     verified, _ = timed(f"chain verify, {args.rows:,} rows", ledger.verify)
     print(f"  chain intact: {verified.ok}, {verified.rows:,} rows")
@@ -110,23 +119,56 @@ def main() -> None:
     print(f"  newly scored {result.newly_scored:,}, {len(result.workflows)} workflows")
     map_data, _ = timed("map (PCA fit and placement of every point)",
                         lambda: drive(build_map(ledger.db, encoder, library, store, "pca", result)))
-    again, whole_s = timed("re-audit of the unchanged ledger (target < 10 s)",
+    again, whole_s = timed("re-audit of the unchanged ledger (target < 10 s; stored per-workflow audits read back)",
                            lambda: drive(run_audit(ledger.db, encoder, library)))
     assert again.newly_scored == 0
+    with ledger.db.conn:
+        ledger.db.execute("DELETE FROM audit_aggregates")
+    rejudged, rejudge_s = timed("re-audit judging every workflow from all its rows (stored aggregates cleared)",
+                                lambda: drive(run_audit(ledger.db, encoder, library)))
+    assert [w.as_dict() for w in rejudged.workflows] == [w.as_dict() for w in again.workflows]
     _, map_s = timed("map of the unchanged ledger (what a whole re-audit also rebuilds)",
                      lambda: drive(build_map(ledger.db, encoder, library, store, "pca", again)))
-    ledger.append_many([record(args.rows + 1, prompt="Explain tides to a child in two sentences.",
-                               workflow="workflow-7")])
-    refreshed, refresh_s = timed("refresh after one new generation (audit and map)",
-                                 lambda: drive(refresh_audit(ledger.db, encoder, library, store, again, map_data)))
-    assert refreshed.new_rows == 1 and len(refreshed.map.generation_ids) == len(map_data.generation_ids) + 1
     per_workflow = args.rows // args.workflows
-    print(f"  it scored 1 row and re-judged 1 workflow of about {per_workflow:,} generations; "
-          f"a whole re-audit and map took {whole_s + map_s:.2f} s: ratio {(whole_s + map_s) / refresh_s:.0f}x")
+    previous, previous_map, next_id = again, map_data, args.rows + 1
+    for count in (1, 1, 10, 100):
+        prompts = [f"Explain tides to a child in {next_id + i} sentences." for i in range(count)]
+        ledger.append_many([record(next_id + i, prompt=prompt, workflow="workflow-7")
+                            for i, prompt in enumerate(prompts)])
+        next_id += count
+        # the new prompts' embedding (the encoder's work, proportional to them) timed on its own
+        timed(f"  embedding the {count} new prompt(s) (part of the refresh below, done first here)",
+              lambda: drive(embed_missing(ledger.db, encoder, prompts)))
+        refreshed, refresh_s = timed(f"refresh after {count} new generation(s) in a workflow of about "
+                                     f"{per_workflow:,} (audit and map; prompts embedded above)", lambda: drive(refresh_audit(
+                                         ledger.db, encoder, library, store, previous, previous_map)))
+        assert refreshed.new_rows == count
+        assert len(refreshed.map.generation_ids) == len(previous_map.generation_ids) + count
+        print(f"  ratio to a whole re-judgement and map ({rejudge_s + map_s:.2f} s): "
+              f"{(rejudge_s + map_s) / refresh_s:.0f}x", flush=True)
+        previous, previous_map = refreshed.result, refreshed.map
+    with ledger.db.conn:
+        ledger.db.execute("DELETE FROM audit_aggregates")
+    judged, _ = timed("whole audit judged from scratch after the refreshes (to compare)",
+                      lambda: drive(run_audit(ledger.db, encoder, library)))
+    same = [w.as_dict() for w in judged.workflows] == [w.as_dict() for w in previous.workflows]
+    print(f"  the refreshed audit equals the one judged from scratch: {same}")
+    sample = [prompt_of(i) for i in range(0, args.rows, max(1, args.rows // 2000))][:2000]
+    encoder.encode(sample[:64])
+    _, encode_s = timed(f"encoder throughput on {len(sample):,} of these prompts ({encoder.backend})",
+                        lambda: encoder.encode(sample))
+    rate = len(sample) / encode_s
+    print(f"  {rate:,.0f} prompts/s; embedding {args.rows:,} prompts: about {args.rows / rate / 60:.0f} min "
+          f"(EXTRAPOLATED as rows / throughput, not measured)")
     print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
           f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     ledger.close()
     shutil.rmtree(scratch)
+    if args.views:  # each in its own process, on a copy of the seeded ledger
+        for bench in (["bench_gui_ledger.py", "--repeat", "3"], ["bench_gui_launch.py", "--runs", "3"]):
+            print(f"$ {' '.join(bench)} --ledger {seeded.name}", flush=True)
+            subprocess.run([sys.executable, str(Path(__file__).parent / bench[0]), *bench[1:], "--ledger", str(seeded)],
+                           check=False)
 
 
 if __name__ == "__main__":

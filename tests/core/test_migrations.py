@@ -66,11 +66,13 @@ def test_audit_scores_key_column_renamed_on_a_ledger_of_the_previous_schema(tmp_
 
     ledger = Ledger.open(path)
     table = ledger.db["audit_scores"]
-    assert applied_names(ledger.db)[-1] == "m012_audit_scores_key"
+    assert "m012_audit_scores_key" in applied_names(ledger.db)
     assert "scores_key" in table.columns_dict and "library_hash" not in table.columns_dict
     assert table.pks == ["generation_id", "scores_key"]
     assert {i.name: i.columns for i in table.indexes if not i.name.startswith("sqlite_")} == {
-        "idx_audit_scores_scores_key_workflow": ["scores_key", "workflow"]}
+        "idx_audit_scores_scores_key_workflow": ["scores_key", "workflow"],
+        **{f"idx_audit_scores_workflow_{c}": ["scores_key", "workflow", c]
+           for c in ("started_at", "skeleton", "prefix_sig", "suffix_sig")}}
     found = ledger.db.execute("SELECT generation_id, scores FROM audit_scores WHERE scores_key = ? AND workflow = ? "
                               "ORDER BY generation_id", ["k" * 64, "tests"]).fetchall()
     assert found == [(1, "[0.1]"), (2, "[0.1]")]  # the stored scores are kept, under the new name

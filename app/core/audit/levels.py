@@ -122,16 +122,22 @@ def judge(pattern: Pattern, scores: np.ndarray, generation_ids: Sequence[int], s
           evidence_for: dict[int, dict[str, Any]], scope: str = "workflow") -> PatternVerdict:
     """The verdict for one pattern, given this workflow's scores for it (aligned with ids); `scope`
     names what the scores cover in the reasons ("workflow", or "group" for a sub-stream)."""
-    n = len(scores)
-    hit_mask = scores >= HIT_THRESHOLD
-    hits = int(hit_mask.sum())
+    order = np.argsort(-scores, kind="stable")[:EXAMPLES]  # ties: the earlier row first
+    best = [(float(scores[i]), int(generation_ids[i])) for i in order]
+    return judge_counts(pattern, len(scores), int((scores >= HIT_THRESHOLD).sum()), best, signals, evidence_for,
+                        scope)
+
+
+def judge_counts(pattern: Pattern, n: int, hits: int, best: Sequence[tuple[float, int]], signals: WorkflowSignals,
+                 evidence_for: dict[int, dict[str, Any]], scope: str = "workflow") -> PatternVerdict:
+    """judge() from what it needs of the scores: their number, the hits, and the best EXAMPLES
+    (score, generation id) pairs, highest first (so a running aggregate can judge)."""
     share = hits / n if n else 0.0
     stats = signals.as_dict()
     fired = counted_cues(pattern, stats, n, share)
     workflow = combine_weights([cue.weight for cue in fired])
     level = _level(hits, share, workflow)
-    order = np.argsort(-scores)
-    examples = [int(generation_ids[i]) for i in order[:EXAMPLES] if scores[i] >= HIT_THRESHOLD]
+    examples = [gid for score, gid in best[:EXAMPLES] if score >= HIT_THRESHOLD]
     reasons: list[str] = []
     if hits:
         reasons.append(f"{hits} of {n} prompts ({_percent(share)}) resemble {pattern.name.lower()}: "

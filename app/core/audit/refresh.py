@@ -4,9 +4,10 @@ A full audit (run_audit) re-reads every scored row of every workflow and build_m
 refresh starts from the previous AuditResult and MapData instead: it reads only the generations
 after the previous run's high-water mark (`AuditResult.scored_through`, a primary-key range),
 embeds and scores those, re-judges only the workflows they belong to, keeps every other workflow's
-audit as it was, and appends the new points to the map (placed with the fitted projection). Its
-work is the new rows plus the stored rows of the workflows they touch; the per-workflow aggregates
-of untouched workflows are reused as they were.
+audit as it was, and appends the new points to the map (placed with the fitted projection). A
+touched workflow is judged again by folding its new rows into its stored running aggregates
+(app.core.audit.workflow_state), so the work is proportional to the new rows, plus a bounded
+sample's sub-streams, diversity or template grid when a new row enters that sample.
 """
 
 from __future__ import annotations

@@ -14,50 +14,25 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from sqlite_utils import Database
 
+from app.core.audit import aggregates, workflow_state
+from app.core.audit.aggregates import WorkflowAudit
 from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
-from app.core.audit.levels import PatternVerdict, judge, lookalike_dicts
+from app.core.audit.levels import PatternVerdict, lookalike_dicts
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.scorer import Scorer, scores_key
-from app.core.audit.substreams import SubStreamVerdict, WorkflowRows, judge_substreams
-from app.core.audit.templates import SAMPLE as GRID_SAMPLE
-from app.core.audit.templates import induce_grid
-from app.core.audit.signals import (
-    WorkflowSignals,
-    audit_text,
-    generation_flags,
-    request_params,
-    template_signatures,
-    workflow_signals,
-)
+from app.core.audit.substreams import SubStreamVerdict
+from app.core.audit.signals import audit_text, generation_flags, request_params, template_signatures
 from app.core.cancel import NEVER, CancelToken
 from app.core.progress import Progress
 from app.core.store.db import translate_errors
 from app.core.store.queries import decode_row
 
 SCORE_BATCH = 2000
+STREAM_ROWS = 50_000  # unscored rows read at a time by a whole audit
 NO_WORKFLOW = "(no workflow)"
 _SCORERS: dict[str, Scorer] = {}
-
-
-@dataclass
-class WorkflowAudit:
-    """One workflow's audit: its signals and a verdict for every pattern."""
-
-    name: str
-    generations: int
-    signals: WorkflowSignals
-    patterns: list[PatternVerdict]
-    models: list[dict[str, Any]] = field(default_factory=list)
-    substreams: list[SubStreamVerdict] = field(default_factory=list)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON form documented in docs/audit.md."""
-        return {"name": self.name, "generations": self.generations, "signals": self.signals.as_dict(),
-                "patterns": [verdict.as_dict() for verdict in self.patterns], "models": self.models,
-                "substreams": [group.as_dict() for group in self.substreams]}
 
 
 @dataclass
@@ -113,9 +88,12 @@ def ledger_mark(db: Database) -> int:
 
 
 def unscored_rows(db: Database, key: str, workflows: Sequence[str] | None = None,
-                  after: int | None = None) -> list[dict[str, Any]]:
+                  after: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """The generations (of `workflows`, else all; with an id above `after`, else any) that have no
-    scores under `key`, in id order. With `after`, only that id range is read."""
+    scores under `key`, in id order, the first `limit` of them when given. With `after`, only that
+    id range is read."""
+    if workflows is None and after is None and _all_scored(db, key):
+        return []
     where, params = "", [key]
     if after is not None:
         where += " AND g.id > ?"
@@ -128,8 +106,16 @@ def unscored_rows(db: Database, key: str, workflows: Sequence[str] | None = None
     rows = db.execute(
         f"SELECT {', '.join('g.' + c for c in columns)} FROM generations g WHERE NOT EXISTS "
         "(SELECT 1 FROM audit_scores s WHERE s.generation_id = g.id AND s.scores_key = ?)" + where +
-        " ORDER BY g.id", params).fetchall()
+        " ORDER BY g.id" + (f" LIMIT {int(limit)}" if limit else ""), params).fetchall()
     return [decode_row(columns, values) for values in rows]
+
+
+def _all_scored(db: Database, key: str) -> bool:
+    """Whether every generation has scores under `key`: as many score rows as generations (each
+    score row is one distinct generation of the ledger, which only grows), read from two indexes
+    instead of probing every generation."""
+    scored = db.execute("SELECT count(*) FROM audit_scores WHERE scores_key = ?", [key]).fetchone()[0]
+    return scored > 0 and scored == db.execute("SELECT count(*) FROM generations").fetchone()[0]
 
 
 def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[str, Any]],
@@ -161,64 +147,51 @@ def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
 
 def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequence[str] | None = None,
               cancel: CancelToken = NEVER) -> Iterator[Progress | WorkflowAudit]:
-    """Build each workflow's audit from stored per-generation results: a stream of Progress and
-    one WorkflowAudit per workflow, as each is judged."""
-    library = scorer.library
-    if workflows:  # one indexed probe per named workflow, not a scan of every score
-        names = [name for name in sorted(set(workflows)) if db.execute(
-            "SELECT 1 FROM audit_scores WHERE scores_key = ? AND workflow = ? LIMIT 1",
-            [scores_key(library), name]).fetchone()]
-    else:
-        names = [row[0] for row in db.execute(
-            "SELECT DISTINCT workflow FROM audit_scores WHERE scores_key = ? ORDER BY workflow",
-            [scores_key(library)]).fetchall()]
+    """Each workflow's audit: a stream of Progress and one WorkflowAudit per workflow, as each is
+    judged. A workflow's stored audit (app.core.audit.aggregates) is read back while its stamp
+    holds; when the workflow has rows scored since, they are folded into its stored running
+    aggregates (app.core.audit.workflow_state); otherwise it is judged from all its scored rows."""
+    key = scores_key(scorer.library)
+    stamps = aggregates.live_stamps(db, key, sorted(set(workflows)) if workflows else None)
+    names = sorted(stamps)
+    stored = aggregates.load(db, key, encoder_name, names)
     for done, name in enumerate(names):
         if cancel.cancelled:
             return
-        rows = db.execute("SELECT generation_id, started_at, text_key, scores, flags, skeleton, prefix_sig, "
-                          "suffix_sig FROM audit_scores WHERE scores_key = ? AND workflow = ? ORDER BY generation_id",
-                          [scores_key(library), name]).fetchall()
-        ids = [r[0] for r in rows]
-        matrix = np.array([json.loads(r[3]) for r in rows], dtype=np.float64).reshape(len(rows), -1)
-        positions = list(range(len(rows)))
-        if len(positions) > 1000:
-            positions = sorted(int(i) for i in np.random.default_rng(0).choice(len(rows), 1000, replace=False))
-        vectors = load_vectors(db, [rows[i][2] for i in positions], encoder_name)
-        step = max(1, len(ids) // GRID_SAMPLE)
-        grid = induce_grid(_prompts(db, ids[::step]))
-        times, flags = [r[1] for r in rows], [r[4] for r in rows]
-        signatures = [[r[5] for r in rows], [r[6] for r in rows], [r[7] for r in rows]]
-        signals = workflow_signals(times, flags, *signatures, vectors, grid)
-        key = scores_key(library)
-        verdicts = []
-        for column, pid in enumerate(scorer.pattern_ids):
-            column_scores = matrix[:, column]
-            top = [ids[i] for i in np.argsort(-column_scores)[:3]]
-            evidence = _evidence(db, key, top)
-            verdicts.append(judge(library.patterns[pid], column_scores, ids, signals,
-                                  {gid: ev.get(pid, {}) for gid, ev in evidence.items()}))
-        groups = judge_substreams(WorkflowRows(name, ids, times, flags, signatures, matrix, vectors, positions),
-                                  library, {v.id: v.level for v in verdicts}, lambda some: _prompts(db, some),
-                                  lambda some: _evidence(db, key, some))
-        _raise_to_groups(library, verdicts, groups)
+        held = stored.get(name)
+        if held is not None and held.stamp == stamps[name]:
+            audit = aggregates.from_json(held.audit)
+        else:
+            audit = judge_workflow(db, scorer, encoder_name, name, held)
         yield Progress("workflows", done + 1, len(names))
-        yield WorkflowAudit(name, len(rows), signals, verdicts, models=workflow_models(db, key, name),
-                            substreams=groups)
+        yield audit
 
 
-def workflow_models(db: Database, key: str, workflow: str) -> list[dict[str, Any]]:
-    """The models of a workflow's scored generations and how each was identified: `gguf-sha256`
-    for the app's own generations (and proxied ones whose file was hashed), an engine's digest, key
-    or reported name for proxied ones (meta.proxy.identity), `unknown` where nothing says."""
-    found = db.execute(
-        "SELECT coalesce(json_extract(g.meta, '$.proxy.identity.method'), "
-        "CASE WHEN g.model_sha256 IS NOT NULL THEN 'gguf-sha256' ELSE 'unknown' END), "
-        "coalesce(g.model_name, g.model_sha256, ''), coalesce(g.model_sha256, json_extract(g.meta, "
-        "'$.proxy.identity.value')), count(*) FROM generations AS g JOIN audit_scores AS a ON a.generation_id = g.id "
-        "WHERE a.scores_key = ? AND a.workflow = ? GROUP BY 1, 2, 3 ORDER BY 4 DESC, 2",
-        [key, workflow]).fetchall()
-    return [{"name": name, "identified_by": how, "identity": value, "verified": how == "gguf-sha256",
-             "generations": count} for how, name, value, count in found]
+def judge_workflow(db: Database, scorer: Scorer, encoder_name: str, name: str,
+                   held: aggregates.Stored | None = None) -> WorkflowAudit:
+    """Judge one workflow from its running aggregates: the stored ones (`held`) with the rows scored
+    since folded in, when their stamp then matches the workflow's rows, else ones built from all its
+    rows; store the audit and the aggregates."""
+    library = scorer.library
+    key = scores_key(library)
+    patterns = len(scorer.pattern_ids)
+    state = None
+    if held is not None:
+        live = aggregates.live_stamps(db, key, [name]).get(name)
+        state = workflow_state.fold(db, key, name, json.loads(held.state), patterns)
+        if (state["n"], state["last_rowid"]) != live:
+            state = None
+    if state is None:
+        state = workflow_state.build(db, key, name, patterns)
+    signals, verdicts, groups = workflow_state.finish(db, key, encoder_name, library, name, state,
+                                                      lambda some: _prompts(db, some),
+                                                      lambda some: _evidence(db, key, some))
+    _raise_to_groups(library, verdicts, groups)
+    models = [{"name": model, "identified_by": how, "identity": value, "verified": how == "gguf-sha256",
+               "generations": count} for how, model, value, count in state["models"]]
+    audit = WorkflowAudit(name, state["n"], signals, verdicts, models=models, substreams=groups)
+    aggregates.save(db, key, encoder_name, audit, (state["n"], state["last_rowid"]), state)
+    return audit
 
 
 def _raise_to_groups(library: PatternLibrary, verdicts: list[PatternVerdict], groups: list[SubStreamVerdict]) -> None:
@@ -269,11 +242,11 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
     if scorer is None:
         return None
     mark = None if workflows else ledger_mark(db)
-    rows = unscored_rows(db, scores_key(library), workflows)
-    if rows:
-        yield from score_rows(db, encoder, scorer, rows, cancel)
+    scored = yield from _score_unscored(db, encoder, scorer, workflows, cancel)
+    if cancel.cancelled:
+        return None
     backend = encoder.loaded()
-    result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=len(rows),
+    result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=scored,
                          embedding_backend=backend.name if backend else None,
                          embedding_file_sha256=backend.file_sha256 if backend else None, scored_through=mark)
     for item in aggregate(db, scorer, encoder.name, workflows, cancel):
@@ -282,3 +255,33 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
         else:
             yield item
     return None if cancel.cancelled else result
+
+
+def _score_unscored(db: Database, encoder: Encoder, scorer: Scorer, workflows: Sequence[str] | None,
+                    cancel: CancelToken) -> Generator[Progress, None, int]:
+    """Score the unscored generations STREAM_ROWS at a time (so a first audit of a large ledger holds
+    one slice of rows, not all), with progress over all of them; returns how many were scored."""
+    key = scores_key(scorer.library)
+    rows = unscored_rows(db, key, workflows, limit=STREAM_ROWS)
+    total = len(rows)
+    if len(rows) == STREAM_ROWS:  # more to come: count them once, for the progress
+        total += _unscored_count(db, key, workflows, after=rows[-1]["id"])
+    done = 0
+    while rows and not cancel.cancelled:
+        for item in score_rows(db, encoder, scorer, rows, cancel):
+            within = item.done * len(rows) // item.total if item.total else 0
+            yield Progress(item.stage, done + within, total, item.message)
+        done += len(rows)
+        if len(rows) < STREAM_ROWS:
+            break
+        rows = unscored_rows(db, key, workflows, after=rows[-1]["id"], limit=STREAM_ROWS)
+    return done
+
+
+def _unscored_count(db: Database, key: str, workflows: Sequence[str] | None, after: int) -> int:
+    where, params = "", [key, after]
+    if workflows:
+        where = f" AND coalesce(g.workflow, ?) IN ({','.join('?' for _ in workflows)})"
+        params.extend([NO_WORKFLOW, *workflows])
+    return int(db.execute("SELECT count(*) FROM generations g WHERE NOT EXISTS (SELECT 1 FROM audit_scores s WHERE "
+                          "s.generation_id = g.id AND s.scores_key = ?) AND g.id > ?" + where, params).fetchone()[0])

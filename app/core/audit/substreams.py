@@ -222,6 +222,7 @@ class WorkflowRows:
     matrix: np.ndarray  # scores, rows x patterns
     vectors: np.ndarray  # embeddings of the rows at `positions`
     positions: list[int]
+    total: int = 0  # rows in the workflow, when these are a sample of it (app.core.audit.workflow_state)
 
 
 def judge_substreams(rows: WorkflowRows, library: PatternLibrary, levels_now: Mapping[str, str],
@@ -245,6 +246,10 @@ def judge_substreams(rows: WorkflowRows, library: PatternLibrary, levels_now: Ma
     if not kinds:
         return []
     groups = find_substreams(rows.times, rows.signatures, rows.vectors, rows.positions, kinds)
+    if rows.total > len(rows.ids):  # the rows are a sample of the workflow: every group was found in it
+        for group in groups:
+            if not group.sampled:
+                group.sampled, group.sample = True, len(rows.ids)
     best: dict[str, SubStreamVerdict] = {}
     where = {p: i for i, p in enumerate(rows.positions)}
     for group in groups:
@@ -273,7 +278,7 @@ def judge_substreams(rows: WorkflowRows, library: PatternLibrary, levels_now: Ma
         for column in wanted:
             pid = pattern_ids[column]
             column_scores = scores[:, column]
-            top = [ids[i] for i in np.argsort(-column_scores)[:3]]
+            top = [ids[i] for i in np.argsort(-column_scores, kind="stable")[:3]]
             evidence = evidence_of(top)
             verdict = judge(library.patterns[pid], column_scores, ids, signals,
                             {gid: ev.get(pid, {}) for gid, ev in evidence.items()}, scope="group")

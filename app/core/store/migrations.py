@@ -185,3 +185,21 @@ def m012_audit_scores_key(db: Database) -> None:
     db.execute("CREATE INDEX idx_audit_scores_scores_key_workflow ON audit_scores (library_hash, workflow)")
     db.execute("DROP INDEX idx_audit_scores_library_hash_workflow")
     db.execute("ALTER TABLE audit_scores RENAME COLUMN library_hash TO scores_key")
+
+
+@migrations()
+def m013_audit_aggregates(db: Database) -> None:
+    """Each workflow's judged audit, kept beside its scores (app.core.audit.aggregates): a whole audit
+    of an unchanged workflow, and a refresh of a workflow it does not touch, read it back instead of
+    re-reading every scored row. A row is used only while its stamp (the workflow's scored-row count
+    and highest audit_scores rowid, the embedding model, the judging code's fingerprint) still holds;
+    otherwise its running aggregates (`state`) take the new rows, or it is judged again. Made with a plain CREATE TABLE so that
+    a second process applying this migration at the same moment fails with 'already exists', which
+    open_db retries after the first one's commit."""
+    db.execute("CREATE TABLE audit_aggregates (scores_key TEXT NOT NULL, workflow TEXT NOT NULL, model TEXT NOT NULL, "
+               "fingerprint TEXT NOT NULL, rows INTEGER NOT NULL, last_rowid INTEGER NOT NULL, audit TEXT NOT NULL, "
+               "state TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (scores_key, workflow))")
+    # what folding new rows into a workflow's running aggregates probes (app.core.audit.workflow_state)
+    for column in ("started_at", "skeleton", "prefix_sig", "suffix_sig"):
+        db.execute(f"CREATE INDEX IF NOT EXISTS idx_audit_scores_workflow_{column} "
+                   f"ON audit_scores (scores_key, workflow, {column})")

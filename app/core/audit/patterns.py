@@ -20,6 +20,8 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from app.core.audit.translations import TRANSLATIONS_FILE, Translation, parse_translations, read_translations
+
 DEFAULT_LIBRARY_DIR = Path(__file__).resolve().parents[3] / "resources" / "patterns"
 LIBRARY_FILE = "library.yaml"
 PATTERN_SUFFIX = ".yaml"
@@ -193,6 +195,8 @@ class PatternLibrary:
     changelog: tuple[Mapping[str, Any], ...] = field(repr=False)
     limitations: tuple[str, ...] = field(repr=False)
     path: Path
+    # Exemplars in other languages, for the multilingual model only (app.core.audit.translations).
+    translations: tuple[Translation, ...] = field(default=(), repr=False)
 
     def feeding(self, signal: str) -> tuple[Pattern, ...]:
         """The patterns whose prompt cues feed workflow signal ``signal``, in library order."""
@@ -437,8 +441,12 @@ def load_library(path: Path | None = None) -> PatternLibrary:
         patterns.append(_pattern(file, canonical[file.name], pattern_id))
     _check_unique_prompts(patterns)
     _check_unique_short_names(patterns)
+    raw_translations = read_translations(root)
+    translations = parse_translations(raw_translations, {p.id: p for p in patterns})
+    if raw_translations is not None:
+        canonical[str(TRANSLATIONS_FILE)] = raw_translations
     blob = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return PatternLibrary(
         version=version, patterns={p.id: p for p in patterns}, pattern_ids=tuple(ids),
         content_hash=hashlib.sha256(blob.encode("utf-8")).hexdigest(),
-        changelog=tuple(changelog), limitations=limitations, path=root)
+        changelog=tuple(changelog), limitations=limitations, path=root, translations=translations)

@@ -19,9 +19,12 @@ from sqlite_utils import Database
 from app.core.audit import aggregates, workflow_state
 from app.core.audit.aggregates import WorkflowAudit
 from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
+from app.core.audit.encoders import MultilingualEncoder, shared_multilingual_encoder
 from app.core.audit.levels import PatternVerdict, lookalike_dicts
 from app.core.audit.patterns import PatternLibrary
+from app.core.audit.routing import route
 from app.core.audit.scorer import Scorer, scores_key
+from app.core.audit.translations import multilingual_view
 from app.core.audit.substreams import SubStreamVerdict
 from app.core.audit.signals import audit_text, generation_flags, request_params, template_signatures
 from app.core.cancel import NEVER, CancelToken
@@ -32,7 +35,7 @@ from app.core.store.queries import decode_row
 SCORE_BATCH = 2000
 STREAM_ROWS = 50_000  # unscored rows read at a time by a whole audit
 NO_WORKFLOW = "(no workflow)"
-_SCORERS: dict[str, Scorer] = {}
+_SCORERS: dict[tuple[str, str], Scorer] = {}
 
 
 @dataclass
@@ -48,6 +51,10 @@ class AuditResult:
     # file it ran; None when nothing needed embedding and the model was never loaded.
     embedding_backend: str | None = None
     embedding_file_sha256: str | None = None
+    # The model that scored the prompts in other languages, and how many of this run's new prompts it
+    # scored (app.core.audit.routing); None when no prompt needed it.
+    multilingual_model: str | None = None
+    multilingual_scored: int = 0
     # The highest generation id the run looked at, when it covered the whole ledger: a refresh
     # (app.core.audit.refresh) reads only the generations after it. None for a run over some workflows.
     scored_through: int | None = None
@@ -57,23 +64,29 @@ class AuditResult:
         return {"library_version": self.library_version, "library_hash": self.library_hash,
                 "embedding_model": self.embedding_model, "embedding_backend": self.embedding_backend,
                 "embedding_file_sha256": self.embedding_file_sha256, "newly_scored": self.newly_scored,
+                "multilingual_model": self.multilingual_model, "multilingual_scored": self.multilingual_scored,
                 "workflows": [workflow.as_dict() for workflow in self.workflows]}
 
 
-def fitted_scorer(db: Database, encoder: Encoder, library: PatternLibrary,
+def fitted_scorer(db: Database, encoder: Encoder | MultilingualEncoder, library: PatternLibrary,
                   cancel: CancelToken = NEVER) -> Generator[Progress, None, Scorer | None]:
-    """Embed the library's exemplars (cached) and fit the scorer (kept per library hash); returns
-    the scorer (None if cancelled)."""
-    if library.content_hash in _SCORERS:
-        return _SCORERS[library.content_hash]
+    """Embed the library's exemplars (cached) and fit the scorer (kept per library hash and model);
+    returns the scorer (None if cancelled). The multilingual model's scorer is fitted on the library
+    with its translated exemplars (app.core.audit.translations), its vectors centred."""
+    cache_key = (library.content_hash, encoder.name)
+    if cache_key in _SCORERS:
+        return _SCORERS[cache_key]
+    centre = bool(getattr(encoder, "centre_vectors", False))
+    if centre:
+        library = multilingual_view(library)
     texts = sorted({t for p in library.patterns.values() for t in (*p.exemplars, *p.benign_exemplars)})
     yield from embedding_stage("exemplars", embed_missing(db, encoder, texts, cancel))
     if cancel.cancelled:
         return None
     keys = [text_key(t) for t in texts]
     vectors = dict(zip(texts, load_vectors(db, keys, encoder.name)))
-    scorer = Scorer.fit(library, vectors)
-    _SCORERS[library.content_hash] = scorer
+    scorer = Scorer.fit(library, vectors, centre=centre)
+    _SCORERS[cache_key] = scorer
     return scorer
 
 
@@ -119,18 +132,44 @@ def _all_scored(db: Database, key: str) -> bool:
 
 
 def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[str, Any]],
-               cancel: CancelToken = NEVER) -> Iterator[Progress]:
-    """Embed `rows`' prompts (cached) and store their scores, evidence, flags and signatures."""
+               cancel: CancelToken = NEVER,
+               multilingual: MultilingualEncoder | None = None) -> Generator[Progress, None, int]:
+    """Embed `rows`' prompts (cached) and store their scores, evidence, flags and signatures; returns
+    how many the multilingual model scored.
+
+    Every prompt is embedded by `encoder` (the workflow signals and the map use those vectors); the
+    prompts in a language other than English (app.core.audit.routing) are also embedded by the
+    multilingual model (default: the process's shared one, loaded only then) and scored by its scorer.
+    """
     library = scorer.library
     texts = [audit_text(row) for row in rows]
     yield from embedding_stage("prompts", embed_missing(db, encoder, texts, cancel))
+    routes = route(texts)
+    other: Scorer | None = None
+    if routes.multilingual:
+        multilingual = multilingual or shared_multilingual_encoder()
+        other = yield from fitted_scorer(db, multilingual, library, cancel)
+        if other is None:
+            return 0
+        yield from embedding_stage("prompts in other languages", embed_missing(
+            db, multilingual, [texts[i] for i in routes.multilingual], cancel))
     for start in range(0, len(rows), SCORE_BATCH):
         if cancel.cancelled:
-            return
+            return len(routes.multilingual)
         batch, batch_texts = rows[start:start + SCORE_BATCH], texts[start:start + SCORE_BATCH]
         keys = [text_key(t) for t in batch_texts]
         params = [request_params(row) for row in batch]
         scores, evidence = scorer.score(load_vectors(db, keys, encoder.name), batch_texts, params)
+        moved = [i - start for i in routes.multilingual if start <= i < start + len(batch)]
+        if moved and other is not None and multilingual is not None:
+            other_scores, other_evidence = other.score(
+                load_vectors(db, [keys[i] for i in moved], multilingual.name), [batch_texts[i] for i in moved],
+                [params[i] for i in moved])
+            for row_index, i in enumerate(moved):
+                scores[i] = other_scores[row_index]
+                language = routes.languages[start + i]
+                evidence[i] = {pid: {**found, "language": language, "embedding_model": multilingual.name}
+                               for pid, found in other_evidence[row_index].items()}
         records = []
         for row, text, key, param, row_scores, row_evidence in zip(batch, batch_texts, keys, params, scores,
                                                                    evidence):
@@ -143,6 +182,7 @@ def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
                                 "started_at, text_key, scores, evidence, flags, skeleton, prefix_sig, suffix_sig) "
                                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", records)
         yield Progress("scoring", min(len(rows), start + SCORE_BATCH), len(rows))
+    return len(routes.multilingual)
 
 
 def aggregate(db: Database, scorer: Scorer, encoder_name: str, workflows: Sequence[str] | None = None,
@@ -231,7 +271,8 @@ def _evidence(db: Database, key: str, ids: Sequence[int]) -> dict[int, dict[str,
 
 
 def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows: Sequence[str] | None = None,
-              cancel: CancelToken = NEVER) -> Generator[Progress, None, AuditResult | None]:
+              cancel: CancelToken = NEVER,
+              multilingual: MultilingualEncoder | None = None) -> Generator[Progress, None, AuditResult | None]:
     """Audit the ledger (or the named workflows) incrementally; yields Progress, returns the
     AuditResult (None if cancelled).
 
@@ -242,13 +283,15 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
     if scorer is None:
         return None
     mark = None if workflows else ledger_mark(db)
-    scored = yield from _score_unscored(db, encoder, scorer, workflows, cancel)
+    scored, routed = yield from _score_unscored(db, encoder, scorer, workflows, cancel, multilingual)
     if cancel.cancelled:
         return None
     backend = encoder.loaded()
     result = AuditResult(library.version, library.content_hash, encoder.name, newly_scored=scored,
                          embedding_backend=backend.name if backend else None,
-                         embedding_file_sha256=backend.file_sha256 if backend else None, scored_through=mark)
+                         embedding_file_sha256=backend.file_sha256 if backend else None, scored_through=mark,
+                         multilingual_model=(multilingual or shared_multilingual_encoder()).name if routed else None,
+                         multilingual_scored=routed)
     for item in aggregate(db, scorer, encoder.name, workflows, cancel):
         if isinstance(item, WorkflowAudit):
             result.workflows.append(item)
@@ -258,24 +301,32 @@ def run_audit(db: Database, encoder: Encoder, library: PatternLibrary, workflows
 
 
 def _score_unscored(db: Database, encoder: Encoder, scorer: Scorer, workflows: Sequence[str] | None,
-                    cancel: CancelToken) -> Generator[Progress, None, int]:
+                    cancel: CancelToken, multilingual: MultilingualEncoder | None = None
+                    ) -> Generator[Progress, None, tuple[int, int]]:
     """Score the unscored generations STREAM_ROWS at a time (so a first audit of a large ledger holds
-    one slice of rows, not all), with progress over all of them; returns how many were scored."""
+    one slice of rows, not all), with progress over all of them; returns how many were scored, and
+    how many of them the multilingual model scored."""
     key = scores_key(scorer.library)
     rows = unscored_rows(db, key, workflows, limit=STREAM_ROWS)
     total = len(rows)
     if len(rows) == STREAM_ROWS:  # more to come: count them once, for the progress
         total += _unscored_count(db, key, workflows, after=rows[-1]["id"])
-    done = 0
+    done = routed = 0
     while rows and not cancel.cancelled:
-        for item in score_rows(db, encoder, scorer, rows, cancel):
+        scoring = score_rows(db, encoder, scorer, rows, cancel, multilingual)
+        while True:
+            try:
+                item = next(scoring)
+            except StopIteration as finished:
+                routed += finished.value or 0
+                break
             within = item.done * len(rows) // item.total if item.total else 0
             yield Progress(item.stage, done + within, total, item.message)
         done += len(rows)
         if len(rows) < STREAM_ROWS:
             break
         rows = unscored_rows(db, key, workflows, after=rows[-1]["id"], limit=STREAM_ROWS)
-    return done
+    return done, routed
 
 
 def _unscored_count(db: Database, key: str, workflows: Sequence[str] | None, after: int) -> int:

@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core.audit.language import ENGLISH, UNKNOWN, detect_language
 from app.core.audit.patterns import Pattern, PatternLibrary
 
 TOP_K = 3
@@ -40,10 +41,15 @@ CUE_SCALE = 0.9
 C_REGULARIZATION = 4.0
 KNN_K = 10
 # Bump whenever scoring changes for the same library: stored scores are keyed by library and scorer.
-SCORER_VERSION = "2"
+# 3: prompts routed by language (app.core.audit.routing); non-English ones scored by the multilingual model.
+SCORER_VERSION = "3"
 # A parameter-driven pattern (`parameter_driven: true` in its file) has its evidence in the request
 # parameters: without a parameter cue its text score is capped here, below a hit.
 PARAMETER_DRIVEN_CAP = 0.45
+# Centring by language (Scorer.fit with centre=True): a language needs this many library texts for a
+# centre of its own; ANY_LANGUAGE is the whole library's mean, for every other language.
+MIN_LANGUAGE_TEXTS = 50
+ANY_LANGUAGE = ""
 
 
 def combine_weights(weights: Sequence[float]) -> float:
@@ -95,6 +101,13 @@ class _Neighbours:
     spans: tuple[tuple[slice, slice], ...]
 
 
+def centred(vectors: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """`vectors` less `centre`, each row scaled back to unit length (a zero row stays zero)."""
+    shifted = vectors - centre
+    norms = np.linalg.norm(shifted, axis=-1, keepdims=True)
+    return np.where(norms > 1e-12, shifted / np.maximum(norms, 1e-12), 0.0).astype(np.float32)
+
+
 class Scorer:
     """Scores prompts against every pattern of a library. Build with Scorer.fit().
 
@@ -104,8 +117,9 @@ class Scorer:
     """
 
     def __init__(self, library: PatternLibrary, models: dict[str, _PatternModel], neighbours: _Neighbours,
-                 classifier: Any) -> None:
+                 classifier: Any, centres: dict[str, np.ndarray] | None = None) -> None:
         self.library = library
+        self.centres = centres
         self._models = models
         self._neighbours = neighbours
         self._classifier = classifier
@@ -117,12 +131,35 @@ class Scorer:
         return self.library.pattern_ids
 
     @classmethod
-    def fit(cls, library: PatternLibrary, vectors: Mapping[str, np.ndarray]) -> Scorer:
+    def fit(cls, library: PatternLibrary, vectors: Mapping[str, np.ndarray], centre: bool = False) -> Scorer:
         """Fit the model from the library's exemplars (each exemplar's own similarity left out).
 
-        `vectors` maps each exemplar text (pattern and benign) to its normalized embedding.
+        `vectors` maps each exemplar text (pattern and benign) to its normalized embedding. With
+        `centre` (for a multilingual model), every vector, the library's and later the scored
+        prompts', has a mean subtracted first: the mean of the library's texts in its language (the
+        English originals, or one language's translated exemplars, app.core.audit.translations),
+        else the mean of the whole library. Multilingual-e5-small's vectors share one large
+        component (any two texts have a cosine of 0.7 or more) and carry the language itself;
+        centring by language removes both, so a Spanish prompt is compared with the library by
+        what it asks, not by being Spanish. The fitted probabilities are calibrated on the library
+        in each model's own space, so HIT_THRESHOLD means the same for every model
+        (app.core.audit.routing).
         """
         from sklearn.linear_model import LogisticRegression
+
+        centres = None
+        if centre:
+            language_of = {text: lang for item in library.translations for lang, text in item.texts}
+            unique = list(dict.fromkeys(t for p in library.patterns.values()
+                                        for t in (*p.exemplars, *p.benign_exemplars)))
+            groups: dict[str, list[str]] = {}
+            for text in unique:
+                groups.setdefault(language_of.get(text, ENGLISH), []).append(text)
+            centres = {lang: np.stack([vectors[t] for t in texts]).astype(np.float32).mean(axis=0)
+                       for lang, texts in groups.items() if len(texts) >= MIN_LANGUAGE_TEXTS}
+            centres[ANY_LANGUAGE] = np.stack([vectors[t] for t in unique]).astype(np.float32).mean(axis=0)
+            vectors = {t: centred(vectors[t][None, :], centres.get(language_of.get(t, ENGLISH),
+                                                                   centres[ANY_LANGUAGE]))[0] for t in unique}
 
         ids = library.pattern_ids
         models = {pid: _PatternModel(library.patterns[pid],
@@ -145,10 +182,25 @@ class Scorer:
         classes = (*ids, "benign")
         neighbours = _Neighbours(matrix, np.array([classes.index(label) for label in labels]), classes,
                                  tuple(spans))
-        features = _joint_features(neighbours, matrix, leave_one_out=True)
+        # Leave one out: each exemplar's similarity to itself, and to its translations (and theirs to
+        # it: app.core.audit.translations), is left out, so the fitted model has seen prompts as far
+        # from the library as a new prompt in another language is, not near-copies of themselves.
+        group_of = {text: item.en for item in library.translations for _, text in item.texts}
+        groups = np.array([group_of.get(t, t) for t in texts], dtype=object)
+        same_group = groups[:, None] == groups[None, :] if group_of else None
+        features = _joint_features(neighbours, matrix, leave_one_out=True, exclude=same_group)
+        weights = None
+        if centres is not None:
+            # Multilingual: a last feature says whether the text is in another language than English,
+            # so the model learns how much lower a hit's similarities are across languages. The
+            # translated rows are weighted to the English rows' class proportions: which exemplars
+            # happen to be translated must not teach that another language means a pattern.
+            translated = np.array([t in group_of for t in texts])
+            features = np.column_stack([features, translated.astype(np.float64)])
+            weights = _balanced_weights(np.array(labels), translated)
         classifier = LogisticRegression(C=C_REGULARIZATION, max_iter=5000)
-        classifier.fit(features, np.array(labels))
-        return cls(library, models, neighbours, classifier)
+        classifier.fit(features, np.array(labels), sample_weight=weights)
+        return cls(library, models, neighbours, classifier, centres)
 
     def score(self, vectors: np.ndarray, texts: Sequence[str], params: Sequence[Mapping[str, Any]],
               with_evidence: bool = True) -> tuple[np.ndarray, list[dict[str, Any]]]:
@@ -157,11 +209,16 @@ class Scorer:
         ids = self.pattern_ids
         scores = np.zeros((n, len(ids)), dtype=np.float64)
         evidence: list[dict[str, Any]] = [{} for _ in range(n)]
+        if self.centres is not None:
+            vectors = self.centred_by_language(np.asarray(vectors, dtype=np.float32), texts)
         for start in range(0, n, SCORE_CHUNK):
             stop = min(n, start + SCORE_CHUNK)
             chunk_vectors, chunk_texts = vectors[start:stop], texts[start:stop]
-            p_sem = self._classifier.predict_proba(
-                _joint_features(self._neighbours, chunk_vectors))[:, self._columns]
+            features = _joint_features(self._neighbours, chunk_vectors)
+            if self.centres is not None:
+                features = np.column_stack([features, [float(detect_language(t) not in (ENGLISH, UNKNOWN))
+                                                       for t in chunk_texts]])
+            p_sem = self._classifier.predict_proba(features)[:, self._columns]
             for column, pid in enumerate(ids):
                 model = self._models[pid]
                 cues = np.array([_cue_strength(model, t) for t in chunk_texts])
@@ -184,6 +241,13 @@ class Scorer:
                                                                        float(p_text[offset]))
         return scores, evidence
 
+    def centred_by_language(self, vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+        """Each vector less the centre of its text's language (else the library's), re-normalized."""
+        assert self.centres is not None
+        fallback = self.centres[ANY_LANGUAGE]
+        centres = np.stack([self.centres.get(detect_language(t), fallback) for t in texts]) if len(texts) else fallback
+        return centred(vectors, centres)
+
     @staticmethod
     def _evidence(model: _PatternModel, vector: np.ndarray, text: str, fired_params: list[str],
                   p_text: float) -> dict[str, Any]:
@@ -201,13 +265,29 @@ class Scorer:
         }
 
 
-def _joint_features(neighbours: _Neighbours, vectors: np.ndarray, leave_one_out: bool = False) -> np.ndarray:
+def _balanced_weights(labels: np.ndarray, translated: np.ndarray) -> np.ndarray:
+    """Row weights: 1 for the English rows; for the translated rows, per class, the class's share
+    among the English rows over its share among the translated ones."""
+    weights = np.ones(len(labels), dtype=np.float64)
+    english, other = labels[~translated], labels[translated]
+    if not len(other) or not len(english):
+        return weights
+    for label in set(other.tolist()):
+        share_other = float(np.mean(other == label))
+        weights[translated & (labels == label)] = float(np.mean(english == label)) / share_other
+    return weights
+
+
+def _joint_features(neighbours: _Neighbours, vectors: np.ndarray, leave_one_out: bool = False,
+                    exclude: np.ndarray | None = None) -> np.ndarray:
     """For every pattern: top-1 and top-3 similarity to its exemplars and to its benign look-alikes;
     then, for every class, the similarity-weighted share of the KNN_K nearest library prompts.
     One product with the whole library serves both."""
     sims = vectors @ neighbours.matrix.T
     if leave_one_out:
         sims = np.where(sims > 0.9999, -1.0, sims)
+    if exclude is not None:  # (vectors x library) pairs whose similarity is left out
+        sims = np.where(exclude, -1.0, sims)
     blocks = []
     for exemplars, benign in neighbours.spans:
         blocks.extend(_top(sims[:, exemplars], TOP_K))

@@ -1,5 +1,6 @@
 """Audit throughput: scoring 100,000 already-embedded generations, then re-auditing the unchanged
-ledger (which must embed and score nothing). Then, side by side in this run, the re-audit with and
+ledger (which must embed and score nothing, and reads back each workflow's stored audit), and a re-audit
+that judges every workflow again. Then, side by side in this run, that re-judgement with and
 without the second-generation stages of aggregation (template induction, sub-streams), alternated
 --repeats times; the ratio of their medians is what they add.
 
@@ -23,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from app.core.audit.embeddings import DIM, Encoder, text_key  # noqa: E402
 from app.core.audit.patterns import load_library  # noqa: E402
-from app.core.audit import run as run_module  # noqa: E402
+from app.core.audit import workflow_state as stage_module  # noqa: E402
 from app.core.audit.run import run_audit  # noqa: E402
 from app.core.audit.templates import GridEvidence  # noqa: E402
 from app.core.progress import drive  # noqa: E402
@@ -63,7 +64,10 @@ def main() -> None:
     # Fit the scorer once (embeds the library's exemplars: a one-time cost, cached in the ledger).
     for _ in run_audit(ledger.db, encoder, library, workflows=["none-such"]):
         pass
-    for label in ("first audit (score everything)", "re-audit (unchanged ledger)"):
+    for label in ("first audit (score everything)", "re-audit (unchanged ledger)",
+                  "re-audit judging every workflow again (stored workflow audits cleared)"):
+        if "cleared" in label:
+            ledger.db.execute("DELETE FROM audit_aggregates")
         start = time.perf_counter()
         result = drive(run_audit(ledger.db, encoder, library))
         assert result is not None
@@ -73,18 +77,19 @@ def main() -> None:
     timings: dict[str, list[float]] = {"with": [], "without": []}
     for _ in range(args.repeats):
         for label in ("without", "with"):
-            stages = (run_module.judge_substreams, run_module.induce_grid)
+            stages = (stage_module.judge_substreams, stage_module.induce_grid)
             if label == "without":
-                run_module.judge_substreams = lambda *_a, **_k: []
-                run_module.induce_grid = lambda prompts: GridEvidence(sampled=len(prompts))
+                stage_module.judge_substreams = lambda *_a, **_k: []
+                stage_module.induce_grid = lambda prompts: GridEvidence(sampled=len(prompts))
+            ledger.db.execute("DELETE FROM audit_aggregates")  # judge every workflow, not read it back
             try:
                 start = time.perf_counter()
                 drive(run_audit(ledger.db, encoder, library))
                 timings[label].append(time.perf_counter() - start)
             finally:
-                run_module.judge_substreams, run_module.induce_grid = stages
+                stage_module.judge_substreams, stage_module.induce_grid = stages
     with_s, without_s = (float(np.median(timings[k])) for k in ("with", "without"))
-    print(f"re-audit with template induction and sub-streams {with_s:.2f} s, without {without_s:.2f} s "
+    print(f"re-judgement with template induction and sub-streams {with_s:.2f} s, without {without_s:.2f} s "
           f"(medians of {args.repeats}, alternated): ratio {with_s / without_s:.2f}")
 
 

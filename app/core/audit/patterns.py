@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
+from app.core.audit.language import ENGLISH
 from app.core.audit.translations import TRANSLATIONS_FILE, Translation, parse_translations, read_translations
 
 DEFAULT_LIBRARY_DIR = Path(__file__).resolve().parents[3] / "resources" / "patterns"
@@ -50,6 +51,7 @@ OPTIONAL_LIBRARY_KEYS = ("limitations",)
 SEMVER_RE = re.compile(r"^\d+\.\d+\.\d+$")
 DATE_RE = re.compile(r"^\d{4}(-\d{2}(-\d{2})?)?$")  # only as precise as the record allows
 ID_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+LANGUAGE_RE = re.compile(r"^[a-z]{2,3}$")
 _MISSING = object()
 _ORDER = {"gt": operator.gt, "gte": operator.ge, "lt": operator.lt, "lte": operator.le}
 
@@ -106,9 +108,16 @@ class PromptCue:
     regex: str
     weight: float
     compiled: re.Pattern[str] = field(repr=False, compare=False)
+    # The languages the cue is written for (empty: any). A cue written only for other languages than
+    # English is not searched in a prompt detected as English (the cost of its long alternations is
+    # then saved); a prompt whose language is not placed is searched.
+    languages: tuple[str, ...] = ()
 
-    def matches(self, text: str) -> bool:
-        """True when the regex is found anywhere in ``text``."""
+    def matches(self, text: str, language: str | None = None) -> bool:
+        """True when the regex is found anywhere in ``text`` (whose detected language, if known, is
+        ``language``)."""
+        if language == ENGLISH and self.languages and ENGLISH not in self.languages:
+            return False
         return self.compiled.search(text) is not None
 
 
@@ -270,15 +279,18 @@ def _source(c: _Checker, raw: Any, where: str) -> Source:
 
 
 def _prompt_cue(c: _Checker, raw: Any, where: str) -> PromptCue:
-    d = c.mapping(raw, where, ("id", "description", "regex", "weight"))
+    d = c.mapping(raw, where, ("id", "description", "regex", "weight"), ("languages",))
     base, regex = c.cue(d, where), c.text(d["regex"], f"{where}.regex")
+    languages = d.get("languages") or []
+    if not isinstance(languages, list) or not all(isinstance(x, str) and LANGUAGE_RE.match(x) for x in languages):
+        raise c.fail(f"{where} ({base['id']}): languages must be a list of language codes (es, de, zh, ...)")
     try:
         compiled = re.compile(regex, REGEX_FLAGS)
     except re.error as exc:
         raise c.fail(f"{where} ({base['id']}): bad regex: {exc}") from exc
     if compiled.search("") is not None:
         raise c.fail(f"{where} ({base['id']}): regex matches the empty string")
-    return PromptCue(regex=regex, compiled=compiled, **base)
+    return PromptCue(regex=regex, compiled=compiled, languages=tuple(languages), **base)
 
 
 def _param_cue(c: _Checker, raw: Any, where: str) -> ParamCue:

@@ -60,9 +60,9 @@ def combine_weights(weights: Sequence[float]) -> float:
     return 1.0 - result
 
 
-def prompt_cue_hits(pattern: Pattern, text: str) -> list[str]:
-    """Ids of the pattern's prompt cues that fire on `text`."""
-    return [cue.id for cue in pattern.prompt_cues if cue.matches(text)]
+def prompt_cue_hits(pattern: Pattern, text: str, language: str | None = None) -> list[str]:
+    """Ids of the pattern's prompt cues that fire on `text` (in `language`, when detected)."""
+    return [cue.id for cue in pattern.prompt_cues if cue.matches(text, language)]
 
 
 def param_cue_hits(pattern: Pattern, params: Mapping[str, Any]) -> list[str]:
@@ -85,9 +85,9 @@ class _PatternModel:
     cue_weights: dict[str, float]
 
 
-def _cue_strength(model: _PatternModel, text: str) -> float:
+def _cue_strength(model: _PatternModel, text: str, language: str | None = None) -> float:
     """Noisy-or of the weights of the pattern's prompt cues that fire on `text`."""
-    return combine_weights([model.cue_weights[c.id] for c in model.pattern.prompt_cues if c.matches(text)])
+    return combine_weights([model.cue_weights[c.id] for c in model.pattern.prompt_cues if c.matches(text, language)])
 
 
 @dataclass
@@ -215,13 +215,13 @@ class Scorer:
             stop = min(n, start + SCORE_CHUNK)
             chunk_vectors, chunk_texts = vectors[start:stop], texts[start:stop]
             features = _joint_features(self._neighbours, chunk_vectors)
+            languages = [detect_language(t) for t in chunk_texts]
             if self.centres is not None:
-                features = np.column_stack([features, [float(detect_language(t) not in (ENGLISH, UNKNOWN))
-                                                       for t in chunk_texts]])
+                features = np.column_stack([features, [float(lang not in (ENGLISH, UNKNOWN)) for lang in languages]])
             p_sem = self._classifier.predict_proba(features)[:, self._columns]
             for column, pid in enumerate(ids):
                 model = self._models[pid]
-                cues = np.array([_cue_strength(model, t) for t in chunk_texts])
+                cues = np.array([_cue_strength(model, t, lang) for t, lang in zip(chunk_texts, languages)])
                 p_text = 1.0 - (1.0 - p_sem[:, column]) * (1.0 - CUE_SCALE * cues)
                 # no parameters, no parameter cue (an absent field never matches)
                 fired = [param_cue_hits(model.pattern, params[i]) if params[i] else [] for i in range(start, stop)]
@@ -260,7 +260,7 @@ class Scorer:
             "nearest": [{"text": model.pattern.exemplars[i], "similarity": round(float(sims[i]), 4)} for i in nearest],
             "nearest_benign": {"text": model.pattern.benign_exemplars[closest_benign],
                                "similarity": round(float(benign_sims[closest_benign]), 4)},
-            "prompt_cues": prompt_cue_hits(model.pattern, text),
+            "prompt_cues": prompt_cue_hits(model.pattern, text, detect_language(text)),
             "param_cues": fired_params,
         }
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from app.core.audit.language import detect_language
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.templates import GridEvidence
 
@@ -77,8 +78,9 @@ def audit_text(row: Mapping[str, Any]) -> str:
 def generation_flags(library: PatternLibrary, row: Mapping[str, Any], text: str, params: Mapping[str, Any]) -> int:
     """Bit flags for the share signals of one generation."""
     flags = 0
+    language = detect_language(text)
     for signal, flag in CUE_FLAGS.items():
-        if any(cue.matches(text) for pattern in library.feeding(signal) for cue in pattern.prompt_cues):
+        if any(cue.matches(text, language) for pattern in library.feeding(signal) for cue in pattern.prompt_cues):
             flags |= flag
     if params.get("logprobs") or (params.get("top_logprobs") or 0) > 0:
         flags |= FLAG_LOGPROB

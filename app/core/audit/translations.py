@@ -14,28 +14,16 @@ content hash, so changing a translation re-scores like changing an exemplar.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import yaml
 
-if TYPE_CHECKING:
-    from app.core.audit.patterns import Pattern, PatternLibrary
+from app.core.audit.pattern_types import Pattern, PatternLibrary, PatternLibraryError, Translation
 
 TRANSLATIONS_FILE = Path("translations") / "exemplars.yaml"
 LANGUAGES = ("es", "de", "fr", "zh", "ru", "ar")
 KINDS = ("exemplar", "benign")
-
-
-@dataclass(frozen=True)
-class Translation:
-    """One library prompt (`en`, verbatim) of `pattern` and its translations by language."""
-
-    pattern: str
-    benign: bool
-    en: str
-    texts: tuple[tuple[str, str], ...]  # (language, text)
 
 
 def read_translations(root: Path) -> Any:
@@ -46,15 +34,11 @@ def read_translations(root: Path) -> Any:
     try:
         return yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
-        from app.core.audit.patterns import PatternLibraryError
-
-        raise PatternLibraryError(str(TRANSLATIONS_FILE), f"cannot read YAML: {exc}") from exc
+            raise PatternLibraryError(str(TRANSLATIONS_FILE), f"cannot read YAML: {exc}") from exc
 
 
 def parse_translations(raw: Any, patterns: dict[str, Pattern]) -> tuple[Translation, ...]:
     """Validate the parsed file against the loaded patterns; a PatternLibraryError names the problem."""
-    from app.core.audit.patterns import PatternLibraryError
-
     def fail(problem: str) -> PatternLibraryError:
         return PatternLibraryError(str(TRANSLATIONS_FILE), problem)
 

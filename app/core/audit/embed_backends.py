@@ -32,7 +32,6 @@ from app.core.audit.embed_export import (
     INT8,
     ExportedModel,
     discard_export,
-    discard_stale,
     export_path,
     load_export,
     make_export,
@@ -100,11 +99,6 @@ class OnnxBackend:
         self._tokenizer.enable_padding(pad_id=int(pad.get("pad_id", 0)), pad_token=str(pad.get("pad_token", "[PAD]")))
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only: ONNX Runtime's notes are not the user's business
-        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
-        # Idle threads sleep instead of spinning: on a CPU shared with other work, spinning took
-        # time from the threads doing the work (1.62x PyTorch without it vs 1.33x with it, load 13).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=list(providers))
         except Exception as exc:  # ONNX Runtime's own kinds (InvalidProtobuf, Fail, ...) derive from Exception
@@ -193,7 +187,6 @@ def _checked_export(source: Path, folder: Path | None, precision: str,
     if exported is not None:
         return exported, False
     discard_export(path)
-    discard_stale(path.parent, path)
     return make(path), True
 
 

@@ -5,13 +5,10 @@ folder under a name that holds the source weights' sha256 and the export setting
 package or new settings make a new file and never reuse a stale one. The graph includes the pooling
 and the L2 normalisation, so it returns the same sentence vectors as sentence-transformers.
 
-Two files per model: the float32 export (what a GPU and the server's /v1/embeddings run) and its
-int8 form (what the audit runs on the CPU): the float32 graph with ONNX Runtime's transformer fusions
-(one Attention node per layer, SkipLayerNormalization, BiasGelu, EmbedLayerNormalization), then
-dynamic quantisation of the weight matrices, per output channel, leaving in float32 the fused
-attention (its query/key/value projection and activation products) and the feed-forward output
-projections, whose inputs are the ones int8 rounds worst; docs/audit.md has the measurements behind
-that choice.
+Two files per model: the float32 export (what a GPU runs) and its int8 form (what the CPU runs):
+ONNX Runtime's dynamic quantisation of the weight matrices, per output channel, leaving in float32
+the attention's activation products and the feed-forward output projections, whose inputs (after
+GELU) are the ones int8 rounds worst; docs/audit.md has the measurements behind that choice.
 
 A manifest beside each file records its sha256; the file is checked against it before every load,
 so a damaged file is made again instead of giving wrong vectors. Both are written atomically
@@ -37,9 +34,8 @@ from app.core.privacy import PRIVATE_DIR_MODE
 EXPORT_SUBDIR = "embeddings"
 WEIGHTS_FILE = "model.safetensors"
 OPSET = 17
-# Bump when the graph or how it is made changes: the file names and manifests change with it, and
-# exports of other versions in the folder are removed and made again.
-EXPORT_VERSION = 3
+# Bump when the graph or how it is made changes: the file names change with it.
+EXPORT_VERSION = 2
 SETTINGS = f"onnx-opset{OPSET}-pool-l2-v{EXPORT_VERSION}"
 FLOAT32, INT8 = "fp32", "int8"
 HASH_CHUNK = 1 << 20
@@ -95,17 +91,13 @@ def _manifest_path(path: Path) -> Path:
 
 
 def load_export(path: Path) -> ExportedModel | None:
-    """The export at `path` if it exists and matches its manifest's sha256 and EXPORT_VERSION; None
-    otherwise."""
+    """The export at `path` if it exists and matches its manifest's sha256; None otherwise."""
     manifest = _manifest_path(path)
     if not path.exists() or not manifest.exists():
         return None
     try:
-        fields = json.loads(manifest.read_text(encoding="utf-8"))
-        recorded, version = fields["sha256"], fields["version"]
+        recorded = json.loads(manifest.read_text(encoding="utf-8"))["sha256"]
     except (ValueError, KeyError, TypeError):
-        return None
-    if version != EXPORT_VERSION:
         return None
     actual = file_sha256(path)
     return ExportedModel(path, actual) if actual == recorded else None
@@ -118,7 +110,7 @@ def _write(path: Path, data: bytes, model_dir: Path, precision: str) -> Exported
     digest = hashlib.sha256(data).hexdigest()
     with replace_file(_manifest_path(path)) as handle:
         json.dump({"sha256": digest, "source_sha256": file_sha256(model_dir / WEIGHTS_FILE), "settings": SETTINGS,
-                   "version": EXPORT_VERSION, "precision": precision}, handle)
+                   "precision": precision}, handle)
     return ExportedModel(path, digest)
 
 
@@ -152,64 +144,31 @@ def make_export(model_dir: Path, path: Path) -> ExportedModel:
     return _write(path, buffer.getvalue(), model_dir, FLOAT32)
 
 
-def float_nodes(model: Any) -> list[str]:
-    """The nodes of a fused graph that quantisation leaves in float32: the fused Attention nodes
-    (query/key/value projection and the two activation products), the attention's products where
-    they were not fused, and each layer's feed-forward output projection."""
+def float_matmuls(model: Any) -> list[str]:
+    """The MatMul nodes of an exported graph that quantisation leaves in float32: the attention's
+    two products of activations (query x key, weights x value) and each layer's feed-forward output
+    projection."""
     names = [node.name for node in model.graph.node if node.op_type == "MatMul"]
-    return [node.name for node in model.graph.node if node.op_type == "Attention"] + [
-        name for name in names if name.endswith(("self/MatMul", "self/MatMul_1"))
-        or (name.endswith("/output/dense/MatMul") and "/attention/" not in name)]
-
-
-def fused(model_dir: Path, source: Path, out: Path) -> Any:
-    """The float32 export at `source` with ONNX Runtime's BERT fusions (its Python optimizer only,
-    no session-level rewriting, so the same graph on every machine), written at `out` and loaded."""
-    import onnx
-    import logging
-
-    from onnxruntime.transformers.optimizer import optimize_model
-
-    config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    quiet = logging.getLogger("onnxruntime.transformers")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        optimized = optimize_model(str(source), model_type="bert", num_heads=int(config["num_attention_heads"]),
-                                   hidden_size=int(config["hidden_size"]), opt_level=0)
-        optimized.save_model_to_file(str(out))  # adds the com.microsoft opset the fused nodes need
-    finally:
-        quiet.setLevel(level)
-    return onnx.load(str(out))
+    return [name for name in names if name.endswith(("self/MatMul", "self/MatMul_1"))
+            or (name.endswith("/output/dense/MatMul") and "/attention/" not in name)]
 
 
 def make_quantized(model_dir: Path, source: ExportedModel, path: Path) -> ExportedModel:
-    """The int8 form of the float32 export `source` (fused, then quantised), written at `path` with
-    its manifest (several seconds; the same bytes on every run)."""
+    """The int8 form of the float32 export `source`, written at `path` with its manifest (about
+    three seconds; the same bytes on every run)."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    model = onnx.load(str(source.path))
     path.parent.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
     with tempfile.TemporaryDirectory(dir=path.parent) as scratch:
-        model = fused(model_dir, source.path, Path(scratch) / "fused.onnx")
         out = Path(scratch) / "quantized.onnx"
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # the fused operators are outside ONNX's shape inference: their outputs are float32
             quantize_dynamic(model, out, per_channel=True, weight_type=QuantType.QInt8,
-                             nodes_to_exclude=float_nodes(model),
-                             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+                             nodes_to_exclude=float_matmuls(model))
         data = out.read_bytes()
     return _write(path, data, model_dir, INT8)
-
-
-def discard_stale(folder: Path, keep: Path) -> None:
-    """Remove the exports in `folder` of the same model made by another EXPORT_VERSION than `keep`'s
-    (they are never loaded again)."""
-    prefix = keep.name.split(f"-{SETTINGS}-")[0]
-    for item in folder.glob(f"{prefix}-onnx-*.onnx"):
-        if f"-{SETTINGS}-" not in item.name:
-            discard_export(item)
 
 
 def discard_export(path: Path) -> None:

@@ -24,7 +24,7 @@ from app.core.proxy.group_writer import GroupWriter
 from app.core.proxy.rows import proxied_row, unreachable_row
 from app.core.proxy.upstreams import UpstreamPool
 from app.core.serve.api_keys import KEY_PREFIX, ApiKey
-from app.core.serve.guarded_handler import DEFAULT_HOST, GuardedHandler, KeyGate, Listener, base_url, client_name
+from app.core.serve.guarded_handler import DEFAULT_HOST, GuardedHandler, KeyGate, Listener, ListeningServer, client_name
 from app.core.serve.guarded_handler import parse_json_body
 from app.core.serve.http_server import LimitedHTTPServer
 from app.core.serve.openai_api import ApiError
@@ -36,7 +36,7 @@ DEFAULT_PROXY_PORT = 8766
 ROW_COMMIT_TIMEOUT_S = 30.0  # a request's row must be committed within this after its answer
 
 
-class ProxyServer:
+class ProxyServer(ListeningServer):
     """Forwards to `upstreams` and logs to the ledger at `ledger_path`. start() returns once it listens."""
 
     def __init__(self, ledger_path: Path, upstreams: list[str], *, host: str = DEFAULT_HOST,
@@ -51,20 +51,6 @@ class ProxyServer:
         self._hash_lock = threading.Lock()
         self.writer: GroupWriter | None = None
         self.listener = Listener(host, port, _ProxyHandler, self)
-
-    @property
-    def require_key(self) -> bool:
-        """Whether every request needs an API key (see KeyGate)."""
-        return self.keys.require_key
-
-    @require_key.setter
-    def require_key(self, value: bool) -> None:
-        self.keys.require_key = value
-
-    @property
-    def url(self) -> str:
-        """The base URL clients use (http://host:port/v1)."""
-        return base_url(self.host, self.port)
 
     def _hash_file(self, path: Path) -> str | None:
         """A GGUF file's sha256 when the file is readable here (cached by path, size and mtime)."""

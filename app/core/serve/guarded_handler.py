@@ -97,6 +97,29 @@ class KeyGate:
         self.db.close()
 
 
+class ListeningServer:
+    """What the local server and the proxy share as listeners: an address, a KeyGate (`keys`), the
+    base URL clients use and whether keys are required. Subclasses set host, port and keys."""
+
+    host: str
+    port: int
+    keys: KeyGate
+
+    @property
+    def require_key(self) -> bool:
+        """Whether every request needs an API key (see KeyGate)."""
+        return self.keys.require_key
+
+    @require_key.setter
+    def require_key(self, value: bool) -> None:
+        self.keys.require_key = value
+
+    @property
+    def url(self) -> str:
+        """The base URL clients use (http://host:port/v1)."""
+        return base_url(self.host, self.port)
+
+
 class Listener:
     """A LimitedHTTPServer on its own thread: start() binds (StillroomError when it cannot) and returns
     the port it got; stop() stops accepting and closes the socket."""

@@ -28,7 +28,7 @@ from app.core.serve.embeddings_api import embeddings_response, parse_embeddings
 from app.core.serve.encoder_host import EncoderHost
 from app.core.serve.endpoints import ENDPOINTS
 from app.core.serve.guarded_handler import DEFAULT_HOST, MAX_BODY_BYTES, WORKFLOW_HEADER, GuardedHandler, KeyGate
-from app.core.serve.guarded_handler import Listener, base_url, client_name, is_loopback
+from app.core.serve.guarded_handler import Listener, ListeningServer, client_name, is_loopback
 from app.core.serve.model_host import HostBusyError, Job, ModelHost
 from app.core.serve.openai_api import ApiError, new_id, now
 from app.core.serve.openai_handler import MAX_LOGGED_EXTRAS_CHARS, Caller, api_error, start_openai
@@ -42,7 +42,7 @@ API_NAMES = {"chat": "chat.completions", "completions": "completions", "embeddin
              "responses": "responses", "messages": "messages"}  # meta.server.api of each handler kind's rows
 
 
-class StillroomServer:
+class StillroomServer(ListeningServer):
     """An OpenAI-compatible server over the registered models, one loaded at a time (a request naming
     another switches it). start() returns once it listens."""
 
@@ -57,20 +57,6 @@ class StillroomServer:
         self.model_host = model_host or ModelHost(ledger_path, model_ref, options)
         self.encoder_host = EncoderHost(ledger_path)
         self.listener = Listener(host, port, _Handler, self)
-
-    @property
-    def require_key(self) -> bool:
-        """Whether every request needs an API key (see KeyGate)."""
-        return self.keys.require_key
-
-    @require_key.setter
-    def require_key(self, value: bool) -> None:
-        self.keys.require_key = value
-
-    @property
-    def url(self) -> str:
-        """The base URL clients use (http://host:port/v1)."""
-        return base_url(self.host, self.port)
 
     def start(self) -> LoadedModel:
         """Load the model and start listening. Raises StillroomError if either fails."""

@@ -159,24 +159,26 @@ def score_rows(db: Database, encoder: Encoder, scorer: Scorer, rows: list[dict[s
         batch, batch_texts = rows[start:start + SCORE_BATCH], texts[start:start + SCORE_BATCH]
         keys = [text_key(t) for t in batch_texts]
         params = [request_params(row) for row in batch]
-        scores, evidence = scorer.score(load_vectors(db, keys, encoder.name), batch_texts, params)
+        batch_languages = routes.languages[start:start + SCORE_BATCH]
+        scores, evidence = scorer.score(load_vectors(db, keys, encoder.name), batch_texts, params,
+                                        languages=batch_languages)
         moved = [i - start for i in routes.multilingual if start <= i < start + len(batch)]
         if moved and other is not None and multilingual is not None:
             other_scores, other_evidence = other.score(
                 load_vectors(db, [keys[i] for i in moved], multilingual.name), [batch_texts[i] for i in moved],
-                [params[i] for i in moved])
+                [params[i] for i in moved], languages=[batch_languages[i] for i in moved])
             for row_index, i in enumerate(moved):
                 scores[i] = other_scores[row_index]
-                language = routes.languages[start + i]
+                language = batch_languages[i]
                 evidence[i] = {pid: {**found, "language": language, "embedding_model": multilingual.name}
                                for pid, found in other_evidence[row_index].items()}
         records = []
-        for row, text, key, param, row_scores, row_evidence in zip(batch, batch_texts, keys, params, scores,
-                                                                   evidence):
+        for row, text, key, param, row_scores, row_evidence, language in zip(batch, batch_texts, keys, params, scores,
+                                                                             evidence, batch_languages):
             skeleton, prefix, suffix = template_signatures(row.get("prompt") or text)
             records.append((row["id"], scores_key(library), row.get("workflow") or NO_WORKFLOW, row["started_at"],
                             key, json.dumps([round(float(s), 5) for s in row_scores]), json.dumps(row_evidence),
-                            generation_flags(library, row, text, param), skeleton, prefix, suffix))
+                            generation_flags(library, row, text, param, language), skeleton, prefix, suffix))
         with translate_errors("audit_scores"), db.conn:
             db.conn.executemany("INSERT OR REPLACE INTO audit_scores (generation_id, scores_key, workflow, "
                                 "started_at, text_key, scores, evidence, flags, skeleton, prefix_sig, suffix_sig) "

@@ -203,25 +203,28 @@ class Scorer:
         return cls(library, models, neighbours, classifier, centres)
 
     def score(self, vectors: np.ndarray, texts: Sequence[str], params: Sequence[Mapping[str, Any]],
-              with_evidence: bool = True) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """Scores (n x patterns) in [0, 1] and, per generation, the evidence behind each score."""
+              with_evidence: bool = True,
+              languages: Sequence[str] | None = None) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Scores (n x patterns) in [0, 1] and, per generation, the evidence behind each score.
+        `languages` are the texts' detected languages when the caller has them (else detected here)."""
         n = len(texts)
+        all_languages = list(languages) if languages is not None else [detect_language(t) for t in texts]
         ids = self.pattern_ids
         scores = np.zeros((n, len(ids)), dtype=np.float64)
         evidence: list[dict[str, Any]] = [{} for _ in range(n)]
         if self.centres is not None:
-            vectors = self.centred_by_language(np.asarray(vectors, dtype=np.float32), texts)
+            vectors = self.centred_by_language(np.asarray(vectors, dtype=np.float32), texts, all_languages)
         for start in range(0, n, SCORE_CHUNK):
             stop = min(n, start + SCORE_CHUNK)
             chunk_vectors, chunk_texts = vectors[start:stop], texts[start:stop]
             features = _joint_features(self._neighbours, chunk_vectors)
-            languages = [detect_language(t) for t in chunk_texts]
+            chunk_languages = all_languages[start:stop]
             if self.centres is not None:
-                features = np.column_stack([features, [float(lang not in (ENGLISH, UNKNOWN)) for lang in languages]])
+                features = np.column_stack([features, [float(lang not in (ENGLISH, UNKNOWN)) for lang in chunk_languages]])
             p_sem = self._classifier.predict_proba(features)[:, self._columns]
             for column, pid in enumerate(ids):
                 model = self._models[pid]
-                cues = np.array([_cue_strength(model, t, lang) for t, lang in zip(chunk_texts, languages)])
+                cues = np.array([_cue_strength(model, t, lang) for t, lang in zip(chunk_texts, chunk_languages)])
                 p_text = 1.0 - (1.0 - p_sem[:, column]) * (1.0 - CUE_SCALE * cues)
                 # no parameters, no parameter cue (an absent field never matches)
                 fired = [param_cue_hits(model.pattern, params[i]) if params[i] else [] for i in range(start, stop)]
@@ -238,19 +241,22 @@ class Scorer:
                     if column_scores[offset] >= HIT_THRESHOLD / 2 or fired[offset]:
                         evidence[start + offset][pid] = self._evidence(model, chunk_vectors[offset],
                                                                        chunk_texts[offset], fired[offset],
-                                                                       float(p_text[offset]))
+                                                                       float(p_text[offset]), chunk_languages[offset])
         return scores, evidence
 
-    def centred_by_language(self, vectors: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+    def centred_by_language(self, vectors: np.ndarray, texts: Sequence[str],
+                            languages: Sequence[str] | None = None) -> np.ndarray:
         """Each vector less the centre of its text's language (else the library's), re-normalized."""
         assert self.centres is not None
         fallback = self.centres[ANY_LANGUAGE]
-        centres = np.stack([self.centres.get(detect_language(t), fallback) for t in texts]) if len(texts) else fallback
+        if languages is None:
+            languages = [detect_language(t) for t in texts]
+        centres = np.stack([self.centres.get(lang, fallback) for lang in languages]) if len(texts) else fallback
         return centred(vectors, centres)
 
     @staticmethod
     def _evidence(model: _PatternModel, vector: np.ndarray, text: str, fired_params: list[str],
-                  p_text: float) -> dict[str, Any]:
+                  p_text: float, language: str) -> dict[str, Any]:
         sims = model.exemplars @ vector
         nearest = np.argsort(-sims)[:EVIDENCE_K]
         benign_sims = model.benign @ vector
@@ -260,7 +266,7 @@ class Scorer:
             "nearest": [{"text": model.pattern.exemplars[i], "similarity": round(float(sims[i]), 4)} for i in nearest],
             "nearest_benign": {"text": model.pattern.benign_exemplars[closest_benign],
                                "similarity": round(float(benign_sims[closest_benign]), 4)},
-            "prompt_cues": prompt_cue_hits(model.pattern, text, detect_language(text)),
+            "prompt_cues": prompt_cue_hits(model.pattern, text, language),
             "param_cues": fired_params,
         }
 

@@ -75,10 +75,11 @@ def audit_text(row: Mapping[str, Any]) -> str:
     return f"{system}\n\n{prompt}" if system else prompt
 
 
-def generation_flags(library: PatternLibrary, row: Mapping[str, Any], text: str, params: Mapping[str, Any]) -> int:
-    """Bit flags for the share signals of one generation."""
+def generation_flags(library: PatternLibrary, row: Mapping[str, Any], text: str, params: Mapping[str, Any],
+                     language: str | None = None) -> int:
+    """Bit flags for the share signals of one generation (`language`: the text's, when already detected)."""
     flags = 0
-    language = detect_language(text)
+    language = language or detect_language(text)
     for signal, flag in CUE_FLAGS.items():
         if any(cue.matches(text, language) for pattern in library.feeding(signal) for cue in pattern.prompt_cues):
             flags |= flag

@@ -100,22 +100,26 @@ def train(dataset: Path | None, label_field: str | None, from_ledger: bool, fiel
         raise click.UsageError("give either DATASET with --label-field, or --ledger")
     if dataset and not label_field:
         raise click.UsageError("with DATASET, name the field that holds each row's model: --label-field")
-    if from_ledger:
-        ledger = open_ledger()
-        try:
+    ledger = open_ledger()
+    try:
+        if from_ledger:
             source = ledger_generations(ledger.db)
-        finally:
-            ledger.close()
-    else:
-        assert dataset is not None and label_field
-        source = drive(labelled_file(dataset, label_field, parse_fields(field_pairs)), _progress)
-    assert source is not None
-    model = drive(train_job(source, utc_now()), _progress)
+        else:
+            assert dataset is not None and label_field
+            source = drive(labelled_file(dataset, label_field, parse_fields(field_pairs)), _progress)
+        assert source is not None
+        model = drive(train_job(source, utc_now(), db=ledger.db), _progress)
+    finally:
+        ledger.close()
+    if sys.stderr.isatty():
+        sys.stderr.write("\n")
     assert model is not None
     path = save_model(model)
     if source.skipped:
         echo_err(f"skipped {source.skipped} rows without a label or a response")
-    echo_err(_safe_lines(f"trained on {model.training_set.name}; saved to {path}"))
+    echo_err(_safe_lines(f"trained on {model.training_set.name}; saved to {path}; attributes by {model.method}, "
+                         f"held-out accuracy {model.heldout_accuracy * 100:.1f}%"
+                         + (f" ({model.likelihood_note})" if model.likelihood_note else "")))
     click.echo(_safe_lines(json.dumps(model.as_meta(), indent=2, ensure_ascii=False)))
 
 

@@ -112,6 +112,29 @@ def test_logprobs_are_collected_and_logged(runner: Runner, ledger: Ledger) -> No
     assert all(lp <= 0 for lp in row["logprobs"]["token_logprobs"])
 
 
+def test_score_reads_the_same_log_probabilities_llama_cpp_reports(runner: Runner, ledger: Ledger) -> None:
+    """Runner.score (one decode, logits only where a continuation token is predicted) agrees with
+    llama-cpp-python's own log probabilities of a sampled answer, finds the model's own answer far
+    more probable than shuffled words, and leaves the model generating exactly as before."""
+    loaded = runner.loaded
+    assert loaded is not None
+    request = completion("Here is a short story about a lighthouse keeper:", max_tokens=12, seed=11, logprobs=1)
+    final = run_to_end(runner, ledger, request, LogContext("cli"))
+    row = get_generation(ledger.db, final.generation_id)
+    runner.load(loaded.sha256, loaded.info, loaded.options)  # without logits_all, as score() runs
+    reported = row["logprobs"]["token_logprobs"]
+    scored = runner.score(completion("Here is a short story about a lighthouse keeper:"), row["response"])
+    assert scored.tokens == len(reported) == 12
+    assert abs(scored.mean_logprob - sum(reported) / len(reported)) < 0.05
+    assert scored.mean_entropy > 0
+    shuffled = " ".join(reversed(row["response"].split())) + " quantum marmalade cobblestone"
+    assert runner.score(completion("Here is a short story about a lighthouse keeper:"), shuffled).mean_logprob \
+        < scored.mean_logprob - 1.0
+    again = run_to_end(runner, ledger, completion("Here is a short story about a lighthouse keeper:", max_tokens=12,
+                                                 seed=11), LogContext("cli"))
+    assert again.result.text == row["response"]
+
+
 def test_prompt_longer_than_context_is_refused_and_logged_as_error(runner: Runner, ledger: Ledger) -> None:
     long_prompt = "word " * 3000
     with pytest.raises(StillroomError, match="longer than the model's context of 1024 tokens"):

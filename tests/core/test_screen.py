@@ -16,6 +16,7 @@ from app.core.audit.patterns import load_library
 from app.core.progress import drive
 from app.core.provenance.dataset import DatasetError
 from app.core.screen.attribution import AttributionError, TrainingSet, train_style_model
+from app.core.screen.likelihood import FamilyModel, train_likelihood
 from app.core.screen.model_file import load_model, save_model
 from app.core.screen.report import rows_text, to_html, to_markdown
 from app.core.screen.run import screen_file
@@ -154,6 +155,31 @@ def test_style_model_file_round_trips_and_damage_is_refused(tmp_path: Path) -> N
         load_model(path)
     with pytest.raises(AttributionError, match="no style model"):
         load_model(tmp_path / "missing.npz")
+
+
+def test_the_likelihood_part_round_trips_and_an_earlier_file_is_named(tmp_path: Path) -> None:
+    rng = np.random.default_rng(3)
+    # two families' answers scored by both models: each family's own model finds its answers likelier
+    own, other = rng.normal(-1.5, 0.3, (80, 1)), rng.normal(-3.0, 0.4, (80, 1))
+    entropy = rng.normal(2.0, 0.2, (160, 2))
+    features = np.hstack([np.vstack([own, other]), entropy[:, :1], np.vstack([other, own]), entropy[:, 1:]])
+    y = np.array([0] * 80 + [1] * 80)
+    families = ["markdowny", "plain"]
+    models = [FamilyModel(f, f"{i}" * 64, f"{f} 1B", str(tmp_path / f"{f}.gguf")) for i, f in enumerate(families)]
+    texts, labels = _styled(60, 0)
+    model = train_style_model(texts, labels, TrainingSet("styled", "0" * 64, len(texts)))
+    model.likelihood = train_likelihood(features, y, families, models, {"markdowny": 80, "plain": 80}, 0)
+    assert model.method == "likelihood" and model.heldout_accuracy >= 0.95
+    path = save_model(model, tmp_path / "style-model.npz")
+    again = load_model(path)
+    assert again.likelihood is not None and again.likelihood.models == models
+    human = np.array([[-3.5, 3.1, -3.8, 3.2]])  # unlikely under both models
+    assert again.likelihood.attribute(features[:1]).labels() == ["markdowny"]
+    assert again.likelihood.attribute(human).labels() == ["unknown"]
+    assert "path" not in json.dumps(again.public_meta()["likelihood"]["models"])
+    np.savez(path, **{name: np.zeros(1) for name in ("coef", "intercept")})  # neither ours nor whole
+    with pytest.raises(AttributionError, match="damaged or incomplete"):
+        load_model(path)
 
 
 def test_too_few_examples_or_one_family_cannot_train() -> None:

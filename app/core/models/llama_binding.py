@@ -103,3 +103,37 @@ def counting_llama_class() -> type:
                 yield token
 
     return CountingLlama
+
+
+def continuation_logprobs(llm: Any, prompt: list[int], continuation: list[int]) -> tuple[Any, Any]:
+    """Each continuation token's log probability after the prompt and what came before it, and the
+    entropy (nats) of the model's distribution there: one decode of prompt + continuation in which
+    only the positions that predict a continuation token produce logits (llama-cpp-python's eval
+    would ask for every position's, and its Llama for a context-sized logits buffer). Leaves the
+    context empty, so the next generation starts from nothing."""
+    import llama_cpp
+    import numpy as np
+
+    tokens = prompt + continuation
+    first = len(prompt) - 1  # the position whose logits predict the first continuation token
+    batch = llm._batch
+    llm._ctx.kv_cache_clear()
+    llm.n_tokens = 0
+    batch.set_batch(batch=tokens, n_past=0, logits_all=False)
+    batch.batch.logits[len(tokens) - 1] = False
+    for position in range(first, len(tokens) - 1):
+        batch.batch.logits[position] = True
+    try:
+        llm._ctx.decode(batch)
+        n_vocab = llm.n_vocab()
+        logits = np.stack([np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(llm._ctx.ctx, position),
+                                                 shape=(n_vocab,)) for position in range(first, len(tokens) - 1)])
+    finally:
+        llm._ctx.kv_cache_clear()
+    top = logits.max(axis=1, keepdims=True)
+    shifted = logits - top
+    log_total = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    log_probs = shifted - log_total
+    picked = log_probs[np.arange(len(continuation)), continuation]
+    entropy = -(np.exp(log_probs) * log_probs).sum(axis=1)
+    return picked.astype(np.float64), entropy.astype(np.float64)

@@ -22,7 +22,7 @@ from app.core.errors import ContextLengthError, ModelFileError, ModelNotLoadedEr
 from app.core.models import cpu_backend
 from app.core.models.chat_format import choose_chat_format, render_chat
 from app.core.models.gguf_info import GGUFInfo
-from app.core.models.llama_binding import counting_llama_class, llama_cpp_version, model_params
+from app.core.models.llama_binding import continuation_logprobs, counting_llama_class, llama_cpp_version, model_params
 from app.core.models.memory import check_fits
 from app.core.models.sampling import GenerationRequest
 from app.core.models.constraints import CallWatch, lazy_call_spec, request_grammar, tool_prompt
@@ -62,6 +62,16 @@ class TokenChunk:
 
     text: str
     logprobs: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ContinuationScore:
+    """How likely a model finds a given answer: its tokens' mean log probability (nats) and the mean
+    entropy of the model's next-token distribution over them (`tokens` scored; 0: nothing to score)."""
+
+    tokens: int
+    mean_logprob: float
+    mean_entropy: float
 
 
 @dataclass(frozen=True)
@@ -151,6 +161,28 @@ class Runner:
         with self._lock:
             llm = self._require()
             return len(llm.tokenize(text.encode("utf-8"), add_bos=False, special=True))
+
+    def score(self, request: GenerationRequest, continuation: str, max_tokens: int = 64) -> ContinuationScore:
+        """How likely the loaded model finds `continuation` (its first `max_tokens` tokens) as its
+        answer to `request`, the prompt rendered exactly as a generation would render it. A prompt
+        too long for the context keeps its end (nearest the answer). Runs on the owner's thread."""
+        with self._lock:
+            llm, loaded = self._require(), self._loaded
+            assert loaded is not None
+            if loaded.options.embedding:
+                raise StillroomError(f"{loaded.info.name} is an embedding model; it does not score text")
+            prompt, _, _ = self._prompt_tokens(request)
+            answer = llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)[:max_tokens]
+            if not prompt:  # no prompt and no BOS: the answer's first token is the context of the rest
+                prompt, answer = answer[:1], answer[1:]
+            room = min(loaded.options.n_ctx, llm.n_batch) - len(answer)
+            if room < 1:
+                answer = answer[:min(loaded.options.n_ctx, llm.n_batch) // 2]
+                room = min(loaded.options.n_ctx, llm.n_batch) - len(answer)
+            if not answer:
+                return ContinuationScore(0, 0.0, 0.0)
+            log_probs, entropy = continuation_logprobs(llm, prompt[-room:], answer)
+            return ContinuationScore(len(answer), float(log_probs.mean()), float(entropy.mean()))
 
     def embed(self, texts: list[str]) -> Embeddings:
         """One normalized vector per text from a model loaded with `embedding=True`. Runs on the

@@ -24,12 +24,15 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from app.core.errors import StillroomError
 from app.core.screen.style_features import FEATURE_DIM, FEATURE_VERSION, StyleFeaturizer
+
+if TYPE_CHECKING:
+    from app.core.screen.likelihood import LikelihoodModel
 
 MIN_EXAMPLES = 30  # texts a family needs to be learned at all
 HELDOUT_SHARE = 0.3
@@ -96,6 +99,8 @@ class StyleModel:
     too_few: dict[str, int] = field(default_factory=dict)
     created_at: str = ""
     feature_version: str = FEATURE_VERSION
+    likelihood: LikelihoodModel | None = None
+    likelihood_note: str = ""  # why there is no likelihood model, when there is none
     _featurizer: StyleFeaturizer | None = field(default=None, repr=False)
 
     @property
@@ -109,15 +114,20 @@ class StyleModel:
         """The held-out metrics of one family."""
         return next(m for m in self.metrics if m.family == family)
 
+    @property
+    def method(self) -> str:
+        """What decides an attribution: 'likelihood' when every family's model scored the training
+        rows, else 'style'."""
+        return "likelihood" if self.likelihood is not None else "style"
+
+    @property
+    def heldout_accuracy(self) -> float:
+        """The held-out accuracy of the method that decides."""
+        return self.likelihood.accuracy if self.likelihood is not None else self.accuracy
+
     def probabilities(self, features: Any) -> np.ndarray:
         """Class probabilities (n x k) for a sparse feature matrix."""
-        logits = np.asarray(features @ self.coef.T) + self.intercept
-        if len(self.families) == 2:
-            p1 = 1.0 / (1.0 + np.exp(-logits[:, 0]))
-            return np.column_stack([1.0 - p1, p1])
-        logits = logits - logits.max(axis=1, keepdims=True)
-        exp = np.exp(logits)
-        return exp / exp.sum(axis=1, keepdims=True)
+        return linear_probabilities(features, self.coef, self.intercept, len(self.families))
 
     def centroid_similarity(self, features: Any) -> np.ndarray:
         """Cosine similarity of each row to each family's centroid (n x k)."""
@@ -152,7 +162,17 @@ class StyleModel:
         return {"families": self.families, "prob_threshold": self.prob_threshold, "accuracy": self.accuracy,
                 "metrics": [m.as_dict() for m in self.metrics], "training_set": self.training_set.as_dict(),
                 "too_few": self.too_few, "created_at": self.created_at, "feature_version": self.feature_version,
-                "min_examples": MIN_EXAMPLES, "min_auc": MIN_AUC}
+                "min_examples": MIN_EXAMPLES, "min_auc": MIN_AUC, "method": self.method,
+                "heldout_accuracy": self.heldout_accuracy,
+                "likelihood": self.likelihood.as_meta() if self.likelihood is not None else None,
+                "likelihood_note": self.likelihood_note}
+
+    def public_meta(self) -> dict[str, Any]:
+        """as_meta without where the family models' files live (for reports that leave the machine)."""
+        meta = self.as_meta()
+        if self.likelihood is not None:
+            meta["likelihood"] = self.likelihood.public_meta()
+        return meta
 
 
 @dataclass
@@ -191,7 +211,19 @@ def dataset_hash(texts: Sequence[str], labels: Sequence[str]) -> str:
     return digest.hexdigest()
 
 
-def _split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+def linear_probabilities(features: Any, coef: np.ndarray, intercept: np.ndarray, k: int) -> np.ndarray:
+    """Class probabilities (n x k) of a fitted logistic regression (binary: one row of weights)."""
+    logits = np.asarray(features @ coef.T) + intercept
+    if k == 2:
+        p1 = 1.0 / (1.0 + np.exp(-logits[:, 0]))
+        return np.column_stack([1.0 - p1, p1])
+    logits = logits - logits.max(axis=1, keepdims=True)
+    exp = np.exp(logits)
+    return exp / exp.sum(axis=1, keepdims=True)
+
+
+def stratified_split(labels: np.ndarray, seed: int, share: float = HELDOUT_SHARE) -> tuple[np.ndarray, np.ndarray]:
+    """Training and held-out indices: `share` of each label held out (seeded)."""
     rng = np.random.default_rng(seed)
     train, held = [], []
     for family in sorted(set(labels.tolist())):
@@ -203,7 +235,7 @@ def _split(labels: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.
     return np.array(sorted(train)), np.array(sorted(held))
 
 
-def _auc(truth: np.ndarray, scores: np.ndarray) -> float:
+def roc_auc(truth: np.ndarray, scores: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
     if truth.all() or not truth.any():
@@ -211,7 +243,7 @@ def _auc(truth: np.ndarray, scores: np.ndarray) -> float:
     return float(roc_auc_score(truth, scores))
 
 
-def _prob_threshold(probs: np.ndarray, right: np.ndarray, k: int) -> float:
+def prob_threshold(probs: np.ndarray, right: np.ndarray, k: int) -> float:
     """The smallest probability at which held-out attributions at or above it are right at least
     TARGET_PRECISION of the time (1/k + a hair when all of them together are right that often)."""
     floor = 1.0 / k + 1e-6
@@ -243,7 +275,7 @@ def train_style_model(texts: Sequence[str], labels: Sequence[str], training_set:
     y = np.array([families.index(l) for _, l in kept])
     featurizer = StyleFeaturizer()
     features = featurizer.transform([t for t, _ in kept])
-    train, held = _split(y, HELDOUT_SHARE, seed)
+    train, held = stratified_split(y, seed)
     classifier = LogisticRegression(C=C_REGULARIZATION, max_iter=2000)
     classifier.fit(features[train], y[train])
     centroids = np.zeros((len(families), FEATURE_DIM), dtype=np.float32)
@@ -259,8 +291,8 @@ def train_style_model(texts: Sequence[str], labels: Sequence[str], training_set:
     model.accuracy = float((best == truth).mean())
     own = sims[np.arange(len(held)), truth]
     model.ood_thresholds = np.array([float(np.quantile(own[truth == j], OOD_QUANTILE)) for j in range(len(families))])
-    model.prob_threshold = _prob_threshold(probs[np.arange(len(held)), best], best == truth, len(families))
-    model.metrics = [FamilyMetrics(f, counts[f], int((truth == j).sum()), _auc(truth == j, probs[:, j]),
+    model.prob_threshold = prob_threshold(probs[np.arange(len(held)), best], best == truth, len(families))
+    model.metrics = [FamilyMetrics(f, counts[f], int((truth == j).sum()), roc_auc(truth == j, probs[:, j]),
                                    float((best[truth == j] == j).mean())) for j, f in enumerate(families)]
     model._featurizer = featurizer
     return model

@@ -39,7 +39,9 @@ def _attribution_lines(data: dict[str, Any]) -> list[str]:
     model = data.get("style_model") or {}
     if model:
         training = model["training_set"]
-        lines += [f"Style model trained on {_md(training['name'])} ({training['rows']} texts, sha256 "
+        how = (f"likelihood under each family's own model ({data['likelihood_rows']} sampled responses scored)"
+               if data.get("method") == "likelihood" else "style")
+        lines += [f"Attributed by {how}; trained on {_md(training['name'])} ({training['rows']} texts, sha256 "
                   f"{training['sha256'][:12]}); held-out accuracy {model['heldout_accuracy'] * 100:.1f}%.", "",
                   "| family | share of responses | mean probability | held-out AUC | held-out accuracy | examples |",
                   "|---|---:|---:|---:|---:|---:|"]
@@ -117,6 +119,7 @@ def row_records(result: ScreenResult, flagged_only: bool = False) -> Iterator[di
     score, the attribution; `flagged_only` keeps rows whose top score is a hit."""
     from app.core.audit.scorer import HIT_THRESHOLD
 
+    scored = set(result.likelihood_positions.tolist())
     for i, row in enumerate(result.rows):
         scores = result.scores[i]
         top = int(scores.argmax()) if len(scores) else 0
@@ -126,6 +129,7 @@ def row_records(result: ScreenResult, flagged_only: bool = False) -> Iterator[di
                                   "top_pattern": result.pattern_ids[top], "top_score": round(float(scores[top]), 4)}
         record.update({pid: round(float(scores[j]), 4) for j, pid in enumerate(result.pattern_ids)})
         record["attribution"] = result.attributions[i] if result.attributions else "unknown"
+        record["attributed_by"] = ("likelihood" if i in scored else "style") if result.attributions else ""
         yield record
 
 
@@ -135,7 +139,7 @@ def rows_text(result: ScreenResult, fmt: str, flagged_only: bool = False) -> str
     if fmt == "jsonl":
         return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
     out = io.StringIO()
-    columns = ["row", "prompt", "top_pattern", "top_score", *result.pattern_ids, "attribution"]
+    columns = ["row", "prompt", "top_pattern", "top_score", *result.pattern_ids, "attribution", "attributed_by"]
     writer = csv.DictWriter(out, columns)
     writer.writeheader()
     for record in records:  # a cell a spreadsheet would run as a formula is quoted as text

@@ -4,7 +4,9 @@ by the audit's scorer, signals and levels, and its responses attributed with the
 `screen_file` streams the file (the provenance reader) in chunks of CHUNK rows: each chunk's
 prompts are embedded in memory (never cached in the ledger), scored against the pattern library,
 flagged and given template signatures; its responses get style probabilities. Then the whole file
-is judged as one workflow (`judge`, per pattern) and the attributions are summed up. At most
+is judged as one workflow (`judge`, per pattern) and the attributions are summed up. When the
+style model has a likelihood part, a seeded reservoir of at most SCREEN_ROWS responses is scored by
+every family's own model after the read, and those rows decide the verdict. At most
 MAX_ROWS rows are screened; a longer file is screened up to there and the report says so.
 """
 
@@ -31,6 +33,7 @@ from app.core.cancel import NEVER, CancelToken
 from app.core.progress import Progress
 from app.core.provenance.dataset import DatasetError, DatasetRow, RowProblem, RowReader, detect_shape, file_sha256
 from app.core.screen.attribution import StyleModel, UNKNOWN
+from app.core.screen.likelihood import SAMPLE_SEED, SCREEN_ROWS, likelihood_features
 from app.core.screen.summary import AttributionSummary, no_model_summary, summarize
 
 CHUNK = 1024
@@ -65,6 +68,7 @@ class ScreenResult:
     problem_examples: list[str] = field(default_factory=list)
     truncated: bool = False
     vectors: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.float32), repr=False)
+    likelihood_positions: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))  # rows the family models scored
 
     @property
     def screened(self) -> int:
@@ -99,8 +103,31 @@ class _Collected:
     probs: list[np.ndarray] = field(default_factory=list)
     sims: list[np.ndarray] = field(default_factory=list)
     has_response: list[bool] = field(default_factory=list)
+    # a seeded reservoir of (position, prompt, response) for the likelihood model (see likelihood.py)
+    sample: list[tuple[int, str, str]] = field(default_factory=list)
+    sample_size: int = 0
+    with_response: int = 0
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(SAMPLE_SEED))
     problems: int = 0
     problem_examples: list[str] = field(default_factory=list)
+
+
+def _keep_sample(chunk: list[DatasetRow], prompts: list[str], into: _Collected) -> None:
+    """Reservoir sampling (seeded) of the rows with a response, for the likelihood model."""
+    if not into.sample_size:
+        return
+    base = len(into.rows)
+    for offset, (row, prompt) in enumerate(zip(chunk, prompts)):
+        if not (row.response and row.response.strip()):
+            continue
+        into.with_response += 1
+        item = (base + offset, prompt, row.response)
+        if len(into.sample) < into.sample_size:
+            into.sample.append(item)
+        else:
+            slot = int(into.rng.integers(into.with_response))
+            if slot < into.sample_size:
+                into.sample[slot] = item
 
 
 def _process(chunk: list[DatasetRow], vectors: np.ndarray, into: _Collected, scorer: Any, library: PatternLibrary,
@@ -109,6 +136,7 @@ def _process(chunk: list[DatasetRow], vectors: np.ndarray, into: _Collected, sco
     Runs on the screen's helper thread while the next chunk is embedded."""
     prompts = [row.prompt or "" for row in chunk]
     scores, _ = scorer.score(vectors, prompts, [{}] * len(prompts), with_evidence=False)
+    _keep_sample(chunk, prompts, into)
     into.rows.extend(row.index for row in chunk)
     into.prompts.extend(prompts)
     into.vectors.append(vectors)
@@ -153,6 +181,8 @@ def screen_file(path: Path | str, db: Database, encoder: Encoder, library: Patte
         return None
     reader = RowReader(path, shape)
     collected, chunk, truncated, read = _Collected(), [], False, 0
+    if model is not None and model.likelihood is not None:
+        collected.sample_size = SCREEN_ROWS
     # The embedding of chunk k+1 (torch, which releases the GIL) overlaps the rest of the work on
     # chunk k on one helper thread; waiting for chunk k before handing over k+1 keeps the order
     # and at most two chunks in flight.
@@ -201,15 +231,27 @@ def screen_file(path: Path | str, db: Database, encoder: Encoder, library: Patte
     verdicts = _judge_all(scorer, library, collected, vectors, scores, signals)
     labels: list[str] = [UNKNOWN] * len(collected.rows)
     probs = np.zeros((len(collected.rows), 0))
+    scored = np.zeros(0, dtype=int)
     if model is not None:
         probs = np.vstack(collected.probs)
         rows = model.attribute(probs, np.vstack(collected.sims))
         has_response = np.array(collected.has_response)
         labels = [label if ok else UNKNOWN for label, ok in zip(rows.labels(), has_response)]
-        summary = summarize(model, rows, has_response)
+        by_likelihood = None
+        if model.likelihood is not None and collected.sample:
+            sample = sorted(collected.sample)
+            features = yield from likelihood_features(db, model.likelihood.models, [(p, r) for _, p, r in sample],
+                                                      cancel)
+            if features is None:
+                return None
+            by_likelihood = model.likelihood.attribute(features)
+            scored = np.array([position for position, _, _ in sample], dtype=int)
+            for position, label in zip(scored, by_likelihood.labels()):
+                labels[position] = label
+        summary = summarize(model, rows, has_response, by_likelihood)
     else:
         summary = no_model_summary(no_model_reason or "no style model: responses were not attributed")
     return ScreenResult(path.name, sha, shape.describe(), library.version, library.content_hash, encoder.name,
                         list(scorer.pattern_ids), np.array(collected.rows), scores,
                         [excerpt(p) for p in collected.prompts], signals, verdicts, summary, labels, probs,
-                        collected.problems, collected.problem_examples, truncated, vectors)
+                        collected.problems, collected.problem_examples, truncated, vectors, scored)

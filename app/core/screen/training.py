@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -39,6 +39,7 @@ class LabelledTexts:
     labels: list[str]
     training_set: TrainingSet
     skipped: int = 0  # rows without a label or a response
+    prompts: list[str] = field(default_factory=list)  # each text's prompt ('' where there is none)
 
 
 def family_name(name: str | None) -> str:
@@ -67,6 +68,7 @@ def labelled_file(path: Path | str, label_field: str, fields: dict[str, str] | N
     reader = RowReader(path, shape, extra_fields=(label_field,))
     texts: list[str] = []
     labels: list[str] = []
+    prompts: list[str] = []
     skipped = 0
     for item in reader:
         if cancel.cancelled:
@@ -76,6 +78,7 @@ def labelled_file(path: Path | str, label_field: str, fields: dict[str, str] | N
             if label and item.response.strip():
                 texts.append(item.response)
                 labels.append(label)
+                prompts.append(item.prompt or "")
             else:
                 skipped += 1
         else:
@@ -86,25 +89,26 @@ def labelled_file(path: Path | str, label_field: str, fields: dict[str, str] | N
             yield Progress("reading", reader.done, reader.total)
     if not texts:
         raise DatasetError(f"{path}: none of its {skipped} rows has both a {label_field!r} label and a response")
-    return LabelledTexts(texts, labels, TrainingSet(path.name, file_sha256(path), len(texts)), skipped)
+    return LabelledTexts(texts, labels, TrainingSet(path.name, file_sha256(path), len(texts)), skipped, prompts)
 
 
 def ledger_generations(db: Database) -> LabelledTexts:
     """The ledger's successful chat and completion responses, labelled by model family."""
     rows = db.execute(
-        "SELECT g.response, coalesce(m.name, g.model_name) FROM generations g "
+        "SELECT g.response, coalesce(m.name, g.model_name), coalesce(g.prompt, '') FROM generations g "
         "LEFT JOIN models m ON m.sha256 = g.model_sha256 WHERE g.status = 'ok' AND g.mode IN ('chat', 'completion') "
         "AND g.response IS NOT NULL AND trim(g.response) != '' ORDER BY g.id LIMIT ?", [MAX_TRAINING_ROWS]).fetchall()
-    texts, labels, skipped = [], [], 0
-    for response, name in rows:
+    texts, labels, prompts, skipped = [], [], [], 0
+    for response, name, prompt in rows:
         family = family_name(name)
         if family:
             texts.append(response)
             labels.append(family)
+            prompts.append(prompt)
         else:
             skipped += 1
     if not texts:
         raise AttributionError("the ledger has no successful generations with a model name to learn styles from")
     families = len(set(labels))
     name = f"ledger: {len(texts)} generations of {families} model famil{'y' if families == 1 else 'ies'}"
-    return LabelledTexts(texts, labels, TrainingSet(name, dataset_hash(texts, labels), len(texts)), skipped)
+    return LabelledTexts(texts, labels, TrainingSet(name, dataset_hash(texts, labels), len(texts)), skipped, prompts)

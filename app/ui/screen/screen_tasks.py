@@ -64,9 +64,9 @@ def train_ledger_job(ledger_path: Path, model_path: Path | None = None):
         db = open_db(ledger_path)
         try:
             source = ledger_generations(db)
+            model = yield from train_job(source, utc_now(), cancel, db)
         finally:
             db.close()
-        model = yield from train_job(source, utc_now(), cancel)
         if model is not None:
             save_model(model, model_path)
         return model
@@ -74,14 +74,19 @@ def train_ledger_job(ledger_path: Path, model_path: Path | None = None):
     return run
 
 
-def train_file_job(path: Path, label_field: str, model_path: Path | None = None):
-    """A generator factory: train and save the style model from a labelled file."""
+def train_file_job(path: Path, label_field: str, ledger_path: Path, model_path: Path | None = None):
+    """A generator factory: train and save the style model from a labelled file (the ledger's
+    registered models give the likelihood part its family models)."""
 
     def run(cancel: CancelToken) -> Generator[Progress, None, StyleModel | None]:
         source = yield from labelled_file(path, label_field, None, cancel)
         if source is None:
             return None
-        model = yield from train_job(source, utc_now(), cancel)
+        db = open_db(ledger_path)
+        try:
+            model = yield from train_job(source, utc_now(), cancel, db)
+        finally:
+            db.close()
         if model is not None:
             save_model(model, model_path)
         return model

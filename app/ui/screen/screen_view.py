@@ -146,7 +146,7 @@ class ScreenView(View, QWidget):
             return
         path = Path(str(path).strip())
         self.path_edit.setText(str(path))
-        self.jobs.run(train_file_job(path, label_field.strip(), self._model_path), "train").success(
+        self.jobs.run(train_file_job(path, label_field.strip(), self._ledger_path, self._model_path), "train").success(
             self._trained).failure(lambda exc: self._failed("The style model could not be trained", exc))
 
     def export_dialog(self) -> None:
@@ -189,9 +189,12 @@ class ScreenView(View, QWidget):
     def _trained(self, model: StyleModel | None) -> None:
         if model is None:
             return
-        aucs = ", ".join(f"{escape(m.family)} AUC {m.auc:.2f}" for m in model.metrics)
-        self.attribution_label.setText(f"Style model trained on {escape(model.training_set.name)}: held-out accuracy "
-                                       f"{model.accuracy * 100:.1f}% ({aucs}).")
+        metrics = model.likelihood.metrics if model.likelihood is not None else model.metrics
+        aucs = ", ".join(f"{escape(m.family)} AUC {m.auc:.2f}" for m in metrics)
+        how = ("by likelihood under each family's own model" if model.method == "likelihood"
+               else f"by style ({escape(model.likelihood_note)})" if model.likelihood_note else "by style")
+        self.attribution_label.setText(f"Trained on {escape(model.training_set.name)}; attributes {how}: held-out "
+                                       f"accuracy {model.heldout_accuracy * 100:.1f}% ({aucs}).")
         self.trained.emit(model)
 
     def _failed(self, title: str, exc: Exception) -> None:

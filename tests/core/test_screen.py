@@ -16,7 +16,8 @@ from app.core.audit.patterns import load_library
 from app.core.progress import drive
 from app.core.provenance.dataset import DatasetError
 from app.core.screen.attribution import AttributionError, TrainingSet, train_style_model
-from app.core.screen.likelihood import FamilyModel, train_likelihood
+from app.core.models.registry import register_model
+from app.core.screen.likelihood import FamilyModel, family_models, train_likelihood
 from app.core.screen.model_file import load_model, save_model
 from app.core.screen.report import rows_text, to_html, to_markdown
 from app.core.screen.run import screen_file
@@ -180,6 +181,15 @@ def test_the_likelihood_part_round_trips_and_an_earlier_file_is_named(tmp_path: 
     np.savez(path, **{name: np.zeros(1) for name in ("coef", "intercept")})  # neither ours nor whole
     with pytest.raises(AttributionError, match="damaged or incomplete"):
         load_model(path)
+
+
+def test_each_family_finds_its_registered_model(tmp_path: Path, default_model) -> None:  # noqa: ANN001
+    ledger = Ledger.open(tmp_path / "ledger.db")
+    record = register_model(ledger.db, default_model.info.path)
+    found = family_models(ledger.db, ["Gemma 3 270M", "gpt-4o", "smollm2"])
+    assert list(found) == ["Gemma 3 270M"] and found["Gemma 3 270M"].sha256 == record.sha256
+    assert "path" not in found["Gemma 3 270M"].as_dict()
+    ledger.close()
 
 
 def test_too_few_examples_or_one_family_cannot_train() -> None:

@@ -38,11 +38,11 @@ from app.core.progress import Progress
 from app.core.screen.attribution import (FamilyMetrics, RowAttributions, linear_probabilities, prob_threshold,
                                          roc_auc, stratified_split)
 
-PROMPT_CHARS = 400  # the same context for every family's model
-ANSWER_TOKENS = 64
+PROMPT_CHARS = 240  # the same context for every family's model
+ANSWER_TOKENS = 48
 N_CTX = 256
 TRAIN_PER_FAMILY = 100
-SCREEN_ROWS = 200
+SCREEN_ROWS = 100
 OOD_QUANTILE = 0.02
 FEATURES_PER_FAMILY = 2  # mean log probability, mean entropy
 SAMPLE_SEED = 0
@@ -63,11 +63,13 @@ class FamilyModel:
 
 
 def family_models(db: Database, families: Sequence[str]) -> dict[str, FamilyModel]:
-    """For each family, the newest registered generation model whose name (or file name) is of
-    that family and whose file is still there. Families without one are left out."""
+    """For each family (a label as the training set wrote it), the newest registered generation
+    model whose name (or file name) is of that family and whose file is still there. Families
+    without one are left out."""
     from app.core.models.embedding_model import is_embedding_model
     from app.core.screen.training import family_name
 
+    wanted = {family_name(family) or family: family for family in families}  # "Gemma 3 270M" names gemma-3 too
     found: dict[str, FamilyModel] = {}
     rows = db.execute("SELECT sha256, name, file_name, path, architecture, metadata FROM models "
                       "ORDER BY added_at DESC").fetchall()
@@ -75,8 +77,8 @@ def family_models(db: Database, families: Sequence[str]) -> dict[str, FamilyMode
         if not path or not Path(path).is_file() or is_embedding_model(architecture, json.loads(metadata or "{}")):
             continue
         for candidate in (name, file_name):
-            family = family_name(candidate)
-            if family in families and family not in found:
+            family = wanted.get(family_name(candidate))
+            if family is not None and family not in found:
                 found[family] = FamilyModel(family, sha, name or file_name, path)
     return found
 

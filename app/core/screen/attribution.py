@@ -24,15 +24,12 @@ import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from app.core.errors import StillroomError
 from app.core.screen.style_features import FEATURE_DIM, FEATURE_VERSION, StyleFeaturizer
-
-if TYPE_CHECKING:
-    from app.core.screen.likelihood import LikelihoodModel
 
 MIN_EXAMPLES = 30  # texts a family needs to be learned at all
 HELDOUT_SHARE = 0.3
@@ -99,7 +96,7 @@ class StyleModel:
     too_few: dict[str, int] = field(default_factory=dict)
     created_at: str = ""
     feature_version: str = FEATURE_VERSION
-    likelihood: LikelihoodModel | None = None
+    likelihood: Any = None  # a likelihood.LikelihoodModel, when every family's model scored the training rows
     likelihood_note: str = ""  # why there is no likelihood model, when there is none
     _featurizer: StyleFeaturizer | None = field(default=None, repr=False)
 

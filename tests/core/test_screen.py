@@ -21,7 +21,9 @@ from app.core.screen.likelihood import FamilyModel, family_models, train_likelih
 from app.core.screen.model_file import load_model, save_model
 from app.core.screen.report import rows_text, to_html, to_markdown
 from app.core.screen.run import screen_file
-from app.core.screen.training import family_name, labelled_file
+from app.core.screen.train_job import train_job
+from app.core.screen.training import LabelledTexts, family_name, labelled_file
+from tests.conftest import make_home
 from app.core.store import Ledger
 from tests.core.test_audit import JUDGE, ORDINARY
 
@@ -189,6 +191,22 @@ def test_each_family_finds_its_registered_model(tmp_path: Path, default_model) -
     found = family_models(ledger.db, ["Gemma 3 270M", "gpt-4o", "smollm2"])
     assert list(found) == ["Gemma 3 270M"] and found["Gemma 3 270M"].sha256 == record.sha256
     assert "path" not in found["Gemma 3 270M"].as_dict()
+    ledger.close()
+
+
+def test_training_registers_a_bundled_family_model_not_used_yet(tmp_path: Path, model_store: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A newcomer has used only the default model: training on labelled gemma-3 and smollm2 answers
+    still gets its likelihood part, the chat model being registered for it."""
+    home = make_home(tmp_path / "home", model_store)
+    ledger = Ledger.open(home / "ledger.db")
+    texts, _ = _styled(40, 5)
+    labels = ["gemma-3", "smollm2"] * 40
+    source = LabelledTexts(texts, labels, TrainingSet("two", "0" * 64, len(texts)), 0, ["Say something."] * len(texts))
+    monkeypatch.setattr("app.core.screen.train_job.TRAIN_PER_FAMILY", 12)  # the cost, not the accuracy, is at stake
+    model = drive(train_job(source, "", db=ledger.db))
+    assert model is not None and model.method == "likelihood", model.likelihood_note
+    assert {m.family for m in model.likelihood.models} == {"gemma-3", "smollm2"}
     ledger.close()
 
 

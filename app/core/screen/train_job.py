@@ -10,17 +10,23 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.core.cancel import NEVER, CancelToken
+from app.core.models.bundled import BUNDLED, register_bundled
 from app.core.progress import Progress
 from app.core.screen.attribution import SPLIT_SEED, StyleModel, train_style_model
 from app.core.screen.likelihood import (TRAIN_PER_FAMILY, family_models, likelihood_features, sample_per_family,
                                         train_likelihood)
-from app.core.screen.training import LabelledTexts
+from app.core.screen.training import LabelledTexts, family_name
 
 
 def _fit_likelihood(model: StyleModel, source: LabelledTexts, db: Database,
                     cancel: CancelToken) -> Generator[Progress, None, None]:
     found = family_models(db, model.families)
     missing = [family for family in model.families if family not in found]
+    bundled = {family_name(b.title) for b in BUNDLED}
+    if any(family_name(family) in bundled for family in missing):  # a bundled model not used yet: register it
+        register_bundled(db)
+        found = family_models(db, model.families)
+        missing = [family for family in model.families if family not in found]
     if missing:
         model.likelihood_note = (f"no local model file registered for {', '.join(missing)}: attributed by style only "
                                  "(add the family's GGUF with `stillroom models add PATH` and train again)")

@@ -175,10 +175,10 @@ class Runner:
             answer = llm.tokenize(continuation.encode("utf-8"), add_bos=False, special=False)[:max_tokens]
             if not prompt:  # no prompt and no BOS: the answer's first token is the context of the rest
                 prompt, answer = answer[:1], answer[1:]
-            room = min(loaded.options.n_ctx, llm.n_batch) - len(answer)
-            if room < 1:
-                answer = answer[:min(loaded.options.n_ctx, llm.n_batch) // 2]
-                room = min(loaded.options.n_ctx, llm.n_batch) - len(answer)
+            limit = min(loaded.options.n_ctx, llm.n_batch)  # one decode holds prompt and answer
+            if len(answer) >= limit:
+                answer = answer[:limit // 2]
+            room = limit - len(answer)
             if not answer:
                 return ContinuationScore(0, 0.0, 0.0)
             log_probs, entropy = continuation_logprobs(llm, prompt[-room:], answer)

@@ -90,7 +90,7 @@ def summarize(model: StyleModel, rows: RowAttributions, has_response: np.ndarray
     n = len(deciding.best)
     unknown = float((~deciding.named).sum() / n) if n else 1.0
     top = max(shares, key=lambda s: s.share)
-    training = f"{model.training_set.name}"
+    training = model.training_set.name
     if int(has_response.sum()) < MIN_RESPONSES:
         verdict = UNKNOWN
         reason = f"only {int(has_response.sum())} responses with text; at least {MIN_RESPONSES} are needed to judge a file"

@@ -105,6 +105,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--ledger", help="open a copy of this ledger instead of seeding (e.g. bench_million.py's)")
+    parser.add_argument("--search", default="lantern glacier", help="a search with few matches")
+    parser.add_argument("--common", default="river", help="a search with many matches "
+                        "(for bench_million.py's ledger: --search 'Hanseatic Compare' --common tides)")
     args = parser.parse_args()
     home = fresh_home(model_store(), scratch_ledger(args.ledger))
     os.environ["STILLROOM_HOME"] = str(home)
@@ -148,10 +151,10 @@ def main() -> None:
         results["end"].append(timed(app, meter, table.scrollToBottom,
                                     lambda: model.is_loaded(last()) and window.db.pending == 0))
         table.scrollToTop()
-        results["search"].append(timed(app, meter, lambda: view.filters.set_search("lantern glacier"),
+        results["search"].append(timed(app, meter, lambda: view.filters.set_search(args.search),
                                        lambda: not model.loading and window.db.pending == 0))
         matches = model.rowCount()
-        results["common"].append(timed(app, meter, lambda: view.filters.set_search("river"),
+        results["common"].append(timed(app, meter, lambda: view.filters.set_search(args.common),
                                        lambda: not model.loading and window.db.pending == 0))
         common = model.rowCount()
         results["common_end"].append(timed(app, meter, table.scrollToBottom,
@@ -163,8 +166,8 @@ def main() -> None:
         "open": "open the Ledger view (click in the navigation)",
         "cold": "reload it cold (count + first page of 100k)",
         "end": "scroll to the end",
-        "search": f"search 'lantern glacier' ({matches:,} matches)",
-        "common": f"search 'river' ({common:,} matches)",
+        "search": f"search {args.search!r} ({matches:,} matches)",
+        "common": f"search {args.common!r} ({common:,} matches)",
         "common_end": "scroll to the end of those matches",
         "clear": "clear the search (back to every row)",
     }

@@ -1,6 +1,8 @@
 """Score the labelled public prompt sets with the audit: per-label precision/recall and macro F1 at
 the prompt level, and each set as one workflow (its own pattern's level, and the highest level of
-any other pattern). Skips with a message when ../shared/eval/public is absent.
+any other pattern). Skips with a message when ../shared/eval/public is absent. The sets of
+eval_sets.py come first; those of eval_sets_extra.py, eval_sets_batch3.py and eval_sets_batch4.py
+are marked "new", and their held-out recall is reported apart.
 
 Each set is split in two halves with a fixed seed (eval_sets.tuning_half): the scorer's calibrated
 constants were chosen on the tuning halves only, so the held-out halves are the honest number. The
@@ -32,6 +34,8 @@ from app.core.audit.templates import induce_grid  # noqa: E402
 from app.core.audit.signals import generation_flags, template_signatures, workflow_signals  # noqa: E402
 from tests.bench.eval_sets import ROOT, load_sets, tuning_half  # noqa: E402
 from tests.bench.eval_sets_extra import load_extra_sets  # noqa: E402
+from tests.bench.eval_sets_batch3 import load_batch3_sets  # noqa: E402
+from tests.bench.eval_sets_batch4 import load_batch4_sets  # noqa: E402
 from tests.bench.eval_routing import MODES, RoutedScorers  # noqa: E402
 
 SPACING_S = 30
@@ -50,6 +54,8 @@ def main() -> int:
     ids = list(scorers.pattern_ids)
     sets = load_sets()
     extra = load_extra_sets()
+    extra.update(load_batch3_sets())
+    extra.update(load_batch4_sets())
     sets.update(extra)
     truth: list[str] = []
     predicted: list[str] = []

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from app.core.audit.cue_prefilter import may_match
 from app.core.audit.language import ENGLISH
 
 DEFAULT_LIBRARY_DIR = Path(__file__).resolve().parents[3] / "resources" / "patterns"
@@ -107,11 +108,15 @@ class PromptCue:
     # English is not searched in a prompt detected as English (the cost of its long alternations is
     # then saved); a prompt whose language is not placed is searched.
     languages: tuple[str, ...] = ()
+    # Strings one of which any match contains (cue_prefilter.required_literals); None: always search.
+    literals: frozenset[str] | None = field(default=None, repr=False, compare=False)
 
     def matches(self, text: str, language: str | None = None) -> bool:
         """True when the regex is found anywhere in ``text`` (whose detected language, if known, is
         ``language``)."""
         if language == ENGLISH and self.languages and ENGLISH not in self.languages:
+            return False
+        if not may_match(self.literals, text):
             return False
         return self.compiled.search(text) is not None
 

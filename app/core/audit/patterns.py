@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import yaml
 
+from app.core.audit.cue_prefilter import required_literals
 from app.core.audit.pattern_types import (
     CUE_FED_SIGNALS, DATE_RE, DEFAULT_LIBRARY_DIR, ID_RE, LANGUAGE_RE, LIBRARY_FILE, LIBRARY_KEYS, MIN_BENIGN_EXEMPLARS,
     MIN_EXEMPLARS, NUMERIC_OPS, OPS, OPTIONAL_LIBRARY_KEYS, OPTIONAL_PATTERN_KEYS, PARAM_FIELDS, PATTERN_KEYS,
@@ -110,7 +111,8 @@ def _prompt_cue(c: _Checker, raw: Any, where: str) -> PromptCue:
         raise c.fail(f"{where} ({base['id']}): bad regex: {exc}") from exc
     if compiled.search("") is not None:
         raise c.fail(f"{where} ({base['id']}): regex matches the empty string")
-    return PromptCue(regex=regex, compiled=compiled, languages=tuple(languages), **base)
+    return PromptCue(regex=regex, compiled=compiled, languages=tuple(languages),
+                     literals=required_literals(regex, REGEX_FLAGS), **base)
 
 
 def _param_cue(c: _Checker, raw: Any, where: str) -> ParamCue:

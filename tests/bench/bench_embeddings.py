@@ -1,8 +1,9 @@
-"""Embedding throughput: Stillroom's encoder (its fast back end: ONNX Runtime over the local int8 export)
-against bare sentence-transformers on PyTorch (CPU) on the same texts, in the same run, in
-interleaved rounds so that both sides see the same machine load; the cosine of the fast vectors to
-PyTorch's on the public eval prompts; and the cached embedder (embed_missing, writing vectors to
-SQLite) with everything embedded already.
+"""Embedding throughput: Stillroom's encoder (the back end auto chooses on this machine: PyTorch in
+bfloat16 on a CPU with hardware bfloat16, else ONNX Runtime over the local int8 export) against bare
+sentence-transformers on PyTorch (CPU) on the same texts, in the same run, in interleaved rounds so
+that every side sees the same machine load; the int8 and float32 exports beside them; the cosine of
+each one's vectors to PyTorch's on the public eval prompts; and the cached embedder (embed_missing,
+writing vectors to SQLite) with everything embedded already.
 
     python tests/bench/bench_embeddings.py [--rounds 3] [--texts 2000]
 """
@@ -21,8 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from app.core.audit.embed_backends import OnnxBackend, model_dir  # noqa: E402
-from app.core.audit.embed_export import FLOAT32  # noqa: E402
+from app.core.audit.embed_backends import onnx_backend, model_dir  # noqa: E402
 from app.core.audit.embeddings import ENCODE_BATCH, Encoder, embed_missing  # noqa: E402
 from app.core.store import open_db  # noqa: E402
 from tests.bench.eval_sets import ROOT, load_sets  # noqa: E402
@@ -51,40 +51,44 @@ def main() -> None:
     fast.model()
     load_s = time.perf_counter() - start
     bare = Encoder(backend="pytorch").model().model  # the SentenceTransformer itself
-    # the float32 export on ONNX Runtime: the file a GPU runs, here on the CPU
-    [export] = (home / "embeddings").glob(f"*-{FLOAT32}.onnx")
-    f32 = OnnxBackend(model_dir(), export, "", precision=FLOAT32)
+    # the int8 export (the fast path of CPUs without hardware bfloat16) and the float32 export (the
+    # file a GPU runs, and the server's exact encoder), both on ONNX Runtime on this CPU
+    others = {"int8": onnx_backend(model_dir(), home / "embeddings"),
+              "f32": onnx_backend(model_dir(), home / "embeddings", exact=True)}
     bare.encode(texts[:64], batch_size=ENCODE_BATCH, normalize_embeddings=True)  # warm-up
     fast.encode(texts[:64])
-    f32.encode(texts[:64], ENCODE_BATCH)
-    times: dict[str, list[float]] = {"bare": [], "fast": [], "f32": []}
+    for backend in others.values():
+        backend.encode(texts[:64], ENCODE_BATCH)
+    times: dict[str, list[float]] = {"bare": [], "fast": [], **{key: [] for key in others}}
+    vectors: dict[str, np.ndarray] = {}
     for round_no in range(args.rounds):
         start = time.perf_counter()
         reference = bare.encode(texts, batch_size=ENCODE_BATCH, normalize_embeddings=True, convert_to_numpy=True,
                                 show_progress_bar=False)
         times["bare"].append(time.perf_counter() - start)
         start = time.perf_counter()
-        vectors = fast.encode(texts)
+        vectors["fast"] = fast.encode(texts)
         times["fast"].append(time.perf_counter() - start)
-        start = time.perf_counter()
-        f32.encode(texts, ENCODE_BATCH)
-        times["f32"].append(time.perf_counter() - start)
+        for key, backend in others.items():
+            start = time.perf_counter()
+            vectors[key] = backend.encode(texts, ENCODE_BATCH)
+            times[key].append(time.perf_counter() - start)
         print(f"round {round_no + 1}: bare {len(texts) / times['bare'][-1]:.0f} texts/s, "
-              f"{fast.backend} {len(texts) / times['fast'][-1]:.0f} texts/s, {f32.name} "
-              f"{len(texts) / times['f32'][-1]:.0f} texts/s, load average {os.getloadavg()[0]:.1f}")
-    cosine = (np.asarray(vectors) * np.asarray(reference)).sum(axis=1)
-    bare_rate = len(texts) / statistics.median(times["bare"])
-    fast_rate = len(texts) / statistics.median(times["fast"])
+              f"{fast.backend} {len(texts) / times['fast'][-1]:.0f} texts/s, "
+              + ", ".join(f"{others[key].name} {len(texts) / times[key][-1]:.0f} texts/s" for key in others)
+              + f", load average {os.getloadavg()[0]:.1f}")
+    rate = {key: len(texts) / statistics.median(spent) for key, spent in times.items()}
+    cosine = {key: (np.asarray(v) * np.asarray(reference)).sum(axis=1) for key, v in vectors.items()}
     print(f"{len(texts)} {what}, median of {args.rounds} interleaved rounds, load average "
           f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
-    print(f"bare sentence-transformers (PyTorch, CPU): {bare_rate:.1f} texts/s")
+    print(f"bare sentence-transformers (PyTorch, CPU): {rate['bare']:.1f} texts/s")
     print(f"stillroom encoder ({fast.backend}, model file sha256 {(fast.model_file_sha256 or '-')[:12]}, "
-          f"loaded in {load_s:.1f} s): {fast_rate:.1f} texts/s")
-    print(f"ratio {fast_rate / bare_rate:.2f} (target >= {TARGET_RATIO}); cosine to PyTorch min {cosine.min():.5f} "
-          f"mean {cosine.mean():.5f} (target min >= {TARGET_COSINE})")
-    f32_rate = len(texts) / statistics.median(times["f32"])
-    print(f"the float32 export ({f32.name}): {f32_rate:.1f} texts/s, "
-          f"ratio {f32_rate / bare_rate:.2f}")
+          f"loaded in {load_s:.1f} s): {rate['fast']:.1f} texts/s")
+    print(f"ratio {rate['fast'] / rate['bare']:.2f} (target >= {TARGET_RATIO}); cosine to PyTorch min "
+          f"{cosine['fast'].min():.5f} mean {cosine['fast'].mean():.5f} (target min >= {TARGET_COSINE})")
+    for key, backend in others.items():
+        print(f"{backend.name}: {rate[key]:.1f} texts/s, ratio {rate[key] / rate['bare']:.2f}; cosine to PyTorch "
+              f"min {cosine[key].min():.5f} mean {cosine[key].mean():.5f}")
     db = open_db(home / "ledger.db")
     for _ in embed_missing(db, fast, texts):
         pass

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from app.core.audit.embed_backends import cpu_has_fast_bf16
 from app.core.audit.embed_export import EXPORT_SUBDIR, file_sha256
 from app.core.audit.embeddings import Encoder
 from app.core.audit.levels import LEVELS
@@ -148,8 +149,11 @@ def test_cli_json_schema_markdown_and_html(home: Path, encoder: Encoder, tmp_pat
     library = load_library()
     assert data["library_version"] == library.version and data["embedding_model"]
     # the vectors came from the export kept in the data folder, named in the report by its sha256
-    [export] = (home / EXPORT_SUBDIR).glob("*-int8.onnx")
-    assert data["embedding_backend"] == "onnxruntime-int8-cpu" and data["embedding_file_sha256"] == file_sha256(export)
+    if cpu_has_fast_bf16():  # PyTorch in bfloat16 runs the bundled weights themselves: no export file
+        assert data["embedding_backend"] == "pytorch-bf16-cpu" and data["embedding_file_sha256"] is None
+    else:
+        [export] = (home / EXPORT_SUBDIR).glob("*-int8.onnx")
+        assert data["embedding_backend"] == "onnxruntime-int8-cpu" and data["embedding_file_sha256"] == file_sha256(export)
     assert [w["name"] for w in data["workflows"]] == ["cli-audit"]
     workflow = data["workflows"][0]
     assert workflow["generations"] == 5 and set(workflow["signals"]) >= {
@@ -164,7 +168,10 @@ def test_cli_json_schema_markdown_and_html(home: Path, encoder: Encoder, tmp_pat
     out = tmp_path / "audit.html"
     subprocess.run([sys.executable, "-m", "app", "audit", "--html", "--out", str(out)], cwd=REPO, env=env,
                    check=True, capture_output=True, timeout=300)
-    assert "<h2>cli-audit</h2>" in out.read_text() and f"model file sha256 {file_sha256(export)[:12]}" in out.read_text()
+    html = out.read_text()
+    assert "<h2>cli-audit</h2>" in html and f"on {data['embedding_backend']}" in html
+    if data["embedding_file_sha256"]:
+        assert f"model file sha256 {data['embedding_file_sha256'][:12]}" in html
     ledger = Ledger.open(home / "ledger.db")
     markdown = to_markdown(audit(ledger, encoder))
     ledger.close()

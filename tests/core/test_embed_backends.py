@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.core.audit.embed_backends import model_dir
+from app.core.audit import embed_backends
+from app.core.audit.embed_backends import BF16_MIN_COSINE, cpu_has_fast_bf16, model_dir
 from app.core.audit.embed_export import INT8, file_sha256, load_export, pooling_mode
 from app.core.audit.embeddings import Encoder
 
@@ -29,13 +30,19 @@ def reference() -> np.ndarray:
     return Encoder(backend="pytorch").encode(TEXTS)
 
 
+@pytest.fixture
+def no_bf16(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A CPU without hardware bfloat16, as most are: auto goes to the int8 export."""
+    monkeypatch.setattr(embed_backends, "cpu_has_fast_bf16", lambda: False)
+
+
 def _int8(folder: Path) -> Path:
     [export] = folder.glob(f"*-{INT8}.onnx")
     return export
 
 
 def test_onnx_int8_matches_pytorch(embedding_store: Path, reference: np.ndarray) -> None:
-    encoder = Encoder(export_dir=embedding_store)
+    encoder = Encoder(backend="onnx", export_dir=embedding_store)
     vectors = encoder.encode(TEXTS)
     assert encoder.backend == "onnxruntime-int8-cpu" and encoder.name == Encoder(backend="pytorch").name
     assert encoder.model_file_sha256 == file_sha256(_int8(embedding_store))
@@ -65,7 +72,7 @@ def test_a_damaged_export_is_made_again(embedding_store: Path, tmp_path: Path, r
         export.write_bytes(b"not an onnx model")
         manifest = export.with_name(export.name + ".json")
         manifest.write_text(f'{{"sha256": "{file_sha256(export)}"}}')
-    encoder = Encoder(export_dir=folder)
+    encoder = Encoder(backend="onnx", export_dir=folder)
     assert encoder.backend == "onnxruntime-int8-cpu"
     assert load_export(export) is not None and encoder.model_file_sha256 == file_sha256(export)
     assert file_sha256(export) == good  # the export is deterministic
@@ -73,7 +80,8 @@ def test_a_damaged_export_is_made_again(embedding_store: Path, tmp_path: Path, r
 
 
 def test_no_export_falls_back_to_pytorch_with_one_warning(tmp_path: Path, reference: np.ndarray,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+                                                          caplog: pytest.LogCaptureFixture,
+                                                          no_bf16: None) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("the export folder cannot be made under a file")
     encoder = Encoder(export_dir=blocker / "exports")
@@ -89,7 +97,7 @@ def test_no_export_falls_back_to_pytorch_with_one_warning(tmp_path: Path, refere
 
 
 def test_a_model_the_export_cannot_reproduce_falls_back(tmp_path: Path, reference: np.ndarray,
-                                                        caplog: pytest.LogCaptureFixture) -> None:
+                                                        caplog: pytest.LogCaptureFixture, no_bf16: None) -> None:
     """A copy of the bundled model whose pooling is max: the export refuses it (its graph pools by
     mean or CLS only), and the encoder runs sentence-transformers itself."""
     copy = tmp_path / "max-pooled"
@@ -105,3 +113,45 @@ def test_a_model_the_export_cannot_reproduce_falls_back(tmp_path: Path, referenc
         encoder.encode(TEXTS[:2])
     assert encoder.backend == "pytorch-cpu" and "pooling" in caplog.records[0].getMessage()
     assert not (tmp_path / "exports").exists()
+
+
+@pytest.mark.skipif(not cpu_has_fast_bf16(), reason="this CPU has no hardware bfloat16 (AMX or AVX-512 BF16)")
+def test_bfloat16_on_a_cpu_that_has_it(embedding_store: Path, reference: np.ndarray) -> None:
+    """Where the CPU multiplies bfloat16 in hardware, auto runs PyTorch in bfloat16: vectors within
+    BF16_MIN_COSINE of float32's; the server's exact encoder keeps the float32 export."""
+    encoder = Encoder(export_dir=embedding_store)
+    vectors = encoder.encode(TEXTS)
+    assert encoder.backend == "pytorch-bf16-cpu" and encoder.model_file_sha256 is None
+    assert vectors.dtype == np.float32 and np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert (vectors * reference).sum(axis=1).min() >= BF16_MIN_COSINE
+    assert Encoder(export_dir=embedding_store, exact=True).backend == "onnxruntime-fp32-cpu"
+
+
+def test_bfloat16_that_fails_its_check_falls_back_to_int8(embedding_store: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """The check as it loads is real: with a bar no vector can clear, auto warns once and runs the int8
+    export; asked for by name, bf16 fails with the measured cosine."""
+    monkeypatch.setattr(embed_backends, "cpu_has_fast_bf16", lambda: True)
+    monkeypatch.setattr(embed_backends, "BF16_MIN_COSINE", 1.01)
+    with caplog.at_level(logging.WARNING, logger="app.core.audit.embed_backends"):
+        encoder = Encoder(export_dir=embedding_store)
+        assert encoder.backend == "onnxruntime-int8-cpu"
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warning.startswith("bfloat16 embeddings unavailable") and "cosine" in warning
+    with pytest.raises(ValueError, match="cosine"):
+        Encoder(backend="bf16").encode(TEXTS[:1])
+
+
+@pytest.mark.parametrize(("flags", "expected"), [
+    ("fpu vme sse2 avx2 avx512f avx512_vnni", False),
+    ("fpu sse2 avx512f avx512_bf16 avx512_vnni", True),
+    ("fpu sse2 amx_bf16 amx_tile amx_int8", True),
+])
+def test_hardware_bfloat16_is_read_from_the_cpu_flags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      flags: str, expected: bool) -> None:
+    info = tmp_path / "cpuinfo"
+    info.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags}\n\nprocessor\t: 1\n")
+    monkeypatch.setattr(embed_backends, "CPU_INFO", info)
+    assert cpu_has_fast_bf16() is expected
+    monkeypatch.setattr(embed_backends, "CPU_INFO", tmp_path / "absent")
+    assert cpu_has_fast_bf16() is False

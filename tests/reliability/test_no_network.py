@@ -141,7 +141,8 @@ def test_the_multilingual_model_loads_and_embeds_offline(guard_log: Path) -> Non
     assert done.stdout.startswith("(2, 384)")
 
 
-def test_the_embedding_export_and_quantisation_send_nothing(home: Path, guard_log: Path) -> None:
+def test_the_embedding_export_and_quantisation_send_nothing(home: Path, guard_log: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     """The first audit on a new machine exports the embedding model to ONNX (torch, onnx) and
     quantises it (onnxruntime.quantization), then runs it on ONNX Runtime: all of it in a guarded
     process, from an empty embeddings folder."""
@@ -152,6 +153,7 @@ def test_the_embedding_export_and_quantisation_send_nothing(home: Path, guard_lo
     ledger = Ledger.open(home / "ledger.db")
     ledger.append_many([record(1, workflow="first-export", prompt="Rate this answer from 1 to 10.")])
     ledger.close()
+    monkeypatch.setenv("STILLROOM_EMBEDDINGS", "onnx")  # the export path even on a CPU with hardware bfloat16
     done = stillroom(guard_log, "audit", "--json")
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)

@@ -5,7 +5,9 @@ placed). For each size it reports: the first draw (set_data, level of detail, pa
 and a zoom step while moving (the view transform and a repaint of what is drawn); the level-of-detail
 update once the view settles (density image or visible points, then a repaint); and a pan step
 zoomed in far enough that the points are drawn one by one; and, side by side, a pan step of a bare
-pyqtgraph ScatterPlotItem holding every point. Target: a pan step under 50 ms at 100k.
+pyqtgraph ScatterPlotItem holding every point; and a refresh: one new generation appended to the map
+shown (the UI thread's part of what a chat turn costs with the Audit view open). Target: a pan step
+under 50 ms at 100k; a refresh under 50 ms at 1,000,000.
 
     QT_QPA_PLATFORM=offscreen python tests/bench/bench_audit_map.py [--sizes 100000 1000000] [--steps 20]
 """
@@ -17,6 +19,7 @@ import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +30,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from app.core.audit.map_data import MapData  # noqa: E402
+from app.core.audit.map_geometry import appended  # noqa: E402
 from app.ui.audit.map_panel import MapPanel  # noqa: E402
 
 PATTERNS = ["cot_exfiltration", "autograding", "templated_sweep", "identity_probe", "persona_cloning"]
@@ -102,6 +106,24 @@ def main() -> None:
             panel.update_lod()
             viewport.repaint()
 
+        grown = [data]
+        for _ in range(args.steps):  # made on the audit thread in the app: not timed here
+            before = grown[-1]
+            k = len(before.generation_ids)
+            grown.append(replace(
+                before, generation_ids=before.generation_ids + [k + 1], workflows=before.workflows + [before.workflows[0]],
+                top_patterns=before.top_patterns + [before.top_patterns[0]],
+                top_scores=appended(before.top_scores, [0.5]), excerpts=before.excerpts + ["new prompt"],
+                points=appended(before.points, before.points[:1] + 0.1), models=before.models + ["Gemma"],
+                started=appended(before.started, before.started[-1:]), scores=appended(before.scores, before.scores[:1]),
+                levels=before.levels + ["low"]))
+        shown = iter(grown[1:])
+
+        def refresh() -> None:  # what the Audit view shows after a chat turn: one new point appended
+            panel.set_data(next(shown), keep_view=True)
+            viewport.repaint()
+
+        report("refresh: one new generation, map redrawn", timed(refresh, args.steps))
         report("pan step while moving", timed(pan, args.steps))
         report("zoom step while moving", timed(zoom, args.steps))
         report("level-of-detail update when the view settles", timed(settle, 5))

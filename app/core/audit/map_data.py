@@ -57,6 +57,16 @@ class MapData:
         return list(self.pattern_names)
 
 
+def extends(previous: MapData, data: MapData) -> bool:
+    """Whether `data` is `previous` with points appended (what a refresh makes): the same exemplars
+    and method, more points, the same first and last of the old ids in the same places."""
+    n = len(previous.generation_ids)
+    return (previous.exemplar_points is data.exemplar_points and previous.method == data.method
+            and n > 0 and len(data.generation_ids) >= n and len(data.points) == len(data.generation_ids)
+            and data.generation_ids[0] == previous.generation_ids[0]
+            and data.generation_ids[n - 1] == previous.generation_ids[n - 1])
+
+
 def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
     """One line of at most `limit` characters."""
     flat = " ".join((text or "").split())
@@ -123,13 +133,13 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
         exemplar_patterns=exemplar_patterns, pattern_names={pid: library.patterns[pid].name for pid in ids},
         models=[r[7] or NO_MODEL for r in rows], started=np.array([epoch_seconds(r[6]) for r in rows]),
         scores=scores, levels=_levels(result, workflows, top_patterns), method=method,
-        groups=_groups(result, [int(r[0]) for r in rows]))
+        groups=substream_labels(result, [int(r[0]) for r in rows]))
 
 
 NO_GROUP = "(no sub-stream)"
 
 
-def _groups(result: AuditResult | None, generation_ids: list[int]) -> list[str]:
+def substream_labels(result: AuditResult | None, generation_ids: list[int]) -> list[str]:
     """Each generation's sub-stream ("workflow: pattern (kind)"), or NO_GROUP."""
     member: dict[int, str] = {}
     for workflow in (result.workflows if result else []):

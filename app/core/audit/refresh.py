@@ -20,7 +20,8 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.core.audit.embeddings import Encoder
-from app.core.audit.map_data import NO_MODEL, MapData, epoch_seconds, excerpt, place_keys
+from app.core.audit.map_data import NO_MODEL, MapData, epoch_seconds, excerpt, place_keys, substream_labels
+from app.core.audit.map_geometry import appended
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.projection import ProjectionStore
 from app.core.audit.run import (
@@ -139,10 +140,16 @@ def _extend_map(db: Database, encoder: Encoder, library: PatternLibrary, project
     return replace(
         previous, generation_ids=previous.generation_ids + [int(r[0]) for r in rows],
         workflows=previous.workflows + workflows, top_patterns=previous.top_patterns + tops,
-        top_scores=np.concatenate([previous.top_scores, scores[np.arange(len(rows)), top].astype(np.float64)]),
+        # the arrays grow in buffers with room to spare (appended): a refresh copies only its new rows
+        top_scores=appended(np.asarray(previous.top_scores, dtype=np.float64),
+                            scores[np.arange(len(rows)), top].astype(np.float64)),
         excerpts=previous.excerpts + [excerpt(r[4] or r[5] or "") for r in rows],
-        points=np.vstack([previous.points.reshape(-1, 2), placed]),
+        points=appended(previous.points.reshape(-1, 2), np.asarray(placed, dtype=previous.points.dtype).reshape(-1, 2)),
         models=previous.models + [r[7] or NO_MODEL for r in rows],
-        started=np.concatenate([previous.started, [epoch_seconds(r[6]) for r in rows]]),
-        scores=np.vstack([previous.scores.reshape(-1, len(ids)), scores]),
-        levels=levels + [levels_by.get((w, p), "none") for w, p in zip(workflows, tops)])
+        started=appended(np.asarray(previous.started, dtype=np.float64), np.array([epoch_seconds(r[6]) for r in rows])),
+        scores=appended(previous.scores.reshape(-1, len(ids)), scores.astype(previous.scores.dtype)),
+        levels=levels + [levels_by.get((w, p), "none") for w, p in zip(workflows, tops)],
+        # a touched workflow's sub-streams may have changed (their labels carry their sizes): every
+        # point's group again, so that colouring by sub-stream covers the new points too
+        groups=substream_labels(result, previous.generation_ids + [int(r[0]) for r in rows])
+        if previous.groups else [])

@@ -20,17 +20,26 @@ from PySide6.QtCore import QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from app.core.audit.map_data import MapData
+from app.core.audit.map_data import MapData, extends
 from app.core.audit.map_geometry import (
     ViewIndex,
     convex_hull,
     core_points,
-    density_image,
+    DensityGrid,
+    appended,
     points_in_polygon,
     separate_labels,
 )
 from app.ui.audit.plot_export import save_png, save_svg
-from app.ui.audit.map_style import COLOUR_MODES, PALETTE, POINT_SIZE, Colouring, colouring, point_sizes
+from app.ui.audit.map_style import (
+    COLOUR_MODES,
+    PALETTE,
+    POINT_SIZE,
+    Colouring,
+    colouring,
+    extend_colouring,
+    point_sizes,
+)
 
 SELECT_MODES = {"pan": "Pan and zoom", "box": "Box select", "lasso": "Lasso select"}
 HIGHLIGHT_SIZE, DIMMED_ALPHA, EXEMPLAR_SIZE, EXEMPLAR_ALPHA = 12, 90, 6, 120
@@ -126,6 +135,7 @@ class MapPanel(QWidget):
         self._sizes = np.zeros(0)
         self._workflow_names: list[str] = []
         self._workflow_codes = np.zeros(0, dtype=np.int64)
+        self._density_grid: DensityGrid | None = None  # the density image shown, while a refresh may add to it
         self._build()
 
     def _build(self) -> None:
@@ -194,17 +204,18 @@ class MapPanel(QWidget):
         """Show a projection (exemplars, regions, labels, generation points); keep_view keeps the
         current pan and zoom (an incremental refresh)."""
         previous, self.data = self.data, data
-        self._index = ViewIndex(data.points)
-        names = sorted(set(data.workflows))
-        lookup = {name: i for i, name in enumerate(names)}
-        self._workflow_names = names
-        self._workflow_codes = np.fromiter((lookup[w] for w in data.workflows), dtype=np.int64,
-                                           count=len(data.workflows))
+        appended = keep_view and previous is not None and extends(previous, data)
+        if appended:  # a refresh: only the new points are placed, coded and coloured
+            self._append(previous, data)
+        else:
+            self._index = ViewIndex(data.points)
+            self._code_workflows(data)
         self.selected = self.selected[self.selected < len(data.generation_ids)] if keep_view else \
             np.zeros(0, dtype=np.int64)
         self.method_label.setText(f"({data.method.upper()}, {len(data.generation_ids):,} generations)")
         if keep_view and previous is not None and previous.exemplar_points is data.exemplar_points:
-            self._restyle()  # a refresh: the library's regions and labels are as they were
+            if not appended:
+                self._restyle()  # a refresh: the library's regions and labels are as they were
             return
         for item in (*self._region_items, *self._label_items):
             self.plot.removeItem(item)
@@ -323,21 +334,22 @@ class MapPanel(QWidget):
             return
         (x0, x1), (y0, y1) = self.view_box.viewRange()
         visible = self._index.in_rect(x0, x1, y0, y1)
-        chosen = np.zeros(len(data.generation_ids), dtype=bool)
+        self._density_grid = None
         if self.highlighted in self._workflow_names:
             chosen = self._workflow_codes == self._workflow_names.index(self.highlighted)
-        plain = visible[~chosen[visible]]
-        marked = visible[chosen[visible]][:POINTS_LIMIT]
+            plain, marked = visible[~chosen[visible]], visible[chosen[visible]][:POINTS_LIMIT]
+        else:
+            plain, marked = visible, visible[:0]
         if len(visible) <= POINTS_LIMIT:
             self.density.setVisible(False)
             self.density_shown = False
             self._draw_points(self.points, plain, dim=bool(self.highlighted))
         else:
-            width = max(16, int(self.view_box.width() / DENSITY_CELL_PX))
-            height = max(16, int(self.view_box.height() / DENSITY_CELL_PX))
-            image = density_image(data.points[plain], colours.codes[plain], colours.rgb(), (x0, x1, y0, y1),
-                                  (width, height))
-            self.density.setImage(image, autoLevels=False)
+            every = len(plain) == len(data.generation_ids)  # all in view: no copy of the points
+            grid = DensityGrid(data.points if every else data.points[plain],
+                               colours.codes if every else colours.codes[plain], colours.rgb(), *self._view_key())
+            self._density_grid = None if self.highlighted else grid  # a refresh adds its points to it
+            self.density.setImage(grid.image(), autoLevels=False)
             self.density.setRect(QRectF(x0, y0, x1 - x0, y1 - y0))
             self.density.setOpacity(0.45 if self.highlighted else 1.0)
             self.density.setVisible(True)
@@ -365,11 +377,52 @@ class MapPanel(QWidget):
         shown = self.selected[:POINTS_LIMIT]
         self.selection_marks.setData(pos=self.data.points[shown])
 
+    def _code_workflows(self, data: MapData) -> None:
+        names = sorted(set(data.workflows))
+        lookup = {name: i for i, name in enumerate(names)}
+        self._workflow_names = names
+        self._workflow_codes = appended(np.zeros(0, dtype=np.int64), np.fromiter(  # room for refreshes
+            (lookup[w] for w in data.workflows), dtype=np.int64, count=len(data.workflows)))
+
+    def _append(self, previous: MapData, data: MapData) -> None:
+        """set_data for `data` that appends points to `previous` (shown now): the work grows with the
+        new points, not the map, except where a category appeared or changed (then as set_data)."""
+        n = len(previous.generation_ids)
+        assert self._index is not None
+        self._index = self._index.extended(data.points)
+        lookup = {name: i for i, name in enumerate(self._workflow_names)}
+        if set(data.workflows[n:]) <= lookup.keys():
+            self._workflow_codes = appended(self._workflow_codes, np.fromiter(
+                (lookup[w] for w in data.workflows[n:]), dtype=np.int64, count=len(data.workflows) - n))
+        else:
+            self._code_workflows(data)
+        extended = extend_colouring(self._colouring, previous, data, self.colour_by.currentData()) \
+            if self._colouring is not None else None
+        if extended is None or self.size_by_score.isChecked():
+            self._restyle()
+            return
+        self._colouring = extended
+        self._sizes = appended(self._sizes, np.full(len(data.generation_ids) - n, float(POINT_SIZE)))
+        grid = self._density_grid
+        if self.density_shown and grid is not None and (grid.rect, grid.shape) == self._view_key():
+            grid.add(data.points[n:], extended.codes[n:])  # the new points' cells only
+            self.density.setImage(grid.image(), autoLevels=False)
+        else:
+            self._lod_timer.start()  # redraw once the event loop has turned (as after a pan)
+
+    def _view_key(self) -> tuple[tuple[float, float, float, float], tuple[int, int]]:
+        """The rectangle in view and the density grid's shape (width, height) for it."""
+        (x0, x1), (y0, y1) = self.view_box.viewRange()
+        return ((x0, x1, y0, y1), (max(16, int(self.view_box.width() / DENSITY_CELL_PX)),
+                                   max(16, int(self.view_box.height() / DENSITY_CELL_PX))))
+
     def _restyle(self) -> None:
         if self.data is None:
             return
         self._colouring = colouring(self.data, self.colour_by.currentData())
-        self._sizes = point_sizes(self.data, self.size_by_score.isChecked())
+        # with room to spare, so that a refresh appends its points' codes and sizes in place
+        self._colouring.codes = appended(np.zeros(0, dtype=np.int64), self._colouring.codes)
+        self._sizes = appended(np.zeros(0), point_sizes(self.data, self.size_by_score.isChecked()))
         self.legend.setText(" ".join(
             f"<span style='color:{c}'>\u25cf</span>&nbsp;{label}&nbsp;&nbsp;"
             for c, label in zip(self._colouring.colours, self._colouring.labels)) + "&nbsp;&nbsp;\u25b2 library examples")

@@ -10,6 +10,7 @@ import numpy as np
 
 from app.core.audit.levels import LEVELS
 from app.core.audit.map_data import NO_GROUP, MapData
+from app.core.audit.map_geometry import appended
 from app.core.audit.report import LEVEL_COLOURS
 
 PALETTE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
@@ -39,6 +40,28 @@ def _categorical(values: list[str], order: list[str], names: dict[str, str] | No
     codes = np.fromiter((index[v] for v in values), dtype=np.int64, count=len(values))
     table = colours or [PALETTE[i % len(PALETTE)] for i in range(len(order))]
     return Colouring(codes, table, [(names or {}).get(v, v) for v in order])
+
+
+def extend_colouring(previous: Colouring, old: MapData, data: MapData, mode: str) -> Colouring | None:
+    """The colouring of `data`, whose first points are `old`'s (a refresh appended the rest), from
+    `previous` (old's colouring under `mode`) with only the new points' codes computed; None when
+    the categories or the old points' categories changed (a new workflow, model or sub-stream, a
+    workflow re-levelled, the time range moved), and colouring() must run over every point."""
+    n = len(old.generation_ids)
+    if mode in ("pattern", "level", "model", "workflow"):
+        values = {"pattern": data.top_patterns, "level": data.levels, "model": data.models,
+                  "workflow": data.workflows}[mode]
+        if mode == "level" and data.levels[:n] != old.levels:
+            return None
+        # the categories in code order: the legend's labels are the values themselves for workflows
+        # and models; patterns and levels have fixed orders
+        order = {"pattern": list(data.pattern_ids), "level": list(LEVELS)}.get(mode, previous.labels)
+        index = {value: i for i, value in enumerate(order)}
+        if not set(values[n:]) <= index.keys():
+            return None
+        codes = np.fromiter((index[v] for v in values[n:]), dtype=np.int64, count=len(values) - n)
+        return Colouring(appended(previous.codes, codes), previous.colours, previous.labels)
+    return None  # time (its bins follow the whole range) and sub-stream (groups are re-found): recompute
 
 
 def _stamp(seconds: float, span: float) -> str:

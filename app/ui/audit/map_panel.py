@@ -11,7 +11,6 @@ drag (select modes) emits selection_changed(list of generation ids).
 
 from __future__ import annotations
 
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +21,14 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QVBoxLa
 
 from app.core.audit.map_data import MapData, extends
 from app.core.audit.map_geometry import (
+    DensityGrid,
     ViewIndex,
+    appended,
     convex_hull,
     core_points,
-    DensityGrid,
-    appended,
     points_in_polygon,
     separate_labels,
 )
-from app.ui.audit.plot_export import save_png, save_svg
 from app.ui.audit.map_style import (
     COLOUR_MODES,
     PALETTE,
@@ -40,6 +38,8 @@ from app.ui.audit.map_style import (
     extend_colouring,
     point_sizes,
 )
+from app.ui.audit.map_view_box import MapViewBox, PointTip
+from app.ui.audit.plot_export import save_png, save_svg
 
 SELECT_MODES = {"pan": "Pan and zoom", "box": "Box select", "lasso": "Lasso select"}
 HIGHLIGHT_SIZE, DIMMED_ALPHA, EXEMPLAR_SIZE, EXEMPLAR_ALPHA = 12, 90, 6, 120
@@ -68,53 +68,6 @@ def label_anchor(x: float, points: np.ndarray) -> float:
     low, high = float(points[:, 0].min()), float(points[:, 0].max())
     where = (x - low) / (high - low) if high > low else 0.5
     return 0.0 if where < 1 / 3 else 1.0 if where > 2 / 3 else 0.5
-
-
-class _Tip:
-    """The hover text of a generation point. Holds the panel weakly: a bound method would make a
-    reference cycle, and Python's collector could then destroy Qt objects on a worker thread."""
-
-    def __init__(self, panel: MapPanel) -> None:
-        self._panel = weakref.ref(panel)
-
-    def __call__(self, x: float, y: float, data: int) -> str:
-        panel = self._panel()
-        return panel.tip_text(data) if panel is not None else ""
-
-
-class MapViewBox(pg.ViewBox):
-    """A ViewBox whose left drag draws a selection box or lasso in the select modes.
-    Emits polygon_drawn(ndarray m x 2, view coordinates) when the drag ends."""
-
-    polygon_drawn = Signal(object)
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.select_mode = "pan"
-        self._path: list[tuple[float, float]] = []
-        self.outline = pg.PlotCurveItem(pen=pg.mkPen("#111111", width=1, style=Qt.PenStyle.DashLine))
-        self.addItem(self.outline, ignoreBounds=True)
-
-    def mouseDragEvent(self, ev, axis=None) -> None:  # noqa: ANN001,N802 - pyqtgraph override
-        if self.select_mode == "pan" or ev.button() != Qt.MouseButton.LeftButton:
-            super().mouseDragEvent(ev, axis)
-            return
-        ev.accept()
-        here = self.mapSceneToView(ev.scenePos())
-        if ev.isStart():
-            start = self.mapSceneToView(ev.buttonDownScenePos())
-            self._path = [(start.x(), start.y())]
-        if self.select_mode == "box":
-            (x0, y0), (x1, y1) = self._path[0], (here.x(), here.y())
-            polygon = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
-        else:
-            self._path.append((here.x(), here.y()))
-            polygon = self._path
-        closed = np.array([*polygon, polygon[0]])
-        self.outline.setData(closed[:, 0], closed[:, 1])
-        if ev.isFinish():
-            self.outline.setData([], [])
-            self.polygon_drawn.emit(np.array(polygon))
 
 
 class MapPanel(QWidget):
@@ -167,9 +120,9 @@ class MapPanel(QWidget):
         self.density.setZValue(-1)
         self.exemplars = pg.ScatterPlotItem(symbol="t", size=EXEMPLAR_SIZE, pen=None, hoverable=True,
                                             tip=lambda x, y, data: f"library example ({data})")
-        self.points = pg.ScatterPlotItem(size=POINT_SIZE, pen=None, hoverable=True, tip=_Tip(self))
+        self.points = pg.ScatterPlotItem(size=POINT_SIZE, pen=None, hoverable=True, tip=PointTip(self))
         self.overlay = pg.ScatterPlotItem(size=HIGHLIGHT_SIZE, pen=pg.mkPen("#111111", width=1.5), hoverable=True,
-                                          tip=_Tip(self))
+                                          tip=PointTip(self))
         self.selection_marks = pg.ScatterPlotItem(size=HIGHLIGHT_SIZE + 4, symbol="o", brush=None,
                                                   pen=pg.mkPen("#e11d48", width=1.5))
         for item in (self.density, self.exemplars, self.points, self.overlay, self.selection_marks):

@@ -15,6 +15,10 @@ not the embedding model; the embedding part of a first audit at this size is row
 throughput, printed as an extrapolation.
 
     python tests/bench/bench_million.py [--rows 1000000] [--workflows 50] [--skip-audit] [--views]
+                                        [--with-embedding] [--sample 20000]
+
+--with-embedding drops the seeded vectors so that the first full audit embeds every prompt itself
+(with the encoder auto chooses), the figure the issue's 30-minute target is about.
 """
 
 from __future__ import annotations
@@ -99,6 +103,9 @@ def main() -> None:
     parser.add_argument("--workflows", type=int, default=50)
     parser.add_argument("--skip-audit", action="store_true", help="only seed and verify")
     parser.add_argument("--views", action="store_true", help="then the Ledger view and the launch on that ledger")
+    parser.add_argument("--with-embedding", action="store_true",
+                        help="the first full audit embeds every prompt itself (the seeded vectors are dropped first)")
+    parser.add_argument("--sample", type=int, default=20_000, help="prompts for the encoder's throughput")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="stillroom-bench-million-run-"))
     path = scratch / "ledger.db"
@@ -114,8 +121,13 @@ def main() -> None:
     # the encoder's load and the library's exemplars: a one-time cost, not the ledger's
     timed("warm-up (encoder, exemplars, scorer)",
           lambda: drive(run_audit(ledger.db, encoder, library, workflows=["none-such"])))
-    result, _ = timed("first full audit (scoring and aggregation; vectors pre-seeded)",
-                      lambda: drive(run_audit(ledger.db, encoder, library)))
+    if args.with_embedding:
+        with ledger.db.conn:
+            ledger.db.execute("DELETE FROM embeddings")
+        label = f"first full audit, embedding included ({encoder.backend}; target < 30 min)"
+    else:
+        label = "first full audit (scoring and aggregation; vectors pre-seeded)"
+    result, _ = timed(label, lambda: drive(run_audit(ledger.db, encoder, library)))
     print(f"  newly scored {result.newly_scored:,}, {len(result.workflows)} workflows")
     map_data, _ = timed("map (PCA fit and placement of every point)",
                         lambda: drive(build_map(ledger.db, encoder, library, store, "pca", result)))
@@ -153,7 +165,7 @@ def main() -> None:
                       lambda: drive(run_audit(ledger.db, encoder, library)))
     same = [w.as_dict() for w in judged.workflows] == [w.as_dict() for w in previous.workflows]
     print(f"  the refreshed audit equals the one judged from scratch: {same}")
-    sample = [prompt_of(i) for i in range(0, args.rows, max(1, args.rows // 2000))][:2000]
+    sample = [prompt_of(i) for i in range(0, args.rows, max(1, args.rows // args.sample))][:args.sample]
     encoder.encode(sample[:64])
     _, encode_s = timed(f"encoder throughput on {len(sample):,} of these prompts ({encoder.backend})",
                         lambda: encoder.encode(sample))
@@ -165,7 +177,8 @@ def main() -> None:
     ledger.close()
     shutil.rmtree(scratch)
     if args.views:  # each in its own process, on a copy of the seeded ledger
-        for bench in (["bench_gui_ledger.py", "--repeat", "3"], ["bench_gui_launch.py", "--runs", "3"]):
+        for bench in (["bench_gui_ledger.py", "--repeat", "3", "--search", "Hanseatic Compare", "--common", "tides"],
+                      ["bench_gui_launch.py", "--runs", "3"]):
             print(f"$ {' '.join(bench)} --ledger {seeded.name}", flush=True)
             subprocess.run([sys.executable, str(Path(__file__).parent / bench[0]), *bench[1:], "--ledger", str(seeded)],
                            check=False)

@@ -71,6 +71,7 @@ def test_a_refresh_folds_new_rows_in_and_matches_a_whole_audit(tmp_path: Path, e
     assert full_map is not None and full_map.generation_ids == new_map.generation_ids
     assert np.allclose(full_map.points, new_map.points) and full_map.levels == new_map.levels
     assert full_map.workflows == new_map.workflows and np.allclose(full_map.scores, new_map.scores)
+    assert full_map.groups == new_map.groups and len(new_map.groups) == len(new_map.generation_ids)
     # nothing new: nothing scored, nothing re-judged
     again = drive(refresh_audit(ledger.db, encoder, library, store, refreshed.result, new_map))
     assert again is not None and again.new_rows == 0 and again.workflows_judged == []

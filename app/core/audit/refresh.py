@@ -99,15 +99,17 @@ def refresh_audit(db: Database, encoder: Encoder, library: PatternLibrary, store
                      embedding_file_sha256=backend.file_sha256 if backend else previous.embedding_file_sha256)
     before = {w.name: [v.level for v in w.patterns] for w in previous.workflows}
     relevelled = {name for name, audit in judged.items() if before.get(name) != [v.level for v in audit.patterns]}
+    groups_before = {w.name: w.substreams for w in previous.workflows}
+    regrouped = any(groups_before.get(name) != audit.substreams for name, audit in judged.items())
     map_data = yield from _extend_map(db, encoder, library, projection, previous_map, result,
-                                      [int(row["id"]) for row in rows], relevelled, cancel)
+                                      [int(row["id"]) for row in rows], relevelled, regrouped, cancel)
     if map_data is None:
         return None
     return Refreshed(result, map_data, len(rows), touched)
 
 
 def _extend_map(db: Database, encoder: Encoder, library: PatternLibrary, projection, previous: MapData,  # noqa: ANN001
-                result: AuditResult, new_ids: list[int], touched: set[str],
+                result: AuditResult, new_ids: list[int], touched: set[str], regrouped: bool,
                 cancel: CancelToken) -> Generator[Progress, None, MapData | None]:
     """The previous map with the new generations appended (placed with the fitted projection) and
     the levels of the points of `touched` (workflows whose levels changed; usually none) brought up
@@ -149,7 +151,7 @@ def _extend_map(db: Database, encoder: Encoder, library: PatternLibrary, project
         started=appended(np.asarray(previous.started, dtype=np.float64), np.array([epoch_seconds(r[6]) for r in rows])),
         scores=appended(previous.scores.reshape(-1, len(ids)), scores.astype(previous.scores.dtype)),
         levels=levels + [levels_by.get((w, p), "none") for w, p in zip(workflows, tops)],
-        # a touched workflow's sub-streams may have changed (their labels carry their sizes): every
-        # point's group again, so that colouring by sub-stream covers the new points too
-        groups=substream_labels(result, previous.generation_ids + [int(r[0]) for r in rows])
-        if previous.groups else [])
+        # the new points' sub-streams; every point's again when a touched workflow's sub-streams
+        # changed (their labels carry their sizes)
+        groups=(substream_labels(result, previous.generation_ids + [int(r[0]) for r in rows]) if regrouped else
+                previous.groups + substream_labels(result, [int(r[0]) for r in rows])) if previous.groups else [])

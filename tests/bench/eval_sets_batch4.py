@@ -113,18 +113,21 @@ def load_batch4_sets(root: Path = ROOT) -> dict[str, tuple[str, list[str]]]:
     # CodeTaskPromptGenerator(num_tasks=50) formats CodePromptTemplateDict.GENERATE_TASKS for every
     # (language, domain) pair (20 x 50); examples/*/task_generation.py send each as one user message.
     camel = root / "camel-ai__camel"
-    society = _class_prompts(_tree(camel / "camel" / "prompts" / "ai_society.py.txt"), "AISocietyPromptTemplateDict")
-    grid = [(a, u) for a in _camel_names(camel / "data" / "ai_society" / "assistant_roles.txt")
-            for u in _camel_names(camel / "data" / "ai_society" / "user_roles.txt")]
-    sets["camel ai-society task generation"] = ("templated_sweep", [
-        society["GENERATE_TASKS"].format(assistant_role=a, user_role=u, num_tasks=10)
-        for a, u in rng.sample(grid, CAMEL_SOCIETY_PROMPTS)])
-    code = _class_prompts(_tree(camel / "camel" / "prompts" / "code.py.txt"), "CodePromptTemplateDict")
-    grid = [(lang, dom) for lang in _camel_names(camel / "data" / "code" / "languages.txt")
-            for dom in _camel_names(camel / "data" / "code" / "domains.txt")]
-    sets["camel code task generation"] = ("templated_sweep", [
-        code["GENERATE_TASKS"].format(language=lang, domain=dom, num_tasks=50)
-        for lang, dom in rng.sample(grid, CAMEL_CODE_PROMPTS)])
+
+    def camel_sweep(module: str, cls: str, folder: str, slots: dict[str, str], num_tasks: int, count: int) -> list[str]:
+        """GENERATE_TASKS of `cls` formatted over `count` cells of the grid of its two slot files."""
+        template = _class_prompts(_tree(camel / "camel" / "prompts" / module), cls)["GENERATE_TASKS"]
+        (first, first_file), (second, second_file) = slots.items()
+        grid = [(a, b) for a in _camel_names(camel / "data" / folder / first_file)
+                for b in _camel_names(camel / "data" / folder / second_file)]
+        return [template.format(**{first: a, second: b}, num_tasks=num_tasks) for a, b in rng.sample(grid, count)]
+
+    sets["camel ai-society task generation"] = ("templated_sweep", camel_sweep(
+        "ai_society.py.txt", "AISocietyPromptTemplateDict", "ai_society",
+        {"assistant_role": "assistant_roles.txt", "user_role": "user_roles.txt"}, 10, CAMEL_SOCIETY_PROMPTS))
+    sets["camel code task generation"] = ("templated_sweep", camel_sweep(
+        "code.py.txt", "CodePromptTemplateDict", "code",
+        {"language": "languages.txt", "domain": "domains.txt"}, 50, CAMEL_CODE_PROMPTS))
 
     # airoboros instructors/coding.py generate(): per batch, batch_size languages drawn from coding_languages
     # (with replacement when batch_size >= len), " * task {i} should ask the user to use {lang}" lines, and

@@ -29,7 +29,7 @@ from app.core.generation import LogContext
 from app.core.models.bundled import default_params
 from app.core.models.registry import list_models
 from app.core.models.runner import LoadedModel
-from app.core.models.sampling import GenerationRequest, SamplingParams
+from app.core.models.sampling import GenerationRequest
 from app.core.store.conversations import (
     UNTITLED,
     Conversation,
@@ -47,7 +47,7 @@ from app.ui.chat.conversation_list import ConversationList
 from app.ui.chat.message_bubble import MessageBubble
 from app.ui.chat.sampling_panel import SamplingPanel
 from app.ui.chat.transcript import Transcript
-from app.ui.settings import SAMPLING_KEYS, AppSettings
+from app.ui.settings import AppSettings
 from app.ui.views import View
 from app.workers.db_executor import DbExecutor
 from app.workers.model_service import ModelService
@@ -343,12 +343,7 @@ class ChatView(View, QWidget):
             self._restore_prompt = None
         self.conversations.select(conversation.id)
         self.sampling.system_prompt.setPlainText(conversation.system_prompt or "")
-        used = conversation.settings.get("sampling")
-        if isinstance(used, dict):  # the conversation goes on with the sampling it last used
-            try:
-                self.sampling.set_params(SamplingParams(**{k: used[k] for k in SAMPLING_KEYS if k in used}))
-            except (TypeError, ValueError):
-                pass  # settings written by another version: keep the panel as it is
+        self.sampling.restore(conversation.settings.get("sampling"))  # it goes on with the sampling it last used
         self._settings.last_conversation = conversation.id
         if conversation.model_sha256 and self.header.model_box.findData(conversation.model_sha256) >= 0:
             self.choose_model(conversation.model_sha256)  # it goes on with the model it last used

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.core.models.sampling import SamplingParams
+from app.ui.settings import SAMPLING_KEYS
 
 RANDOM_SEED = -1
 MAX_SEED = 2**31 - 1
@@ -108,6 +109,16 @@ class SamplingPanel(QWidget):
         for widget in widgets:
             widget.blockSignals(False)
         self.changed.emit()
+
+    def restore(self, stored: object) -> None:
+        """Show the sampling a conversation last used (its settings' "sampling" mapping); anything that
+        is not one, or was written by another version, leaves the panel as it is."""
+        if not isinstance(stored, dict):
+            return
+        try:
+            self.set_params(SamplingParams(**{k: stored[k] for k in SAMPLING_KEYS if k in stored}))
+        except (TypeError, ValueError):
+            pass
 
     def set_defaults(self, params: SamplingParams) -> None:
         """What Reset to defaults shows from now on (the loaded model's defaults)."""

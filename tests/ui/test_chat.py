@@ -222,3 +222,18 @@ def test_the_header_shows_the_model_and_switches_it(qtbot: Any, window: MainWind
     assert [r["model_sha256"] for r in rows] == [chat_sha, gemma_sha]
     assert rows[0]["conversation_id"] == rows[1]["conversation_id"] and rows[1]["parent_id"] == rows[0]["id"]
     assert ledger_rows(home, "SELECT model_sha256 FROM conversations")[0]["model_sha256"] == gemma_sha
+
+
+def test_the_sampling_panel_restores_a_conversations_stored_sampling(qtbot: Any) -> None:
+    """A conversation goes on with the sampling it last used; settings that are not a mapping, or that
+    another version wrote, leave the panel as it is."""
+    from app.ui.chat.sampling_panel import SamplingPanel
+
+    panel = SamplingPanel()
+    qtbot.addWidget(panel)
+    stored = replace(SamplingParams(), temperature=0.3, top_k=12, max_tokens=77, seed=5)
+    panel.restore({**stored.as_dict(), "not_a_sampling_key": 1})
+    assert panel.params() == stored
+    for unusable in (None, "0.3", {"temperature": "hot"}, {"max_tokens": -5}):
+        panel.restore(unusable)
+        assert panel.params() == stored

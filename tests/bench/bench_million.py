@@ -1,13 +1,15 @@
 """The ledger and the audit at a million generations: a seeded ledger built once and kept (by row
 count) in the bench's own temp folder, then, in one run: chain verification, the first full audit,
 the re-audit of the unchanged ledger (stored per-workflow audits read back) beside a re-audit that
-judges every workflow from all its rows, the map, and refreshes after 1, 1, 10 and 100 new
-generations (what the Audit view does after a chat turn or batch items: the new rows folded into
+judges every workflow from all its rows, the map, and refreshes after 1 (five times), 10 and 100
+new generations (what the Audit view does after a chat turn or batch items: the new rows folded into
 the workflow's running aggregates), each compared with a whole re-judgement and map; then a whole
 audit judged from scratch, compared with the refreshed one; and the encoder's throughput on a
 sample of the prompts, from which the embedding part of a first audit is extrapolated. With
 --views, the Ledger view (open, scroll to the end, search) and the app's launch are then measured
-on a copy of the same ledger (bench_gui_ledger.py, bench_gui_launch.py).
+on a copy of the same ledger (bench_gui_ledger.py, bench_gui_launch.py); with --audit-view, the Audit
+view is opened on this run's audited ledger and refreshed after new generations, the UI thread timed
+(bench_gui_audit_refresh.py).
 
 The prompts' vectors are written straight into the embedding cache (random unit vectors keyed by
 each prompt's hash, as bench_audit.py does), so "first full audit" times scoring and aggregation,
@@ -15,7 +17,7 @@ not the embedding model; the embedding part of a first audit at this size is row
 throughput, printed as an extrapolation.
 
     python tests/bench/bench_million.py [--rows 1000000] [--workflows 50] [--skip-audit] [--views]
-                                        [--with-embedding] [--sample 20000]
+                                        [--with-embedding] [--sample 20000] [--audit-view]
 
 --with-embedding drops the seeded vectors so that the first full audit embeds every prompt itself
 (with the encoder auto chooses), the figure the issue's 30-minute target is about.
@@ -64,7 +66,7 @@ def seeded_ledger(rows: int, workflows: int) -> Path:
     if path.exists():
         return path
     partial = CACHE / f"building-{rows}-{workflows}.db"
-    for leftover in CACHE.glob(partial.name + "*"):
+    for leftover in CACHE.glob(partial.stem + ".*"):  # the file, its WAL and its heads record
         leftover.unlink()
     ledger = Ledger.open(partial)
     rng = np.random.default_rng(0)
@@ -106,6 +108,8 @@ def main() -> None:
     parser.add_argument("--with-embedding", action="store_true",
                         help="the first full audit embeds every prompt itself (the seeded vectors are dropped first)")
     parser.add_argument("--sample", type=int, default=20_000, help="prompts for the encoder's throughput")
+    parser.add_argument("--audit-view", action="store_true",
+                        help="then the Audit view on this run's audited ledger, refreshed after chat turns")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="stillroom-bench-million-run-"))
     path = scratch / "ledger.db"
@@ -143,7 +147,7 @@ def main() -> None:
                      lambda: drive(build_map(ledger.db, encoder, library, store, "pca", again)))
     per_workflow = args.rows // args.workflows
     previous, previous_map, next_id = again, map_data, args.rows + 1
-    for count in (1, 1, 10, 100):
+    for count in (1, 1, 1, 1, 1, 10, 100):
         prompts = [f"Explain tides to a child in {next_id + i} sentences." for i in range(count)]
         ledger.append_many([record(next_id + i, prompt=prompt, workflow="workflow-7")
                             for i, prompt in enumerate(prompts)])
@@ -156,7 +160,7 @@ def main() -> None:
                                          ledger.db, encoder, library, store, previous, previous_map)))
         assert refreshed.new_rows == count
         assert len(refreshed.map.generation_ids) == len(previous_map.generation_ids) + count
-        print(f"  ratio to a whole re-judgement and map ({rejudge_s + map_s:.2f} s): "
+        print(f"  {refresh_s * 1000:.1f} ms; ratio to a whole re-judgement and map ({rejudge_s + map_s:.2f} s): "
               f"{(rejudge_s + map_s) / refresh_s:.0f}x", flush=True)
         previous, previous_map = refreshed.result, refreshed.map
     with ledger.db.conn:
@@ -175,6 +179,10 @@ def main() -> None:
     print(f"peak resident memory {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; "
           f"load average {' / '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     ledger.close()
+    if args.audit_view:  # the view reads this run's scores, aggregates and fitted projection back
+        print("$ bench_gui_audit_refresh.py --refreshes 5 --ledger (this run's audited ledger)", flush=True)
+        subprocess.run([sys.executable, str(Path(__file__).parent / "bench_gui_audit_refresh.py"), "--refreshes", "5",
+                        "--ledger", str(path)], check=False)
     shutil.rmtree(scratch)
     if args.views:  # each in its own process, on a copy of the seeded ledger
         for bench in (["bench_gui_ledger.py", "--repeat", "3", "--search", "Hanseatic Compare", "--common", "tides"],

@@ -46,6 +46,7 @@ def test_a_refresh_folds_new_rows_in_and_matches_a_whole_audit(tmp_path: Path, e
     map_data = drive(build_map(ledger.db, encoder, library, store, "pca", result))
     assert map_data is not None and can_refresh(result, map_data, store)
     untouched = next(w for w in result.workflows if w.name == "coding")
+    old_levels, old_groups = list(map_data.levels), list(map_data.groups)
     # new rows in one workflow, and a workflow that did not exist
     ledger.append_many([record(200 + i, workflow="grader", prompt=p) for i, p in enumerate(grader[8:12])]
                        + [record(300, workflow="newcomer", prompt=BENIGN_WORKFLOWS["translation"][0])])
@@ -66,6 +67,11 @@ def test_a_refresh_folds_new_rows_in_and_matches_a_whole_audit(tmp_path: Path, e
     # the map: old points where they were, the new ones appended, the same as a map built from scratch
     new_map = refreshed.map
     assert new_map.generation_ids == map_data.generation_ids + list(range(17, 22))
+    # appended to the map's columns, not copied, and the map shown before sees what it saw
+    assert all(getattr(new_map, name).shares(getattr(map_data, name))
+               for name in ("generation_ids", "workflows", "top_patterns", "excerpts", "models"))
+    assert len(map_data.generation_ids) == len(map_data.levels) == len(map_data.groups) == 16
+    assert map_data.levels == old_levels and map_data.groups == old_groups
     assert np.allclose(new_map.points[:16], map_data.points)
     full_map = drive(build_map(ledger.db, encoder, library, store, "pca", whole))
     assert full_map is not None and full_map.generation_ids == new_map.generation_ids

@@ -38,8 +38,9 @@ def _panel(qtbot: Any, mode: str) -> MapPanel:
 @pytest.mark.parametrize("mode", list(COLOUR_MODES))
 def test_a_refresh_shows_what_a_new_map_shows(qtbot: Any, mode: str) -> None:
     data = synthetic(SHOWN + ADDED, np.random.default_rng(5))
-    data.groups = [f"group {i % 3}" for i in range(len(data.generation_ids))]
-    data.workflows[-1] = "a workflow new in this refresh" if mode == "group" else data.workflows[-1]
+    workflows = list(data.workflows)
+    workflows[-1] = "a workflow new in this refresh" if mode == "group" else workflows[-1]
+    data = replace(data, workflows=workflows, groups=[f"group {i % 3}" for i in range(len(data.generation_ids))])
     refreshed, fresh = _panel(qtbot, mode), _panel(qtbot, mode)
     refreshed.set_data(_prefix(data, SHOWN))
     refreshed.set_data(data, keep_view=True)

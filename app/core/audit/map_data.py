@@ -7,7 +7,7 @@ first time for a (library, method) and afterwards only places prompts it has not
 from __future__ import annotations
 
 import json
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -16,14 +16,16 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.core.audit.embeddings import DIM, Encoder, embed_missing, load_vectors, text_key
+from app.core.audit.growing import Grown
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.projection import ProjectionStore, fit_projection
-from app.core.audit.run import AuditResult, embedding_stage
+from app.core.audit.run import AuditResult, WorkflowAudit, embedding_stage
 from app.core.audit.scorer import scores_key
 from app.core.cancel import NEVER, CancelToken
 from app.core.progress import Progress
 
 EXCERPT_CHARS = 160
+PER_POINT = ("generation_ids", "workflows", "top_patterns", "excerpts", "models", "levels", "groups")
 NO_MODEL = "(unknown model)"
 
 
@@ -33,23 +35,31 @@ class MapData:
 
     Per generation (same order): generation_ids, workflows, models, started (UTC epoch seconds),
     scores (n x patterns, the pattern_ids order), top_patterns, top_scores, levels (its workflow's
-    level for its top pattern), excerpts, points (n x 2), groups (its sub-stream, see substreams.py)."""
+    level for its top pattern), excerpts, points (n x 2), groups (its sub-stream, see substreams.py).
+    The per-generation lists are held as columns that only grow (Grown), so that a refresh appends
+    to them in time proportional to its new points."""
 
-    generation_ids: list[int]
-    workflows: list[str]
-    top_patterns: list[str]
+    generation_ids: Sequence[int]
+    workflows: Sequence[str]
+    top_patterns: Sequence[str]
     top_scores: np.ndarray
-    excerpts: list[str]
+    excerpts: Sequence[str]
     points: np.ndarray
     exemplar_points: np.ndarray
     exemplar_patterns: list[str]
     pattern_names: dict[str, str] = field(default_factory=dict)
-    models: list[str] = field(default_factory=list)
+    models: Sequence[str] = field(default_factory=list)
     started: np.ndarray = field(default_factory=lambda: np.zeros(0))
     scores: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    levels: list[str] = field(default_factory=list)
+    levels: Sequence[str] = field(default_factory=list)
     method: str = "pca"
-    groups: list[str] = field(default_factory=list)  # the sub-stream each point belongs to, or NO_GROUP
+    groups: Sequence[str] = field(default_factory=list)  # the sub-stream each point belongs to, or NO_GROUP
+
+    def __post_init__(self) -> None:
+        for name in PER_POINT:
+            column = getattr(self, name)
+            if not isinstance(column, Grown):
+                setattr(self, name, Grown(column))
 
     @property
     def pattern_ids(self) -> list[str]:
@@ -139,15 +149,21 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
 NO_GROUP = "(no sub-stream)"
 
 
-def substream_labels(result: AuditResult | None, generation_ids: list[int]) -> list[str]:
+def substream_labels(result: AuditResult | None, generation_ids: Sequence[int]) -> list[str]:
     """Each generation's sub-stream ("workflow: pattern (kind)"), or NO_GROUP."""
+    member = group_members(result.workflows if result else [])
+    return [member.get(gid, NO_GROUP) for gid in generation_ids]
+
+
+def group_members(workflows: Sequence[WorkflowAudit]) -> dict[int, str]:
+    """The sub-stream label of each generation in a sub-stream of these workflows."""
     member: dict[int, str] = {}
-    for workflow in (result.workflows if result else []):
+    for workflow in workflows:
         for group in workflow.substreams:
             label = f"{workflow.name}: {group.name.lower()} ({group.size}, {group.kind})"
             for gid in group.generation_ids:
                 member.setdefault(gid, label)
-    return [member.get(gid, NO_GROUP) for gid in generation_ids]
+    return member
 
 
 def place_keys(db: Database, projection: Any, keys: list[str], encoder: Encoder,

@@ -20,7 +20,17 @@ import numpy as np
 from sqlite_utils import Database
 
 from app.core.audit.embeddings import Encoder
-from app.core.audit.map_data import NO_MODEL, MapData, epoch_seconds, excerpt, place_keys, substream_labels
+from app.core.audit.growing import Grown
+from app.core.audit.map_data import (
+    NO_GROUP,
+    NO_MODEL,
+    MapData,
+    epoch_seconds,
+    excerpt,
+    group_members,
+    place_keys,
+    substream_labels,
+)
 from app.core.audit.map_geometry import appended
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.projection import ProjectionStore
@@ -99,8 +109,9 @@ def refresh_audit(db: Database, encoder: Encoder, library: PatternLibrary, store
                      embedding_file_sha256=backend.file_sha256 if backend else previous.embedding_file_sha256)
     before = {w.name: [v.level for v in w.patterns] for w in previous.workflows}
     relevelled = {name for name, audit in judged.items() if before.get(name) != [v.level for v in audit.patterns]}
-    groups_before = {w.name: w.substreams for w in previous.workflows}
-    regrouped = any(groups_before.get(name) != audit.substreams for name, audit in judged.items())
+    groups_before = {w.name: w for w in previous.workflows}
+    regrouped = [(groups_before.get(name), audit) for name, audit in judged.items()
+                 if name not in groups_before or groups_before[name].substreams != audit.substreams]
     map_data = yield from _extend_map(db, encoder, library, projection, previous_map, result,
                                       [int(row["id"]) for row in rows], relevelled, regrouped, cancel)
     if map_data is None:
@@ -109,11 +120,14 @@ def refresh_audit(db: Database, encoder: Encoder, library: PatternLibrary, store
 
 
 def _extend_map(db: Database, encoder: Encoder, library: PatternLibrary, projection, previous: MapData,  # noqa: ANN001
-                result: AuditResult, new_ids: list[int], touched: set[str], regrouped: bool,
+                result: AuditResult, new_ids: list[int], touched: set[str],
+                regrouped: list[tuple[WorkflowAudit | None, WorkflowAudit]],
                 cancel: CancelToken) -> Generator[Progress, None, MapData | None]:
-    """The previous map with the new generations appended (placed with the fitted projection) and
-    the levels of the points of `touched` (workflows whose levels changed; usually none) brought up
-    to date, the one pass over every point."""
+    """The previous map with the new generations appended (placed with the fitted projection): its
+    per-point columns grow in place, so this takes time in proportion to the new points. Only when
+    a workflow's levels changed (`touched`, usually none) are its points' levels brought up to date,
+    the one pass over every point; when workflows' sub-streams changed (`regrouped`: (before, after)
+    pairs), the points they held or hold now are labelled again."""
     key = scores_key(library)
     rows = []
     for start in range(0, len(new_ids), 500):
@@ -132,26 +146,39 @@ def _extend_map(db: Database, encoder: Encoder, library: PatternLibrary, project
     workflows = [r[1] for r in rows]
     named = touched | set(workflows)
     levels_by = {(w.name, v.id): v.level for w in result.workflows if w.name in named for v in w.patterns}
-    levels = list(previous.levels)
+    levels = previous.levels
     if touched:  # only the touched workflows' levels can have changed
-        for index, (workflow, pattern) in enumerate(zip(previous.workflows, previous.top_patterns)):
-            if workflow in touched:
-                levels[index] = levels_by.get((workflow, pattern), "none")
+        levels = Grown(levels_by.get((workflow, pattern), "none") if workflow in touched else level
+                       for workflow, pattern, level in zip(previous.workflows, previous.top_patterns, previous.levels))
     tops = [ids[i] for i in top]
+    added = [int(r[0]) for r in rows]
     yield Progress("map", len(rows), len(rows))
     return replace(
-        previous, generation_ids=previous.generation_ids + [int(r[0]) for r in rows],
-        workflows=previous.workflows + workflows, top_patterns=previous.top_patterns + tops,
+        previous, generation_ids=previous.generation_ids.extended(added),
+        workflows=previous.workflows.extended(workflows), top_patterns=previous.top_patterns.extended(tops),
         # the arrays grow in buffers with room to spare (appended): a refresh copies only its new rows
         top_scores=appended(np.asarray(previous.top_scores, dtype=np.float64),
                             scores[np.arange(len(rows)), top].astype(np.float64)),
-        excerpts=previous.excerpts + [excerpt(r[4] or r[5] or "") for r in rows],
+        excerpts=previous.excerpts.extended(excerpt(r[4] or r[5] or "") for r in rows),
         points=appended(previous.points.reshape(-1, 2), np.asarray(placed, dtype=previous.points.dtype).reshape(-1, 2)),
-        models=previous.models + [r[7] or NO_MODEL for r in rows],
+        models=previous.models.extended(r[7] or NO_MODEL for r in rows),
         started=appended(np.asarray(previous.started, dtype=np.float64), np.array([epoch_seconds(r[6]) for r in rows])),
         scores=appended(previous.scores.reshape(-1, len(ids)), scores.astype(previous.scores.dtype)),
-        levels=levels + [levels_by.get((w, p), "none") for w, p in zip(workflows, tops)],
-        # the new points' sub-streams; every point's again when a touched workflow's sub-streams
-        # changed (their labels carry their sizes)
-        groups=(substream_labels(result, previous.generation_ids + [int(r[0]) for r in rows]) if regrouped else
-                previous.groups + substream_labels(result, [int(r[0]) for r in rows])) if previous.groups else [])
+        levels=levels.extended(levels_by.get((w, p), "none") for w, p in zip(workflows, tops)),
+        groups=_regroup(previous, regrouped).extended(substream_labels(result, added))
+        if len(previous.groups) == len(previous.generation_ids) else previous.groups)
+
+
+def _regroup(previous: MapData, regrouped: list[tuple[WorkflowAudit | None, WorkflowAudit]]) -> Grown[str]:
+    """The previous points' sub-stream labels with those of the points that were or now are in a
+    sub-stream of a regrouped workflow brought up to date (their labels carry the groups' sizes)."""
+    if not regrouped:
+        return previous.groups
+    now = group_members([after for _, after in regrouped])
+    was = group_members([before for before, _ in regrouped if before is not None])
+    labels = list(previous.groups)
+    for gid in was.keys() | now.keys():
+        position = previous.generation_ids.position(gid)  # the map's ids are in ascending order
+        if position is not None:
+            labels[position] = now.get(gid, NO_GROUP)
+    return Grown(labels)

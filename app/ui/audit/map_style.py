@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
+from app.core.audit.growing import starts_with
 from app.core.audit.levels import LEVELS
 from app.core.audit.map_data import NO_GROUP, MapData
 from app.core.audit.map_geometry import appended
@@ -48,20 +49,21 @@ def extend_colouring(previous: Colouring, old: MapData, data: MapData, mode: str
     the categories or the old points' categories changed (a new workflow, model or sub-stream, a
     workflow re-levelled, the time range moved), and colouring() must run over every point."""
     n = len(old.generation_ids)
-    if mode in ("pattern", "level", "model", "workflow"):
+    if mode in ("pattern", "level", "model", "workflow", "group"):
         values = {"pattern": data.top_patterns, "level": data.levels, "model": data.models,
-                  "workflow": data.workflows}[mode]
-        if mode == "level" and data.levels[:n] != old.levels:
-            return None
-        # the categories in code order: the legend's labels are the values themselves for workflows
-        # and models; patterns and levels have fixed orders
+                  "workflow": data.workflows, "group": data.groups}[mode]
+        if len(values) != len(data.generation_ids) or (mode in ("level", "group") and not starts_with(
+                values, {"level": old.levels, "group": old.groups}[mode])):
+            return None  # an old point's level or sub-stream changed (O(1) when the column only grew)
+        # the categories in code order: the legend's labels are the values themselves for workflows,
+        # models and sub-streams; patterns and levels have fixed orders
         order = {"pattern": list(data.pattern_ids), "level": list(LEVELS)}.get(mode, previous.labels)
         index = {value: i for i, value in enumerate(order)}
         if not set(values[n:]) <= index.keys():
             return None
         codes = np.fromiter((index[v] for v in values[n:]), dtype=np.int64, count=len(values) - n)
         return Colouring(appended(previous.codes, codes), previous.colours, previous.labels)
-    return None  # time (its bins follow the whole range) and sub-stream (groups are re-found): recompute
+    return None  # time: its bins follow the whole range
 
 
 def _stamp(seconds: float, span: float) -> str:

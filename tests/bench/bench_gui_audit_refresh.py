@@ -4,7 +4,7 @@ Opens the real AuditView (offscreen unless QT_QPA_PLATFORM says otherwise) on a 
 audit to the end (stored scores and per-workflow audits are read back; an unaudited ledger is scored
 first), then, --refreshes times: appends one generation to a workflow (as a chat turn does, through
 Ledger), asks the view to refresh (what ledger_changed's timer calls) and waits until the refreshed
-map is shown. A 5 ms timer on the UI thread records, from the refresh's start to 100 ms after the
+map is shown; then as many again with the timeline shown instead of the map. A 5 ms timer on the UI thread records, from the refresh's start to 100 ms after the
 map is redrawn, the UI thread's own CPU time between two ticks (a stall is CPU time on the UI thread:
 the operating system alone can hold a process longer on a loaded machine) and the wall-clock gaps.
 Not a test: prints numbers. With no --ledger, seeds a small one.
@@ -85,7 +85,12 @@ def main() -> None:
     ledger = Ledger.open(path)
     next_id = int(ledger.db.execute("SELECT coalesce(max(id), 0) FROM generations").fetchone()[0]) + 1
     busiest, gaps, seconds = [], [], []
-    for round_ in range(args.refreshes):
+    rounds = [(tab, i) for tab in ("map", "timeline") for i in range(args.refreshes)]
+    for tab, round_ in rounds:
+        if round_ == 0:  # the refreshes with the map shown, then with the timeline shown
+            view.plots.setCurrentWidget(view.map if tab == "map" else view.timeline)
+            settle = time.perf_counter() + 0.5
+            wait_for(app, lambda: time.perf_counter() > settle, 60)
         ledger.append_many([record(next_id, prompt=f"Explain tides to a child in {next_id} sentences.",
                                    workflow=args.workflow)])
         next_id += 1
@@ -115,12 +120,12 @@ def main() -> None:
         busiest.append(max(busy))
         gaps.append(max(walls))
         seconds.append(elapsed)
-        print(f"refresh {round_ + 1}: refreshed and shown in {elapsed * 1000:.0f} ms ({shown:,} points); "
+        print(f"refresh {round_ + 1} with the {tab} shown: refreshed and shown in {elapsed * 1000:.0f} ms ({shown:,} points); "
               f"UI thread's longest CPU time between two 5 ms ticks {max(busy):.1f} ms, median "
               f"{statistics.median(busy):.1f}; longest wall gap {max(walls):.0f} ms over {len(walls)} ticks",
               flush=True)
     ledger.close()
-    print(f"over {args.refreshes} refreshes: longest UI-thread CPU between ticks {max(busiest):.1f} ms "
+    print(f"over {len(rounds)} refreshes: longest UI-thread CPU between ticks {max(busiest):.1f} ms "
           f"(limit {STALL_MS} ms: {'met' if max(busiest) < STALL_MS else 'NOT met'}); refresh to map shown, "
           f"median {statistics.median(seconds) * 1000:.0f} ms; load average "
           f"{' / '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")

@@ -15,7 +15,7 @@ from app.core.audit.map_geometry import ViewIndex, convex_hull, density_image, p
 from app.core.audit.projection import FittedProjection, ProjectionStore, fit_projection
 from app.core.progress import Progress, drive
 from app.core.audit.selection import export_selection
-from app.core.audit.timeline import build_timeline, pick_unit
+from app.core.audit.timeline import build_timeline, extend_timeline, pick_unit
 from app.core.cancel import CancelToken
 from app.core.store import Ledger, open_db
 from tests.core.records import record
@@ -143,3 +143,23 @@ def test_selection_export_jsonl_and_csv(tmp_path: Path) -> None:
             export_selection(db, [2], tmp_path / "sel.xlsx")
     finally:
         db.close()
+
+
+def test_a_timeline_extended_with_new_points_is_the_one_built_from_all() -> None:
+    rng = np.random.default_rng(3)
+    start = epoch_seconds("2026-03-02T09:10:00+00:00")
+    started = np.sort(start + rng.uniform(0, 30 * 3600, 400))
+    workflows = [f"w{i % 4}" for i in range(400)]
+    scores = rng.uniform(0, 1, (400, 3))
+    for shown in (399, 300, 8):  # new points in the last bin, in new bins after it
+        drawn = build_timeline(started[:shown], workflows[:shown], scores[:shown], ["p", "q", "r"], "hour")
+        extended = extend_timeline(drawn, started[shown:], workflows[shown:], scores[shown:])
+        whole = build_timeline(started, workflows, scores, ["p", "q", "r"], "hour")
+        assert extended is not None and extended.points == whole.points == 400
+        assert np.array_equal(extended.bin_starts, whole.bin_starts) and extended.workflows == whole.workflows
+        assert np.array_equal(extended.counts, whole.counts)
+        assert np.allclose(extended.pattern_means, whole.pattern_means, equal_nan=True)
+    drawn = build_timeline(started[:300], workflows[:300], scores[:300], ["p", "q", "r"], "hour")
+    # a workflow it has no row for, or a point before its first bin: build it again
+    assert extend_timeline(drawn, started[300:], ["new"] * 100, scores[300:]) is None
+    assert extend_timeline(drawn, started[:1] - 7200, workflows[:1], scores[:1]) is None

@@ -74,3 +74,32 @@ def test_refreshes_in_a_row_add_only_their_points(qtbot: Any) -> None:
         shown_counts += inside
         assert panel._density_grid.points_counted == shown_counts
     assert "30,075 generations" in panel.method_label.text()
+
+
+def test_a_shown_timeline_bins_only_a_refresh_s_points(qtbot: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.core.audit.patterns import load_library
+    from app.ui.audit import timeline_panel
+    from app.ui.audit.timeline_panel import TimelinePanel
+
+    data, library = synthetic(SHOWN + ADDED, np.random.default_rng(7)), load_library()  # over one day: hourly bins
+    panels = []
+    for _ in range(2):
+        panel = TimelinePanel()
+        qtbot.addWidget(panel)
+        panel.show()
+        panels.append(panel)
+    refreshed, fresh = panels
+    refreshed.set_data(_prefix(data, SHOWN), library)
+    built = timeline_panel.build_timeline
+    monkeypatch.setattr(timeline_panel, "build_timeline", lambda *a, **k: pytest.fail("the whole timeline was rebuilt"))
+    refreshed.set_data(data, library, lazy=True)  # what a refresh does
+    monkeypatch.setattr(timeline_panel, "build_timeline", built)
+    fresh.set_data(data, library)
+    assert refreshed.timeline.points == fresh.timeline.points == SHOWN + ADDED
+    assert np.array_equal(refreshed.timeline.counts, fresh.timeline.counts)
+    assert np.allclose(refreshed.timeline.pattern_means, fresh.timeline.pattern_means, equal_nan=True)
+    # the drawn bars and curves, updated in place, show what a panel drawn from scratch shows
+    assert [(list(b.opts["x0"]), list(b.opts["y0"]), list(b.opts["height"])) for b in refreshed.bars()] == \
+        [(list(b.opts["x0"]), list(b.opts["y0"]), list(b.opts["height"])) for b in fresh.bars()]
+    assert [np.allclose(a.yData, b.yData, equal_nan=True) for a, b in zip(refreshed._curves, fresh._curves)] == \
+        [True] * len(fresh._curves) and len(fresh._curves) == data.scores.shape[1]

@@ -23,6 +23,8 @@ class Timeline:
     counts: np.ndarray
     pattern_ids: list[str]
     pattern_means: np.ndarray
+    score_sums: np.ndarray | None = None  # patterns x bins: what extend_timeline adds the new points to
+    points: int = 0  # how many generations it bins
 
 
 def pick_unit(started: np.ndarray) -> str:
@@ -51,9 +53,41 @@ def build_timeline(started: np.ndarray, workflows: Sequence[str], scores: np.nda
     rows = np.fromiter((workflow_index[w] for w in workflows), dtype=np.int64, count=len(workflows))
     counts = np.bincount(rows * n_bins + index, minlength=len(names) * n_bins).reshape(len(names), n_bins)
     per_bin = np.bincount(index, minlength=n_bins).astype(np.float64)
-    means = np.full((len(pattern_ids), n_bins), np.nan)
+    sums = np.zeros((len(pattern_ids), n_bins))
     for column in range(len(pattern_ids)):
-        sums = np.bincount(index, weights=np.asarray(scores, dtype=np.float64)[:, column], minlength=n_bins)
-        means[column, per_bin > 0] = sums[per_bin > 0] / per_bin[per_bin > 0]
+        sums[column] = np.bincount(index, weights=np.asarray(scores, dtype=np.float64)[:, column], minlength=n_bins)
     starts = (first + np.arange(n_bins)) * float(seconds)
-    return Timeline(starts, seconds, names, counts.astype(np.float64), list(pattern_ids), means)
+    return Timeline(starts, seconds, names, counts.astype(np.float64), list(pattern_ids),
+                    _means(sums, per_bin), sums, len(started))
+
+
+def _means(sums: np.ndarray, per_bin: np.ndarray) -> np.ndarray:
+    means = np.full(sums.shape, np.nan)
+    filled = per_bin > 0
+    means[:, filled] = sums[:, filled] / per_bin[filled]
+    return means
+
+
+def extend_timeline(timeline: Timeline, started: np.ndarray, workflows: Sequence[str],
+                    scores: np.ndarray) -> Timeline | None:
+    """`timeline` with generations appended to what it bins (their start times, workflows and
+    scores), in time proportional to them and the bins; None when they need a new stack order (a
+    workflow it has no row for) or start before its first bin: then build_timeline must run."""
+    started = np.asarray(started, dtype=np.float64)
+    if timeline.score_sums is None or not len(timeline.bin_starts) or not set(workflows) <= set(timeline.workflows):
+        return None
+    seconds = timeline.seconds
+    first = int(round(timeline.bin_starts[0] / seconds))
+    index = np.floor(started / seconds).astype(np.int64) - first
+    if len(index) and index.min() < 0:
+        return None
+    n_bins = max(len(timeline.bin_starts), int(index.max()) + 1 if len(index) else 0)
+    grow = n_bins - len(timeline.bin_starts)
+    counts = np.pad(timeline.counts, ((0, 0), (0, grow)))
+    sums = np.pad(timeline.score_sums, ((0, 0), (0, grow)))
+    stack = {name: i for i, name in enumerate(timeline.workflows)}
+    rows = [stack[w] for w in workflows]
+    np.add.at(counts, (rows, index), 1.0)
+    np.add.at(sums, (slice(None), index), np.asarray(scores, dtype=np.float64).reshape(len(index), -1).T)
+    return Timeline((first + np.arange(n_bins)) * float(seconds), seconds, list(timeline.workflows), counts,
+                    list(timeline.pattern_ids), _means(sums, counts.sum(axis=0)), sums, timeline.points + len(index))

@@ -10,9 +10,9 @@ import pyqtgraph as pg
 from PySide6.QtGui import QPalette, QShowEvent
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from app.core.audit.map_data import MapData
+from app.core.audit.map_data import MapData, extends
 from app.core.audit.patterns import PatternLibrary
-from app.core.audit.timeline import Timeline, build_timeline, pick_unit
+from app.core.audit.timeline import UNITS, Timeline, build_timeline, extend_timeline, pick_unit
 from app.ui.audit.plot_export import save_png, save_svg
 from app.ui.audit.map_style import PALETTE
 
@@ -31,6 +31,7 @@ class TimelinePanel(QWidget):
         self._stale = False
         self.titles: dict[str, str] = {}
         self.timeline: Timeline | None = None
+        self._curves: list[pg.PlotDataItem] = []
         self.unit = QComboBox()
         for key, label in UNIT_CHOICES.items():
             self.unit.addItem(label, key)
@@ -64,11 +65,11 @@ class TimelinePanel(QWidget):
         """Redraw from a map's data (model -> widget); the legend names patterns by their short_name.
         lazy: while the panel is hidden, only keep the data and redraw when it is shown (a refresh
         of a large audit then costs the UI thread nothing until the timeline is looked at)."""
-        self.data = data
+        previous, self.data = self.data, data
         self.titles = {pid: pattern.short_name for pid, pattern in library.patterns.items()}
         self._stale = lazy and not self.isVisible()
         if not self._stale:
-            self._redraw()
+            self._redraw(previous if lazy else None)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 (Qt's name)
         """Draw data that arrived while the panel was hidden."""
@@ -76,6 +77,13 @@ class TimelinePanel(QWidget):
         if self._stale:
             self._stale = False
             self._redraw()
+
+    def _clear(self) -> None:
+        self.volume.clear()
+        self.scores.clear()
+        self.volume_legend.clear()
+        self.scores_legend.clear()
+        self._curves = []
 
     def bars(self) -> list[pg.BarGraphItem]:
         """The stacked bar items, one per workflow."""
@@ -89,35 +97,52 @@ class TimelinePanel(QWidget):
         """Write both plots to an SVG file."""
         save_svg(self.graphics, path, "Stillroom audit timeline")
 
-    def _redraw(self) -> None:
-        self.volume.clear()
-        self.scores.clear()
-        self.volume_legend.clear()
-        self.scores_legend.clear()
+    def _redraw(self, previous: MapData | None = None) -> None:
+        """Draw the data's timeline; when it is `previous` (drawn now) with points appended (a
+        refresh), only the new points are binned into the drawn timeline (extend_timeline), and the
+        drawn bars and curves take the new values in place (no items or legend rows made again)."""
         data = self.data
         if data is None:
+            self._clear()
             return
         unit = self.unit.currentData()
         if unit == "auto":
             unit = pick_unit(data.started)
-        timeline = build_timeline(data.started, data.workflows, data.scores, data.pattern_ids, unit)
+        timeline = None
+        shown = self.timeline
+        if previous is not None and shown is not None and shown.seconds == UNITS[unit] and extends(previous, data) \
+                and shown.points == len(previous.generation_ids):
+            n = len(previous.generation_ids)
+            timeline = extend_timeline(shown, data.started[n:], data.workflows[n:], data.scores[n:])
+        in_place = timeline is not None and len(self.bars()) == len(timeline.workflows) and bool(self._curves)
+        if timeline is None:
+            timeline = build_timeline(data.started, data.workflows, data.scores, data.pattern_ids, unit)
         self.timeline = timeline
+        if not in_place:
+            self._clear()
         if not len(timeline.bin_starts):
             return
         base = np.zeros(len(timeline.bin_starts))
         width = timeline.seconds * BAR_SHARE
         for i, name in enumerate(timeline.workflows):
             heights = timeline.counts[i]
-            bar = pg.BarGraphItem(x0=timeline.bin_starts, width=width, y0=base.copy(), height=heights,
-                                  brush=PALETTE[i % len(PALETTE)], pen=None)
-            self.volume.addItem(bar)
-            self.volume_legend.addItem(bar, name)
+            if in_place:
+                self.bars()[i].setOpts(x0=timeline.bin_starts, width=width, y0=base.copy(), height=heights)
+            else:
+                bar = pg.BarGraphItem(x0=timeline.bin_starts, width=width, y0=base.copy(), height=heights,
+                                      brush=PALETTE[i % len(PALETTE)], pen=None)
+                self.volume.addItem(bar)
+                self.volume_legend.addItem(bar, name)
             base = base + heights
         centres = timeline.bin_starts + timeline.seconds / 2
         for i, pid in enumerate(timeline.pattern_ids):
+            if in_place:
+                self._curves[i].setData(centres, timeline.pattern_means[i])
+                continue
             curve = self.scores.plot(centres, timeline.pattern_means[i], pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2),
                                      symbol="o", symbolSize=4, symbolBrush=PALETTE[i % len(PALETTE)], connect="finite")
             self.scores_legend.addItem(curve, self.titles[pid])
+            self._curves.append(curve)
         self.volume.setTitle(f"Generations per {unit}, by workflow")
         self.scores.setTitle(f"Mean pattern score per {unit} (legend: the report's column titles)")
         self.volume.setXRange(timeline.bin_starts[0], timeline.bin_starts[-1] + timeline.seconds, padding=0.02)

@@ -12,7 +12,7 @@ import pytest
 
 from app.core.audit.map_data import epoch_seconds
 from app.core.audit.map_geometry import ViewIndex, convex_hull, density_image, points_in_polygon
-from app.core.audit.projection import FittedProjection, ProjectionStore, fit_projection
+from app.core.audit.projection import FittedProjection, PcaModel, ProjectionStore, fit_projection, fit_projection_by_key
 from app.core.progress import Progress, drive
 from app.core.audit.selection import export_selection
 from app.core.audit.timeline import build_timeline, extend_timeline, pick_unit
@@ -163,3 +163,20 @@ def test_a_timeline_extended_with_new_points_is_the_one_built_from_all() -> None
     # a workflow it has no row for, or a point before its first bin: build it again
     assert extend_timeline(drawn, started[300:], ["new"] * 100, scores[300:]) is None
     assert extend_timeline(drawn, started[:1] - 7200, workflows[:1], scores[:1]) is None
+
+
+def test_pca_fitted_a_chunk_at_a_time_is_the_pca_of_all_the_vectors() -> None:
+    vectors = clusters(40)
+    whole = PcaModel.fit(vectors)
+    streamed = PcaModel.fit_chunks(vectors[start:start + 7] for start in range(0, len(vectors), 7))
+    assert np.allclose(whole.mean, vectors.astype(np.float64).mean(axis=0))
+    assert np.allclose(streamed.mean, whole.mean) and np.allclose(streamed.components, whole.components, atol=1e-9)
+    # the components are the top two principal axes: the variance along them is the largest there is
+    centred = vectors - whole.mean
+    variance = ((centred @ whole.components.T) ** 2).sum(axis=0)
+    assert variance[0] >= variance[1] >= ((centred @ np.linalg.svd(centred)[2][2]) ** 2).sum() - 1e-9
+    keys = [f"k{i}" for i in range(len(vectors))]
+    fitted = drive(fit_projection_by_key("pca", keys, lambda some: vectors[[int(k[1:]) for k in some]]))
+    assert np.allclose(fitted.model.components, whole.components, atol=1e-9)
+    with pytest.raises(ValueError, match="at least 3 vectors"):
+        drive(fit_projection_by_key("pca", keys[:2], lambda some: vectors[:len(some)]))

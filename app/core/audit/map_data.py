@@ -15,14 +15,14 @@ from typing import Any
 import numpy as np
 from sqlite_utils import Database
 
-from app.core.audit.embeddings import DIM, Encoder, embed_missing, load_vectors, text_key
+from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
 from app.core.audit.growing import Grown
 from app.core.audit.patterns import PatternLibrary
-from app.core.audit.projection import ProjectionStore, fit_projection
+from app.core.audit.projection import READ_CHUNK, ProjectionStore, fit_projection_by_key
 from app.core.audit.run import AuditResult, WorkflowAudit, embedding_stage
 from app.core.audit.scorer import scores_key
 from app.core.cancel import NEVER, CancelToken
-from app.core.progress import Progress
+from app.core.progress import Progress, drive
 
 EXCERPT_CHARS = 160
 PER_POINT = ("generation_ids", "workflows", "top_patterns", "excerpts", "models", "levels", "groups")
@@ -110,18 +110,19 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
     yield from embedding_stage("map", embed_missing(db, encoder, exemplar_texts, cancel))
     if cancel.cancelled:
         return None
-    rows = db.execute(
-        "SELECT s.generation_id, s.workflow, s.text_key, s.scores, g.prompt, g.system_prompt, s.started_at, "
-        "g.model_name FROM audit_scores s JOIN generations g ON g.id = s.generation_id "
-        "WHERE s.scores_key = ? ORDER BY s.generation_id", [scores_key(library)]).fetchall()
+    columns = yield from _read_points(db, scores_key(library), len(ids), cancel)
+    if columns is None:
+        return None
+    point_ids, workflows, point_keys, scores, excerpts, started, models = columns
     exemplar_keys = [text_key(t) for t in exemplar_texts]
-    keys = exemplar_keys + [r[2] for r in rows]
+    keys = exemplar_keys + point_keys
     projection = store.get(library.content_hash, method)
     if projection is not None and not projection.can_place(keys):
         projection = None  # coordinates saved without their model (UMAP): new prompts need a refit
     fresh = projection is None
     if projection is None:
-        fitted = yield from fit_projection(method, load_vectors(db, keys, encoder.name), cancel, store.folder, keys)
+        fitted = yield from fit_projection_by_key(method, keys, lambda some: load_vectors(db, some, encoder.name),
+                                                  cancel, store.folder)
         if fitted is None or cancel.cancelled:
             return None
         store.put(library.content_hash, fitted)
@@ -131,19 +132,51 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
         return None
     if missing or fresh:
         store.save_coords(library.content_hash, method)
-    scores = np.array([json.loads(r[3]) for r in rows], dtype=np.float32).reshape(len(rows), len(ids))
-    top = scores.argmax(axis=1) if len(rows) else np.zeros(0, dtype=int)
-    workflows = [r[1] for r in rows]
+    n = len(point_ids)
+    top = scores.argmax(axis=1) if n else np.zeros(0, dtype=int)
     top_patterns = [ids[i] for i in top]
     return MapData(
-        generation_ids=[int(r[0]) for r in rows], workflows=workflows, top_patterns=top_patterns,
-        top_scores=scores[np.arange(len(rows)), top].astype(np.float64) if len(rows) else np.zeros(0),
-        excerpts=[excerpt(r[4] or r[5] or "") for r in rows],
-        points=placed[len(exemplar_keys):], exemplar_points=placed[:len(exemplar_keys)],
+        generation_ids=point_ids, workflows=workflows, top_patterns=top_patterns,
+        top_scores=scores[np.arange(n), top].astype(np.float64) if n else np.zeros(0),
+        excerpts=excerpts, points=placed[len(exemplar_keys):], exemplar_points=placed[:len(exemplar_keys)],
         exemplar_patterns=exemplar_patterns, pattern_names={pid: library.patterns[pid].name for pid in ids},
-        models=[r[7] or NO_MODEL for r in rows], started=np.array([epoch_seconds(r[6]) for r in rows]),
-        scores=scores, levels=_levels(result, workflows, top_patterns), method=method,
-        groups=substream_labels(result, [int(r[0]) for r in rows]))
+        models=models, started=started, scores=scores, levels=_levels(result, workflows, top_patterns), method=method,
+        groups=substream_labels(result, point_ids))
+
+
+def _read_points(db: Database, key: str, patterns: int, cancel: CancelToken) -> Generator[
+        Progress, None, tuple[list[int], list[str], list[str], np.ndarray, list[str], np.ndarray, list[str]] | None]:
+    """The audited generations' ids, workflows, text keys, scores, excerpts, start times and models,
+    read READ_CHUNK rows at a time (a prompt is held only until its excerpt is cut)."""
+    total = db.execute("SELECT count(*) FROM audit_scores WHERE scores_key = ?", [key]).fetchone()[0]
+    point_ids: list[int] = []
+    workflows: list[str] = []
+    keys: list[str] = []
+    excerpts: list[str] = []
+    models: list[str] = []
+    scores = np.zeros((total, patterns), dtype=np.float32)
+    started = np.zeros(total)
+    cursor = db.execute(
+        "SELECT s.generation_id, s.workflow, s.text_key, s.scores, g.prompt, g.system_prompt, s.started_at, "
+        "g.model_name FROM audit_scores s JOIN generations g ON g.id = s.generation_id "
+        "WHERE s.scores_key = ? ORDER BY s.generation_id", [key])
+    while rows := cursor.fetchmany(READ_CHUNK):
+        if cancel.cancelled:
+            return None
+        at, n = len(point_ids), len(rows)
+        if at + n > len(scores):  # rows scored since the count (another writer): room for them
+            scores = np.concatenate([scores, np.zeros((at + n - len(scores), patterns), dtype=np.float32)])
+            started = np.concatenate([started, np.zeros(at + n - len(started))])
+        scores[at:at + n] = np.array([json.loads(r[3]) for r in rows], dtype=np.float32).reshape(n, patterns)
+        started[at:at + n] = [epoch_seconds(r[6]) for r in rows]
+        point_ids += [int(r[0]) for r in rows]
+        workflows += [r[1] for r in rows]
+        keys += [r[2] for r in rows]
+        excerpts += [excerpt(r[4] or r[5] or "") for r in rows]
+        models += [r[7] or NO_MODEL for r in rows]
+        yield Progress("map", len(point_ids), max(total, len(point_ids)))
+    n = len(point_ids)
+    return point_ids, workflows, keys, scores[:n], excerpts, started[:n], models
 
 
 NO_GROUP = "(no sub-stream)"
@@ -168,11 +201,18 @@ def group_members(workflows: Sequence[WorkflowAudit]) -> dict[int, str]:
 
 def place_keys(db: Database, projection: Any, keys: list[str], encoder: Encoder,
                cancel: CancelToken = NEVER) -> Generator[Progress, None, tuple[Any, list[int]]]:
-    """Place texts (by key) with a fitted projection, reading vectors only for those it has no
-    coordinates for yet; returns (the placed coordinates or None when cancelled, the indexes read)."""
+    """Place texts (by key) with a fitted projection, reading vectors (READ_CHUNK at a time) only
+    for those it has no coordinates for yet; returns (the placed coordinates or None when
+    cancelled, the indexes read)."""
     missing = [i for i, key in enumerate(keys) if key not in projection.coords]
-    vectors = np.zeros((len(keys), DIM if missing else 0), dtype=np.float32)
-    if missing:
-        vectors[missing] = load_vectors(db, [keys[i] for i in missing], encoder.name)
-    placed = yield from projection.place(keys, vectors, cancel)
+    for start in range(0, len(missing), READ_CHUNK):
+        some = [keys[i] for i in missing[start:start + READ_CHUNK]]
+        if drive(projection.place(some, load_vectors(db, some, encoder.name), cancel)) is None:
+            return None, missing
+        yield Progress("placing", min(len(missing), start + READ_CHUNK), len(missing))
+    if cancel.cancelled:
+        return None, missing
+    placed = np.zeros((len(keys), 2))
+    for i, key in enumerate(keys):
+        placed[i] = projection.coords[key]
     return placed, missing

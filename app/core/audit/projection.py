@@ -27,7 +27,7 @@ import queue
 import threading
 import warnings
 import zipfile
-from collections.abc import Generator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ METHODS = ("pca", "umap")
 METHOD_NAMES = {"pca": "PCA", "umap": "UMAP"}
 FIT_LIMIT = 50_000          # UMAP fits on at most this many vectors; the rest are transformed
 TRANSFORM_CHUNK = 2_000     # vectors per transform call (progress and cancel in between)
+READ_CHUNK = 50_000         # vectors read from the cache at a time to fit or place (bounded memory)
 UMAP_NEIGHBOURS = 15
 UMAP_MIN_DIST = 0.1
 UMAP_SEED = 42
@@ -68,10 +69,24 @@ class PcaModel:
     def fit(cls, vectors: np.ndarray) -> PcaModel:
         """Fit the first two principal components of `vectors` (n x dim): the top eigenvectors of
         the dim x dim covariance (one pass over the data, then a small eigendecomposition)."""
-        data = np.asarray(vectors, dtype=np.float64)
-        mean = data.mean(axis=0)
-        centred = data - mean
-        _, eigenvectors = np.linalg.eigh(centred.T @ centred)
+        return cls.fit_chunks([vectors])
+
+    @classmethod
+    def fit_chunks(cls, chunks: Iterable[np.ndarray]) -> PcaModel:
+        """fit() over vectors that arrive in chunks (n_i x dim each): the sum and the dim x dim
+        scatter matrix accumulate in float64, so memory does not grow with the number of vectors."""
+        count, total, scatter = 0, None, None
+        for chunk in chunks:
+            data = np.asarray(chunk, dtype=np.float64)
+            if total is None:
+                total, scatter = np.zeros(data.shape[1]), np.zeros((data.shape[1], data.shape[1]))
+            count += len(data)
+            total += data.sum(axis=0)
+            scatter += data.T @ data
+        if total is None or count == 0:
+            raise ValueError("a projection needs vectors to fit")
+        mean = total / count
+        _, eigenvectors = np.linalg.eigh(scatter - count * np.outer(mean, mean))
         components = np.ascontiguousarray(eigenvectors[:, ::-1][:, :2].T)
         for row in components:  # a deterministic sign, so that the map does not flip between fits
             if row[np.argmax(np.abs(row))] < 0:
@@ -195,10 +210,8 @@ def fit_projection(method: str, vectors: np.ndarray, cancel: CancelToken = NEVER
     if method == "pca":
         yield Progress("fitting", 0, 0)
         return FittedProjection("pca", PcaModel.fit(data))
-    rows = np.arange(len(data))
-    if len(data) > FIT_LIMIT:
-        rows = np.linspace(0, len(data) - 1, FIT_LIMIT).astype(int)
-        data = data[rows]
+    rows = fit_rows(len(data))
+    data = data[rows]
     yield Progress("loading", 0, 0)
     events: queue.Queue = queue.Queue()
     worker = threading.Thread(target=_fit_umap, args=(data, cancel, events, cache_root), name="stillroom-umap-fit",
@@ -223,6 +236,38 @@ def fit_projection(method: str, vectors: np.ndarray, cancel: CancelToken = NEVER
             return None
         else:
             raise event[1]
+
+
+def fit_rows(n: int) -> np.ndarray:
+    """The rows of n that UMAP fits on: all, or an even sample of FIT_LIMIT."""
+    return np.linspace(0, n - 1, FIT_LIMIT).astype(int) if n > FIT_LIMIT else np.arange(n)
+
+
+def fit_projection_by_key(method: str, keys: Sequence[str], read: Callable[[Sequence[str]], np.ndarray],
+                          cancel: CancelToken = NEVER,
+                          cache_root: Path | None = None) -> Generator[Progress, None, FittedProjection | None]:
+    """fit_projection over the vectors of `keys`, read (by `read`) a chunk at a time, so that memory
+    does not grow with the number of keys: PCA from running sums over every vector, UMAP from its
+    sample's vectors only. The same fit as fit_projection(method, read(keys), keys=keys)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown projection method {method!r}; expected one of {', '.join(METHODS)}")
+    if len(keys) < 3:
+        raise ValueError(f"a projection needs at least 3 vectors, got {len(keys)}")
+    if method != "pca":
+        chosen = [keys[row] for row in fit_rows(len(keys))]
+        return (yield from fit_projection(method, read(chosen), cancel, cache_root, chosen))
+
+    def chunks() -> Iterator[np.ndarray]:
+        for start in range(0, len(keys), READ_CHUNK):
+            if cancel.cancelled:
+                return
+            yield np.asarray(read(keys[start:start + READ_CHUNK]), dtype=np.float32)
+
+    yield Progress("fitting", 0, 0)
+    if cancel.cancelled:
+        return None
+    model = PcaModel.fit_chunks(chunks())  # the first chunk is always read: cancel is checked after it
+    return None if cancel.cancelled else FittedProjection("pca", model)
 
 
 def _checksum(arrays: dict[str, np.ndarray]) -> str:

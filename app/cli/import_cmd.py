@@ -14,7 +14,7 @@ import click
 
 from app.cli.common import echo_err, with_ledger
 from app.core.cancel import CancelToken
-from app.core.ingest import FORMATS, ImportProgress, ImportSummary, import_file
+from app.core.ingest import FORMATS, ImportProgress, import_file
 from app.core.ingest.summary_text import summary_lines
 from app.core.progress import drive
 from app.core.store import Ledger

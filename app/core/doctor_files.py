@@ -53,7 +53,7 @@ def model_checks(db: Database, folder: Path, quick: bool, cancel: CancelToken) -
             # statements, so nothing recorded is lost; the model just cannot be loaded from there.
             moved = ("Stillroom assembles the default model again from its package on the next start"
                      if default else
-                     f"if you moved it, `stillroom models add NEW_PATH` records its new place; if you deleted it "
+                     "if you moved it, `stillroom models add NEW_PATH` records its new place; if you deleted it "
                      "on purpose, nothing needs doing: the ledger keeps what it knew about the model")
             yield Check(label, WARN, f"missing: {path} (registered as sha256 {row['sha256'][:12]})", moved, data)
             continue

@@ -200,7 +200,7 @@ def check_qt_platform(env: Mapping[str, str] | None = None, *, system: str | Non
     pyside = pyside if pyside is not None else pyside_dir()
     if pyside is None:
         return QtPlatformCheck(name, None, "no-pyside", "PySide6 is not installed, so the window cannot open; "
-                               f"the command line works. Install it: pip install PySide6-Essentials")
+                               "the command line works. Install it: pip install PySide6-Essentials")
     if name == "xcb" and not env.get("DISPLAY"):
         other = " (WAYLAND_DISPLAY is set: start it with QT_QPA_PLATFORM=wayland)" if env.get("WAYLAND_DISPLAY") else ""
         return QtPlatformCheck(name, None, "no-display",

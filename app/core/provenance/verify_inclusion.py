@@ -14,7 +14,6 @@ from typing import Any
 
 from app.core.provenance.checkpoints_seen import CheckpointsSeen, SeenError
 from app.core.provenance.inclusion import FORMAT, check_inclusion, shape_from_predicate
-from app.core.safetext import quote
 
 MAX_CONSISTENCY_FILE = 64 * 1024
 

@@ -29,7 +29,6 @@ from app.core.audit.map_data import (
     excerpt,
     group_members,
     place_keys,
-    substream_labels,
 )
 from app.core.audit.map_geometry import appended
 from app.core.audit.patterns import PatternLibrary
@@ -165,8 +164,14 @@ def _extend_map(db: Database, encoder: Encoder, library: PatternLibrary, project
         started=appended(np.asarray(previous.started, dtype=np.float64), np.array([epoch_seconds(r[6]) for r in rows])),
         scores=appended(previous.scores.reshape(-1, len(ids)), scores.astype(previous.scores.dtype)),
         levels=levels.extended(levels_by.get((w, p), "none") for w, p in zip(workflows, tops)),
-        groups=_regroup(previous, regrouped).extended(substream_labels(result, added))
+        groups=_regroup(previous, regrouped).extended(_labels(result, set(workflows), added))
         if len(previous.groups) == len(previous.generation_ids) else previous.groups)
+
+
+def _labels(result: AuditResult, workflows: set[str], ids: list[int]) -> list[str]:
+    """The sub-stream labels of new points of these workflows (only their groups are looked at)."""
+    member = group_members([w for w in result.workflows if w.name in workflows])
+    return [member.get(gid, NO_GROUP) for gid in ids]
 
 
 def _regroup(previous: MapData, regrouped: list[tuple[WorkflowAudit | None, WorkflowAudit]]) -> Grown[str]:

@@ -96,3 +96,27 @@ def test_an_audit_of_some_workflows_cannot_be_refreshed(tmp_path: Path, encoder:
     with pytest.raises(ValueError, match="run the whole audit"):
         drive(refresh_audit(ledger.db, encoder, library, ProjectionStore(tmp_path), result, map_data))
     ledger.close()
+
+
+def test_a_workflow_that_changes_level_recolours_its_old_points(tmp_path: Path, encoder: Encoder) -> None:
+    """New rows that raise a workflow's level change the level of its points already on the map
+    (and of no other workflow's), as a map built from scratch has them."""
+    ledger = Ledger.open(tmp_path / "ledger.db")
+    library, store = load_library(), ProjectionStore(tmp_path)
+    grader, coding = PATTERN_WORKFLOWS["autograding"], BENIGN_WORKFLOWS["coding help"]
+    ledger.append_many([record(i, workflow="mixed", prompt=p) for i, p in enumerate([*coding[:10], *grader[:2]])]
+                       + [record(50 + i, workflow="other", prompt=p) for i, p in enumerate(grader[2:6])])
+    result = drive(run_audit(ledger.db, encoder, library))
+    map_data = drive(build_map(ledger.db, encoder, library, store, "pca", result))
+    before = list(map_data.levels)
+    ledger.append_many([record(100 + i, workflow="mixed", prompt=p) for i, p in enumerate(grader[6:20])])
+    refreshed = drive(refresh_audit(ledger.db, encoder, library, store, result, map_data))
+    assert _levels(refreshed.result)["mixed"] != _levels(result)["mixed"]  # the new rows moved its levels
+    n = len(before)
+    changed = [i for i in range(n) if refreshed.map.levels[i] != before[i]]
+    assert changed and all(map_data.workflows[i] == "mixed" for i in changed)
+    assert list(map_data.levels) == before  # the map shown before is untouched
+    whole = drive(run_audit(ledger.db, encoder, library))
+    full_map = drive(build_map(ledger.db, encoder, library, store, "pca", whole))
+    assert full_map.levels == refreshed.map.levels and full_map.groups == refreshed.map.groups
+    ledger.close()

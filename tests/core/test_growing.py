@@ -61,3 +61,14 @@ def test_the_items_are_not_traversed_by_the_garbage_collector() -> None:
 def test_starts_with_takes_plain_lists_too() -> None:
     assert starts_with(["a", "b", "c"], ["a", "b"]) and not starts_with(["a", "b"], ["b"])
     assert starts_with(Grown(["a", "b"]), ["a"])
+
+
+def test_replaced_changes_a_copy_and_positions_of_finds_items() -> None:
+    column = Grown(["low", "high", "low", "none"]).extended(["low"])
+    changed = column.replaced({0: "medium", 4: "high"})
+    assert changed == ["medium", "high", "low", "none", "high"] and column == ["low", "high", "low", "none", "low"]
+    assert not changed.shares(column) and changed.extended(["x"])[-1] == "x" and len(column) == 5
+    with pytest.raises(IndexError):
+        column.replaced({5: "x"})
+    assert column.positions_of({"low"}).tolist() == [0, 2, 4] and column.positions_of(["none", "high"]).tolist() == [1, 3]
+    assert column.positions_of([]).tolist() == [] and Grown().positions_of(["low"]).tolist() == []

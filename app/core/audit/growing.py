@@ -15,7 +15,7 @@ chain); extending an older view copies.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, Generic, TypeVar, overload
 
 import numpy as np
@@ -62,6 +62,26 @@ class Grown(Sequence[T], Generic[T]):
             return Grown._view(buffer, n + k)
         grown = _Buffer([*self._buffer.array[:n].tolist(), *values], max(2 * (n + k), MIN_ROOM))
         return Grown._view(grown, n + k)
+
+    def replaced(self, changes: Mapping[int, T]) -> Grown[T]:
+        """A new column (with room to grow) that is this one with the items at some positions
+        changed; this view keeps what it holds. One copy of the item pointers, in C."""
+        n = self._n
+        buffer = _Buffer([], n + max(MIN_ROOM, n // 8))
+        buffer.array[:n] = self._buffer.array[:n]
+        buffer.filled = n
+        for position, value in changes.items():
+            if not 0 <= position < n:
+                raise IndexError("Grown index out of range")
+            buffer.array[position] = value
+        return Grown._view(buffer, n)
+
+    def positions_of(self, values: Iterable[T]) -> np.ndarray:
+        """The positions (ascending) of the items equal to one of `values`, compared in C."""
+        wanted = list(values)
+        if not wanted or not self._n:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(np.isin(self._buffer.array[:self._n], np.array(wanted, dtype=object)))
 
     def shares(self, other: object) -> bool:
         """Whether `other` is a view of the same column (one of them extends the other, uncopied)."""

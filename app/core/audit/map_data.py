@@ -17,6 +17,7 @@ from sqlite_utils import Database
 
 from app.core.audit.embeddings import Encoder, embed_missing, load_vectors, text_key
 from app.core.audit.growing import Grown
+from app.core.audit.map_geometry import appended
 from app.core.audit.patterns import PatternLibrary
 from app.core.audit.projection import READ_CHUNK, ProjectionStore, fit_projection_by_key
 from app.core.audit.run import AuditResult, WorkflowAudit, embedding_stage
@@ -137,11 +138,16 @@ def build_map(db: Database, encoder: Encoder, library: PatternLibrary, store: Pr
     top_patterns = [ids[i] for i in top]
     return MapData(
         generation_ids=point_ids, workflows=workflows, top_patterns=top_patterns,
-        top_scores=scores[np.arange(n), top].astype(np.float64) if n else np.zeros(0),
-        excerpts=excerpts, points=placed[len(exemplar_keys):], exemplar_points=placed[:len(exemplar_keys)],
+        # the arrays in buffers with room to spare, as the columns: a refresh appends without a copy
+        top_scores=_roomy(scores[np.arange(n), top].astype(np.float64) if n else np.zeros(0)),
+        excerpts=excerpts, points=_roomy(placed[len(exemplar_keys):]), exemplar_points=placed[:len(exemplar_keys)],
         exemplar_patterns=exemplar_patterns, pattern_names={pid: library.patterns[pid].name for pid in ids},
-        models=models, started=started, scores=scores, levels=_levels(result, workflows, top_patterns), method=method,
-        groups=substream_labels(result, point_ids))
+        models=models, started=_roomy(started), scores=_roomy(scores), levels=_levels(result, workflows, top_patterns),
+        method=method, groups=substream_labels(result, point_ids))
+
+
+def _roomy(array: np.ndarray) -> np.ndarray:
+    return appended(np.zeros((0, *array.shape[1:]), dtype=array.dtype), array)
 
 
 def _read_points(db: Database, key: str, patterns: int, cancel: CancelToken) -> Generator[

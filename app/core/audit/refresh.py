@@ -146,9 +146,9 @@ def _extend_map(db: Database, encoder: Encoder, library: PatternLibrary, project
     named = touched | set(workflows)
     levels_by = {(w.name, v.id): v.level for w in result.workflows if w.name in named for v in w.patterns}
     levels = previous.levels
-    if touched:  # only the touched workflows' levels can have changed
-        levels = Grown(levels_by.get((workflow, pattern), "none") if workflow in touched else level
-                       for workflow, pattern, level in zip(previous.workflows, previous.top_patterns, previous.levels))
+    if touched:  # only the touched workflows' points' levels can have changed (found in C, then set)
+        levels = levels.replaced({int(at): levels_by.get((previous.workflows[at], previous.top_patterns[at]), "none")
+                                  for at in previous.workflows.positions_of(touched)})
     tops = [ids[i] for i in top]
     added = [int(r[0]) for r in rows]
     yield Progress("map", len(rows), len(rows))
@@ -181,9 +181,9 @@ def _regroup(previous: MapData, regrouped: list[tuple[WorkflowAudit | None, Work
         return previous.groups
     now = group_members([after for _, after in regrouped])
     was = group_members([before for before, _ in regrouped if before is not None])
-    labels = list(previous.groups)
+    changes = {}
     for gid in was.keys() | now.keys():
         position = previous.generation_ids.position(gid)  # the map's ids are in ascending order
         if position is not None:
-            labels[position] = now.get(gid, NO_GROUP)
-    return Grown(labels)
+            changes[position] = now.get(gid, NO_GROUP)
+    return previous.groups.replaced(changes)

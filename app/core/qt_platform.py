@@ -15,14 +15,18 @@ import importlib.util
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from app.core.safetext import quote
+
 EXIT_GUI_UNAVAILABLE = 2
 LDD_TIMEOUT_S = 20
+X_CONNECT_TIMEOUT_S = 2.0
 PLATFORM_ENV = "QT_QPA_PLATFORM"
 PLUGIN_PATH_ENV = "QT_QPA_PLATFORM_PLUGIN_PATH"
 # The plugin file(s) Qt loads for a platform name; the first that exists is checked.
@@ -218,12 +222,46 @@ def check_qt_platform(env: Mapping[str, str] | None = None, *, system: str | Non
                                    f"{pyside / 'Qt' / 'plugins' / 'platforms'}; reinstall Qt: {PYSIDE_FIX}")
         return QtPlatformCheck(name, None, None, f"Qt platform {name} (plugin not inspected)")
     missing, method = missing_libraries(plugin, env)
+    if not missing and name == "xcb" and x_server_answers(env["DISPLAY"]) is False:
+        return QtPlatformCheck(name, str(plugin), "display-unreachable",
+                               f"Stillroom's window cannot open: DISPLAY is {quote(env['DISPLAY'])}, but no X "
+                               "server accepts connections there (it may have stopped, or the session that set it "
+                               "ended). Start Stillroom from a running desktop session, or under xvfb-run "
+                               "(xvfb-run -a stillroom); the command line works without one: stillroom --help",
+                               method=method)
     if not missing:
         return QtPlatformCheck(name, str(plugin), None, f"Qt's {name} platform plugin finds all its libraries",
                                method=method)
     debian, fedora, unknown = packages_for(missing)
     return QtPlatformCheck(name, str(plugin), "missing-libraries", _missing_message(name, plugin, missing, debian,
                            fedora, unknown), tuple(missing), tuple(debian), tuple(fedora), tuple(unknown), method)
+
+
+def x_server_answers(display: str, timeout_s: float = X_CONNECT_TIMEOUT_S) -> bool | None:
+    """Whether an X server accepts a connection at `display` (":N", ":N.S", "unix:N", "host:N"):
+    the local socket (abstract, then /tmp/.X11-unix/XN) or TCP port 6000 + N. None for a form
+    this does not know (then Qt is left to try)."""
+    found = re.fullmatch(r"(?:(unix)|([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]))?:(\d{1,5})(?:\.\d+)?", display.strip())
+    if found is None:
+        return None
+    host, number = found.group(2), int(found.group(3))
+    if host:  # host:N is TCP (localhost too); :N and unix:N are the local socket
+        if 6000 + number > 65535:
+            return None
+        try:
+            with socket.create_connection((host.strip("[]"), 6000 + number), timeout=timeout_s):
+                return True
+        except OSError:
+            return False
+    for address in (f"\0/tmp/.X11-unix/X{number}", f"/tmp/.X11-unix/X{number}"):
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(timeout_s)
+            try:
+                conn.connect(address)
+                return True
+            except OSError:
+                continue
+    return False
 
 
 def _missing_message(name: str, plugin: Path, missing: list[str], debian: list[str], fedora: list[str],

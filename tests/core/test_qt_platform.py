@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +16,7 @@ from app.core.doctor import FAIL, format_check
 from app.core.doctor_runtime import desktop_check
 from app.core.qt_platform import (
     PACKAGES, check_qt_platform, gui_start_problem, missing_libraries, packages_for, platform_name, soname_stem,
+    x_server_answers,
 )
 from tests.qt_plugin_files import ABSENT_NAME, plugin_missing_a_library
 
@@ -118,3 +120,46 @@ def test_debian_package_names_are_the_ones_that_ship_the_libraries() -> None:
         debian = PACKAGES[stem][0]
         assert debian in owner_of.get(name, set()) or debian + "t64" in owner_of.get(name, set()), (stem, name)
     assert len(wanted) >= 10
+
+
+def _loadable_xcb_plugin(root: Path) -> Path:
+    """A plugin folder whose libqxcb.so needs nothing missing here (a copy of the offscreen plugin,
+    laid out as Qt's, so that its own libraries resolve): what a machine with every library has."""
+    qt = Path(check_qt_platform({"PATH": os.environ.get("PATH", ""), "QT_QPA_PLATFORM": "offscreen"},
+                                system="linux").plugin or "").parents[2]
+    platforms = root / "plugins" / "platforms"
+    platforms.mkdir(parents=True)
+    (root / "lib").symlink_to(qt / "lib", target_is_directory=True)
+    shutil.copy2(qt / "plugins" / "platforms" / "libqoffscreen.so", platforms / "libqxcb.so")
+    return platforms
+
+
+def test_a_display_no_x_server_answers_is_said_plainly(tmp_path: Path) -> None:
+    """DISPLAY set to a display nothing listens on (a stopped Xvfb, a closed SSH session): Qt would
+    abort with a core dump; the check names the display instead, and the doctor fails the desktop."""
+    env = x11_env(_loadable_xcb_plugin(tmp_path), DISPLAY=":9871")
+    found = check_qt_platform(env, system="linux")
+    assert found.problem == "display-unreachable", found.message
+    assert '":9871"' in found.message and "xvfb-run" in found.message and gui_start_problem(env) == found.message
+    assert desktop_check(env).status == FAIL
+    # a hostile DISPLAY is quoted with its control characters escaped, not written to the terminal
+    hostile = check_qt_platform({**env, "DISPLAY": ":9871\x1b[2J"}, system="linux")
+    assert "\x1b" not in hostile.message
+
+
+def test_a_listening_x_socket_counts_as_an_answer(tmp_path: Path) -> None:
+    number = 9000 + os.getpid() % 900
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(f"\0/tmp/.X11-unix/X{number}")  # the abstract socket an X server listens on
+        server.listen(16)
+        assert x_server_answers(f":{number}") is True and x_server_answers(f"unix:{number}.0") is True
+        env = x11_env(_loadable_xcb_plugin(tmp_path), DISPLAY=f":{number}")
+        assert check_qt_platform(env, system="linux").ok
+    assert x_server_answers(f":{number}") is False
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(16)
+        port = server.getsockname()[1]
+        if port > 6000:  # TCP displays are ports 6000 + N
+            assert x_server_answers(f"127.0.0.1:{port - 6000}") is True
+    assert x_server_answers("not a display") is None and x_server_answers("") is None

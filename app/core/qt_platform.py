@@ -241,10 +241,10 @@ def x_server_answers(display: str, timeout_s: float = X_CONNECT_TIMEOUT_S) -> bo
     """Whether an X server accepts a connection at `display` (":N", ":N.S", "unix:N", "host:N"):
     the local socket (abstract, then /tmp/.X11-unix/XN) or TCP port 6000 + N. None for a form
     this does not know (then Qt is left to try)."""
-    found = re.fullmatch(r"(?:(unix)|([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]))?:(\d{1,5})(?:\.\d+)?", display.strip())
+    found = re.fullmatch(r"(?:unix|([A-Za-z0-9.\-]+|\[[0-9A-Fa-f:]+\]))?:(\d{1,5})(?:\.\d+)?", display.strip())
     if found is None:
         return None
-    host, number = found.group(2), int(found.group(3))
+    host, number = found.group(1), int(found.group(2))
     if host:  # host:N is TCP (localhost too); :N and unix:N are the local socket
         if 6000 + number > 65535:
             return None

@@ -210,15 +210,22 @@ def place_keys(db: Database, projection: Any, keys: list[str], encoder: Encoder,
     """Place texts (by key) with a fitted projection, reading vectors (READ_CHUNK at a time) only
     for those it has no coordinates for yet; returns (the placed coordinates or None when
     cancelled, the indexes read)."""
-    missing = [i for i, key in enumerate(keys) if key not in projection.coords]
+    placed = np.zeros((len(keys), 2))
+    missing = []
+    for i, key in enumerate(keys):
+        known = projection.coords.get(key)
+        if known is None:
+            missing.append(i)
+        else:
+            placed[i] = known
     for start in range(0, len(missing), READ_CHUNK):
-        some = [keys[i] for i in missing[start:start + READ_CHUNK]]
-        if drive(projection.place(some, load_vectors(db, some, encoder.name), cancel)) is None:
+        part = missing[start:start + READ_CHUNK]
+        some = [keys[i] for i in part]
+        chunk = drive(projection.place(some, load_vectors(db, some, encoder.name), cancel))
+        if chunk is None:
             return None, missing
+        placed[part] = chunk
         yield Progress("placing", min(len(missing), start + READ_CHUNK), len(missing))
     if cancel.cancelled:
         return None, missing
-    placed = np.zeros((len(keys), 2))
-    for i, key in enumerate(keys):
-        placed[i] = projection.coords[key]
     return placed, missing

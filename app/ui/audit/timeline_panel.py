@@ -124,10 +124,11 @@ class TimelinePanel(QWidget):
             return
         base = np.zeros(len(timeline.bin_starts))
         width = timeline.seconds * BAR_SHARE
+        drawn = self.bars()
         for i, name in enumerate(timeline.workflows):
             heights = timeline.counts[i]
             if in_place:
-                self.bars()[i].setOpts(x0=timeline.bin_starts, width=width, y0=base.copy(), height=heights)
+                drawn[i].setOpts(x0=timeline.bin_starts, width=width, y0=base.copy(), height=heights)
             else:
                 bar = pg.BarGraphItem(x0=timeline.bin_starts, width=width, y0=base.copy(), height=heights,
                                       brush=PALETTE[i % len(PALETTE)], pen=None)
